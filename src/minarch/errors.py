@@ -1,0 +1,27 @@
+"""The one exception hierarchy.
+
+A ``MinarchError`` is the user's to fix (a bad study file, missing data, an
+unreachable database): the CLI prints its message on one line and exits with
+code 2. Anything else is a bug and keeps its traceback (exit code 1).
+Messages name the field or file and say what was expected.
+"""
+
+
+class MinarchError(Exception):
+    """Bad input: the message says what was wrong and how to fix it."""
+
+
+class SpecError(MinarchError):
+    """A study file or study field is invalid."""
+
+
+class DataError(MinarchError):
+    """A dataset is unknown, missing, corrupt or fails its checksum."""
+
+
+class ModelError(MinarchError):
+    """A model family or configuration cannot be built."""
+
+
+class StoreError(MinarchError):
+    """The run store cannot be opened, reached or written."""
