@@ -1,0 +1,166 @@
+"""The command line: a thin layer over minarch.api.
+
+Bad input exits with code 2 and one line on stderr; a bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from minarch import api
+from minarch.errors import MinarchError
+
+app = typer.Typer(
+    help="Find the smallest network that reliably learns an image-classification task.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+datasets_app = typer.Typer(help="Known datasets and the files in the data folder.",
+                           no_args_is_help=True)  # fmt: skip
+app.add_typer(datasets_app, name="datasets")
+err = Console(stderr=True)
+out = Console()
+
+Db = Annotated[str | None, typer.Option("--db", envvar="MINARCH_DB", show_default="sqlite:///./minarch.db",
+               help="SQLAlchemy URL of the run store (SQLite file or PostgreSQL).")]  # fmt: skip
+DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="MINARCH_DATA_DIR",
+                    show_default="per-user cache", help="Folder the datasets are read from.")]  # fmt: skip
+StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
+OutDir = Annotated[Path | None, typer.Option("--out", show_default="./minarch-reports",
+                   help="Reports go to OUT/<study>/report.html and OUT/<study>/figures/.")]  # fmt: skip
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Format(str, Enum):
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@app.command()
+def run(
+    study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")] = "quickstart",
+    db: Db = None,
+    data_dir: DataDir = None,
+    out: OutDir = None,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+) -> None:
+    """Train every run of STUDY that is not done yet, then write its report."""
+    outcome = api.run(study, db=db, data_dir=data_dir, out=out, device=device.value, console=err)
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.summary.trained.items()))
+    err.print(f"trained {counts or 'nothing (all runs were done)'} "
+              f"in {outcome.summary.seconds:.1f} s")  # fmt: skip
+    if outcome.report:
+        out.print(f"report: {outcome.report}")
+
+
+@app.command()
+def plan(
+    study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")],
+) -> None:
+    """Validate STUDY and show how many runs and packs it expands to, without training."""
+    the_plan = api.plan(study)
+    table = Table(title=f"study {the_plan.study.name}")
+    for column in ("dataset", "family", "architectures", "params", "runs", "packs"):
+        table.add_column(column, justify="left" if column in ("dataset", "family") else "right")
+    groups: dict[tuple[str, str], list] = {}
+    for planned in the_plan.runs:
+        groups.setdefault((planned.config.dataset.name, planned.config.model.family), []).append(planned)
+    for (dataset, family), runs in groups.items():
+        params = sorted({r.params for r in runs})
+        table.add_row(dataset, family, str(len({r.label for r in runs})),
+                      f"{params[0]:,}–{params[-1]:,}", str(len(runs)),
+                      str(len({r.config.pack_key for r in runs})))  # fmt: skip
+    out.print(table)
+    out.print(f"{len(the_plan.runs)} runs in {len(the_plan.packs())} packs")
+
+
+@app.command()
+def status(db: Db = None) -> None:
+    """Per study: runs pending, running, done, failed and diverged."""
+    frame = api.status(db=db)
+    if frame.empty:
+        out.print("no studies in the store yet (minarch run STUDY)")
+        return
+    table = Table()
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if column == "study" else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    out.print(table)
+
+
+@app.command()
+def runs(
+    db: Db = None,
+    study: StudyName = None,
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                      help="Write to this file instead of stdout (required for parquet).")] = None,
+) -> None:
+    """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
+    if format is Format.parquet and output is None:
+        raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
+    frame = api.runs(db=db, study=study)
+    target = output or sys.stdout
+    if format is Format.csv:
+        frame.to_csv(target, index=False)
+    elif format is Format.json:
+        text = frame.to_json(orient="records", indent=1, date_format="iso")
+        output.write_text(text) if output else sys.stdout.write(text + "\n")
+    else:
+        frame.to_parquet(output, index=False)
+
+
+@app.command()
+def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> None:
+    """Write the HTML report (and PNG figures) for one study or every study."""
+    for path in api.report(db=db, study=study, out=out_dir):
+        out.print(f"report: {path}")
+
+
+@datasets_app.command("list")
+def datasets_list(data_dir: DataDir = None) -> None:
+    """Known datasets and whether their files are present in the data folder."""
+    _print_datasets(data_dir, columns=("dataset", "input_shape", "classes", "status", "description"))
+
+
+@datasets_app.command("check")
+def datasets_check(data_dir: DataDir = None) -> None:
+    """Verify the checksum of every dataset file present in the data folder."""
+    _print_datasets(data_dir, columns=("dataset", "files", "present", "checksums_ok", "status"))
+
+
+def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
+    frame = api.datasets(data_dir=data_dir)
+    table = Table(title=f"data folder: {data_dir or api.default_data_dir()}")
+    for column in columns:
+        table.add_column(column)
+    for _, row in frame.iterrows():
+        table.add_row(*(str(row[c]) for c in columns))
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: user errors become one line and exit code 2."""
+    try:
+        app()
+    except MinarchError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted: claimed runs were released and will be retrained next time")
+        sys.exit(130)

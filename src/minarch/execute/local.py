@@ -1,0 +1,227 @@
+"""Train a study's unfinished runs in this process, pack by pack.
+
+The store is the only shared state: runs are claimed before training, so
+several processes (or machines on PostgreSQL) can work on one study, and a
+killed process's runs are reclaimed by the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+import minarch
+from minarch.data import Dataset, load_dataset, split_dataset
+from minarch.errors import MinarchError
+from minarch.models import build_model
+from minarch.spec import DatasetSpec, RunConfig
+from minarch.store import RunRecord, Store
+from minarch.train import EpochRecord, Hooks, Member, MemberResult, Recipe, train_pack
+
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER_SECONDS = 120.0
+
+
+def owner_id() -> str:
+    """Who holds a claim: the store reclaims runs whose local owner pid has died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Summary:
+    trained: dict[str, int] = field(default_factory=dict)  # state -> count
+    seconds: float = 0.0
+
+    def add(self, state: str) -> None:
+        self.trained[state] = self.trained.get(state, 0) + 1
+
+
+class DatasetCache:
+    """Each dataset split is loaded once per process, on the training device."""
+
+    def __init__(self, data_dir: Path, device: torch.device):
+        self.data_dir, self.device = data_dir, device
+        self._loaded: dict[DatasetSpec, Dataset] = {}
+
+    def get(self, spec: DatasetSpec) -> Dataset:
+        if spec not in self._loaded:
+            full = load_dataset(
+                spec.name,
+                self.data_dir,
+                path=Path(spec.path) if spec.path else None,
+                image_size=spec.image_size,
+            )
+            split = split_dataset(
+                full, train_fraction=spec.train_fraction, validation=spec.validation
+            )
+            self._loaded[spec] = split.to(self.device)
+        return self._loaded[spec]
+
+
+def execute(
+    study: str,
+    configs: dict[str, RunConfig],
+    store: Store,
+    datasets: DatasetCache,
+    artifacts: Path,
+    *,
+    console: Console,
+) -> Summary:
+    """Claim and train every unfinished run of ``study`` whose config is in ``configs``."""
+    summary, started = Summary(), time.perf_counter()
+    store.reclaim(study=study, stale_after=STALE_AFTER_SECONDS)
+    pending = [r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs]
+    packs: dict[str, list[str]] = {}
+    for run_id in pending:
+        packs.setdefault(configs[run_id].pack_key, []).append(run_id)
+    with _progress(console) as progress:
+        runs_task = progress.add_task("runs", total=len(pending))
+        for run_ids in packs.values():
+            claimed = store.claim(run_ids, owner_id())
+            if claimed:
+                _train_claimed([configs[i] for i in claimed], store, datasets, artifacts,
+                               progress, summary)  # fmt: skip
+            progress.advance(runs_task, len(run_ids))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _train_claimed(
+    configs: list[RunConfig],
+    store: Store,
+    datasets: DatasetCache,
+    artifacts: Path,
+    progress: Progress,
+    summary: Summary,
+) -> None:
+    """Train one claimed pack; whatever happens, no claimed run stays 'running'."""
+    first = configs[0]
+    unfinished = {c.id for c in configs}
+    hooks = _StoreHooks(store, progress, first.training.epochs)
+    try:
+        data = datasets.get(first.dataset)
+        members = [Member(c.id, c.training.lr, c.training.weight_decay, c.seed) for c in configs]
+        recipe = Recipe(**first.training.model_dump(exclude={"lr", "weight_decay"}))
+        model = first.model
+
+        def make_model(generator: torch.Generator) -> torch.nn.Module:
+            info = data.info
+            return build_model(model.family, model.config, info.input_shape, info.num_classes,
+                               generator=generator)  # fmt: skip
+
+        for result in train_pack(make_model=make_model, members=members, recipe=recipe,
+                                 data=data, device=datasets.device, hooks=hooks):  # fmt: skip
+            _finish(store, result, artifacts, datasets.device)
+            unfinished.discard(result.key)
+            summary.add(result.state)
+    except BaseException as exc:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        for run_id in unfinished:
+            store.finish(run_id, "failed", message=reason)
+            summary.add("failed")
+        if isinstance(exc, KeyboardInterrupt | MinarchError):
+            raise
+        progress.console.print(f"[red]pack {first.pack_key} failed[/red]: {reason}")
+    finally:
+        progress.remove_task(hooks.task)
+
+
+class _StoreHooks(Hooks):
+    """Curves into the store, a heartbeat every few seconds, one progress bar per member."""
+
+    def __init__(self, store: Store, progress: Progress, epochs: int):
+        self.store, self.progress, self.epochs = store, progress, epochs
+        self.task = progress.add_task("", total=None)
+        self.last_beat = time.monotonic()
+        self.member: Member | None = None
+
+    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+        if member is not self.member:
+            self.member = member
+            self.progress.reset(self.task, total=self.epochs * steps_per_epoch,
+                                description=f"  run {member.key}")  # fmt: skip
+        self.progress.advance(self.task)
+        if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
+            self.store.heartbeat([member.key], owner_id())
+            self.last_beat = time.monotonic()
+
+    def on_epoch(self, member: Member, record: EpochRecord) -> None:
+        self.store.record_epoch(member.key, record.epoch, _epoch_metrics(record))
+
+
+def _epoch_metrics(record: EpochRecord) -> dict[str, float]:
+    names = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "wall_time")
+    return {name: getattr(record, name) for name in names}
+
+
+def _finish(store: Store, result: MemberResult, artifacts: Path, device: torch.device) -> None:
+    path, sha256, size = _save_weights(result, artifacts)
+    store.add_artifact(result.key, "weights", str(path), sha256, size)
+    store.finish(result.key, result.state, metrics=run_metrics(result.epochs),
+                 message=result.message, engine=result.engine,
+                 environment=environment(device))  # fmt: skip
+
+
+def run_metrics(epochs: Iterable[EpochRecord]) -> dict[str, float]:
+    """Summary metrics of a run from its curve (empty if it stopped before epoch 1)."""
+    epochs = list(epochs)
+    if not epochs:
+        return {}
+    last = epochs[-1]
+    best = max(epochs, key=lambda r: r.val_acc)
+    return {
+        "final_train_loss": last.train_loss,
+        "final_train_acc": last.train_acc,
+        "final_val_loss": last.val_loss,
+        "final_val_acc": last.val_acc,
+        "final_val_top5": last.val_top5,
+        "best_val_acc": best.val_acc,
+        "best_epoch": best.epoch,
+        "train_seconds": last.wall_time,
+    }
+
+
+def _save_weights(result: MemberResult, artifacts: Path) -> tuple[Path, str, int]:
+    """Write atomically (temp file, rename) so a kill never leaves half a file."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    path = artifacts / f"{result.key}.pt"
+    partial = path.with_suffix(".pt.partial")
+    torch.save(result.state_dict, partial)
+    data = partial.read_bytes()
+    os.replace(partial, path)
+    return path, hashlib.sha256(data).hexdigest(), len(data)
+
+
+def environment(device: torch.device) -> dict[str, str | int]:
+    """Enough to trace a number back to the software and hardware that made it."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "minarch": minarch.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "device_name": name or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "host": socket.gethostname(),
+    }
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )

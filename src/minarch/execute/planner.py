@@ -1,0 +1,73 @@
+"""Plan a study: its runs, their sizes, and the packs they train in."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+
+from minarch.data import dataset_info
+from minarch.errors import MinarchError
+from minarch.models import build_model, count_flops, count_parameters, describe
+from minarch.spec import RunConfig, StudySpec, expand
+from minarch.store import NewRun
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    config: RunConfig
+    label: str
+    params: int
+    flops: int
+
+    def new_run(self) -> NewRun:
+        config = self.config
+        return NewRun(
+            id=config.id,
+            pack_key=config.pack_key,
+            config=config.dump(),
+            dataset=config.dataset.name,
+            family=config.model.family,
+            model=self.label,
+            lr=config.training.lr,
+            weight_decay=config.training.weight_decay,
+            seed=config.seed,
+            params=self.params,
+            flops=self.flops,
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    study: StudySpec
+    text: str
+    runs: tuple[PlannedRun, ...]
+
+    def packs(self) -> dict[str, list[PlannedRun]]:
+        """Runs grouped by pack key, in plan order."""
+        groups: dict[str, list[PlannedRun]] = defaultdict(list)
+        for run in self.runs:
+            groups[run.config.pack_key].append(run)
+        return dict(groups)
+
+
+def plan_study(study: StudySpec, text: str) -> Plan:
+    """Expand the study and size every architecture (raises on unbuildable ones)."""
+    runs = tuple(_sized(config) for config in expand(study))
+    return Plan(study, text, runs)
+
+
+def _sized(config: RunConfig) -> PlannedRun:
+    params, flops = _measure(config.dataset.name, config.model)
+    return PlannedRun(config, describe(config.model.family, config.model.config), params, flops)
+
+
+@cache
+def _measure(dataset: str, model) -> tuple[int, int]:
+    """Parameters and per-sample FLOPs, once per (dataset shape, architecture)."""
+    info = dataset_info(dataset)
+    try:
+        net = build_model(model.family, model.config, info.input_shape, info.num_classes)
+    except MinarchError as exc:
+        raise type(exc)(f"{describe(model.family, model.config)} on {dataset}: {exc}") from None
+    return count_parameters(net), count_flops(net, info.input_shape)

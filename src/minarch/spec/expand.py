@@ -1,0 +1,121 @@
+"""Expand a study into runs: the product of every grid in the file."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from minarch.data import dataset_names
+from minarch.errors import SpecError
+from minarch.models import config_class, family_names
+from minarch.spec.identity import digest
+from minarch.spec.messages import describe_error
+from minarch.spec.schema import DatasetSpec, StudySpec, TrainingConfig, grid_values
+
+# Fields of a run that may differ inside one pack (trained as one fused computation).
+PACK_VARYING = ("lr", "weight_decay", "seed")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model family with one concrete size."""
+
+    family: str
+    config: BaseModel
+
+    def dump(self, *, exclude_defaults: bool) -> dict[str, Any]:
+        fields = self.config.model_dump(mode="json", exclude_defaults=exclude_defaults)
+        return {"family": self.family, **fields}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run, fully resolved."""
+
+    dataset: DatasetSpec
+    model: ModelChoice
+    training: TrainingConfig
+    seed: int
+
+    def dump(self, *, exclude_defaults: bool = False) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset.model_dump(mode="json", exclude_defaults=exclude_defaults),
+            "model": self.model.dump(exclude_defaults=exclude_defaults),
+            "training": self.training.model_dump(mode="json", exclude_defaults=exclude_defaults),
+            "seed": self.seed,
+        }
+
+    @cached_property
+    def id(self) -> str:
+        return digest(self.dump(exclude_defaults=True))
+
+    @cached_property
+    def pack_key(self) -> str:
+        """Runs with equal pack keys differ only in lr, weight decay and seed."""
+        canonical = self.dump(exclude_defaults=True)
+        canonical.pop("seed")
+        for name in PACK_VARYING[:2]:
+            canonical["training"].pop(name, None)
+        return digest(canonical)
+
+
+def expand(study: StudySpec) -> list[RunConfig]:
+    """All runs of the study in a stable order; errors name the offending field."""
+    datasets = _datasets(study)
+    models = [choice for i, entry in enumerate(study.models) for choice in _models(i, entry)]
+    recipe = study.training.model_dump(exclude={"lr", "weight_decay"})
+    lrs, wds = grid_values(study.training.lr), grid_values(study.training.weight_decay)
+    runs = [
+        RunConfig(dataset, model, TrainingConfig(**recipe, lr=lr, weight_decay=wd), seed)
+        for dataset, model, lr, wd, seed in itertools.product(
+            datasets, models, lrs, wds, study.seed_list()
+        )
+    ]
+    return list({run.id: run for run in runs}.values())
+
+
+def _datasets(study: StudySpec) -> list[DatasetSpec]:
+    known = dataset_names()
+    specs = study.dataset_specs()
+    for i, spec in enumerate(specs):
+        if spec.name not in known:
+            raise SpecError(
+                f"datasets[{i}]: unknown dataset '{spec.name}' (known: {', '.join(known)})"
+            )
+    return specs
+
+
+def _models(index: int, entry: dict[str, Any]) -> list[ModelChoice]:
+    """The sizes one ``models[i]`` entry stands for (lists are grids)."""
+    where = f"models[{index}]"
+    family = entry.get("family")
+    if family not in family_names():
+        raise SpecError(
+            f"{where}.family: expected one of {', '.join(family_names())}, got {family!r}"
+        )
+    schema = config_class(family)
+    grids: dict[str, list[Any]] = {}
+    for name, value in entry.items():
+        if name == "family":
+            continue
+        if name not in schema.model_fields:
+            valid = ", ".join(schema.model_fields)
+            raise SpecError(f"{where}.{name}: unknown field for family {family} (valid: {valid})")
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise SpecError(f"{where}.{name}: empty grid, give at least one value")
+        grids[name] = values
+    choices = []
+    for combo in itertools.product(*grids.values()):
+        values = dict(zip(grids, combo, strict=True))
+        try:
+            choices.append(ModelChoice(family, schema(**values)))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or "entry"
+            raise SpecError(f"{where}.{field}: {describe_error(error)}") from None
+    return choices
