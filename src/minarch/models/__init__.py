@@ -1,0 +1,23 @@
+"""Model families, built and counted through one registry.
+
+Importing this package registers every family; other packages use only the
+functions re-exported here.
+"""
+
+from minarch.models import cnn, mlp, mobilenetv2_cifar, resnet50, resnet_cifar, vit  # noqa: F401
+from minarch.models.counting import count_flops, count_parameters
+from minarch.models.registry import (
+    build_model,
+    config_class,
+    describe,
+    family_names,
+)
+
+__all__ = [
+    "build_model",
+    "config_class",
+    "count_flops",
+    "count_parameters",
+    "describe",
+    "family_names",
+]

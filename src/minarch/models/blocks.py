@@ -1,0 +1,84 @@
+"""Residual building blocks shared by the ResNet families (He et al. 2016).
+
+Shortcuts are identities unless the shape changes, where a 1×1 conv + BN
+projects (the paper's option B). ReLUs are functional and additions are
+out of place, so the blocks run under ``torch.func`` transforms.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_bn(
+    in_channels: int,
+    out_channels: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    activation: type[nn.Module] | None = None,
+) -> nn.Sequential:
+    """Bias-free conv with 'same' padding, then BN (which makes a conv bias redundant)."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(
+            in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False
+        ),
+        nn.BatchNorm2d(out_channels),
+    ]
+    if activation is not None:
+        layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+def shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return conv_bn(in_channels, out_channels, 1, stride)
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convs; ``width`` is the output channel count."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, width: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = conv_bn(in_channels, width, 3, stride, activation=nn.ReLU)
+        self.conv2 = conv_bn(width, width, 3)
+        self.shortcut = shortcut(in_channels, width, stride)
+
+    def forward(self, x):
+        return F.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """1×1 reduce, 3×3 (carrying the stride, as in torchvision's "ResNet v1.5"), 1×1 expand ×4."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, width: int, stride: int) -> None:
+        super().__init__()
+        out_channels = width * self.expansion
+        self.conv1 = conv_bn(in_channels, width, 1, activation=nn.ReLU)
+        self.conv2 = conv_bn(width, width, 3, stride, activation=nn.ReLU)
+        self.conv3 = conv_bn(width, out_channels, 1)
+        self.shortcut = shortcut(in_channels, out_channels, stride)
+
+    def forward(self, x):
+        return F.relu(self.conv3(self.conv2(self.conv1(x))) + self.shortcut(x))
+
+
+def stage(
+    block: type[BasicBlock | Bottleneck], in_channels: int, width: int, blocks: int, stride: int
+) -> tuple[nn.Sequential, int]:
+    """``blocks`` residual blocks, the first one carrying the stride; returns the out channels."""
+    layers = []
+    for index in range(blocks):
+        layers.append(block(in_channels, width, stride if index == 0 else 1))
+        in_channels = width * block.expansion
+    return nn.Sequential(*layers), in_channels
+
+
+def scaled(channels: int, width_multiplier: float) -> int:
+    return max(1, round(channels * width_multiplier))

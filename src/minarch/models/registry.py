@@ -1,0 +1,102 @@
+"""The one entry point to model families: register, look up, build, describe.
+
+Each family module registers its name, frozen config class, builder and label
+function here at import time; everything else in minarch reaches models
+through the functions below, never through a family module directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from minarch.errors import ModelError
+from minarch.models.init import initialise
+
+Builder = Callable[[BaseModel, tuple[int, ...], int], nn.Module]
+Labeller = Callable[[BaseModel], str]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One architecture family: its config schema, how to build it, how to name it."""
+
+    name: str
+    config: type[BaseModel]
+    build: Builder
+    describe: Labeller
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register(name: str, config: type[BaseModel], build: Builder, describe: Labeller) -> None:
+    """Add a family; a second family under the same name is an error, not an override."""
+    if name in _FAMILIES:
+        raise ModelError(f"model family {name!r} is already registered")
+    _FAMILIES[name] = Family(name, config, build, describe)
+
+
+def family_names() -> list[str]:
+    return sorted(_FAMILIES)
+
+
+def _family(name: str) -> Family:
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        valid = ", ".join(family_names())
+        raise ModelError(f"unknown model family {name!r}; valid families: {valid}") from None
+
+
+def config_class(family: str) -> type[BaseModel]:
+    return _family(family).config
+
+
+def _resolve(family: Family, config: BaseModel | Mapping) -> BaseModel:
+    """Accept a config object or a plain mapping (as read from a study file)."""
+    if isinstance(config, family.config):
+        return config
+    if isinstance(config, BaseModel):
+        raise ModelError(
+            f"{family.name}: expected a {family.config.__name__}, got {type(config).__name__}"
+        )
+    return family.config.model_validate(dict(config))
+
+
+def build_model(
+    family: str,
+    config: BaseModel | Mapping,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """Build and initialise a model; the same generator seed gives bit-identical weights.
+
+    Modules are created on the meta device and every parameter and buffer is
+    then written by ``initialise``, so the global RNG is neither read nor
+    advanced when a generator is given.
+    """
+    fam = _family(family)
+    cfg = _resolve(fam, config)
+    shape = tuple(input_shape)
+    if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ModelError(f"{family}: input shape must be positive integers, got {shape}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ModelError(f"{family}: num_classes must be a positive integer, got {num_classes}")
+    with torch.device("meta"):
+        model = fam.build(cfg, shape, num_classes)
+    model.to_empty(device="cpu")
+    initialise(model, generator)
+    return model
+
+
+def describe(family: str, config: BaseModel | Mapping) -> str:
+    """A short label for reports, e.g. ``mlp d2 w16``."""
+    fam = _family(family)
+    return fam.describe(_resolve(fam, config))

@@ -1,0 +1,121 @@
+"""Vision transformer (Dosovitskiy et al. 2021): patches, class token, pre-norm encoder.
+
+Attention is written out with ``scaled_dot_product_attention`` rather than
+``nn.MultiheadAttention`` so the model runs under ``torch.func.functional_call``
+and ``vmap`` (fused fleets of models).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from minarch.errors import ModelError
+from minarch.models.init import OwnParameters
+from minarch.models.registry import register
+from minarch.models.shapes import format_size, spatial_dims
+
+
+class ViTConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    patch_size: int = Field(default=4, gt=0, description="patch side (or length for 1-D)")
+    dim: int = Field(gt=0, description="token embedding width")
+    depth: int = Field(default=2, ge=1, description="encoder blocks")
+    heads: int = Field(default=2, gt=0, description="attention heads; must divide dim")
+    mlp_ratio: float = Field(default=2.0, gt=0, description="MLP hidden width / dim")
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, hidden: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module, OwnParameters):
+    def __init__(
+        self, in_channels: int, spatial: tuple[int, ...], num_classes: int, config: ViTConfig
+    ) -> None:
+        super().__init__()
+        p = config.patch_size
+        self.patch_size = p
+        self.grid = tuple(side // p for side in spatial)
+        self.patch_embed = nn.Linear(in_channels * p ** len(spatial), config.dim)
+        self.cls_token = nn.Parameter(torch.empty(1, 1, config.dim))
+        self.pos_embed = nn.Parameter(torch.empty(1, math.prod(self.grid) + 1, config.dim))
+        hidden = max(1, round(config.dim * config.mlp_ratio))
+        self.blocks = nn.Sequential(
+            *(EncoderBlock(config.dim, config.heads, hidden) for _ in range(config.depth))
+        )
+        self.norm = nn.LayerNorm(config.dim)
+        self.head = nn.Linear(config.dim, num_classes)
+
+    def init_own_parameters(self, generator: torch.Generator | None) -> None:
+        nn.init.trunc_normal_(self.cls_token, std=0.02, generator=generator)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02, generator=generator)
+
+    def patchify(self, x):
+        """(B, C, *spatial) -> (B, patches, C·p^d), patches in row-major grid order."""
+        batch, channels, p = x.shape[0], x.shape[1], self.patch_size
+        split = [channels]
+        for cells in self.grid:
+            split += [cells, p]
+        x = x.reshape(batch, *split)
+        ndim = len(self.grid)
+        grid_axes = [2 + 2 * i for i in range(ndim)]
+        patch_axes = [1] + [3 + 2 * i for i in range(ndim)]
+        x = x.permute(0, *grid_axes, *patch_axes)
+        return x.reshape(batch, math.prod(self.grid), -1)
+
+    def forward(self, x):
+        tokens = self.patch_embed(self.patchify(x))
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
+        tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed
+        return self.head(self.norm(self.blocks(tokens))[:, 0])
+
+
+def build(config: ViTConfig, input_shape: tuple[int, ...], num_classes: int) -> ViT:
+    spatial_dims("vit", input_shape, (1, 2))
+    if config.dim % config.heads:
+        raise ModelError(f"vit.heads: dim {config.dim} is not divisible by {config.heads} heads")
+    spatial = input_shape[1:]
+    if any(side % config.patch_size for side in spatial):
+        raise ModelError(
+            f"vit.patch_size: {format_size(spatial)} input is not divisible by "
+            f"patch size {config.patch_size}"
+        )
+    return ViT(input_shape[0], spatial, num_classes, config)
+
+
+def describe(config: ViTConfig) -> str:
+    label = f"vit p{config.patch_size} dim{config.dim} d{config.depth} h{config.heads}"
+    return label if config.mlp_ratio == 2.0 else f"{label} mlp×{config.mlp_ratio:g}"
+
+
+register("vit", ViTConfig, build, describe)

@@ -1,0 +1,201 @@
+"""Contract and size tests for the model families (minarch.models)."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minarch.errors import MinarchError, ModelError
+from minarch.models import (
+    build_model,
+    config_class,
+    count_flops,
+    count_parameters,
+    describe,
+    family_names,
+)
+
+# A small config and a suitable input shape per family; every registered family needs one.
+CONTRACT = {
+    "mlp": ({"depth": 2, "width": 8}, (1, 8, 8)),
+    "cnn": ({"depth": 2, "channels": 4}, (1, 8, 8)),
+    "vit": ({"dim": 8, "patch_size": 4}, (1, 8, 8)),
+    "resnet_cifar": ({"depth": 8, "width_multiplier": 0.25}, (3, 8, 8)),
+    "mobilenetv2_cifar": ({"width_multiplier": 0.25}, (3, 16, 16)),
+    "resnet50": ({"width_multiplier": 0.125}, (3, 16, 16)),
+}
+NUM_CLASSES = 5
+
+
+def _build(family, config, shape, seed=0, num_classes=NUM_CLASSES):
+    return build_model(
+        family, config, shape, num_classes, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_every_family_has_a_contract_entry():
+    assert sorted(CONTRACT) == family_names()
+
+
+@pytest.mark.parametrize("family", family_names())
+def test_family_contract(family):
+    assert family in CONTRACT, f"add {family!r} to CONTRACT"
+    config, shape = CONTRACT[family]
+    model = _build(family, config, shape)
+    x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(4) % NUM_CLASSES
+
+    assert model(x).shape == (4, NUM_CLASSES)
+    assert count_parameters(model) > 0
+    assert count_flops(model, shape) > 0
+    assert model.training  # count_flops restores the mode
+
+    before = _state(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+    torch.manual_seed(123)
+    first = _state(_build(family, config, shape, seed=7))
+    torch.manual_seed(456)  # the global RNG must not matter
+    second = _state(_build(family, config, shape, seed=7))
+    other = _state(_build(family, config, shape, seed=8))
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert any(not torch.equal(first[k], other[k]) for k in first)
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn", "vit"])
+@pytest.mark.parametrize("shape", [(1, 40), (1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_small_families_on_signals_and_images(family, shape):
+    config = {"mlp": {"width": 8}, "cnn": {"channels": 4}, "vit": {"dim": 8}}[family]
+    model = _build(family, config, shape, num_classes=3)
+    assert model(torch.randn(2, *shape)).shape == (2, 3)
+    assert count_flops(model, shape) > 0
+
+
+def test_vit_patch_7_on_28x28():
+    model = _build("vit", {"dim": 8, "patch_size": 7}, (1, 28, 28))
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, NUM_CLASSES)
+
+
+@pytest.mark.parametrize("family", family_names())
+def test_any_input_channel_count(family):
+    config, shape = CONTRACT[family]
+    shape = (5, *shape[1:])
+    assert _build(family, config, shape)(torch.randn(2, *shape)).shape == (2, NUM_CLASSES)
+
+
+def _resnet_cifar(depth):
+    return _build("resnet_cifar", {"depth": depth}, (3, 32, 32), num_classes=10)
+
+
+def test_resnet56_matches_li_et_al():
+    model = _resnet_cifar(56)
+    assert count_parameters(model) == pytest.approx(0.85e6, rel=0.02)
+    assert count_flops(model, (3, 32, 32)) / 2 == pytest.approx(1.25e8, rel=0.03)
+
+
+def test_resnet20_size():
+    assert count_parameters(_resnet_cifar(20)) == pytest.approx(0.27e6, rel=0.02)
+
+
+def test_mobilenetv2_cifar_size():
+    model = _build("mobilenetv2_cifar", {}, (3, 32, 32), num_classes=10)
+    assert count_parameters(model) == pytest.approx(2.2e6, rel=0.05)
+
+
+def test_resnet50_size():
+    model = _build("resnet50", {}, (3, 224, 224), num_classes=1000)
+    assert count_parameters(model) == pytest.approx(25.6e6, rel=0.01)
+    assert count_flops(model, (3, 224, 224)) / 2 == pytest.approx(4.1e9, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    ("depth", "width", "shape"), [(0, 16, (1, 8, 8)), (1, 16, (1, 8, 8)), (3, 7, (3, 5, 4))]
+)
+def test_mlp_parameter_closed_form(depth, width, shape):
+    inputs = shape[0] * shape[1] * shape[2]
+    if depth == 0:
+        expected = inputs * 10 + 10
+    else:
+        expected = (inputs + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * 10
+    model = _build("mlp", {"depth": depth, "width": width}, shape, num_classes=10)
+    assert count_parameters(model) == expected
+
+
+def test_count_flops_of_linear():
+    assert count_flops(nn.Linear(784, 10), (784,)) == 2 * 784 * 10
+
+
+def test_count_parameters_skips_frozen():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    model[0].requires_grad_(False)
+    assert count_parameters(model) == 3 * 2 + 2
+
+
+def test_negative_width_is_a_validation_error():
+    with pytest.raises(pydantic.ValidationError):
+        build_model("mlp", {"width": -4}, (1, 8, 8), 10)
+    with pytest.raises(pydantic.ValidationError):
+        config_class("cnn")(channels=4, kernel=4)
+    with pytest.raises(pydantic.ValidationError):
+        config_class("mlp")(width=4, colour="red")
+
+
+def test_configs_are_frozen_with_scalar_defaults():
+    config = config_class("vit")(dim=8)
+    assert (config.patch_size, config.depth, config.heads, config.mlp_ratio) == (4, 2, 2, 2.0)
+    with pytest.raises(pydantic.ValidationError):
+        config.dim = 16
+
+
+def test_resnet_depth_not_6n_plus_2():
+    with pytest.raises(ModelError, match="resnet_cifar.depth"):
+        build_model("resnet_cifar", {"depth": 21}, (3, 32, 32), 10)
+
+
+def test_resnet_cifar_needs_images():
+    with pytest.raises(ModelError, match="resnet_cifar"):
+        build_model("resnet_cifar", {"depth": 20}, (1, 40), 10)
+
+
+def test_vit_heads_must_divide_dim():
+    with pytest.raises(ModelError, match="vit.heads"):
+        build_model("vit", {"dim": 10, "heads": 3}, (1, 8, 8), 10)
+
+
+def test_vit_patch_size_must_divide_input():
+    with pytest.raises(ModelError, match=r"vit.patch_size: 28×28 input .* patch size 5"):
+        build_model("vit", {"dim": 8, "patch_size": 5}, (1, 28, 28), 10)
+
+
+def test_unknown_family_lists_valid_ones():
+    with pytest.raises(ModelError, match="resnet_cifar") as info:
+        config_class("resnet18")
+    assert all(name in str(info.value) for name in family_names())
+    assert isinstance(info.value, MinarchError)
+
+
+def test_config_of_wrong_family_is_rejected():
+    with pytest.raises(ModelError, match="MLPConfig"):
+        build_model("mlp", config_class("cnn")(channels=4), (1, 8, 8), 10)
+
+
+def test_describe():
+    assert describe("mlp", {"depth": 2, "width": 16}) == "mlp d2 w16"
+    assert describe("resnet_cifar", {"depth": 56}) == "resnet_cifar 56 ×1"
+    assert describe("resnet50", config_class("resnet50")(width_multiplier=0.5)) == "resnet50 ×0.5"
+    assert describe("cnn", {"channels": 8, "pooling": "avg"}) == "cnn d2 c8 pool-avg"
+    assert describe("vit", {"dim": 32}) == "vit p4 dim32 d2 h2"
+    assert describe("mobilenetv2_cifar", {}) == "mobilenetv2_cifar ×1"
