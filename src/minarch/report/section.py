@@ -1,0 +1,44 @@
+"""What a section builder hands the page: a titled run of HTML fragments and figures.
+
+Builders return data, not files, so the page, the PNG export and the tests all
+see the same figures, and a builder never needs to know where the report goes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A plotly figure with the file-name-safe name its PNG and HTML anchor use."""
+
+    slug: str
+    figure: go.Figure
+
+
+@dataclass(frozen=True)
+class Section:
+    """A report section; ``parts`` are escaped HTML fragments and figures in page order."""
+
+    title: str
+    parts: tuple[str | Figure, ...]
+
+    @property
+    def figures(self) -> tuple[Figure, ...]:
+        return tuple(part for part in self.parts if isinstance(part, Figure))
+
+
+SectionBuilder = Callable[[pd.DataFrame, pd.DataFrame], "Section | None"]
+"""``(runs, epochs) -> Section | None``; None when the runs hold nothing to show."""
+
+
+def slugify(text: object) -> str:
+    """Lower-case ASCII words joined by '-', safe as a file name and an HTML id."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+    return slug or "x"

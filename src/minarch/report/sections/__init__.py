@@ -1,0 +1,17 @@
+"""The report's sections, in page order.
+
+To add a section (regimes, pruning, quantization, hyperparameter space), write
+a ``(runs, epochs) -> Section | None`` builder in its own module and append it
+here; no other section changes.
+"""
+
+from minarch.report.section import SectionBuilder
+from minarch.report.sections.accuracy import accuracy_vs_params
+from minarch.report.sections.curves import learning_curves
+from minarch.report.sections.summary import summary_tables
+
+SECTION_BUILDERS: list[SectionBuilder] = [
+    accuracy_vs_params,
+    learning_curves,
+    summary_tables,
+]

@@ -1,0 +1,99 @@
+"""Accuracy against size: where on the parameter axis each family starts to learn."""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from minarch.report import style, tables
+from minarch.report.section import Figure, Section, slugify
+
+_HOVER = (
+    "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"
+    "<br>val. acc. %{y:.2f}%<br>%{customdata[2]}<extra></extra>"
+)
+
+
+def accuracy_vs_params(runs: pd.DataFrame, epochs: pd.DataFrame) -> Section | None:
+    """Per dataset, best validation accuracy (%) against parameter count."""
+    archs = tables.architectures(runs)
+    failed = tables.diverged(runs, epochs)
+    parts: list[str | Figure] = []
+    for dataset in archs["dataset"].drop_duplicates():
+        fig = _figure(
+            escape(str(dataset)),
+            archs[archs["dataset"] == dataset],
+            failed[failed["dataset"] == dataset],
+        )
+        if fig.data:
+            slug = f"acc-vs-params-{slugify(dataset)}"
+            parts += [f"<h3>{escape(str(dataset))}</h3>", Figure(slug, fig)]
+    if not parts:
+        return None
+    note = (
+        "<p>One point per architecture: the mean over seeds of the best validation "
+        "accuracy of its best learning-rate / weight-decay configuration; error bars "
+        "are the standard deviation over seeds. &times; marks diverged runs.</p>"
+    )
+    return Section("Validation accuracy vs parameter count", (note, *parts))
+
+
+def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for family, group in archs.dropna(subset=["acc_mean"]).groupby("family", dropna=False):
+        seeds = group["n_done"].map(lambda n: f"{n} seed{'s' if n != 1 else ''}")
+        config = group["lr"].map(style.log10) + " / " + group["weight_decay"].map(style.log10)
+        fig.add_scatter(
+            x=group["params"],
+            y=100 * group["acc_mean"],
+            error_y={"array": _none_for_nan(100 * group["acc_std"]), "thickness": 1.2},
+            mode="lines+markers",
+            name=escape(str(family)),
+            legendgroup=str(family),
+            line={"color": style.family_color(family), "width": 1.5},
+            marker={"size": 8},
+            customdata=np.column_stack(
+                [
+                    group["model"].map(lambda m: escape(str(m))),
+                    group["flops"].map(style.count),
+                    seeds + ", log10 lr / wd " + config,
+                ]
+            ),
+            hovertemplate=_HOVER,
+        )
+    if not failed.empty:
+        fig.add_scatter(
+            x=failed["params"],
+            y=100 * failed["acc"],
+            mode="markers",
+            name="diverged",
+            marker={
+                "symbol": style.DIVERGED_SYMBOL,
+                "size": 9,
+                "color": [style.family_color(f) for f in failed["family"]],
+            },
+            customdata=np.column_stack(
+                [
+                    failed["model"].map(lambda m: escape(str(m))),
+                    failed["flops"].map(style.count),
+                    "diverged, seed " + failed["seed"].astype(str),
+                ]
+            ),
+            hovertemplate=_HOVER,
+        )
+    style.styled(
+        fig,
+        title=f"{dataset}: validation accuracy vs size",
+        x_title="Parameters (count, log scale)",
+        y_title="Best validation accuracy (%)",
+    )
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def _none_for_nan(values: pd.Series) -> list[float | None]:
+    """Plotly draws no error bar for None; a NaN std (one seed) must become one."""
+    return [v if np.isfinite(v) else None for v in values.astype(float)]

@@ -1,0 +1,75 @@
+"""Learning curves: whether small models learn slowly, plateau low, or never start."""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from minarch.report import style, tables
+from minarch.report.section import Figure, Section, slugify
+
+
+def learning_curves(runs: pd.DataFrame, epochs: pd.DataFrame) -> Section | None:
+    """Per dataset, validation accuracy and train loss per epoch, mean over seeds."""
+    chosen = tables.chosen_runs(runs)
+    if chosen.empty or epochs.empty:
+        return None
+    curves = (
+        chosen[[*tables.ARCH, "params", "run_id"]]
+        .merge(epochs, on="run_id")
+        .groupby([*tables.ARCH, "params", "epoch"], dropna=False)[["val_acc", "train_loss"]]
+        .mean()
+        .reset_index()
+    )
+    curves["val_acc"] *= 100
+    parts: list[str | Figure] = []
+    for dataset, group in curves.groupby("dataset", dropna=False):
+        name, slug = escape(str(dataset)), slugify(dataset)
+        acc = _figure(group, "val_acc", f"{name}: validation accuracy", "Validation accuracy (%)")
+        loss = _figure(
+            group, "train_loss", f"{name}: training loss", "Train loss (log scale)", log_y=True
+        )
+        parts += [
+            f"<h3>{name}</h3>",
+            Figure(f"val-acc-curves-{slug}", acc),
+            Figure(f"train-loss-curves-{slug}", loss),
+        ]
+    if not parts:
+        return None
+    note = (
+        "<p>One line per architecture (its chosen configuration, mean over seeds); "
+        "darker lines are larger models of the same family.</p>"
+    )
+    return Section("Learning curves", (note, *parts))
+
+
+def _figure(
+    curves: pd.DataFrame, column: str, title: str, y_title: str, *, log_y: bool = False
+) -> go.Figure:
+    """One line per architecture, coloured by family, one legend entry per family."""
+    fig = go.Figure()
+    for family, fam in curves.groupby("family", sort=True, dropna=False):
+        sizes = fam.groupby("model", dropna=False)["params"].first().sort_values()
+        for rank, model in enumerate(sizes.index):
+            line = fam[fam["model"] == model].sort_values("epoch")
+            # a log axis cannot show a loss <= 0, and a diverged tail is inf
+            line = line[np.isfinite(line[column]) & ((line[column] > 0) | (not log_y))]
+            fig.add_scatter(
+                x=line["epoch"],
+                y=line[column],
+                text=[escape(str(model))] * len(line),
+                mode="lines",
+                name=escape(str(family)),
+                legendgroup=str(family),
+                showlegend=rank == len(sizes) - 1,  # the opaque line
+                opacity=0.45 + 0.55 * (rank + 1) / len(sizes),
+                line={"color": style.family_color(family), "width": 1.6},
+                hovertemplate="<b>%{text}</b><br>epoch %{x}<br>%{y:.4g}<extra></extra>",
+            )
+    style.styled(fig, title=title, x_title="Epoch", y_title=y_title)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig

@@ -1,0 +1,53 @@
+"""The numbers behind the figures, one table per dataset, for copying into a paper."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pandas as pd
+
+from minarch.report import style, tables
+from minarch.report.section import Section
+
+_HEADER = (
+    "Architecture",
+    "Family",
+    "Parameters",
+    "FLOPs (forward, per sample)",
+    "log10 lr",
+    "log10 wd",
+    "Seeds done",
+    "Best val. acc. (%) mean ± std",
+    "Diverged",
+)
+
+
+def summary_tables(runs: pd.DataFrame, epochs: pd.DataFrame) -> Section | None:
+    """Per dataset, one row per architecture with its chosen configuration."""
+    archs = tables.architectures(runs)
+    if archs.empty:
+        return None
+    parts = []
+    for dataset, group in archs.groupby("dataset", dropna=False):
+        parts += [f"<h3>{escape(str(dataset))}</h3>", _table(group)]
+    return Section("Summary", tuple(parts))
+
+
+def _table(archs: pd.DataFrame) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in _HEADER)
+    rows = []
+    for row in archs.itertuples(index=False):
+        cells = (
+            escape(str(row.model)),
+            escape(str(row.family)),
+            f"{int(row.params):,}" if pd.notna(row.params) else "—",
+            style.count(float(row.flops)),
+            style.log10(float(row.lr)),
+            style.log10(float(row.weight_decay)),
+            str(row.n_done),
+            style.percent(float(row.acc_mean), float(row.acc_std)),
+            str(row.n_diverged),
+        )
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    body = "".join(rows)
+    return f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

@@ -1,0 +1,75 @@
+"""``write_report``: build every section in memory, then write files atomically."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from minarch.errors import MinarchError
+from minarch.report import page, tables
+from minarch.report.png import export_pngs
+from minarch.report.section import Figure, Section
+from minarch.report.sections import SECTION_BUILDERS
+
+
+def write_report(
+    runs: pd.DataFrame,
+    epochs: pd.DataFrame,
+    out_dir: Path,
+    *,
+    title: str,
+    png: bool = True,
+) -> Path:
+    """Write ``out_dir/report.html`` (and ``out_dir/figures/<slug>.png``); return its path.
+
+    Nothing is written until the whole report is built, and each file appears
+    by rename, so a failure never leaves a half-written report. Missing
+    Chromium only costs the PNGs (with a warning), never the HTML.
+    """
+    out_dir = Path(out_dir)
+    runs = tables.conform(runs, tables.RUN_COLUMNS, "runs")
+    epochs = tables.conform(epochs, tables.EPOCH_COLUMNS, "epochs")
+    sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(runs, epochs))])
+    html = page.render(title, runs, sections)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if png:
+            export_pngs([f for s in sections for f in s.figures], out_dir / "figures")
+        return _write_atomic(out_dir / "report.html", html)
+    except OSError as e:
+        raise MinarchError(
+            f"cannot write the report to directory {out_dir}: {e.strerror or e}"
+        ) from e
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    """Write beside ``path`` and rename over it: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _unique_slugs(sections: list[Section]) -> list[Section]:
+    """Different dataset names can share a slug ('a b', 'a-b'); number the repeats."""
+    used: set[str] = set()
+
+    def claim(part: str | Figure) -> str | Figure:
+        if isinstance(part, str):
+            return part
+        slug, n = part.slug, 1
+        while slug in used:
+            n += 1
+            slug = f"{part.slug}-{n}"
+        used.add(slug)
+        return part if slug == part.slug else replace(part, slug=slug)
+
+    return [replace(s, parts=tuple(claim(p) for p in s.parts)) for s in sections]
