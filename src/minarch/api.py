@@ -42,7 +42,11 @@ def load_study(source: str | Path) -> StudySpec:
 
 def plan(source: str | Path) -> Plan:
     """Expand and size a study without training (and without touching any store)."""
-    return plan_study(*_load_study(source))
+    study, text = _load_study(source)
+    try:
+        return plan_study(study, text)
+    except MinarchError as exc:
+        raise type(exc)(f"{source}: {exc}") from None
 
 
 def run(
@@ -52,6 +56,7 @@ def run(
     data_dir: str | Path | None = None,
     out: str | Path | None = None,
     device: str = "auto",
+    download: bool = True,
     report: bool = True,
     console: Console | None = None,
 ) -> RunOutcome:
@@ -69,7 +74,8 @@ def run(
     with _opened(url) as store:
         configs = {r.config.id: r.config for r in the_plan.runs}
         done = {r.id for r in store.runs(states=["done", "diverged"]) if r.id in configs}
-        datasets = DatasetCache(Path(data_dir) if data_dir else default_data_dir(), torch_device)
+        datasets = DatasetCache(Path(data_dir) if data_dir else default_data_dir(), torch_device,
+                                download=download)
         for config in configs.values():
             if config.id not in done:
                 datasets.get(config.dataset)  # missing or corrupt data fails before any write

@@ -26,8 +26,8 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Known datasets and the files in the data folder.",
                            no_args_is_help=True)  # fmt: skip
 app.add_typer(datasets_app, name="datasets")
-err = Console(stderr=True)
-out = Console()
+stderr = Console(stderr=True)
+stdout = Console()
 
 Db = Annotated[str | None, typer.Option("--db", envvar="MINARCH_DB", show_default="sqlite:///./minarch.db",
                help="SQLAlchemy URL of the run store (SQLite file or PostgreSQL).")]  # fmt: skip
@@ -57,14 +57,17 @@ def run(
     data_dir: DataDir = None,
     out: OutDir = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    download: Annotated[bool, typer.Option(help="Download missing dataset files "
+                        "from their official URLs (checksums verified).")] = True,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report."""
-    outcome = api.run(study, db=db, data_dir=data_dir, out=out, device=device.value, console=err)
+    outcome = api.run(study, db=db, data_dir=data_dir, out=out, device=device.value,
+                      download=download, console=stderr)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.summary.trained.items()))
-    err.print(f"trained {counts or 'nothing (all runs were done)'} "
+    stderr.print(f"trained {counts or 'nothing (all runs were done)'} "
               f"in {outcome.summary.seconds:.1f} s")  # fmt: skip
     if outcome.report:
-        out.print(f"report: {outcome.report}")
+        stdout.print(f"report: {outcome.report}")
 
 
 @app.command()
@@ -84,8 +87,8 @@ def plan(
         table.add_row(dataset, family, str(len({r.label for r in runs})),
                       f"{params[0]:,}–{params[-1]:,}", str(len(runs)),
                       str(len({r.config.pack_key for r in runs})))  # fmt: skip
-    out.print(table)
-    out.print(f"{len(the_plan.runs)} runs in {len(the_plan.packs())} packs")
+    stdout.print(table)
+    stdout.print(f"{len(the_plan.runs)} runs in {len(the_plan.packs())} packs")
 
 
 @app.command()
@@ -93,14 +96,14 @@ def status(db: Db = None) -> None:
     """Per study: runs pending, running, done, failed and diverged."""
     frame = api.status(db=db)
     if frame.empty:
-        out.print("no studies in the store yet (minarch run STUDY)")
+        stdout.print("no studies in the store yet (minarch run STUDY)")
         return
     table = Table()
     for column in frame.columns:
         table.add_column(str(column), justify="left" if column == "study" else "right")
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
-    out.print(table)
+    stdout.print(table)
 
 
 @app.command()
@@ -129,7 +132,7 @@ def runs(
 def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> None:
     """Write the HTML report (and PNG figures) for one study or every study."""
     for path in api.report(db=db, study=study, out=out_dir):
-        out.print(f"report: {path}")
+        stdout.print(f"report: {path}")
 
 
 @datasets_app.command("list")
@@ -151,7 +154,7 @@ def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
         table.add_column(column)
     for _, row in frame.iterrows():
         table.add_row(*(str(row[c]) for c in columns))
-    out.print(table)
+    stdout.print(table)
 
 
 def main() -> None:
@@ -159,8 +162,8 @@ def main() -> None:
     try:
         app()
     except MinarchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("interrupted: claimed runs were released and will be retrained next time")
+        stderr.print("interrupted: claimed runs were released and will be retrained next time")
         sys.exit(130)

@@ -49,8 +49,8 @@ class Summary:
 class DatasetCache:
     """Each dataset split is loaded once per process, on the training device."""
 
-    def __init__(self, data_dir: Path, device: torch.device):
-        self.data_dir, self.device = data_dir, device
+    def __init__(self, data_dir: Path, device: torch.device, *, download: bool = True):
+        self.data_dir, self.device, self.download = data_dir, device, download
         self._loaded: dict[DatasetSpec, Dataset] = {}
 
     def get(self, spec: DatasetSpec) -> Dataset:
@@ -58,6 +58,7 @@ class DatasetCache:
             full = load_dataset(
                 spec.name,
                 self.data_dir,
+                download=self.download,
                 path=Path(spec.path) if spec.path else None,
                 image_size=spec.image_size,
             )

@@ -9,7 +9,7 @@ from functools import cache
 from minarch.data import dataset_info
 from minarch.errors import MinarchError
 from minarch.models import build_model, count_flops, count_parameters, describe
-from minarch.spec import RunConfig, StudySpec, expand
+from minarch.spec import DatasetSpec, ModelChoice, RunConfig, StudySpec, expand
 from minarch.store import NewRun
 
 
@@ -58,16 +58,17 @@ def plan_study(study: StudySpec, text: str) -> Plan:
 
 
 def _sized(config: RunConfig) -> PlannedRun:
-    params, flops = _measure(config.dataset.name, config.model)
+    params, flops = _measure(config.dataset, config.model)
     return PlannedRun(config, describe(config.model.family, config.model.config), params, flops)
 
 
 @cache
-def _measure(dataset: str, model) -> tuple[int, int]:
+def _measure(dataset: DatasetSpec, model: ModelChoice) -> tuple[int, int]:
     """Parameters and per-sample FLOPs, once per (dataset shape, architecture)."""
-    info = dataset_info(dataset)
     try:
+        info = dataset_info(dataset.name, path=dataset.path, image_size=dataset.image_size)
         net = build_model(model.family, model.config, info.input_shape, info.num_classes)
     except MinarchError as exc:
-        raise type(exc)(f"{describe(model.family, model.config)} on {dataset}: {exc}") from None
+        label = describe(model.family, model.config)
+        raise type(exc)(f"{label} on {dataset.name}: {exc}") from None
     return count_parameters(net), count_flops(net, info.input_shape)

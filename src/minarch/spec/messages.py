@@ -56,7 +56,7 @@ def describe_error(error: dict[str, Any]) -> str:
         return "unknown field"
     if kind in _COMPARISONS:
         key, symbol = _COMPARISONS[kind]
-        expected = f"a number {symbol} {ctx[key]}"
+        expected = f"a number {symbol} {ctx[key]:g}"
     elif kind == "too_short":
         expected = "a non-empty list (an empty grid has no runs)"
     elif kind == "literal_error":

@@ -1,0 +1,124 @@
+"""The dataset registry: the package's one table of names, shapes and sources.
+
+Each loader module registers its datasets under explicit names at import time.
+``SOURCES`` holds every official file's MD5 and download mirrors, one entry per
+dataset, and is read at call time, so a test can swap in its own files with
+``monkeypatch.setitem(SOURCES, name, ...)`` instead of a checksum-skipping flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from minarch.errors import DataError
+
+if TYPE_CHECKING:
+    from minarch.data.dataset import Dataset
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is, known without loading it."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    description: str
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset's official files live on disk and on the network.
+
+    ``files`` maps each downloadable file to its MD5; the file's URL is a mirror
+    plus its name. ``extracted`` maps the files inside an archive (paths under
+    the dataset's directory) to their MD5s, for users who unpacked it already.
+    """
+
+    subdir: str
+    files: Mapping[str, str]
+    mirrors: tuple[str, ...]
+    extracted: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def extracted_dir(self) -> str | None:
+        """The archive's top folder: when it exists, it is used instead of the archive."""
+        if not self.extracted:
+            return None
+        return PurePosixPath(next(iter(self.extracted))).parts[0]
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """Everything a loader needs, resolved by ``load_dataset``."""
+
+    info: DatasetInfo
+    root: Path
+    source: Source | None
+    download: bool
+    path: Path | None
+    image_size: int | None
+
+
+Loader = Callable[[LoadRequest], "Dataset"]
+# For datasets read from a user's folder: the info (shape, classes) of that folder.
+Describer = Callable[[Path, "int | None"], DatasetInfo]
+
+
+@dataclass(frozen=True)
+class Entry:
+    info: DatasetInfo
+    loader: Loader
+    describe: Describer | None
+
+    @property
+    def takes_path(self) -> bool:
+        return self.describe is not None
+
+
+_ENTRIES: dict[str, Entry] = {}
+SOURCES: dict[str, Source] = {}
+
+
+def register(
+    info: DatasetInfo, *, source: Source | None = None, describe: Describer | None = None
+) -> Callable[[Loader], Loader]:
+    """Register ``info`` with the decorated loader; a name can be taken once."""
+
+    def decorate(loader: Loader) -> Loader:
+        if info.name in _ENTRIES:
+            raise ValueError(f"dataset {info.name!r} is registered twice")
+        files = tuple(source.files) if source else ()
+        _ENTRIES[info.name] = Entry(replace(info, files=files), loader, describe)
+        if source is not None:
+            SOURCES[info.name] = source
+        return loader
+
+    return decorate
+
+
+def get_entry(name: str) -> Entry:
+    try:
+        return _ENTRIES[name]
+    except KeyError:
+        raise DataError(
+            f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}"
+        ) from None
+
+
+def dataset_names() -> list[str]:
+    return sorted(_ENTRIES)
+
+
+def dataset_info(
+    name: str, *, path: Path | None = None, image_size: int | None = None
+) -> DatasetInfo:
+    """Shape, classes and files of ``name``; only a user's folder (``path``) is looked at."""
+    entry = get_entry(name)
+    if entry.describe is not None and path is not None:
+        return entry.describe(Path(path), image_size)
+    return entry.info
