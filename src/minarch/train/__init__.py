@@ -1,0 +1,71 @@
+"""Training a pack: K members of one architecture on one dataset, one call.
+
+``train_pack`` is the only entry point; it picks an engine inside, so callers
+never change when a faster engine arrives.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from minarch.train.hooks import Hooks
+from minarch.train.plain import train_plain
+from minarch.train.recipe import lr_factor
+from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
+
+if TYPE_CHECKING:
+    from minarch.data import Dataset
+
+__all__ = [
+    "ENGINES",
+    "EpochRecord",
+    "Hooks",
+    "Member",
+    "MemberResult",
+    "Recipe",
+    "TrainError",
+    "lr_factor",
+    "train_pack",
+]
+
+ENGINES = ("auto", "plain")  # "auto" picks the best engine available for the pack
+
+
+def train_pack(
+    *,
+    make_model: Callable[[torch.Generator], nn.Module],
+    members: Sequence[Member],
+    recipe: Recipe,
+    data: Dataset,
+    device: torch.device | str = "cpu",
+    hooks: Hooks | None = None,
+    engine: str = "auto",
+) -> list[MemberResult]:
+    """Train every member; results come back in ``members`` order.
+
+    ``make_model(generator)`` must draw every initial weight from ``generator``
+    so a member's seed fixes its initialisation. A member that diverges is
+    reported as such and the pack goes on; an exception from ``hooks`` aborts.
+    """
+    if engine not in ENGINES:
+        raise TrainError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
+    duplicates = sorted(k for k, n in Counter(m.key for m in members).items() if n > 1)
+    if duplicates:
+        raise TrainError(f"member keys must be unique in a pack; repeated: {duplicates}")
+    if len(data.val_y) == 0:
+        raise TrainError("the dataset has no validation samples; training evaluates every epoch")
+    # Device handling lives here: the data moves once, and the engine trains
+    # wherever the data is.
+    data = data.to(torch.device(device))
+    return train_plain(
+        make_model=make_model,
+        members=members,
+        recipe=recipe,
+        data=data,
+        hooks=hooks if hooks is not None else Hooks(),
+    )

@@ -1,0 +1,19 @@
+"""The one interface through which progress bars, logging and heartbeats watch training."""
+
+from __future__ import annotations
+
+from minarch.train.types import EpochRecord, Member
+
+
+class Hooks:
+    """No-op base; subclass and override what you need.
+
+    Exceptions raised here propagate out of ``train_pack``: that is how a caller
+    aborts a pack. ``on_step`` runs after every optimizer step, so keep it cheap.
+    """
+
+    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+        """After optimizer step ``step`` (1-based, up to ``steps_per_epoch``) of ``epoch``."""
+
+    def on_epoch(self, member: Member, record: EpochRecord) -> None:
+        """After the epoch's validation, with its curve point."""

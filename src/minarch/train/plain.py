@@ -1,0 +1,133 @@
+"""The plain engine: members trained one after another, each an ordinary PyTorch loop.
+
+It is the reference the fused engine must match, so it reads like airbench:
+data already on the device, whole-batch augmentation, no DataLoader.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minarch.data import augment
+from minarch.train.hooks import Hooks
+from minarch.train.recipe import lr_factor, make_optimizer, member_generators
+from minarch.train.types import EpochRecord, Member, MemberResult, Recipe
+
+if TYPE_CHECKING:
+    from minarch.data import Dataset
+
+ENGINE = "plain"
+EVAL_BATCH_SIZE = 1024  # validation batches: large, since no activations are kept
+
+
+def train_plain(
+    *,
+    make_model: Callable[[torch.Generator], nn.Module],
+    members: Sequence[Member],
+    recipe: Recipe,
+    data: Dataset,
+    hooks: Hooks,
+) -> list[MemberResult]:
+    """Train each member on its own; ``data`` is already on the training device."""
+    return [
+        train_member(make_model=make_model, member=m, recipe=recipe, data=data, hooks=hooks)
+        for m in members
+    ]
+
+
+def train_member(
+    *,
+    make_model: Callable[[torch.Generator], nn.Module],
+    member: Member,
+    recipe: Recipe,
+    data: Dataset,
+    hooks: Hooks,
+) -> MemberResult:
+    """One member's training; a non-finite loss ends it early as "diverged"."""
+    device = data.train_x.device
+    init_generator, data_generator = member_generators(member.seed, device)
+    model = make_model(init_generator).to(device)
+    optimizer = make_optimizer(model.parameters(), recipe, member)
+    n = data.train_x.shape[0]
+    batch_size = recipe.batch_size
+    steps_per_epoch = math.ceil(n / batch_size)
+    records: list[EpochRecord] = []
+    start = time.perf_counter()
+
+    def finish(state: str, message: str | None = None) -> MemberResult:
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        return MemberResult(member.key, state, tuple(records), weights, message, ENGINE)
+
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=data_generator, device=device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        for step in range(steps_per_epoch):
+            progress = epoch - 1 + step / steps_per_epoch
+            lr = member.lr * lr_factor(recipe, progress, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            index = order[step * batch_size : (step + 1) * batch_size]
+            x = augment(data.train_x[index], recipe.augmentation, generator=data_generator)
+            x, y = data.normalize(x), data.train_y[index]
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+            if not torch.isfinite(loss):
+                return finish(
+                    "diverged", f"non-finite training loss at epoch {epoch}, step {step + 1}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+            loss_sum += loss.detach()
+            correct += (logits.detach().argmax(dim=1) == y).sum()
+            hooks.on_step(member, epoch, step + 1, steps_per_epoch)
+
+        val_loss, val_acc, val_top5 = evaluate(model, data)
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=loss_sum.item() / steps_per_epoch,
+            train_acc=correct.item() / n,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            val_top5=val_top5,
+            lr=lr,
+            wall_time=time.perf_counter() - start,
+        )
+        records.append(record)
+        hooks.on_epoch(member, record)
+        # The epoch's last step can blow the weights up while its loss was still finite.
+        if not math.isfinite(val_loss):
+            return finish("diverged", f"non-finite validation loss after epoch {epoch}")
+    return finish("done")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset) -> tuple[float, float, float]:
+    """Validation (loss, top-1, top-k) with k = min(5, num_classes), unaugmented."""
+    model.eval()
+    k = min(5, data.info.num_classes)
+    n = data.val_x.shape[0]
+    device = data.val_x.device
+    loss_sum = torch.zeros((), device=device)
+    top1 = torch.zeros((), dtype=torch.int64, device=device)
+    topk = torch.zeros((), dtype=torch.int64, device=device)
+    for start in range(0, n, EVAL_BATCH_SIZE):
+        x = data.normalize(data.val_x[start : start + EVAL_BATCH_SIZE])
+        y = data.val_y[start : start + EVAL_BATCH_SIZE]
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        hits = logits.topk(k, dim=1).indices == y[:, None]
+        top1 += hits[:, 0].sum()
+        topk += hits.any(dim=1).sum()
+    return loss_sum.item() / n, top1.item() / n, topk.item() / n
