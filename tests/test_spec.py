@@ -77,7 +77,9 @@ def test_log10_grid_is_inclusive_and_exact():
     assert LogGrid(start=-3, stop=-1, step=0.5).values() == [
         0.001, 10**-2.5, 0.01, 10**-1.5, 0.1,
     ]  # fmt: skip
-    runs = expand(study(BASE.replace("lr: [0.1, 0.01]", "lr: {log10: {start: -2, stop: -1, step: 0.5}}")))
+    runs = expand(
+        study(BASE.replace("lr: [0.1, 0.01]", "lr: {log10: {start: -2, stop: -1, step: 0.5}}"))
+    )
     assert sorted({r.training.lr for r in runs}) == [0.01, 10**-1.5, 0.1]
 
 
@@ -94,7 +96,10 @@ def test_log10_grid_is_inclusive_and_exact():
         (("lr: [0.1, 0.01]", "lr: [0.1, -1]"), "training.lr[1]: expected a number > 0, got -1"),
         (("lr: [0.1, 0.01]", "lr: []"), "training.lr: expected a non-empty list"),
         (("seeds: 2", "seeds: []"), "seeds: expected a non-empty list"),
-        (("epochs: 3", "epochs: 3\n  optimizer: adam"), "training.optimizer: expected one of 'sgd' or 'adamw'"),
+        (
+            ("epochs: 3", "epochs: 3\n  optimizer: adam"),
+            "training.optimizer: expected one of 'sgd' or 'adamw'",
+        ),
         (("epochs: 3", "epochs: 3\n  lr_decay: 2"), "training.lr_decay: unknown field"),
         (("name: demo", "name: demo study!"), "name: use letters, digits"),
     ],
@@ -108,7 +113,9 @@ def test_errors_name_the_field(change, expected):
 
 
 def test_second_model_entry_is_named_by_index():
-    text = BASE.replace("    depth: [1, 2]\n", "    depth: [1, 2]\n  - family: cnn\n    channels: -4\n")
+    text = BASE.replace(
+        "    depth: [1, 2]\n", "    depth: [1, 2]\n  - family: cnn\n    channels: -4\n"
+    )
     assert error_of(text) == "models[1].channels: expected a number > 0, got -4"
 
 

@@ -1,8 +1,8 @@
 """The Python API: the same verbs as the CLI, as keyword-only functions.
 
-    import minarch
-    minarch.run("quickstart", db="sqlite:///runs.db")
-    frame = minarch.runs(db="sqlite:///runs.db", study="quickstart")
+import minarch
+minarch.run("quickstart", db="sqlite:///runs.db")
+frame = minarch.runs(db="sqlite:///runs.db", study="quickstart")
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def run(
     with _opened(url) as store:
         configs = {r.config.id: r.config for r in the_plan.runs}
         done = {r.id for r in store.runs(states=["done", "diverged"]) if r.id in configs}
-        datasets = DatasetCache(Path(data_dir) if data_dir else default_data_dir(), torch_device,
-                                download=download)
+        datasets = DatasetCache(
+            Path(data_dir) if data_dir else default_data_dir(), torch_device, download=download
+        )
         for config in configs.values():
             if config.id not in done:
                 datasets.get(config.dataset)  # missing or corrupt data fails before any write

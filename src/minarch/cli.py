@@ -29,13 +29,33 @@ app.add_typer(datasets_app, name="datasets")
 stderr = Console(stderr=True)
 stdout = Console()
 
-Db = Annotated[str | None, typer.Option("--db", envvar="MINARCH_DB", show_default="sqlite:///./minarch.db",
-               help="SQLAlchemy URL of the run store (SQLite file or PostgreSQL).")]  # fmt: skip
-DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="MINARCH_DATA_DIR",
-                    show_default="per-user cache", help="Folder the datasets are read from.")]  # fmt: skip
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="MINARCH_DB",
+        show_default="sqlite:///./minarch.db",
+        help="SQLAlchemy URL of the run store (SQLite file or PostgreSQL).",
+    ),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="MINARCH_DATA_DIR",
+        show_default="per-user cache",
+        help="Folder the datasets are read from.",
+    ),
+]
 StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
-OutDir = Annotated[Path | None, typer.Option("--out", show_default="./minarch-reports",
-                   help="Reports go to OUT/<study>/report.html and OUT/<study>/figures/.")]  # fmt: skip
+OutDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        show_default="./minarch-reports",
+        help="Reports go to OUT/<study>/report.html and OUT/<study>/figures/.",
+    ),
+]
 
 
 class Device(str, Enum):
@@ -57,12 +77,23 @@ def run(
     data_dir: DataDir = None,
     out: OutDir = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
-    download: Annotated[bool, typer.Option(help="Download missing dataset files "
-                        "from their official URLs (checksums verified).")] = True,
+    download: Annotated[
+        bool,
+        typer.Option(
+            help="Download missing dataset files from their official URLs (checksums verified)."
+        ),
+    ] = True,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report."""
-    outcome = api.run(study, db=db, data_dir=data_dir, out=out, device=device.value,
-                      download=download, console=stderr)
+    outcome = api.run(
+        study,
+        db=db,
+        data_dir=data_dir,
+        out=out,
+        device=device.value,
+        download=download,
+        console=stderr,
+    )
     counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.summary.trained.items()))
     stderr.print(f"trained {counts or 'nothing (all runs were done)'} "
               f"in {outcome.summary.seconds:.1f} s")  # fmt: skip
@@ -81,7 +112,9 @@ def plan(
         table.add_column(column, justify="left" if column in ("dataset", "family") else "right")
     groups: dict[tuple[str, str], list] = {}
     for planned in the_plan.runs:
-        groups.setdefault((planned.config.dataset.name, planned.config.model.family), []).append(planned)
+        groups.setdefault((planned.config.dataset.name, planned.config.model.family), []).append(
+            planned
+        )
     for (dataset, family), runs in groups.items():
         params = sorted({r.params for r in runs})
         table.add_row(dataset, family, str(len({r.label for r in runs})),
@@ -111,8 +144,12 @@ def runs(
     db: Db = None,
     study: StudyName = None,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
-    output: Annotated[Path | None, typer.Option("--output", "-o",
-                      help="Write to this file instead of stdout (required for parquet).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write to this file instead of stdout (required for parquet)."
+        ),
+    ] = None,
 ) -> None:
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
     if format is Format.parquet and output is None:
@@ -138,7 +175,9 @@ def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> No
 @datasets_app.command("list")
 def datasets_list(data_dir: DataDir = None) -> None:
     """Known datasets and whether their files are present in the data folder."""
-    _print_datasets(data_dir, columns=("dataset", "input_shape", "classes", "status", "description"))
+    _print_datasets(
+        data_dir, columns=("dataset", "input_shape", "classes", "status", "description")
+    )
 
 
 @datasets_app.command("check")

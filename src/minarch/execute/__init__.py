@@ -1,6 +1,6 @@
 """Planning a study into runs and packs, and executing them against the store."""
 
-from minarch.execute.local import DatasetCache, Summary, execute, owner_id, run_metrics
+from minarch.execute.local import DatasetCache, Summary, execute, run_metrics
 from minarch.execute.planner import Plan, PlannedRun, plan_study
 
 __all__ = [
@@ -9,7 +9,6 @@ __all__ = [
     "PlannedRun",
     "Summary",
     "execute",
-    "owner_id",
     "plan_study",
     "run_metrics",
 ]

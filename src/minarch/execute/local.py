@@ -25,16 +25,11 @@ from minarch.data import Dataset, load_dataset, split_dataset
 from minarch.errors import MinarchError
 from minarch.models import build_model
 from minarch.spec import DatasetSpec, RunConfig
-from minarch.store import RunRecord, Store
+from minarch.store import Store, local_owner
 from minarch.train import EpochRecord, Hooks, Member, MemberResult, Recipe, train_pack
 
 HEARTBEAT_SECONDS = 10.0
 STALE_AFTER_SECONDS = 120.0
-
-
-def owner_id() -> str:
-    """Who holds a claim: the store reclaims runs whose local owner pid has died."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -88,7 +83,7 @@ def execute(
     with _progress(console) as progress:
         runs_task = progress.add_task("runs", total=len(pending))
         for run_ids in packs.values():
-            claimed = store.claim(run_ids, owner_id())
+            claimed = store.claim(run_ids, local_owner())
             if claimed:
                 _train_claimed([configs[i] for i in claimed], store, datasets, artifacts,
                                progress, summary)  # fmt: skip
@@ -126,7 +121,9 @@ def _train_claimed(
             unfinished.discard(result.key)
             summary.add(result.state)
     except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        reason = (
+            "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        )
         for run_id in unfinished:
             store.finish(run_id, "failed", message=reason)
             summary.add("failed")
@@ -153,7 +150,7 @@ class _StoreHooks(Hooks):
                                 description=f"  run {member.key}")  # fmt: skip
         self.progress.advance(self.task)
         if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
-            self.store.heartbeat([member.key], owner_id())
+            self.store.heartbeat([member.key], local_owner())
             self.last_beat = time.monotonic()
 
     def on_epoch(self, member: Member, record: EpochRecord) -> None:

@@ -16,7 +16,9 @@ from minarch.spec.schema import StudySpec
 def builtin_studies() -> list[str]:
     """Names of the studies shipped inside the package (``minarch run NAME``)."""
     folder = resources.files("minarch") / "studies"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def read_study_text(source: str | Path) -> tuple[str, str]:

@@ -107,7 +107,10 @@ class StudySpec(_Frozen):
     datasets: Annotated[list[str | DatasetSpec], Field(min_length=1)]
     models: Annotated[list[dict[str, Any]], Field(min_length=1)]
     training: TrainingSpec = TrainingSpec()
-    seeds: Annotated[int, Field(gt=0)] | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = 3
+    seeds: (
+        Annotated[int, Field(gt=0)]
+        | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+    ) = 3
 
     @field_validator("name")
     @classmethod

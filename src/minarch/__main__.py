@@ -1,0 +1,5 @@
+"""``python -m minarch`` is the ``minarch`` command."""
+
+from minarch.cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""The run store: studies, runs, their states, curves and artifacts.
+
+``open_store(url)`` is the entry point; everything it returns is a frozen
+record or a fresh pandas table, never a live database object.
+"""
+
+from minarch.store.base import (
+    EPOCH_METRICS,
+    RUN_STATES,
+    ArtifactRecord,
+    NewRun,
+    RunRecord,
+    Store,
+    local_owner,
+)
+from minarch.store.schema import SCHEMA_VERSION
+from minarch.store.sql import SQLStore, default_db_url, open_store
+
+__all__ = [
+    "EPOCH_METRICS",
+    "RUN_STATES",
+    "SCHEMA_VERSION",
+    "ArtifactRecord",
+    "NewRun",
+    "RunRecord",
+    "SQLStore",
+    "Store",
+    "default_db_url",
+    "local_owner",
+    "open_store",
+]

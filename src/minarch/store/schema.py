@@ -1,0 +1,159 @@
+"""Tables, the schema version and the migrations between versions.
+
+A change to the tables bumps ``SCHEMA_VERSION`` and adds a migration from the
+previous version to ``MIGRATIONS``, with a test on a database written by the
+previous version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+    update,
+)
+
+from minarch.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+study_table = Table(
+    "studies",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("spec_text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+run_table = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # Registration order, so parents (registered first) are listed before children.
+    Column("seq", BigInteger, nullable=False),
+    Column("pack_key", String(255), nullable=False, index=True),
+    Column("config", JSON, nullable=False),
+    Column("dataset", String(255), nullable=False),
+    Column("family", String(255), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("lr", Float, nullable=False),
+    Column("weight_decay", Float, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("params", BigInteger, nullable=False),
+    Column("flops", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("owner", String(255)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("message", Text),
+    Column("metrics", JSON, nullable=False),
+    Column("engine", String(255)),
+    Column("environment", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+study_run_table = Table(
+    "study_runs",
+    metadata,
+    Column("study", String(255), ForeignKey("studies.name", ondelete="CASCADE"), primary_key=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+)
+
+epoch_table = Table(
+    "epochs",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("epoch", Integer, primary_key=True, autoincrement=False),
+    Column("train_loss", Float),
+    Column("train_acc", Float),
+    Column("val_loss", Float),
+    Column("val_acc", Float),
+    Column("val_top5", Float),
+    Column("lr", Float),
+    Column("wall_time", Float),
+)
+
+artifact_table = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("run_id", "kind", "path"),
+)
+
+Migration = Callable[[Connection], None]
+
+# {from_version: migration to from_version + 1}; each runs in the open transaction.
+MIGRATIONS: dict[int, Migration] = {}
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Create the tables of an empty database, then bring an older one up to date.
+
+    Raises ``StoreError`` for a database written by a newer minarch.
+    """
+    if not inspect(conn).has_table("meta"):
+        metadata.create_all(conn)
+        conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        return
+    found = conn.execute(
+        select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+    ).scalar()
+    if found is None:
+        raise StoreError("the database has no schema version: it was not written by minarch")
+    migrate(conn, int(found))
+
+
+def migrate(
+    conn: Connection,
+    found: int,
+    *,
+    target: int = SCHEMA_VERSION,
+    migrations: Mapping[int, Migration] = MIGRATIONS,
+) -> None:
+    """Apply the migrations from schema version ``found`` up to ``target``."""
+    if found > target:
+        raise StoreError(
+            f"the database has schema version {found} but this minarch knows only up to "
+            f"{target}: upgrade minarch"
+        )
+    for version in range(found, target):
+        if version not in migrations:
+            raise StoreError(f"no migration from schema version {version}: the database is too old")
+        migrations[version](conn)
+        conn.execute(
+            update(meta_table)
+            .where(meta_table.c.key == "schema_version")
+            .values(value=str(version + 1))
+        )

@@ -1,0 +1,568 @@
+"""``SQLStore``: the store on SQLite (default, one file) or PostgreSQL (many machines).
+
+Concurrency rests on short transactions and conditional updates (``UPDATE ...
+WHERE state = 'pending'``): on PostgreSQL row locks serialise claimers, on
+SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and waits up to
+``busy_timeout`` for the file's write lock, so no claimer acts on a stale read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    make_url,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from minarch.errors import StoreError
+from minarch.store import frames, schema
+from minarch.store.base import (
+    EPOCH_METRICS,
+    FINISHED_STATES,
+    RUN_STATES,
+    ArtifactRecord,
+    NewRun,
+    RunRecord,
+    Store,
+)
+from minarch.store.schema import (
+    artifact_table,
+    epoch_table,
+    run_table,
+    study_run_table,
+    study_table,
+)
+
+SQLITE_BUSY_TIMEOUT_S = 30
+CHUNK = 500  # ids per IN (...) clause, well under every backend's parameter limit
+
+
+def default_db_url() -> str:
+    """``$MINARCH_DB`` if set, else ``minarch.db`` in the working directory."""
+    return os.environ.get("MINARCH_DB") or f"sqlite:///{Path('minarch.db').resolve()}"
+
+
+def open_store(url: str) -> Store:
+    """Open (creating the schema if absent) the store at SQLAlchemy URL ``url``.
+
+    Raises ``StoreError`` naming the URL (password masked) when it cannot be
+    parsed or reached, or when the database was written by a newer minarch.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        masked = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        raise StoreError(f"cannot open store {masked!r}: not a database URL ({exc})") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        engine = _create_engine(parsed)
+    except StoreError as exc:
+        raise StoreError(f"cannot open store {shown}: {exc}") from None
+    except ArgumentError as exc:
+        raise StoreError(f"cannot open store {shown}: {_one_line(exc)}") from None
+    except ImportError as exc:
+        hint = "for PostgreSQL, pip install 'minarch[postgres]' and use postgresql+psycopg://"
+        raise StoreError(f"cannot open store {shown}: {exc}; {hint}") from None
+    try:
+        with engine.begin() as conn:
+            schema.ensure_schema(conn)
+    except (DBAPIError, StoreError) as exc:  # DBAPIError: unreachable, or not a database
+        engine.dispose()
+        reason = _one_line(exc) if isinstance(exc, DBAPIError) else str(exc)
+        raise StoreError(f"cannot open store {shown}: {reason}") from None
+    return SQLStore(engine, shown)
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        connect_args = {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
+        return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory and not Path(database).expanduser().resolve().parent.is_dir():
+        raise StoreError(f"directory {Path(database).parent} does not exist: create it first")
+    if in_memory:  # one connection, or every checkout would see a new empty database
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        if not in_memory:  # readers never block the writer, nor it them
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("minarch_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _one_line(exc: BaseException) -> str:
+    reason = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(reason).splitlines() if line.strip()]
+    return " ".join(lines) or type(reason).__name__
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _finite(values: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN or infinity (PostgreSQL rejects them): store them as missing."""
+    return {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in values.items()
+    }
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    ids = list(dict.fromkeys(ids))
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True only for an owner ``"{host}:{pid}"`` on this host whose process is gone."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
+def _run_record(row: Any) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        pack_key=row.pack_key,
+        config=row.config,
+        dataset=row.dataset,
+        family=row.family,
+        model=row.model,
+        lr=row.lr,
+        weight_decay=row.weight_decay,
+        seed=row.seed,
+        params=row.params,
+        flops=row.flops,
+        state=row.state,
+        owner=row.owner,
+        heartbeat_at=_utc(row.heartbeat_at),
+        started_at=_utc(row.started_at),
+        finished_at=_utc(row.finished_at),
+        message=row.message,
+        metrics=row.metrics,
+        engine=row.engine,
+        environment=row.environment,
+    )
+
+
+class SQLStore(Store):
+    """The store on any SQLAlchemy database; open it with ``open_store``."""
+
+    def __init__(self, engine: Engine, shown_url: str) -> None:
+        self._engine = engine
+        self._shown_url = shown_url
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Connection]:
+        """One transaction; database failures become a one-line ``StoreError``."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(minarch_begin=begin)
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise StoreError(f"store {self._shown_url}: {_one_line(exc)}") from None
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        """A write transaction; on SQLite it holds the write lock from its start."""
+        return self._transaction("IMMEDIATE")
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        """A read transaction; on SQLite it takes no write lock."""
+        return self._transaction("DEFERRED")
+
+    def _check_study(self, conn: Connection, name: str | None) -> None:
+        names = select(study_table.c.name)
+        if name is None or conn.execute(names.where(study_table.c.name == name)).first():
+            return
+        known = ", ".join(conn.execute(names.order_by(study_table.c.name)).scalars())
+        raise StoreError(f"unknown study {name!r}; known studies: {known or '(none)'}")
+
+    def _check_run(self, conn: Connection, run_id: str) -> None:
+        if conn.execute(select(run_table.c.id).where(run_table.c.id == run_id)).first() is None:
+            raise StoreError(f"unknown run {run_id!r} in store {self._shown_url}")
+
+    # -- studies ------------------------------------------------------------------
+
+    def register_study(self, name: str, spec_text: str, runs: Sequence[NewRun]) -> int:
+        by_id = {run.id: run for run in runs}
+        for run in by_id.values():
+            try:
+                json.dumps(run.config)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"config of run {run.id} is not JSON-serialisable: {exc}"
+                ) from None
+        now = _now()
+        with self._write() as conn:
+            if conn.execute(select(study_table.c.name).where(study_table.c.name == name)).first():
+                conn.execute(
+                    update(study_table)
+                    .where(study_table.c.name == name)
+                    .values(spec_text=spec_text, updated_at=now)
+                )
+            else:
+                conn.execute(
+                    insert(study_table).values(
+                        name=name, spec_text=spec_text, created_at=now, updated_at=now
+                    )
+                )
+            existing: set[str] = set()
+            linked: set[str] = set()
+            for chunk in _chunks(list(by_id)):
+                existing.update(
+                    conn.execute(select(run_table.c.id).where(run_table.c.id.in_(chunk))).scalars()
+                )
+                linked.update(
+                    conn.execute(
+                        select(study_run_table.c.run_id).where(
+                            study_run_table.c.study == name, study_run_table.c.run_id.in_(chunk)
+                        )
+                    ).scalars()
+                )
+            new = [run for run_id, run in by_id.items() if run_id not in existing]
+            if new:
+                seq = conn.execute(select(func.coalesce(func.max(run_table.c.seq), 0))).scalar_one()
+                conn.execute(
+                    insert(run_table),
+                    [
+                        {
+                            "id": run.id,
+                            "seq": seq + i + 1,
+                            "pack_key": run.pack_key,
+                            "config": run.config,
+                            "dataset": run.dataset,
+                            "family": run.family,
+                            "model": run.model,
+                            "lr": run.lr,
+                            "weight_decay": run.weight_decay,
+                            "seed": run.seed,
+                            "params": run.params,
+                            "flops": run.flops,
+                            "state": "pending",
+                            "metrics": {},
+                            "environment": {},
+                            "created_at": now,
+                        }
+                        for i, run in enumerate(new)
+                    ],
+                )
+            links = [{"study": name, "run_id": run_id} for run_id in by_id if run_id not in linked]
+            if links:
+                conn.execute(insert(study_run_table), links)
+        return len(new)
+
+    def studies(self) -> list[str]:
+        with self._read() as conn:
+            return list(
+                conn.execute(select(study_table.c.name).order_by(study_table.c.name)).scalars()
+            )
+
+    def study_spec(self, name: str) -> str:
+        with self._read() as conn:
+            self._check_study(conn, name)
+            return conn.execute(
+                select(study_table.c.spec_text).where(study_table.c.name == name)
+            ).scalar_one()
+
+    # -- runs -----------------------------------------------------------------------
+
+    def runs(
+        self, *, study: str | None = None, states: Collection[str] | None = None
+    ) -> list[RunRecord]:
+        query = select(run_table).order_by(run_table.c.seq, run_table.c.id)
+        if study is not None:
+            query = query.join(study_run_table, study_run_table.c.run_id == run_table.c.id).where(
+                study_run_table.c.study == study
+            )
+        if states is not None:
+            unknown = set(states) - set(RUN_STATES)
+            if unknown:
+                raise ValueError(f"unknown run states {sorted(unknown)}; expected {RUN_STATES}")
+            query = query.where(run_table.c.state.in_(list(states)))
+        with self._read() as conn:
+            self._check_study(conn, study)
+            return [_run_record(row) for row in conn.execute(query)]
+
+    def claim(self, run_ids: Sequence[str], owner: str) -> list[str]:
+        now = _now()
+        claimed: set[str] = set()
+        with self._write() as conn:
+            for chunk in _chunks(run_ids):
+                result = conn.execute(
+                    update(run_table)
+                    .where(run_table.c.id.in_(chunk), run_table.c.state == "pending")
+                    .values(state="running", owner=owner, started_at=now, heartbeat_at=now)
+                    .returning(run_table.c.id)
+                )
+                claimed.update(result.scalars())
+        return [run_id for run_id in dict.fromkeys(run_ids) if run_id in claimed]
+
+    def heartbeat(self, run_ids: Sequence[str], owner: str) -> None:
+        now = _now()
+        with self._write() as conn:
+            for chunk in _chunks(run_ids):
+                conn.execute(
+                    update(run_table)
+                    .where(
+                        run_table.c.id.in_(chunk),
+                        run_table.c.state == "running",
+                        run_table.c.owner == owner,
+                    )
+                    .values(heartbeat_at=now)
+                )
+
+    def reclaim(self, *, study: str | None, stale_after: float) -> list[str]:
+        cutoff = _now() - timedelta(seconds=stale_after)
+        query = (
+            select(
+                run_table.c.id,
+                run_table.c.state,
+                run_table.c.owner,
+                run_table.c.heartbeat_at,
+            )
+            .where(run_table.c.state.in_(["running", "failed"]))
+            .order_by(run_table.c.seq, run_table.c.id)
+        )
+        if study is not None:
+            query = query.join(study_run_table, study_run_table.c.run_id == run_table.c.id).where(
+                study_run_table.c.study == study
+            )
+        reclaimed = []
+        with self._write() as conn:
+            self._check_study(conn, study)
+            for row in conn.execute(query).all():
+                heartbeat_at = _utc(row.heartbeat_at)
+                abandoned = row.state == "running" and (
+                    heartbeat_at is None or heartbeat_at <= cutoff or _owner_is_dead(row.owner)
+                )
+                if row.state != "failed" and not abandoned:
+                    continue
+                # Match the row as read, so a heartbeat or finish in between wins.
+                result = conn.execute(
+                    update(run_table)
+                    .where(
+                        run_table.c.id == row.id,
+                        run_table.c.state == row.state,
+                        _same(run_table.c.owner, row.owner),
+                        _same(run_table.c.heartbeat_at, row.heartbeat_at),
+                    )
+                    .values(
+                        state="pending",
+                        owner=None,
+                        heartbeat_at=None,
+                        started_at=None,
+                        finished_at=None,
+                        message=None,
+                        metrics={},
+                        engine=None,
+                        environment={},
+                    )
+                )
+                if result.rowcount:
+                    conn.execute(delete(epoch_table).where(epoch_table.c.run_id == row.id))
+                    reclaimed.append(row.id)
+        return reclaimed
+
+    def record_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        unknown = set(metrics) - set(EPOCH_METRICS)
+        if unknown:
+            raise ValueError(f"unknown epoch metrics {sorted(unknown)}; expected {EPOCH_METRICS}")
+        values = {key: None if value is None else float(value) for key, value in metrics.items()}
+        with self._write() as conn:
+            self._check_run(conn, run_id)
+            conn.execute(
+                delete(epoch_table).where(
+                    epoch_table.c.run_id == run_id, epoch_table.c.epoch == epoch
+                )
+            )
+            conn.execute(insert(epoch_table).values(run_id=run_id, epoch=epoch, **values))
+
+    def finish(
+        self,
+        run_id: str,
+        state: str,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        message: str | None = None,
+        engine: str | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> None:
+        if state not in FINISHED_STATES:
+            raise ValueError(f"finish state must be one of {FINISHED_STATES}, not {state!r}")
+        now = _now()
+        with self._write() as conn:
+            result = conn.execute(
+                update(run_table)
+                .where(run_table.c.id == run_id)
+                .values(
+                    state=state,
+                    finished_at=now,
+                    heartbeat_at=now,
+                    metrics=_finite(metrics or {}),
+                    message=message,
+                    engine=engine,
+                    environment=dict(environment or {}),
+                )
+            )
+            if not result.rowcount:
+                raise StoreError(f"unknown run {run_id!r} in store {self._shown_url}")
+
+    # -- artifacts ----------------------------------------------------------------
+
+    def add_artifact(self, run_id: str, kind: str, path: str, sha256: str, size: int) -> None:
+        with self._write() as conn:
+            self._check_run(conn, run_id)
+            conn.execute(
+                delete(artifact_table).where(
+                    artifact_table.c.run_id == run_id,
+                    artifact_table.c.kind == kind,
+                    artifact_table.c.path == path,
+                )
+            )
+            conn.execute(
+                insert(artifact_table).values(
+                    run_id=run_id, kind=kind, path=path, sha256=sha256, size=size, created_at=_now()
+                )
+            )
+
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        query = (
+            select(artifact_table)
+            .where(artifact_table.c.run_id == run_id)
+            .order_by(artifact_table.c.id)
+        )
+        with self._read() as conn:
+            return [
+                ArtifactRecord(
+                    run_id=row.run_id,
+                    kind=row.kind,
+                    path=row.path,
+                    sha256=row.sha256,
+                    size=row.size,
+                    created_at=_utc(row.created_at),
+                )
+                for row in conn.execute(query)
+            ]
+
+    # -- tables -------------------------------------------------------------------
+
+    def status(self) -> pd.DataFrame:
+        counts = (
+            select(study_run_table.c.study, run_table.c.state, func.count())
+            .join(run_table, run_table.c.id == study_run_table.c.run_id)
+            .group_by(study_run_table.c.study, run_table.c.state)
+        )
+        with self._read() as conn:
+            names = list(conn.execute(select(study_table.c.name)).scalars())
+            return frames.status_frame(conn.execute(counts).all(), names)
+
+    def runs_frame(self, *, study: str | None = None) -> pd.DataFrame:
+        query = (
+            select(
+                run_table.c.id.label("run_id"),
+                study_run_table.c.study,
+                run_table.c.dataset,
+                run_table.c.family,
+                run_table.c.model,
+                run_table.c.params,
+                run_table.c.flops,
+                run_table.c.lr,
+                run_table.c.weight_decay,
+                run_table.c.seed,
+                run_table.c.state,
+                run_table.c.engine,
+                run_table.c.config,
+                run_table.c.metrics,
+                run_table.c.started_at,
+                run_table.c.finished_at,
+                run_table.c.message,
+            )
+            .join(study_run_table, study_run_table.c.run_id == run_table.c.id)
+            .order_by(study_run_table.c.study, run_table.c.seq, run_table.c.id)
+        )
+        if study is not None:
+            query = query.where(study_run_table.c.study == study)
+        with self._read() as conn:
+            self._check_study(conn, study)
+            return frames.runs_frame(row._mapping for row in conn.execute(query))
+
+    def epochs_frame(self, *, study: str | None = None) -> pd.DataFrame:
+        query = (
+            select(
+                epoch_table.c.run_id,
+                epoch_table.c.epoch,
+                *(epoch_table.c[name] for name in EPOCH_METRICS),
+            )
+            .join(run_table, run_table.c.id == epoch_table.c.run_id)
+            .order_by(run_table.c.seq, epoch_table.c.run_id, epoch_table.c.epoch)
+        )
+        if study is not None:
+            members = select(study_run_table.c.run_id).where(study_run_table.c.study == study)
+            query = query.where(epoch_table.c.run_id.in_(members))
+        with self._read() as conn:
+            self._check_study(conn, study)
+            return frames.epochs_frame(row._mapping for row in conn.execute(query))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _same(column: Any, value: Any) -> Any:
+    """``column = value`` that also matches NULL."""
+    return column.is_(None) if value is None else column == value

@@ -1,0 +1,36 @@
+"""Run the installed ``minarch`` command as a user would, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TINY_STUDY = """
+name: tiny
+datasets: [digits]
+models:
+  - family: mlp
+    width: [4, 32]
+training:
+  optimizer: adamw
+  lr: 0.01
+  epochs: 3
+  batch_size: 64
+seeds: 2
+"""
+
+
+def minarch(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600):
+    """``minarch ARGS`` with a clean environment; returns the CompletedProcess."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MINARCH_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "minarch", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,188 @@
+"""The CLI end to end, as a user runs it: success paths, and bad input exiting 2."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from minarch.store import open_store
+from tests.cli import TINY_STUDY, minarch
+
+VERBS = [["run"], ["plan"], ["status"], ["runs"], ["report"], ["datasets"],
+         ["datasets", "list"], ["datasets", "check"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_every_verb_has_help(verb, tmp_path):
+    result = minarch(*verb, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_plan_sizes_a_sweep_without_training(tmp_path):
+    result = minarch("plan", "quickstart", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "54 runs in 18 packs" in result.stdout
+    assert not (tmp_path / "minarch.db").exists()
+
+
+@pytest.mark.parametrize(
+    "study", sorted((Path(__file__).parent.parent / "studies").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_example_study_plans(study):
+    result = minarch("plan", str(study.resolve()), cwd=study.parent)
+    assert result.returncode == 0, result.stderr
+    assert " runs in " in result.stdout
+
+
+@pytest.mark.slow
+def test_run_status_runs_report_and_resume(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    first = minarch("run", "tiny.yaml", "--db", db, "--device", "cpu", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    report = tmp_path / "minarch-reports" / "tiny" / "report.html"
+    assert report.is_file() and f"report: {report.relative_to(tmp_path)}" in first.stdout
+    assert "trained 4 done" in first.stderr
+
+    status = minarch("status", "--db", db, cwd=tmp_path)
+    assert status.returncode == 0 and "tiny" in status.stdout
+
+    table = pd.read_csv(io.StringIO(minarch("runs", "--db", db, cwd=tmp_path).stdout))
+    assert len(table) == 4 and set(table["state"]) == {"done"}
+    assert {"params", "flops", "final_val_acc", "best_val_acc", "config.model.width"} <= set(table)
+    assert table["best_val_acc"].between(0, 1).all()
+    rows = json.loads(minarch("runs", "--db", db, "--format", "json", cwd=tmp_path).stdout)
+    assert len(rows) == 4
+    parquet = tmp_path / "runs.parquet"
+    assert (
+        minarch(
+            "runs", "--db", db, "--format", "parquet", "-o", str(parquet), cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    assert len(pd.read_parquet(parquet)) == 4
+
+    again = minarch("run", "tiny.yaml", "--db", db, "--device", "cpu", cwd=tmp_path)
+    assert again.returncode == 0 and "trained nothing" in again.stderr
+
+    out = tmp_path / "elsewhere"
+    rep = minarch("report", "--db", db, "--study", "tiny", "--out", str(out), cwd=tmp_path)
+    assert rep.returncode == 0 and (out / "tiny" / "report.html").is_file()
+
+
+def _corrupt_mnist(folder: Path, *, truncate: bool) -> Path:
+    """A data dir whose MNIST train images are truncated or simply wrong."""
+    mnist = folder / "mnist"
+    mnist.mkdir(parents=True)
+    payload = gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 64)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):  # fmt: skip
+        (mnist / name).write_bytes(payload[: len(payload) // 2] if truncate else payload)
+    return folder
+
+
+BAD_STUDIES = {
+    "malformed-yaml": ("name: [oops\n", "invalid YAML at line"),
+    "unknown-family": (TINY_STUDY.replace("family: mlp", "family: mlpp"), "models[0].family"),
+    "unknown-dataset": (TINY_STUDY.replace("[digits]", "[digitz]"), "datasets[0]: unknown dataset"),
+    "wrong-type": (TINY_STUDY.replace("epochs: 3", "epochs: three"),
+                   "training.epochs: expected an integer"),
+    "empty-grid": (TINY_STUDY.replace("width: [4, 32]", "width: []"),
+                   "models[0].width: empty grid"),
+    "negative-size": (TINY_STUDY.replace("width: [4, 32]", "width: [4, -4]"),
+                      "models[0].width: expected a number > 0, got -4"),
+}  # fmt: skip
+
+
+def _assert_user_error(result, expected: str, db_file: Path) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    if db_file.exists():  # opened, maybe, but nothing registered
+        store = open_store(f"sqlite:///{db_file}")
+        assert store.studies() == []
+        store.close()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_STUDIES))
+def test_bad_study_files_exit_2_and_leave_the_store_alone(case, tmp_path):
+    text, expected = BAD_STUDIES[case]
+    (tmp_path / "bad.yaml").write_text(text)
+    db = tmp_path / "runs.db"
+    result = minarch("run", "bad.yaml", "--db", f"sqlite:///{db}", cwd=tmp_path)
+    _assert_user_error(result, expected, db)
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("missing", "mnist"),
+        ("truncated", "train-images-idx3-ubyte.gz"),
+        ("mismatch", "train-images-idx3-ubyte.gz"),
+    ],
+)
+def test_bad_data_exits_2_and_leaves_the_store_alone(setup, expected, tmp_path):
+    data = tmp_path / "data"
+    if setup == "missing":
+        data.mkdir()
+    else:
+        _corrupt_mnist(data, truncate=setup == "truncated")
+    (tmp_path / "s.yaml").write_text(TINY_STUDY.replace("[digits]", "[mnist]"))
+    db = tmp_path / "runs.db"
+    result = minarch("run", "s.yaml", "--db", f"sqlite:///{db}", "--data-dir", str(data),
+                     "--no-download", cwd=tmp_path)  # fmt: skip
+    _assert_user_error(result, expected, db)
+
+
+def test_unwritable_out_exits_2(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
+    (tmp_path / "a-file").write_text("not a folder")
+    db = tmp_path / "runs.db"
+    result = minarch("run", "tiny.yaml", "--db", f"sqlite:///{db}",
+                     "--out", str(tmp_path / "a-file" / "reports"), cwd=tmp_path)  # fmt: skip
+    _assert_user_error(result, "--out", db)
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////nonexistent-folder/sub/runs.db",
+        "postgresql+psycopg://nobody:secret@127.0.0.1:9/db",
+    ],
+)
+def test_unreachable_db_exits_2(url, tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
+    result = minarch("run", "tiny.yaml", "--db", url, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "secret" not in result.stderr
+
+
+def test_unknown_study_in_runs_exits_2(tmp_path):
+    result = minarch(
+        "runs", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--study", "nope", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "--study nope" in result.stderr
+
+
+def test_parquet_needs_an_output_file(tmp_path):
+    result = minarch(
+        "runs", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--format", "parquet", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "--output" in result.stderr
+
+
+def test_datasets_check_reads_the_real_data_dir(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    result = minarch("datasets", "check", "--data-dir", str(data), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "mnist" in result.stdout and "missing" in result.stdout

@@ -1,0 +1,438 @@
+"""One contract suite for every store backend (SQLite file, PostgreSQL server)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+import random
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from minarch.errors import StoreError
+from minarch.store import (
+    RUN_STATES,
+    SCHEMA_VERSION,
+    NewRun,
+    Store,
+    default_db_url,
+    local_owner,
+    open_store,
+)
+from minarch.store.schema import MIGRATIONS, meta_table, migrate
+
+
+def make_run(i: int, *, pack: str = "pack-a", epochs: int = 3) -> NewRun:
+    return NewRun(
+        id=f"{i:016x}",
+        pack_key=pack,
+        config={"dataset": {"name": "digits"}, "training": {"epochs": epochs, "lr": 0.1 * i}},
+        dataset="digits",
+        family="mlp",
+        model="mlp d2 w16",
+        lr=0.1 * (i + 1),
+        weight_decay=1e-4,
+        seed=i,
+        params=1000 + i,
+        flops=2000 + i,
+    )
+
+
+RUNS = [make_run(i) for i in range(4)]
+IDS = [run.id for run in RUNS]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    with open_store(url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def registered(store: Store) -> Store:
+    store.register_study("alpha", "name: alpha\n", RUNS)
+    return store
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def set_schema_version(url: str, version: int) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(meta_table.update().values(value=str(version)))
+    engine.dispose()
+
+
+# --- studies and registration ---------------------------------------------------------
+
+
+def test_register_is_idempotent(store: Store) -> None:
+    assert store.register_study("alpha", "v1", RUNS) == 4
+    assert store.register_study("alpha", "v2", RUNS) == 0
+    assert store.register_study("alpha", "v3", [*RUNS, make_run(9)]) == 1
+    assert [run.id for run in store.runs()] == [*IDS, make_run(9).id]
+    assert {run.state for run in store.runs()} == {"pending"}
+    assert store.study_spec("alpha") == "v3"
+
+
+def test_run_linked_to_two_studies(registered: Store) -> None:
+    assert registered.register_study("beta", "name: beta\n", RUNS[:2]) == 0
+    assert registered.studies() == ["alpha", "beta"]
+    assert [run.id for run in registered.runs(study="beta")] == IDS[:2]
+    assert len(registered.runs()) == 4
+    frame = registered.runs_frame()
+    assert sorted(frame.groupby("study").size().items()) == [("alpha", 4), ("beta", 2)]
+    assert len(registered.runs_frame(study="beta")) == 2
+
+
+def test_unknown_study_lists_known_ones(registered: Store) -> None:
+    with pytest.raises(StoreError, match="unknown study 'gamma'.*alpha"):
+        registered.study_spec("gamma")
+    with pytest.raises(StoreError, match="unknown study"):
+        registered.runs(study="gamma")
+
+
+def test_runs_filter_by_state(registered: Store) -> None:
+    registered.claim(IDS[:1], "host:1")
+    assert [run.id for run in registered.runs(states=["running"])] == IDS[:1]
+    assert len(registered.runs(study="alpha", states=("pending", "done"))) == 3
+    with pytest.raises(ValueError, match="unknown run states"):
+        registered.runs(states=["finished"])
+
+
+def test_failed_write_leaves_store_unchanged(store: Store) -> None:
+    too_big = dataclasses.replace(make_run(7), seed=2**64)  # fails inside the transaction
+    with pytest.raises((OverflowError, DBAPIError)):
+        store.register_study("alpha", "spec", [RUNS[0], too_big])
+    assert store.studies() == []
+    assert store.runs() == []
+    not_json = dataclasses.replace(make_run(7), config={"device": object()})
+    with pytest.raises(ValueError, match="not JSON-serialisable"):
+        store.register_study("alpha", "spec", [not_json])
+
+
+# --- claiming, heartbeats, reclaiming --------------------------------------------------
+
+
+def test_claim_is_exclusive(registered: Store) -> None:
+    assert registered.claim(IDS[:3], "host:1") == IDS[:3]
+    assert registered.claim(IDS, "host:2") == IDS[3:]
+    assert registered.claim(IDS, "host:3") == []
+    run = registered.runs()[0]
+    assert (run.state, run.owner) == ("running", "host:1")
+    assert run.started_at is not None and run.started_at.utcoffset().total_seconds() == 0
+    assert run.heartbeat_at == run.started_at
+
+
+def test_heartbeat_only_for_owner(registered: Store) -> None:
+    registered.claim(IDS[:2], "host:1")
+    before = {run.id: run.heartbeat_at for run in registered.runs()}
+    registered.heartbeat(IDS, "host:1")
+    registered.heartbeat(IDS, "host:other")
+    after = {run.id: run.heartbeat_at for run in registered.runs()}
+    assert all(after[i] > before[i] for i in IDS[:2])
+    assert after[IDS[2]] is None
+
+
+def test_reclaim_stale_deletes_epochs(registered: Store) -> None:
+    registered.claim(IDS[:2], "elsewhere:1")
+    registered.record_epoch(IDS[0], 0, {"train_loss": 1.0, "val_acc": 0.5})
+    assert registered.reclaim(study="alpha", stale_after=3600) == []
+    assert registered.reclaim(study="alpha", stale_after=0) == IDS[:2]
+    run = registered.runs()[0]
+    assert (run.state, run.owner, run.heartbeat_at, run.started_at) == ("pending", None, None, None)
+    assert registered.epochs_frame().empty
+    assert registered.claim(IDS[:1], "host:2") == IDS[:1]
+
+
+def test_reclaim_dead_local_owner(registered: Store) -> None:
+    host = socket.gethostname()
+    registered.claim(IDS[:1], f"{host}:{dead_pid()}")
+    registered.claim(IDS[1:2], local_owner())  # alive: this process
+    registered.claim(IDS[2:3], f"not-{host}:{dead_pid()}")  # another machine: trust heartbeat
+    assert registered.reclaim(study=None, stale_after=3600) == IDS[:1]
+    assert [run.state for run in registered.runs()] == ["pending", "running", "running", "pending"]
+
+
+def test_reclaim_retries_failed_within_study(registered: Store) -> None:
+    registered.register_study("beta", "spec", [make_run(8)])
+    registered.claim([*IDS[:2], make_run(8).id], "host:1")
+    registered.finish(IDS[0], "failed", message="out of memory")
+    registered.finish(IDS[1], "diverged")
+    registered.finish(make_run(8).id, "failed")
+    assert registered.reclaim(study="alpha", stale_after=3600) == IDS[:1]
+    run = registered.runs()[0]
+    assert (run.state, run.message, run.finished_at, run.metrics) == ("pending", None, None, {})
+    assert registered.runs()[1].state == "diverged"
+    assert registered.reclaim(study=None, stale_after=3600) == [make_run(8).id]
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+def test_finish_states(registered: Store) -> None:
+    registered.claim(IDS, "host:1")
+    registered.finish(
+        IDS[0],
+        "done",
+        metrics={"final_val_acc": 0.9, "best_epoch": 2},
+        engine="fleet",
+        environment={"torch": "2.5", "device": "cpu"},
+    )
+    registered.finish(IDS[1], "failed", message="CUDA out of memory")
+    registered.finish(IDS[2], "diverged", metrics={"final_train_loss": math.nan})
+    done, failed, diverged, running = registered.runs()
+    assert (done.state, done.metrics, done.engine) == (
+        "done",
+        {"final_val_acc": 0.9, "best_epoch": 2},
+        "fleet",
+    )
+    assert done.environment == {"torch": "2.5", "device": "cpu"}
+    assert done.finished_at >= done.started_at
+    assert (failed.state, failed.message) == ("failed", "CUDA out of memory")
+    assert (diverged.state, diverged.metrics) == ("diverged", {"final_train_loss": None})
+    assert running.state == "running"
+    with pytest.raises(ValueError, match="finish state"):
+        registered.finish(IDS[3], "pending")
+    with pytest.raises(StoreError, match="unknown run"):
+        registered.finish("ffffffffffffffff", "done")
+
+
+def test_status_counts(registered: Store) -> None:
+    registered.register_study("beta", "spec", RUNS[:1])
+    registered.register_study("empty", "spec", [])
+    registered.claim(IDS[:3], "host:1")
+    registered.finish(IDS[0], "done")
+    registered.finish(IDS[1], "failed")
+    frame = registered.status()
+    assert list(frame.columns) == ["study", *RUN_STATES, "total"]
+    rows = {row.study: row for row in frame.itertuples()}
+    alpha, beta, empty = rows["alpha"], rows["beta"], rows["empty"]
+    assert (alpha.pending, alpha.running, alpha.done, alpha.failed, alpha.diverged) == (
+        1,
+        1,
+        1,
+        1,
+        0,
+    )
+    assert (alpha.total, beta.done, beta.total, empty.total) == (4, 1, 1, 0)
+
+
+def test_runs_frame_columns(registered: Store) -> None:
+    registered.claim(IDS[:1], "host:1")
+    registered.finish(IDS[0], "done", metrics={"final_val_acc": 0.75, "extra_metric": 1.0})
+    frame = registered.runs_frame(study="alpha")
+    assert list(frame.columns[:12]) == [
+        "run_id",
+        "study",
+        "dataset",
+        "family",
+        "model",
+        "params",
+        "flops",
+        "lr",
+        "weight_decay",
+        "seed",
+        "state",
+        "engine",
+    ]
+    assert list(frame.columns[12:15]) == [
+        "config.dataset.name",
+        "config.training.epochs",
+        "config.training.lr",
+    ]
+    assert {"final_val_acc", "best_val_acc", "train_seconds", "extra_metric"} <= set(frame.columns)
+    assert list(frame.columns[-3:]) == ["started_at", "finished_at", "message"]
+    assert list(frame["run_id"]) == IDS
+    assert frame["config.training.epochs"].tolist() == [3, 3, 3, 3]
+    assert frame["final_val_acc"].iloc[0] == 0.75 and math.isnan(frame["final_val_acc"].iloc[1])
+    assert str(frame["started_at"].dt.tz) == "UTC"
+
+
+def test_epochs_frame(registered: Store) -> None:
+    registered.register_study("beta", "spec", [make_run(8)])
+    for epoch in range(3):
+        registered.record_epoch(IDS[0], epoch, {"train_loss": 1.0 / (epoch + 1), "lr": 0.1})
+    registered.record_epoch(IDS[0], 2, {"train_loss": 0.25, "val_acc": 0.8})  # replaces
+    registered.record_epoch(make_run(8).id, 0, {"train_loss": 2.0})
+    frame = registered.epochs_frame(study="alpha")
+    assert list(frame.columns) == [
+        "run_id",
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "val_top5",
+        "lr",
+        "wall_time",
+    ]
+    assert frame["epoch"].tolist() == [0, 1, 2]
+    assert frame["train_loss"].tolist() == [1.0, 0.5, 0.25]
+    assert frame["val_acc"].iloc[2] == 0.8 and math.isnan(frame["lr"].iloc[2])
+    assert len(registered.epochs_frame()) == 4
+    with pytest.raises(ValueError, match="unknown epoch metrics"):
+        registered.record_epoch(IDS[0], 3, {"accuracy": 1.0})
+    with pytest.raises(StoreError, match="unknown run"):
+        registered.record_epoch("ffffffffffffffff", 0, {"train_loss": 1.0})
+
+
+def test_artifacts(registered: Store) -> None:
+    registered.add_artifact(IDS[0], "weights", "runs/a/weights.pt", "ab" * 32, 1234)
+    registered.add_artifact(IDS[0], "onnx", "runs/a/model.onnx", "cd" * 32, 99)
+    registered.add_artifact(IDS[0], "weights", "runs/a/weights.pt", "ef" * 32, 1235)  # replaces
+    found = registered.artifacts(IDS[0])
+    assert [(a.kind, a.sha256, a.size) for a in found] == [
+        ("onnx", "cd" * 32, 99),
+        ("weights", "ef" * 32, 1235),
+    ]
+    assert found[0].created_at.utcoffset().total_seconds() == 0
+    assert registered.artifacts(IDS[1]) == []
+    with pytest.raises(StoreError, match="unknown run"):
+        registered.add_artifact("ffffffffffffffff", "weights", "x", "0" * 64, 1)
+
+
+def test_records_are_frozen(registered: Store) -> None:
+    registered.add_artifact(IDS[0], "weights", "w.pt", "0" * 64, 1)
+    run = registered.runs()[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.state = "done"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        registered.artifacts(IDS[0])[0].size = 2  # type: ignore[misc]
+    run.config["training"]["epochs"] = 99
+    assert registered.runs()[0].config["training"]["epochs"] == 3
+
+
+# --- opening, schema versions ----------------------------------------------------------
+
+
+def test_reopen_version_1_database(url: str) -> None:
+    with open_store(url) as first:
+        first.register_study("alpha", "spec", RUNS)
+        first.claim(IDS[:1], "host:1")
+        first.finish(IDS[0], "done", metrics={"final_val_acc": 0.5})
+    assert SCHEMA_VERSION == 1
+    with open_store(url) as again:
+        assert again.studies() == ["alpha"]
+        assert again.runs()[0].metrics == {"final_val_acc": 0.5}
+
+
+def test_newer_schema_version_is_refused(url: str) -> None:
+    open_store(url).close()
+    set_schema_version(url, SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match="upgrade minarch"):
+        open_store(url)
+
+
+def test_migrations_run_in_order(url: str) -> None:
+    """The hook the next schema change plugs into: ``{from_version: migration}``."""
+    assert all(version < SCHEMA_VERSION for version in MIGRATIONS)
+    open_store(url).close()
+    applied = []
+    steps = {1: lambda conn: applied.append(1), 2: lambda conn: applied.append(2)}
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrate(conn, 1, target=3, migrations=steps)
+        assert conn.execute(text("SELECT value FROM meta")).scalar() == "3"
+    with engine.begin() as conn, pytest.raises(StoreError, match="no migration from schema"):
+        migrate(conn, 0, target=3, migrations=steps)
+    engine.dispose()
+    assert applied == [1, 2]
+
+
+def test_sqlite_in_missing_directory_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "runs.db"
+    with pytest.raises(StoreError, match="does not exist") as info:
+        open_store(f"sqlite:///{missing}")
+    assert str(missing.parent) in str(info.value) and "\n" not in str(info.value)
+    assert not missing.parent.exists()
+
+
+def test_unreachable_postgres_masks_password() -> None:
+    pytest.importorskip("psycopg")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StoreError, match=f"cannot open store .*127.0.0.1:{port}") as info:
+        open_store(f"postgresql+psycopg://minarch:s3cret@127.0.0.1:{port}/runs")
+    assert "s3cret" not in str(info.value) and "***" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_urls() -> None:
+    with pytest.raises(StoreError, match="not a database URL"):
+        open_store("not a url")
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store("nosuchdialect://host/db")
+
+
+def test_default_db_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MINARCH_DB", "postgresql+psycopg://host/db")
+    assert default_db_url() == "postgresql+psycopg://host/db"
+    monkeypatch.delenv("MINARCH_DB")
+    monkeypatch.chdir(tmp_path)
+    assert default_db_url() == f"sqlite:///{tmp_path.resolve() / 'minarch.db'}"
+
+
+# --- several processes on one SQLite file ------------------------------------------------
+
+
+def _claim_worker(url: str, ids: list[str], owner: str, start, results) -> None:
+    rng = random.Random(owner)
+    order = ids[:]
+    rng.shuffle(order)
+    claimed = []
+    with open_store(url) as store:
+        start.wait()
+        for i in range(0, len(order), 3):
+            claimed += store.claim(order[i : i + 3], owner)
+            store.heartbeat(claimed[-3:], owner)
+    results.put((owner, claimed))
+
+
+def test_two_processes_claim_each_run_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    runs = [make_run(i) for i in range(300)]
+    with open_store(url) as store:
+        store.register_study("alpha", "spec", runs)
+    ids = [run.id for run in runs]
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(target=_claim_worker, args=(url, ids, f"host:{n}", start, results))
+        for n in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    claimed = dict(results.get(timeout=60) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    first, second = claimed.values()
+    assert not set(first) & set(second)
+    assert sorted(first + second) == sorted(ids)
+    with open_store(url) as store:
+        owners = {run.id: run.owner for run in store.runs()}
+    assert all(owners[i] == owner for owner, got in claimed.items() for i in got)
+    engine = create_engine(url)
+    with engine.connect() as conn:  # WAL is what lets readers and the writer overlap
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
