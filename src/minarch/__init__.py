@@ -1,23 +1,24 @@
 """minarch: the smallest network that reliably learns an image-classification task.
 
 The Python API mirrors the CLI: ``load_study``, ``plan``, ``run``, ``status``,
-``runs``, ``epochs``, ``report`` and ``datasets``.
+``runs``, ``epochs``, ``report`` and ``datasets``. They are loaded on first
+use, so ``minarch --help`` does not pay for importing torch.
 """
+
+from typing import Any
+
+from minarch.errors import MinarchError
 
 __version__ = "0.1.0"
 
-from minarch.api import datasets, epochs, load_study, plan, report, run, runs, status  # noqa: E402
-from minarch.errors import MinarchError  # noqa: E402
+_API = ("datasets", "epochs", "load_study", "plan", "report", "run", "runs", "status")
 
-__all__ = [
-    "MinarchError",
-    "__version__",
-    "datasets",
-    "epochs",
-    "load_study",
-    "plan",
-    "report",
-    "run",
-    "runs",
-    "status",
-]
+__all__ = ["MinarchError", "__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from minarch import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'minarch' has no attribute {name!r}")

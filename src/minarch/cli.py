@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from minarch import api
 from minarch.errors import MinarchError
 
 app = typer.Typer(
@@ -58,6 +57,13 @@ OutDir = Annotated[
 ]
 
 
+def _api():
+    """The API (and torch) is imported only by commands that need it, not by --help."""
+    from minarch import api
+
+    return api
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -85,7 +91,7 @@ def run(
     ] = True,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report."""
-    outcome = api.run(
+    outcome = _api().run(
         study,
         db=db,
         data_dir=data_dir,
@@ -106,7 +112,7 @@ def plan(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")],
 ) -> None:
     """Validate STUDY and show how many runs and packs it expands to, without training."""
-    the_plan = api.plan(study)
+    the_plan = _api().plan(study)
     table = Table(title=f"study {the_plan.study.name}")
     for column in ("dataset", "family", "architectures", "params", "runs", "packs"):
         table.add_column(column, justify="left" if column in ("dataset", "family") else "right")
@@ -127,7 +133,7 @@ def plan(
 @app.command()
 def status(db: Db = None) -> None:
     """Per study: runs pending, running, done, failed and diverged."""
-    frame = api.status(db=db)
+    frame = _api().status(db=db)
     if frame.empty:
         stdout.print("no studies in the store yet (minarch run STUDY)")
         return
@@ -154,7 +160,7 @@ def runs(
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
     if format is Format.parquet and output is None:
         raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
-    frame = api.runs(db=db, study=study)
+    frame = _api().runs(db=db, study=study)
     target = output or sys.stdout
     if format is Format.csv:
         frame.to_csv(target, index=False)
@@ -168,7 +174,7 @@ def runs(
 @app.command()
 def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> None:
     """Write the HTML report (and PNG figures) for one study or every study."""
-    for path in api.report(db=db, study=study, out=out_dir):
+    for path in _api().report(db=db, study=study, out=out_dir):
         stdout.print(f"report: {path}")
 
 
@@ -187,8 +193,8 @@ def datasets_check(data_dir: DataDir = None) -> None:
 
 
 def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
-    frame = api.datasets(data_dir=data_dir)
-    table = Table(title=f"data folder: {data_dir or api.default_data_dir()}")
+    frame = _api().datasets(data_dir=data_dir)
+    table = Table(title=f"data folder: {data_dir or _api().default_data_dir()}")
     for column in columns:
         table.add_column(column)
     for _, row in frame.iterrows():
