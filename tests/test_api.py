@@ -1,0 +1,91 @@
+"""The Python API: the CLI's verbs as functions returning DataFrames."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from rich.console import Console
+
+import minarch
+from minarch.api import artifacts_dir, resolve_device
+from minarch.data import dataset_info
+from minarch.models import build_model
+from minarch.store import open_store
+from tests.cli import TINY_STUDY
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny study trained once through the API; shared by the tests below."""
+    folder = tmp_path_factory.mktemp("api")
+    (folder / "tiny.yaml").write_text(TINY_STUDY)
+    db = f"sqlite:///{folder / 'runs.db'}"
+    outcome = minarch.run(folder / "tiny.yaml", db=db, out=folder / "reports", device="cpu",
+                          console=Console(quiet=True))  # fmt: skip
+    return folder, db, outcome
+
+
+def test_load_and_plan_without_a_store(tmp_path):
+    study = minarch.load_study("quickstart")
+    assert study.name == "quickstart" and study.seed_list() == [0, 1, 2]
+    plan = minarch.plan("quickstart")
+    assert len(plan.runs) == 90 and len(plan.packs()) == 30
+    assert all(run.params > 0 and run.flops > 0 for run in plan.runs)
+
+
+def test_run_returns_summary_and_report(finished):
+    folder, _, outcome = finished
+    assert outcome.study == "tiny" and outcome.summary.trained == {"done": 4}
+    assert outcome.report == folder / "reports" / "tiny" / "report.html"
+    assert outcome.report.is_file()
+
+
+def test_runs_epochs_status_frames(finished):
+    _, db, _ = finished
+    runs = minarch.runs(db=db, study="tiny")
+    assert len(runs) == 4 and (runs["state"] == "done").all()
+    assert sorted(runs["config.model.width"].unique()) == [4, 32]
+    assert (runs["best_val_acc"] >= runs["final_val_acc"] - 1e-12).all()
+    epochs = minarch.epochs(db=db, study="tiny")
+    assert len(epochs) == 4 * 3 and set(epochs["epoch"]) == {1, 2, 3}
+    status = minarch.status(db=db).set_index("study")
+    assert status.loc["tiny", "done"] == 4
+
+
+def test_saved_weights_load_safely_into_the_same_architecture(finished):
+    _, db, _ = finished
+    with open_store(db) as store:
+        run = store.runs(study="tiny")[0]
+        (artifact,) = store.artifacts(run.id)
+    state = torch.load(artifact.path, weights_only=True)
+    info = dataset_info(run.dataset)
+    model = build_model(run.family, {"width": run.config["model"]["width"]}, info.input_shape,
+                        info.num_classes)  # fmt: skip
+    model.load_state_dict(state)  # strict: same keys and shapes
+    assert artifact.size > 0 and len(artifact.sha256) == 64
+
+
+def test_rerun_trains_nothing(finished):
+    folder, db, _ = finished
+    again = minarch.run(folder / "tiny.yaml", db=db, device="cpu", report=False,
+                        console=Console(quiet=True))  # fmt: skip
+    assert again.summary.trained == {} and again.report is None
+
+
+def test_datasets_frame_lists_every_registered_dataset(tmp_path):
+    frame = minarch.datasets(data_dir=tmp_path)
+    assert {"digits", "mnist1d", "mnist", "cifar10"} <= set(frame["dataset"])
+    assert frame.set_index("dataset").loc["mnist", "status"] == "missing"
+    assert frame.set_index("dataset").loc["digits", "status"] == "generated"
+
+
+def test_device_and_artifact_resolution(monkeypatch):
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(minarch.MinarchError, match="--device"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(minarch.MinarchError, match="no CUDA device"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+    monkeypatch.delenv("MINARCH_ARTIFACTS", raising=False)
+    assert str(artifacts_dir("sqlite:////data/runs.db")) == "/data/minarch-artifacts"
