@@ -20,8 +20,13 @@ def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("api")
     (folder / "tiny.yaml").write_text(TINY_STUDY)
     db = f"sqlite:///{folder / 'runs.db'}"
-    outcome = minarch.run(folder / "tiny.yaml", db=db, out=folder / "reports", device="cpu",
-                          console=Console(quiet=True))  # fmt: skip
+    outcome = minarch.run(
+        folder / "tiny.yaml",
+        db=db,
+        out=folder / "reports",
+        device="cpu",
+        console=Console(quiet=True),
+    )
     return folder, db, outcome
 
 
@@ -59,16 +64,18 @@ def test_saved_weights_load_safely_into_the_same_architecture(finished):
         (artifact,) = store.artifacts(run.id)
     state = torch.load(artifact.path, weights_only=True)
     info = dataset_info(run.dataset)
-    model = build_model(run.family, {"width": run.config["model"]["width"]}, info.input_shape,
-                        info.num_classes)  # fmt: skip
+    model = build_model(
+        run.family, {"width": run.config["model"]["width"]}, info.input_shape, info.num_classes
+    )
     model.load_state_dict(state)  # strict: same keys and shapes
     assert artifact.size > 0 and len(artifact.sha256) == 64
 
 
 def test_rerun_trains_nothing(finished):
     folder, db, _ = finished
-    again = minarch.run(folder / "tiny.yaml", db=db, device="cpu", report=False,
-                        console=Console(quiet=True))  # fmt: skip
+    again = minarch.run(
+        folder / "tiny.yaml", db=db, device="cpu", report=False, console=Console(quiet=True)
+    )
     assert again.summary.trained == {} and again.report is None
 
 

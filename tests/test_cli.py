@@ -13,8 +13,16 @@ import pytest
 from minarch.store import open_store
 from tests.cli import TINY_STUDY, minarch
 
-VERBS = [["run"], ["plan"], ["status"], ["runs"], ["report"], ["datasets"],
-         ["datasets", "list"], ["datasets", "check"]]  # fmt: skip
+VERBS = [
+    ["run"],
+    ["plan"],
+    ["status"],
+    ["runs"],
+    ["report"],
+    ["datasets"],
+    ["datasets", "list"],
+    ["datasets", "check"],
+]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=" ".join)
@@ -81,8 +89,12 @@ def _corrupt_mnist(folder: Path, *, truncate: bool) -> Path:
     mnist = folder / "mnist"
     mnist.mkdir(parents=True)
     payload = gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 64)
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):  # fmt: skip
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         (mnist / name).write_bytes(payload[: len(payload) // 2] if truncate else payload)
     return folder
 
@@ -91,13 +103,19 @@ BAD_STUDIES = {
     "malformed-yaml": ("name: [oops\n", "invalid YAML at line"),
     "unknown-family": (TINY_STUDY.replace("family: mlp", "family: mlpp"), "models[0].family"),
     "unknown-dataset": (TINY_STUDY.replace("[digits]", "[digitz]"), "datasets[0]: unknown dataset"),
-    "wrong-type": (TINY_STUDY.replace("epochs: 3", "epochs: three"),
-                   "training.epochs: expected an integer"),
-    "empty-grid": (TINY_STUDY.replace("width: [4, 32]", "width: []"),
-                   "models[0].width: empty grid"),
-    "negative-size": (TINY_STUDY.replace("width: [4, 32]", "width: [4, -4]"),
-                      "models[0].width: expected a number > 0, got -4"),
-}  # fmt: skip
+    "wrong-type": (
+        TINY_STUDY.replace("epochs: 3", "epochs: three"),
+        "training.epochs: expected an integer",
+    ),
+    "empty-grid": (
+        TINY_STUDY.replace("width: [4, 32]", "width: []"),
+        "models[0].width: empty grid",
+    ),
+    "negative-size": (
+        TINY_STUDY.replace("width: [4, 32]", "width: [4, -4]"),
+        "models[0].width: expected a number > 0, got -4",
+    ),
+}
 
 
 def _assert_user_error(result, expected: str, db_file: Path) -> None:
@@ -136,8 +154,16 @@ def test_bad_data_exits_2_and_leaves_the_store_alone(setup, expected, tmp_path):
         _corrupt_mnist(data, truncate=setup == "truncated")
     (tmp_path / "s.yaml").write_text(TINY_STUDY.replace("[digits]", "[mnist]"))
     db = tmp_path / "runs.db"
-    result = minarch("run", "s.yaml", "--db", f"sqlite:///{db}", "--data-dir", str(data),
-                     "--no-download", cwd=tmp_path)  # fmt: skip
+    result = minarch(
+        "run",
+        "s.yaml",
+        "--db",
+        f"sqlite:///{db}",
+        "--data-dir",
+        str(data),
+        "--no-download",
+        cwd=tmp_path,
+    )
     _assert_user_error(result, expected, db)
 
 
@@ -145,8 +171,15 @@ def test_unwritable_out_exits_2(tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     (tmp_path / "a-file").write_text("not a folder")
     db = tmp_path / "runs.db"
-    result = minarch("run", "tiny.yaml", "--db", f"sqlite:///{db}",
-                     "--out", str(tmp_path / "a-file" / "reports"), cwd=tmp_path)  # fmt: skip
+    result = minarch(
+        "run",
+        "tiny.yaml",
+        "--db",
+        f"sqlite:///{db}",
+        "--out",
+        str(tmp_path / "a-file" / "reports"),
+        cwd=tmp_path,
+    )
     _assert_user_error(result, "--out", db)
     assert not db.exists()
 

@@ -36,10 +36,22 @@ def _states(db: Path) -> dict[str, str]:
 def _start(folder: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINARCH_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "minarch", "run", "resume.yaml", "--db", "sqlite:///runs.db",
-         "--device", "cpu"],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "minarch",
+            "run",
+            "resume.yaml",
+            "--db",
+            "sqlite:///runs.db",
+            "--device",
+            "cpu",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _kill_mid_run(folder: Path) -> dict[str, str]:
@@ -73,10 +85,18 @@ def test_sigkill_then_rerun_finishes_every_run_exactly_once(tmp_path):
     with open_store(f"sqlite:///{killed / 'runs.db'}") as store:
         finished_before = {r.id: r.finished_at for r in store.runs(states=["done"])}
 
-    assert minarch("run", "resume.yaml", "--db", "sqlite:///runs.db", "--device", "cpu",
-                   cwd=killed).returncode == 0  # fmt: skip
-    assert minarch("run", "resume.yaml", "--db", "sqlite:///runs.db", "--device", "cpu",
-                   cwd=reference).returncode == 0  # fmt: skip
+    assert (
+        minarch(
+            "run", "resume.yaml", "--db", "sqlite:///runs.db", "--device", "cpu", cwd=killed
+        ).returncode
+        == 0
+    )
+    assert (
+        minarch(
+            "run", "resume.yaml", "--db", "sqlite:///runs.db", "--device", "cpu", cwd=reference
+        ).returncode
+        == 0
+    )
 
     with open_store(f"sqlite:///{killed / 'runs.db'}") as store:
         runs = {r.id: r for r in store.runs()}

@@ -75,8 +75,12 @@ def test_pack_members_differ_only_in_lr_wd_and_seed():
 
 def test_log10_grid_is_inclusive_and_exact():
     assert LogGrid(start=-3, stop=-1, step=0.5).values() == [
-        0.001, 10**-2.5, 0.01, 10**-1.5, 0.1,
-    ]  # fmt: skip
+        0.001,
+        10**-2.5,
+        0.01,
+        10**-1.5,
+        0.1,
+    ]
     runs = expand(
         study(BASE.replace("lr: [0.1, 0.01]", "lr: {log10: {start: -2, stop: -1, step: 0.5}}"))
     )

@@ -17,7 +17,13 @@ import pandas as pd
 import torch
 from rich.console import Console
 
-from minarch.data import check_dataset, dataset_info, dataset_names, default_data_dir
+from minarch.data import (
+    check_dataset,
+    dataset_info,
+    dataset_names,
+    default_data_dir,
+    needs_folder,
+)
 from minarch.errors import MinarchError
 from minarch.execute import DatasetCache, Plan, Summary, execute, plan_study
 from minarch.report import write_report
@@ -81,8 +87,10 @@ def run(
             if config.id not in done:
                 datasets.get(config.dataset)  # missing or corrupt data fails before any write
         added = store.register_study(name, the_plan.text, [r.new_run() for r in the_plan.runs])
-        console.print(f"study [bold]{name}[/bold]: {len(configs)} runs, {len(done)} already "
-                      f"finished, {added} new; training on {torch_device}")  # fmt: skip
+        console.print(
+            f"study [bold]{name}[/bold]: {len(configs)} runs, {len(done)} already "
+            f"finished, {added} new; training on {torch_device}"
+        )
         summary = execute(name, configs, store, datasets, artifacts_dir(url), console=console)
         path = _report(store, name, reports / name) if reports else None
     return RunOutcome(name, summary, path)
@@ -125,16 +133,18 @@ def datasets(*, data_dir: str | Path | None = None) -> pd.DataFrame:
     rows = []
     for name in dataset_names():
         info, checks = dataset_info(name), check_dataset(name, folder)
-        rows.append({
-            "dataset": name,
-            "input_shape": "×".join(map(str, info.input_shape)),
-            "classes": info.num_classes,
-            "files": len(checks),
-            "present": sum(c.present for c in checks),
-            "checksums_ok": sum(bool(c.checksum_ok) for c in checks),
-            "status": _data_status(checks),
-            "description": info.description,
-        })  # fmt: skip
+        rows.append(
+            {
+                "dataset": name,
+                "input_shape": "×".join(map(str, info.input_shape)),
+                "classes": info.num_classes,
+                "files": len(checks),
+                "present": sum(c.present for c in checks),
+                "checksums_ok": sum(bool(c.checksum_ok) for c in checks),
+                "status": "your folder (path:)" if needs_folder(name) else _data_status(checks),
+                "description": info.description,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -166,8 +176,12 @@ def _data_status(checks) -> str:
 
 
 def _report(store: Store, study: str, folder: Path) -> Path:
-    return write_report(store.runs_frame(study=study), store.epochs_frame(study=study), folder,
-                        title=f"minarch study: {study}")  # fmt: skip
+    return write_report(
+        store.runs_frame(study=study),
+        store.epochs_frame(study=study),
+        folder,
+        title=f"minarch study: {study}",
+    )
 
 
 def _check_study(store: Store, study: str | None) -> None:

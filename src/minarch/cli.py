@@ -22,8 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-datasets_app = typer.Typer(help="Known datasets and the files in the data folder.",
-                           no_args_is_help=True)  # fmt: skip
+datasets_app = typer.Typer(
+    help="Known datasets and the files in the data folder.", no_args_is_help=True
+)
 app.add_typer(datasets_app, name="datasets")
 stderr = Console(stderr=True)
 stdout = Console()
@@ -101,8 +102,9 @@ def run(
         console=stderr,
     )
     counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.summary.trained.items()))
-    stderr.print(f"trained {counts or 'nothing (all runs were done)'} "
-              f"in {outcome.summary.seconds:.1f} s")  # fmt: skip
+    stderr.print(
+        f"trained {counts or 'nothing (all runs were done)'} in {outcome.summary.seconds:.1f} s"
+    )
     if outcome.report:
         stdout.print(f"report: {outcome.report}")
 
@@ -123,9 +125,14 @@ def plan(
         )
     for (dataset, family), runs in groups.items():
         params = sorted({r.params for r in runs})
-        table.add_row(dataset, family, str(len({r.label for r in runs})),
-                      f"{params[0]:,}–{params[-1]:,}", str(len(runs)),
-                      str(len({r.config.pack_key for r in runs})))  # fmt: skip
+        table.add_row(
+            dataset,
+            family,
+            str(len({r.label for r in runs})),
+            f"{params[0]:,}–{params[-1]:,}",
+            str(len(runs)),
+            str(len({r.config.pack_key for r in runs})),
+        )
     stdout.print(table)
     stdout.print(f"{len(the_plan.runs)} runs in {len(the_plan.packs())} packs")
 

@@ -9,7 +9,7 @@ from minarch.data.augment import augment
 from minarch.data.dataset import Dataset, split_dataset
 from minarch.data.files import FileCheck
 from minarch.data.load import check_dataset, default_data_dir, load_dataset
-from minarch.data.registry import DatasetInfo, dataset_info, dataset_names
+from minarch.data.registry import DatasetInfo, dataset_info, dataset_names, needs_folder
 
 __all__ = [
     "Dataset",
@@ -21,5 +21,6 @@ __all__ = [
     "dataset_names",
     "default_data_dir",
     "load_dataset",
+    "needs_folder",
     "split_dataset",
 ]

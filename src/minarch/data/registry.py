@@ -110,6 +110,11 @@ def get_entry(name: str) -> Entry:
         ) from None
 
 
+def needs_folder(name: str) -> bool:
+    """True for datasets read from the user's own folder (the study gives ``path``)."""
+    return get_entry(name).takes_path
+
+
 def dataset_names() -> list[str]:
     return sorted(_ENTRIES)
 

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import minarch
 from minarch.data import Dataset, load_dataset, split_dataset
 from minarch.errors import MinarchError
-from minarch.models import build_model
+from minarch.models import build_model, describe
 from minarch.spec import DatasetSpec, RunConfig
 from minarch.store import Store, local_owner
 from minarch.train import EpochRecord, Hooks, Member, MemberResult, Recipe, train_pack
@@ -85,8 +85,9 @@ def execute(
         for run_ids in packs.values():
             claimed = store.claim(run_ids, local_owner())
             if claimed:
-                _train_claimed([configs[i] for i in claimed], store, datasets, artifacts,
-                               progress, summary)  # fmt: skip
+                _train_claimed(
+                    [configs[i] for i in claimed], store, datasets, artifacts, progress, summary
+                )
             progress.advance(runs_task, len(run_ids))
     summary.seconds = time.perf_counter() - started
     return summary
@@ -103,7 +104,7 @@ def _train_claimed(
     """Train one claimed pack; whatever happens, no claimed run stays 'running'."""
     first = configs[0]
     unfinished = {c.id for c in configs}
-    hooks = _StoreHooks(store, progress, first.training.epochs)
+    hooks = _StoreHooks(store, progress, first.training.epochs, _label(first, configs))
     try:
         data = datasets.get(first.dataset)
         members = [Member(c.id, c.training.lr, c.training.weight_decay, c.seed) for c in configs]
@@ -112,11 +113,18 @@ def _train_claimed(
 
         def make_model(generator: torch.Generator) -> torch.nn.Module:
             info = data.info
-            return build_model(model.family, model.config, info.input_shape, info.num_classes,
-                               generator=generator)  # fmt: skip
+            return build_model(
+                model.family, model.config, info.input_shape, info.num_classes, generator=generator
+            )
 
-        for result in train_pack(make_model=make_model, members=members, recipe=recipe,
-                                 data=data, device=datasets.device, hooks=hooks):  # fmt: skip
+        for result in train_pack(
+            make_model=make_model,
+            members=members,
+            recipe=recipe,
+            data=data,
+            device=datasets.device,
+            hooks=hooks,
+        ):
             _finish(store, result, artifacts, datasets.device)
             unfinished.discard(result.key)
             summary.add(result.state)
@@ -134,11 +142,18 @@ def _train_claimed(
         progress.remove_task(hooks.task)
 
 
+def _label(first: RunConfig, pack: list[RunConfig]) -> str:
+    """What the progress bar calls a pack: model, dataset, and how many members."""
+    model = describe(first.model.family, first.model.config)
+    members = f" ×{len(pack)}" if len(pack) > 1 else ""
+    return f"  {model} on {first.dataset.name}{members}"
+
+
 class _StoreHooks(Hooks):
     """Curves into the store, a heartbeat every few seconds, one progress bar per member."""
 
-    def __init__(self, store: Store, progress: Progress, epochs: int):
-        self.store, self.progress, self.epochs = store, progress, epochs
+    def __init__(self, store: Store, progress: Progress, epochs: int, label: str):
+        self.store, self.progress, self.epochs, self.label = store, progress, epochs, label
         self.task = progress.add_task("", total=None)
         self.last_beat = time.monotonic()
         self.member: Member | None = None
@@ -146,8 +161,12 @@ class _StoreHooks(Hooks):
     def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
         if member is not self.member:
             self.member = member
-            self.progress.reset(self.task, total=self.epochs * steps_per_epoch,
-                                description=f"  run {member.key}")  # fmt: skip
+            self.progress.reset(
+                self.task,
+                total=self.epochs * steps_per_epoch,
+                description=f"{self.label}: seed {member.seed}, "
+                f"lr {member.lr:.3g}, wd {member.weight_decay:.3g}",
+            )
         self.progress.advance(self.task)
         if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
             self.store.heartbeat([member.key], local_owner())
@@ -165,9 +184,14 @@ def _epoch_metrics(record: EpochRecord) -> dict[str, float]:
 def _finish(store: Store, result: MemberResult, artifacts: Path, device: torch.device) -> None:
     path, sha256, size = _save_weights(result, artifacts)
     store.add_artifact(result.key, "weights", str(path), sha256, size)
-    store.finish(result.key, result.state, metrics=run_metrics(result.epochs),
-                 message=result.message, engine=result.engine,
-                 environment=environment(device))  # fmt: skip
+    store.finish(
+        result.key,
+        result.state,
+        metrics=run_metrics(result.epochs),
+        message=result.message,
+        engine=result.engine,
+        environment=environment(device),
+    )
 
 
 def run_metrics(epochs: Iterable[EpochRecord]) -> dict[str, float]:
