@@ -7,6 +7,8 @@ out of place, so the blocks run under ``torch.func`` transforms.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch.nn.functional as F
 from torch import nn
 
@@ -78,6 +80,35 @@ def stage(
         layers.append(block(in_channels, width, stride if index == 0 else 1))
         in_channels = width * block.expansion
     return nn.Sequential(*layers), in_channels
+
+
+class ResNet(nn.Module):
+    """Stem, stages of residual blocks, global average pool, linear classifier.
+
+    Shared by the CIFAR ResNets and ResNet-50, which differ only in stem,
+    block type and stage plan; ``plan`` holds (width, blocks, stride) per stage.
+    """
+
+    def __init__(
+        self,
+        stem: nn.Module,
+        block: type[BasicBlock | Bottleneck],
+        channels: int,
+        plan: Sequence[tuple[int, int, int]],
+        num_classes: int,
+    ) -> None:
+        super().__init__()
+        self.stem = stem
+        stages = []
+        for width, blocks, stride in plan:
+            layer, channels = stage(block, channels, width, blocks, stride)
+            stages.append(layer)
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.stages(self.stem(x))))
 
 
 def scaled(channels: int, width_multiplier: float) -> int:

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from minarch.errors import ModelError
-from minarch.models.blocks import BasicBlock, conv_bn, scaled, stage
+from minarch.models.blocks import BasicBlock, ResNet, conv_bn, scaled
 from minarch.models.registry import register
 from minarch.models.shapes import spatial_dims
 
@@ -18,35 +18,17 @@ class ResNetCifarConfig(BaseModel):
     width_multiplier: float = Field(default=1.0, gt=0, description="scales 16/32/64 channels")
 
 
-class ResNetCifar(nn.Module):
-    def __init__(
-        self, in_channels: int, num_classes: int, blocks_per_stage: int, width_multiplier: float
-    ) -> None:
-        super().__init__()
-        widths = [scaled(c, width_multiplier) for c in (16, 32, 64)]
-        self.stem = conv_bn(in_channels, widths[0], 3, activation=nn.ReLU)
-        channels = widths[0]
-        stages = []
-        for width, stride in zip(widths, (1, 2, 2), strict=True):
-            layer, channels = stage(BasicBlock, channels, width, blocks_per_stage, stride)
-            stages.append(layer)
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        return self.classifier(self.pool(self.stages(self.stem(x))))
-
-
-def build(config: ResNetCifarConfig, input_shape: tuple[int, ...], num_classes: int) -> ResNetCifar:
+def build(config: ResNetCifarConfig, input_shape: tuple[int, ...], num_classes: int) -> ResNet:
     spatial_dims("resnet_cifar", input_shape, (2,))
     if (config.depth - 2) % 6:
         raise ModelError(
             f"resnet_cifar.depth: {config.depth} is not 6n+2; use e.g. 20, 32, 44, 56 or 110"
         )
-    return ResNetCifar(
-        input_shape[0], num_classes, (config.depth - 2) // 6, config.width_multiplier
-    )
+    blocks = (config.depth - 2) // 6
+    widths = [scaled(c, config.width_multiplier) for c in (16, 32, 64)]
+    stem = conv_bn(input_shape[0], widths[0], 3, activation=nn.ReLU)
+    plan = [(width, blocks, stride) for width, stride in zip(widths, (1, 2, 2), strict=True)]
+    return ResNet(stem, BasicBlock, widths[0], plan, num_classes)
 
 
 def describe(config: ResNetCifarConfig) -> str:

@@ -47,20 +47,9 @@ class NewRun:
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class RunRecord(NewRun):
     """A snapshot of one run; changing it never changes the database."""
 
-    id: str
-    pack_key: str
-    config: dict[str, Any]
-    dataset: str
-    family: str
-    model: str
-    lr: float
-    weight_decay: float
-    seed: int
-    params: int
-    flops: int
     state: str
     owner: str | None
     heartbeat_at: datetime | None
