@@ -35,7 +35,7 @@ def test_every_verb_has_help(verb, tmp_path):
 def test_plan_sizes_a_sweep_without_training(tmp_path):
     result = minarch("plan", "quickstart", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "90 runs in 30 packs" in result.stdout
+    assert "90 runs in 30 packs, 0 done" in result.stdout
     assert not (tmp_path / "minarch.db").exists()
 
 

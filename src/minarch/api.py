@@ -55,6 +55,16 @@ def plan(source: str | Path) -> Plan:
         raise type(exc)(f"{source}: {exc}") from None
 
 
+def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:
+    """Ids of the plan's runs the store has finished; empty if the store does not exist yet."""
+    url = db or default_db_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return set()
+    with _opened(url) as store:
+        ids = {r.config.id for r in the_plan.runs}
+        return {r.id for r in store.runs(states=["done", "diverged"]) if r.id in ids}
+
+
 def run(
     source: str | Path = "quickstart",
     *,

@@ -112,17 +112,24 @@ def run(
 @app.command()
 def plan(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")],
+    db: Db = None,
+    data_dir: DataDir = None,
 ) -> None:
-    """Validate STUDY and show how many runs and packs it expands to, without training."""
-    the_plan = _api().plan(study)
+    """Validate STUDY and show how many runs and packs it expands to, without training.
+
+    Also says how many runs the store already has finished (if the store exists)
+    and whether each dataset's files are in the data folder.
+    """
+    api = _api()
+    the_plan = api.plan(study)
+    finished = api.finished_runs(the_plan, db=db)
     table = Table(title=f"study {the_plan.study.name}")
-    for column in ("dataset", "family", "architectures", "params", "runs", "packs"):
+    for column in ("dataset", "family", "architectures", "params", "runs", "packs", "done"):
         table.add_column(column, justify="left" if column in ("dataset", "family") else "right")
     groups: dict[tuple[str, str], list] = {}
     for planned in the_plan.runs:
-        groups.setdefault((planned.config.dataset.name, planned.config.model.family), []).append(
-            planned
-        )
+        key = (planned.config.dataset.name, planned.config.model.family)
+        groups.setdefault(key, []).append(planned)
     for (dataset, family), runs in groups.items():
         params = sorted({r.params for r in runs})
         table.add_row(
@@ -132,9 +139,14 @@ def plan(
             f"{params[0]:,}–{params[-1]:,}",
             str(len(runs)),
             str(len({r.config.pack_key for r in runs})),
+            str(sum(r.config.id in finished for r in runs)),
         )
     stdout.print(table)
-    stdout.print(f"{len(the_plan.runs)} runs in {len(the_plan.packs())} packs")
+    packs = len(the_plan.packs())
+    stdout.print(f"{len(the_plan.runs)} runs in {packs} packs, {len(finished)} done")
+    data = api.datasets(data_dir=data_dir).set_index("dataset")["status"]
+    needed = sorted({r.config.dataset.name for r in the_plan.runs})
+    stdout.print("data: " + ", ".join(f"{name} {data[name]}" for name in needed))
 
 
 @app.command()
