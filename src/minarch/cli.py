@@ -107,6 +107,12 @@ def run(
     )
     if outcome.report:
         stdout.print(f"report: {outcome.report}")
+    if outcome.summary.trained.get("failed"):
+        stderr.print(
+            f"some runs failed; their errors are in the 'message' column of "
+            f"`minarch runs --study {outcome.study}`; `minarch run` retries them"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
