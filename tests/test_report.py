@@ -20,7 +20,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FAMILIES = {"mlp": (1_000, 10_000, 100_000), "cnn": (2_000, 20_000, 200_000)}
 FAMILIES["vit"] = (5_000, 50_000, 500_000)
 DATASETS = ("digits", "mnist1d")
-FIGURES_PER_DATASET = 3  # accuracy vs params, accuracy curves, loss curves
+# accuracy vs params, accuracy curves, loss curves, regime map, curves by regime
+FIGURES_PER_DATASET = 5
+STUDY_FIGURES = 1  # P_min vs dataset, with two or more datasets
 
 
 def frames(datasets=DATASETS, seeds=3, state_of=lambda fam, size, seed: "done"):
@@ -115,7 +117,7 @@ def test_report_has_every_dataset_and_figure(report):
     _, html = report
     for dataset in DATASETS:
         assert f"<h3>{dataset}</h3>" in html
-    assert html.count("Plotly.newPlot(") == FIGURES_PER_DATASET * len(DATASETS)
+    assert html.count("Plotly.newPlot(") == FIGURES_PER_DATASET * len(DATASETS) + STUDY_FIGURES
     assert "No finished runs yet" not in html
 
 
@@ -123,7 +125,7 @@ def test_report_has_every_dataset_and_figure(report):
 def test_report_pngs_are_written(report):
     path, _ = report
     pngs = sorted((path.parent / "figures").glob("*.png"))
-    assert len(pngs) == FIGURES_PER_DATASET * len(DATASETS)
+    assert len(pngs) == FIGURES_PER_DATASET * len(DATASETS) + STUDY_FIGURES
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in pngs)
     assert not list(path.parent.glob(".*")), "scratch files left behind"
 
@@ -200,7 +202,7 @@ def test_dataset_names_that_slug_alike_get_distinct_figures(tmp_path):
     runs, epochs = frames(datasets=("a b", "a-b"))
     html = write_report(runs, epochs, tmp_path, title="t", png=False).read_text()
     ids = re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', html)
-    assert len(ids) == len(set(ids)) == 2 * FIGURES_PER_DATASET
+    assert len(ids) == len(set(ids)) == 2 * FIGURES_PER_DATASET + STUDY_FIGURES
 
 
 def test_missing_chromium_warns_and_still_writes_html(tmp_path, monkeypatch):

@@ -17,6 +17,8 @@ import pandas as pd
 import torch
 from rich.console import Console
 
+from minarch.analysis import Analysis
+from minarch.analysis import analyze as analyze_runs
 from minarch.data import (
     check_dataset,
     dataset_info,
@@ -27,7 +29,7 @@ from minarch.data import (
 from minarch.errors import MinarchError
 from minarch.execute import DatasetCache, Plan, Summary, execute, plan_study
 from minarch.report import write_report
-from minarch.spec import StudySpec
+from minarch.spec import StudySpec, parse_study
 from minarch.spec import load_study as _load_study
 from minarch.store import Store, default_db_url, open_store
 
@@ -185,12 +187,34 @@ def _data_status(checks) -> str:
     return "ok" if all(c.checksum_ok for c in checks) else "checksum mismatch"
 
 
+def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Analysis]:
+    """Convergence regimes and minimal parameters (METHODS.md A.1–A.2) per study.
+
+    Each study is analysed with the thresholds of its own ``analysis:`` section.
+    """
+    with _opened(db or default_db_url()) as store:
+        _check_study(store, study)
+        return {
+            name: analyze_runs(
+                store.runs_frame(study=name),
+                store.epochs_frame(study=name),
+                _stored_study(store, name).analysis,
+            )
+            for name in ([study] if study else store.studies())
+        }
+
+
+def _stored_study(store: Store, name: str) -> StudySpec:
+    return parse_study(store.study_spec(name), f"study '{name}' in the store")
+
+
 def _report(store: Store, study: str, folder: Path) -> Path:
     return write_report(
         store.runs_frame(study=study),
         store.epochs_frame(study=study),
         folder,
         title=f"minarch study: {study}",
+        study=_stored_study(store, study),
     )
 
 

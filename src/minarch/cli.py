@@ -77,6 +77,18 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
+class AnalysisTable(str, Enum):
+    minimal = "minimal"
+    architectures = "architectures"
+    runs = "runs"
+
+
+class TextFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
 @app.command()
 def run(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")] = "quickstart",
@@ -162,12 +174,7 @@ def status(db: Db = None) -> None:
     if frame.empty:
         stdout.print("no studies in the store yet (minarch run STUDY)")
         return
-    table = Table()
-    for column in frame.columns:
-        table.add_column(str(column), justify="left" if column == "study" else "right")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
-    stdout.print(table)
+    _print_frame(frame)
 
 
 @app.command()
@@ -197,6 +204,38 @@ def runs(
 
 
 @app.command()
+def analyze(
+    db: Db = None,
+    study: StudyName = None,
+    table: Annotated[
+        AnalysisTable,
+        typer.Option(
+            help="minimal: P_min / P_over per dataset and family; architectures: the regime "
+            "map; runs: every run's regime and the rule that decided it."
+        ),
+    ] = AnalysisTable.minimal,
+    format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = (
+        TextFormat.table
+    ),
+) -> None:
+    """Convergence regimes and minimal learnable parameters, per study (METHODS.md A.1-A.2)."""
+    import pandas as pd
+
+    results = _api().analyze(db=db, study=study)
+    frames = [getattr(r, table.value).assign(study=name) for name, r in results.items()]
+    frames = [f[["study", *f.columns.drop("study")]] for f in frames]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if format is TextFormat.csv:
+        frame.to_csv(sys.stdout, index=False)
+    elif format is TextFormat.json:
+        sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
+    else:
+        _print_frame(frame, title=f"{table.value} ({len(results)} studies)")
+        for name, result in results.items():
+            stdout.print(f"[dim]{name}: thresholds {result.thresholds.model_dump()}[/dim]")
+
+
+@app.command()
 def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> None:
     """Write the HTML report (and PNG figures) for one study or every study."""
     for path in _api().report(db=db, study=study, out=out_dir):
@@ -218,12 +257,18 @@ def datasets_check(data_dir: DataDir = None) -> None:
 
 
 def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
-    frame = _api().datasets(data_dir=data_dir)
-    table = Table(title=f"data folder: {data_dir or _api().default_data_dir()}")
-    for column in columns:
-        table.add_column(column)
-    for _, row in frame.iterrows():
-        table.add_row(*(str(row[c]) for c in columns))
+    frame = _api().datasets(data_dir=data_dir)[list(columns)]
+    _print_frame(frame, title=f"data folder: {data_dir or _api().default_data_dir()}")
+
+
+def _print_frame(frame, title: str | None = None) -> None:
+    """A DataFrame as a terminal table: numbers right-aligned, floats to 4 digits."""
+    table = Table(title=title)
+    for column in frame.columns:
+        numeric = frame[column].dtype.kind in "iuf"
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
     stdout.print(table)
 
 

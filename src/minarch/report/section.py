@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
+from minarch.spec import StudySpec
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -34,8 +36,10 @@ class Section:
         return tuple(part for part in self.parts if isinstance(part, Figure))
 
 
-SectionBuilder = Callable[[pd.DataFrame, pd.DataFrame], "Section | None"]
-"""``(runs, epochs) -> Section | None``; None when the runs hold nothing to show."""
+SectionBuilder = Callable[[pd.DataFrame, pd.DataFrame, "StudySpec | None"], "Section | None"]
+"""``(runs, epochs, study) -> Section | None``; None when the runs hold nothing to show.
+
+``study`` is the study file (its analysis settings), or None for defaults."""
 
 
 def slugify(text: object) -> str:

@@ -14,6 +14,7 @@ from minarch.report import page, tables
 from minarch.report.png import export_pngs
 from minarch.report.section import Figure, Section
 from minarch.report.sections import SECTION_BUILDERS
+from minarch.spec import StudySpec
 
 
 def write_report(
@@ -22,6 +23,7 @@ def write_report(
     out_dir: Path,
     *,
     title: str,
+    study: StudySpec | None = None,
     png: bool = True,
 ) -> Path:
     """Write ``out_dir/report.html`` (and ``out_dir/figures/<slug>.png``); return its path.
@@ -33,7 +35,7 @@ def write_report(
     out_dir = Path(out_dir)
     runs = tables.conform(runs, tables.RUN_COLUMNS, "runs")
     epochs = tables.conform(epochs, tables.EPOCH_COLUMNS, "epochs")
-    sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(runs, epochs))])
+    sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(runs, epochs, study))])
     html = page.render(title, runs, sections)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,28 @@ class TrainingConfig(RecipeFields):
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
 
 
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class AnalysisSpec(_Frozen):
+    """Thresholds of the analyses (METHODS.md A.1-A.2), documented defaults.
+
+    Not part of any run's configuration: changing a threshold re-analyses the
+    same runs, it never renames or retrains them.
+    """
+
+    chance_margin: Fraction = 0.10  # unstable: final train acc < chance + this x (1 - chance)
+    min_loss_drop: Fraction = 0.10  # unstable: train loss fell less than this from epoch 1
+    seed_spread: Fraction = 0.10  # unstable: final val acc spread over seeds above this
+    val_loss_rise: Annotated[float, Field(ge=0)] = 0.10  # overfitting: final val loss / min - 1
+    val_min_before: Fraction = 0.80  # ... with the val-loss minimum before this part of training
+    gap: Fraction = 0.10  # overfitting: final train acc - final val acc above this
+    stability_q: Annotated[float, Field(gt=0, le=1)] = 1.0  # P_min: share of stable seeds
+    accuracy_fraction: Annotated[float, Field(gt=0, le=1)] = 0.90  # P_min: share of family best
+    bootstrap: Annotated[int, Field(ge=0)] = 1000  # resamples for P_min's interval; 0: none
+    bootstrap_seed: Annotated[int, Field(ge=0)] = 0
+
+
 class StudySpec(_Frozen):
     """A whole study file. Model entries are validated per family in expand.py."""
 
@@ -111,6 +133,7 @@ class StudySpec(_Frozen):
         Annotated[int, Field(gt=0)]
         | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
     ) = 3
+    analysis: AnalysisSpec = AnalysisSpec()
 
     @field_validator("name")
     @classmethod

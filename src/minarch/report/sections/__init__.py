@@ -8,10 +8,12 @@ here; no other section changes.
 from minarch.report.section import SectionBuilder
 from minarch.report.sections.accuracy import accuracy_vs_params
 from minarch.report.sections.curves import learning_curves
+from minarch.report.sections.regimes import convergence_regimes
 from minarch.report.sections.summary import summary_tables
 
 SECTION_BUILDERS: list[SectionBuilder] = [
     accuracy_vs_params,
     learning_curves,
+    convergence_regimes,
     summary_tables,
 ]

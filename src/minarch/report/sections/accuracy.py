@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from minarch.report import style, tables
 from minarch.report.section import Figure, Section, slugify
+from minarch.spec import StudySpec
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"
@@ -17,7 +18,9 @@ _HOVER = (
 )
 
 
-def accuracy_vs_params(runs: pd.DataFrame, epochs: pd.DataFrame) -> Section | None:
+def accuracy_vs_params(
+    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
+) -> Section | None:
     """Per dataset, best validation accuracy (%) against parameter count."""
     archs = tables.architectures(runs)
     failed = tables.diverged(runs, epochs)

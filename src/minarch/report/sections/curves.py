@@ -10,9 +10,12 @@ import plotly.graph_objects as go
 
 from minarch.report import style, tables
 from minarch.report.section import Figure, Section, slugify
+from minarch.spec import StudySpec
 
 
-def learning_curves(runs: pd.DataFrame, epochs: pd.DataFrame) -> Section | None:
+def learning_curves(
+    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
+) -> Section | None:
     """Per dataset, validation accuracy and train loss per epoch, mean over seeds."""
     chosen = tables.chosen_runs(runs)
     if chosen.empty or epochs.empty:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from minarch.report import style, tables
 from minarch.report.section import Section
+from minarch.spec import StudySpec
 
 _HEADER = (
     "Architecture",
@@ -22,7 +23,9 @@ _HEADER = (
 )
 
 
-def summary_tables(runs: pd.DataFrame, epochs: pd.DataFrame) -> Section | None:
+def summary_tables(
+    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
+) -> Section | None:
     """Per dataset, one row per architecture with its chosen configuration."""
     archs = tables.architectures(runs)
     if archs.empty:

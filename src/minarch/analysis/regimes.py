@@ -1,0 +1,224 @@
+"""Convergence regimes (METHODS.md A.1): every run, then every configuration, labelled.
+
+A run is judged from its own per-epoch curves by the first rule that fires,
+in the order of ``RULES``; then the seeds of each configuration (dataset,
+family, model, params, lr, weight decay) are compared, and when their final
+validation accuracies disagree by more than ``seed_spread`` every seed that
+was not already unstable becomes unstable by "seed disagreement".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from minarch.data import dataset_info, dataset_names
+from minarch.errors import MinarchError
+from minarch.spec.schema import AnalysisSpec
+
+REGIMES = ("unstable", "overfitting", "learning")
+"""Worst first: a majority vote that ties goes to the worse regime."""
+
+RULES = {
+    "divergence": "unstable",
+    "no progress": "unstable",
+    "below chance": "unstable",
+    "seed disagreement": "unstable",
+    "rising validation loss": "overfitting",
+    "train-validation gap": "overfitting",
+    "none": "learning",
+}
+"""Each rule and the regime it decides, in the order they are tried."""
+
+ARCH = ["dataset", "family", "model"]
+CONFIG = [*ARCH, "params", "lr", "weight_decay"]
+RUN_INPUT = ["run_id", *CONFIG, "seed", "state"]
+EPOCH_INPUT = ["run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
+CLASSIFIED_STATES = ("done", "diverged")  # pending, running and failed runs have no verdict
+CLASSIFIED_COLUMNS = [
+    *RUN_INPUT,
+    "epochs",
+    "chance",
+    "first_train_loss",
+    "final_train_loss",
+    "final_train_acc",
+    "final_val_acc",
+    "best_val_acc",
+    "curve_regime",
+    "curve_rule",
+    "seed_spread",
+    "regime",
+    "rule",
+]
+ARCHITECTURE_COLUMNS = [
+    *CONFIG,
+    "n_seeds",
+    *(f"n_{regime}" for regime in REGIMES),
+    "regime",
+    "stability",
+    "acc_mean",
+    "acc_std",
+    "seed_spread",
+    "chosen",
+]
+
+
+def classify_runs(
+    runs: pd.DataFrame,
+    epochs: pd.DataFrame,
+    thresholds: AnalysisSpec | None = None,
+    *,
+    num_classes: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """One row per done or diverged run: its regime and the rule that decided it.
+
+    ``curve_regime``/``curve_rule`` are the verdict of the run's own curves;
+    ``regime``/``rule`` add the per-configuration seed check. Chance is
+    1 / classes from the dataset registry, or from ``num_classes`` (needed for
+    image folders, whose class count the registry learns only when loading);
+    when neither knows, chance is taken as 0. A done run without any recorded
+    epoch is left out; a diverged one is still "divergence".
+    """
+    t = thresholds or AnalysisSpec()
+    runs = _columns(runs, RUN_INPUT, "runs")
+    epochs = _columns(epochs, EPOCH_INPUT, "epochs")
+    finished = runs.loc[runs["state"].isin(CLASSIFIED_STATES), RUN_INPUT]
+    curves = {
+        run_id: curve.sort_values("epoch")
+        for run_id, curve in epochs[epochs["run_id"].isin(finished["run_id"])].groupby(
+            "run_id", sort=False
+        )
+    }
+    rows = []
+    for run in finished.to_dict("records"):
+        curve = curves.get(run["run_id"])
+        if curve is None and run["state"] != "diverged":
+            continue
+        features = _features(curve, diverged=run["state"] == "diverged")
+        chance = _chance(run["dataset"], num_classes or {})
+        rule = _curve_rule(features, chance, t)
+        rows.append({**run, **features, "chance": chance, "curve_rule": rule})
+    table = pd.DataFrame(rows, columns=CLASSIFIED_COLUMNS)
+    table["curve_regime"] = table["curve_rule"].map(RULES)
+    table["seed_spread"] = table.groupby(CONFIG, dropna=False)["final_val_acc"].transform(
+        lambda acc: acc.max() - acc.min()
+    )
+    disagree = (table["seed_spread"] > t.seed_spread) & (table["curve_regime"] != "unstable")
+    table["rule"] = table["curve_rule"].where(~disagree, "seed disagreement")
+    table["regime"] = table["rule"].map(RULES)
+    return table[CLASSIFIED_COLUMNS].reset_index(drop=True)
+
+
+def architecture_table(classified: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration over its seeds: the regime map.
+
+    ``regime`` is the seeds' majority (ties go to the worse regime, see
+    ``REGIMES``); ``stability`` the fraction of seeds not unstable;
+    ``acc_mean``/``acc_std`` the best validation accuracy over seeds (std is
+    NaN with one seed). ``chosen`` marks each architecture's configuration
+    with the highest ``acc_mean``: the one that stands for it in P_min, P_over
+    and the figures. Sorted by dataset, family, params, model, lr, weight decay.
+    """
+    counts = {f"n_{regime}": (classified["regime"] == regime).astype(int) for regime in REGIMES}
+    table = (
+        classified.assign(**counts)
+        .groupby(CONFIG, dropna=False)
+        .agg(
+            n_seeds=("run_id", "size"),
+            **{column: (column, "sum") for column in counts},
+            acc_mean=("best_val_acc", "mean"),
+            acc_std=("best_val_acc", "std"),
+            seed_spread=("seed_spread", "first"),
+        )
+        .reset_index()
+    )
+    majority = table[list(counts)].to_numpy().argmax(axis=1)  # first maximum: the worse
+    table["regime"] = np.asarray(REGIMES)[majority]
+    table["stability"] = 1 - table["n_unstable"] / table["n_seeds"]
+    table = table.sort_values(
+        ["dataset", "family", "params", "model", "lr", "weight_decay"],
+        kind="stable",
+        ignore_index=True,
+    )
+    table["chosen"] = False
+    if len(table):
+        chosen = best_configurations(table["acc_mean"].to_numpy()[None], architecture_starts(table))
+        table.loc[chosen[0], "chosen"] = True
+    return table[ARCHITECTURE_COLUMNS]
+
+
+def architecture_starts(table: pd.DataFrame) -> np.ndarray:
+    """Row positions where a new architecture begins in a table sorted as above."""
+    keys = table[ARCH].astype(str).agg("\0".join, axis=1).to_numpy()
+    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
+
+
+def best_configurations(acc: np.ndarray, starts: Sequence[int] | np.ndarray) -> np.ndarray:
+    """For each row of ``acc`` (samples x configurations), each architecture's best column.
+
+    Architectures are the column runs beginning at ``starts``; NaN accuracy
+    never wins, and ties go to the first (smallest lr, then weight decay).
+    """
+    filled = np.where(np.isnan(acc), -np.inf, acc)
+    bounds = zip(starts, [*starts[1:], acc.shape[1]], strict=True)
+    return np.stack([start + filled[:, start:end].argmax(axis=1) for start, end in bounds], axis=1)
+
+
+def _features(curve: pd.DataFrame | None, *, diverged: bool) -> dict[str, float]:
+    """What the rules read off one curve (private keys are not kept in the table)."""
+    if curve is None:  # diverged within its first epoch
+        return {"epochs": 0, "_finite": False}
+    train_loss = curve["train_loss"].to_numpy(float)
+    val_loss = curve["val_loss"].to_numpy(float)
+    finite = not diverged and bool(np.isfinite(train_loss).all() and np.isfinite(val_loss).all())
+    at_min = int(np.argmin(val_loss)) if finite else 0
+    return {
+        "epochs": len(curve),
+        "first_train_loss": train_loss[0],
+        "final_train_loss": train_loss[-1],
+        "final_train_acc": curve["train_acc"].iloc[-1],
+        "final_val_acc": curve["val_acc"].iloc[-1],
+        "best_val_acc": curve["val_acc"].max(),
+        "_finite": finite,
+        "_val_min_at": (at_min + 1) / len(curve),
+        "_val_rise": val_loss[-1] / val_loss[at_min] - 1 if finite else np.nan,
+        "_train_fell": train_loss[-1] < train_loss[at_min],
+    }
+
+
+def _curve_rule(f: Mapping[str, float], chance: float, t: AnalysisSpec) -> str:
+    """The first rule in ``RULES`` order that the run's own curves satisfy."""
+    if not f["_finite"]:
+        return "divergence"
+    if f["final_train_loss"] > (1 - t.min_loss_drop) * f["first_train_loss"]:
+        return "no progress"
+    if f["final_train_acc"] < chance + t.chance_margin * (1 - chance):
+        return "below chance"
+    early_minimum = f["_val_min_at"] < t.val_min_before
+    if early_minimum and f["_val_rise"] > t.val_loss_rise and f["_train_fell"]:
+        return "rising validation loss"
+    if f["final_train_acc"] - f["final_val_acc"] > t.gap:
+        return "train-validation gap"
+    return "none"
+
+
+def _chance(dataset: str, num_classes: Mapping[str, int]) -> float:
+    classes = num_classes.get(dataset)
+    if classes is None and dataset in dataset_names():
+        classes = dataset_info(dataset).num_classes
+    return 1 / classes if classes else 0.0
+
+
+def _columns(frame: pd.DataFrame, needed: list[str], name: str) -> pd.DataFrame:
+    """The columns the analysis reads; an empty frame may come without any."""
+    if frame.empty:
+        return frame.reindex(columns=list(dict.fromkeys([*frame.columns, *needed])))
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise MinarchError(
+            f"analysis input {name!r} lacks column(s) {', '.join(missing)}; "
+            f"expected {', '.join(needed)}"
+        )
+    return frame

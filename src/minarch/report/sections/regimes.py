@@ -1,0 +1,254 @@
+"""Convergence regimes and minimal learnable parameters (METHODS.md A.1-A.2).
+
+Where each family stops being unstable, where it starts to overfit, and how
+that smallest reliable size grows as the dataset gets harder.
+"""
+
+from __future__ import annotations
+
+import zlib
+from html import escape
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from minarch.analysis import REGIMES, Analysis, analyze
+from minarch.report import style
+from minarch.report.section import Figure, Section, slugify
+from minarch.spec import StudySpec
+
+REGIME_COLORS = {"unstable": "#C0392B", "overfitting": "#8E44AD", "learning": "#2E86C1"}
+FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
+_OTHER_SYMBOLS = ("triangle-up", "cross", "star", "hexagon", "triangle-down", "pentagon")
+COMPLEXITY_ORDER = ("digits", "mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100")
+"""Datasets from easy to hard; others follow in the order they first appear."""
+
+_HOVER = (
+    "<b>%{customdata[0]}</b><br>params %{x:,}<br>best val. acc. %{y:.2f}%"
+    "<br>%{customdata[1]}<extra></extra>"
+)
+
+
+def convergence_regimes(
+    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
+) -> Section | None:
+    """The regime map, curves by regime, and P_min / P_over per dataset and family.
+
+    Thresholds come from the study's ``analysis:`` section (defaults without a
+    study); the section says which it used.
+    """
+    thresholds = study.analysis if study is not None else None
+    result = analyze(runs, epochs, thresholds)
+    if result.architectures.empty:
+        return None
+    datasets = _ordered(result.architectures["dataset"])
+    parts: list[str | Figure] = [
+        _definitions(result, given=thresholds is not None),
+        _minimal_table(result.minimal, datasets),
+    ]
+    if len(datasets) > 1 and result.minimal["reached"].any():
+        parts.append(Figure("p-min-vs-dataset", _complexity_figure(result.minimal, datasets)))
+    for dataset in datasets:
+        name, slug = escape(str(dataset)), slugify(dataset)
+        runs_here = result.runs[result.runs["dataset"] == dataset]
+        parts += [
+            f"<h3>{name}</h3>",
+            _counts(runs_here),
+            Figure(f"regime-map-{slug}", _regime_map(result, dataset)),
+            Figure(f"regime-curves-{slug}", _curves_figure(runs_here, epochs, name)),
+        ]
+    return Section("Convergence regimes and minimal parameters", tuple(parts))
+
+
+def _ordered(datasets: pd.Series) -> list[str]:
+    present = list(datasets.drop_duplicates())
+    return [d for d in COMPLEXITY_ORDER if d in present] + [
+        d for d in present if d not in COMPLEXITY_ORDER
+    ]
+
+
+def family_symbol(family: object) -> str:
+    """A fixed marker per known family, a stable one from the name otherwise."""
+    name = str(family)
+    if name in FAMILY_SYMBOLS:
+        return FAMILY_SYMBOLS[name]
+    return _OTHER_SYMBOLS[zlib.crc32(name.encode()) % len(_OTHER_SYMBOLS)]
+
+
+def _definitions(result: Analysis, *, given: bool) -> str:
+    source = "the study's thresholds" if given else "the default thresholds"
+    items = "".join(f"<li>{escape(line)}</li>" for line in result.definitions)
+    return f"<p>Definitions (METHODS.md A.1–A.2) with {source}:</p><ul>{items}</ul>"
+
+
+def _parameters(value: float) -> str:
+    return f"{int(value):,}" if np.isfinite(value) else "not reached"
+
+
+def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
+    head = (
+        "Dataset",
+        "Family",
+        "Architectures",
+        "Best val. acc. (%)",
+        "P_min",
+        "P_min 95 % interval",
+        "Resamples reaching P_min (%)",
+        "P_over",
+    )
+    rows = []
+    rank = {name: i for i, name in enumerate(datasets)}
+    ordered = minimal.sort_values("dataset", key=lambda s: s.map(rank), kind="stable")
+    for row in ordered.itertuples():
+        interval = f"{_parameters(row.p_min_low)} – {_parameters(row.p_min_high)}"
+        cells = (
+            escape(str(row.dataset)),
+            escape(str(row.family)),
+            str(row.n_architectures),
+            style.percent(float(row.best_acc)),
+            _parameters(row.p_min),
+            interval if np.isfinite(row.reached_fraction) else "—",
+            style.percent(float(row.reached_fraction)),
+            _parameters(row.p_over) if np.isfinite(row.p_over) else "none",
+        )
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    return (
+        f'<table class="summary"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _counts(classified: pd.DataFrame) -> str:
+    """Runs per regime, and which rules put them outside "learning"."""
+    regimes = classified["regime"].value_counts()
+    rules = classified.loc[classified["regime"] != "learning", "rule"].value_counts()
+    counts = ", ".join(f"{regime} {regimes.get(regime, 0)}" for regime in REGIMES)
+    why = ", ".join(f"{rule} {n}" for rule, n in rules.items())
+    return f"<p>Runs: {counts}{f' (by rule: {why})' if why else ''}.</p>"
+
+
+def _regime_map(result: Analysis, dataset: str) -> go.Figure:
+    """Each architecture's chosen configuration: size, accuracy over seeds, regime."""
+    archs = result.architectures
+    archs = archs[(archs["dataset"] == dataset) & archs["chosen"]]
+    fig = go.Figure()
+    for (family, regime), group in archs.groupby(["family", "regime"], sort=True):
+        detail = (
+            "stability "
+            + (100 * group["stability"]).map("{:.0f}%".format)
+            + ", "
+            + group["n_seeds"].astype(str)
+            + " seeds, log10 lr / wd "
+            + group["lr"].map(style.log10)
+            + " / "
+            + group["weight_decay"].map(style.log10)
+        )
+        fig.add_scatter(
+            x=group["params"],
+            y=100 * group["acc_mean"],
+            error_y={"array": 100 * group["acc_std"], "thickness": 1.2},
+            mode="markers",
+            name=f"{escape(str(family))} · {regime}",
+            marker={
+                "color": REGIME_COLORS[regime],
+                "symbol": family_symbol(family),
+                "size": 10,
+                "line": {"width": 1, "color": "#222"},
+            },
+            customdata=np.column_stack([group["model"].map(lambda m: escape(str(m))), detail]),
+            hovertemplate=_HOVER,
+        )
+    minimal = result.minimal[result.minimal["dataset"] == dataset]
+    for row in minimal[minimal["reached"]].itertuples():
+        fig.add_vline(
+            x=row.p_min,
+            line={"color": style.family_color(row.family), "dash": "dash", "width": 1.2},
+            annotation_text=f"P_min {escape(str(row.family))}",
+            annotation_position="top left",
+        )
+    style.styled(
+        fig,
+        title=f"{escape(str(dataset))}: convergence regimes",
+        x_title="Parameters (count, log scale)",
+        y_title="Best validation accuracy (%)",
+    )
+    fig.update_layout(legend_title_text="Family · regime")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) -> go.Figure:
+    """One panel per regime, one line per run, coloured by family."""
+    fig = make_subplots(rows=1, cols=len(REGIMES), shared_yaxes=True, subplot_titles=REGIMES)
+    curves = classified[["run_id", "family", "regime"]].merge(epochs, on="run_id")
+    shown: set[str] = set()
+    for col, regime in enumerate(REGIMES, start=1):
+        for family, group in curves[curves["regime"] == regime].groupby("family", sort=True):
+            x, y = _joined(group)
+            fig.add_scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=escape(str(family)),
+                legendgroup=str(family),
+                showlegend=family not in shown,
+                opacity=0.6,
+                line={"color": style.family_color(family), "width": 1.2},
+                row=1,
+                col=col,
+            )
+            shown.add(family)
+    style.styled(
+        fig,
+        title=f"{name}: validation accuracy by regime",
+        x_title="Epoch",
+        y_title="Validation accuracy (%)",
+    )
+    for col in range(2, len(REGIMES) + 1):  # one y title, on the first panel
+        fig.update_yaxes(title_text=None, col=col)
+    return fig
+
+
+def _joined(curves: pd.DataFrame) -> tuple[list[float], list[float]]:
+    """Many runs as one trace, one per family and panel: a NaN point breaks the line."""
+    x: list[float] = []
+    y: list[float] = []
+    for _, run in curves.sort_values("epoch").groupby("run_id", sort=False):
+        x += [*run["epoch"].tolist(), np.nan]
+        y += [*(100 * run["val_acc"]).tolist(), np.nan]
+    return x, y
+
+
+def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
+    """P_min per family along datasets ordered from easy to hard, with its interval."""
+    fig = go.Figure()
+    for family, group in minimal.groupby("family", sort=True):
+        group = group.set_index("dataset").reindex(datasets)
+        p = group["p_min"].to_numpy(float)
+        fig.add_scatter(
+            x=[escape(str(d)) for d in datasets],
+            y=p,
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": group["p_min_high"].to_numpy(float) - p,  # NaN: no bar
+                "arrayminus": p - group["p_min_low"].to_numpy(float),
+                "thickness": 1.2,
+            },
+            mode="lines+markers",
+            name=escape(str(family)),
+            line={"color": style.family_color(family), "width": 1.5},
+            marker={"symbol": family_symbol(family), "size": 9},
+            hovertemplate="%{x}<br>P_min %{y:,}<extra></extra>",
+        )
+    style.styled(
+        fig,
+        title="Minimal learnable parameters vs dataset",
+        x_title="Dataset (easy to hard)",
+        y_title="P_min (parameters, log scale)",
+    )
+    fig.update_yaxes(type="log")
+    return fig
