@@ -18,7 +18,7 @@ from tests.cli import TINY_STUDY
 def finished(tmp_path_factory):
     """The tiny study trained once through the API; shared by the tests below."""
     folder = tmp_path_factory.mktemp("api")
-    (folder / "tiny.yaml").write_text(TINY_STUDY)
+    (folder / "tiny.yaml").write_text(TINY_STUDY + "analysis: {gap: 0.05, bootstrap: 50}\n")
     db = f"sqlite:///{folder / 'runs.db'}"
     outcome = minarch.run(
         folder / "tiny.yaml",
@@ -55,6 +55,18 @@ def test_runs_epochs_status_frames(finished):
     assert len(epochs) == 4 * 3 and set(epochs["epoch"]) == {1, 2, 3}
     status = minarch.status(db=db).set_index("study")
     assert status.loc["tiny", "done"] == 4
+
+
+def test_analyze_uses_the_thresholds_of_the_study_file(finished):
+    _, db, _ = finished
+    result = minarch.analyze(db=db)["tiny"]
+    assert result.thresholds.gap == 0.05 and result.thresholds.bootstrap == 50
+    assert len(result.runs) == 4
+    assert set(result.runs["regime"]) <= {"unstable", "learning", "overfitting"}
+    assert result.runs["rule"].notna().all()
+    assert list(result.minimal["family"]) == ["mlp"]
+    with pytest.raises(minarch.MinarchError, match="--study nope"):
+        minarch.analyze(db=db, study="nope")
 
 
 def test_saved_weights_load_safely_into_the_same_architecture(finished):

@@ -14,6 +14,7 @@ from minarch.store import open_store
 from tests.cli import TINY_STUDY, minarch
 
 VERBS = [
+    ["analyze"],
     ["run"],
     ["plan"],
     ["status"],
@@ -75,6 +76,12 @@ def test_run_status_runs_report_and_resume(tmp_path):
         == 0
     )
     assert len(pd.read_parquet(parquet)) == 4
+
+    analysis = minarch("analyze", "--db", db, "--table", "runs", "--format", "csv", cwd=tmp_path)
+    regimes = pd.read_csv(io.StringIO(analysis.stdout))
+    assert len(regimes) == 4 and {"study", "regime", "rule"} <= set(regimes)
+    human = minarch("analyze", "--db", db, cwd=tmp_path)
+    assert human.returncode == 0 and "thresholds" in human.stdout
 
     again = minarch("run", "tiny.yaml", "--db", db, "--device", "cpu", cwd=tmp_path)
     assert again.returncode == 0 and "trained nothing" in again.stderr
