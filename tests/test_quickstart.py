@@ -12,7 +12,8 @@ from tests.cli import minarch
 @pytest.mark.slow
 @requires_chromium
 def test_quickstart_runs_and_its_report_renders_offline(tmp_path):
-    result = minarch("run", cwd=tmp_path, env={"MINARCH_DATA_DIR": str(tmp_path / "data")})
+    env = {"MINARCH_DATA_DIR": str(tmp_path / "data")}
+    result = minarch("run", cwd=tmp_path, env=env, timeout=2400)
     assert result.returncode == 0, result.stderr[-2000:]
     with open_store(f"sqlite:///{tmp_path / 'minarch.db'}") as store:
         status = store.status().set_index("study").loc["quickstart"]

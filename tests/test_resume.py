@@ -57,7 +57,7 @@ def _start(folder: Path) -> subprocess.Popen:
 def _kill_mid_run(folder: Path) -> dict[str, str]:
     """SIGKILL once some runs are done and one is part-way through its epochs."""
     process, db = _start(folder), folder / "runs.db"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900  # generous: a loaded machine is slow, not wrong
     while time.monotonic() < deadline and process.poll() is None:
         if db.exists():
             states = _states(db)
