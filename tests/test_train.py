@@ -308,7 +308,7 @@ def test_global_rng_is_untouched() -> None:
 
 
 def test_unknown_engine_lists_valid_ones() -> None:
-    assert ENGINES == ("auto", "plain")
+    assert ENGINES == ("auto", "plain", "fused")
     with pytest.raises(ValueError, match="auto, plain"):
         train(member(), engine="warp")
     with pytest.raises(MinarchError):

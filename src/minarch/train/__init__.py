@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from minarch.train.engine import choose_engine
+from minarch.train.fused import FusedOptions, train_fused
 from minarch.train.hooks import Hooks
 from minarch.train.plain import train_plain
 from minarch.train.recipe import lr_factor
@@ -24,16 +26,18 @@ if TYPE_CHECKING:
 __all__ = [
     "ENGINES",
     "EpochRecord",
+    "FusedOptions",
     "Hooks",
     "Member",
     "MemberResult",
     "Recipe",
     "TrainError",
     "lr_factor",
+    "train_fused",
     "train_pack",
 ]
 
-ENGINES = ("auto", "plain")  # "auto" picks the best engine available for the pack
+ENGINES = ("auto", "plain", "fused")  # "auto" picks the faster engine for the pack
 
 
 def train_pack(
@@ -51,6 +55,8 @@ def train_pack(
     ``make_model(generator)`` must draw every initial weight from ``generator``
     so a member's seed fixes its initialisation. A member that diverges is
     reported as such and the pack goes on; an exception from ``hooks`` aborts.
+    ``engine="auto"`` chooses by ``choose_engine``'s rule; ``MemberResult.engine``
+    says which engine ran.
     """
     if engine not in ENGINES:
         raise TrainError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
@@ -61,8 +67,12 @@ def train_pack(
         raise TrainError("the dataset has no validation samples; training evaluates every epoch")
     # Device handling lives here: the data moves once, and the engine trains
     # wherever the data is.
-    data = data.to(torch.device(device))
-    return train_plain(
+    device = torch.device(device)
+    data = data.to(device)
+    if engine == "auto":
+        engine = choose_engine(make_model(torch.Generator()), len(members), device)
+    train = train_fused if engine == "fused" else train_plain
+    return train(
         make_model=make_model,
         members=members,
         recipe=recipe,

@@ -1,0 +1,127 @@
+"""K models of one architecture held as stacked tensors, with one batched forward.
+
+Two forwards, same results: a chain of linear layers (an MLP) runs as explicit
+matmuls, and when every member sees the same batch its first layer is ONE
+matmul against all members' weights side by side; any other model runs under
+``torch.func.vmap`` of ``functional_call``, which turns convolutions into
+grouped convolutions. BatchNorm needs no special case there: its running
+statistics are stacked buffers, and vmap updates each member's slice in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.fx
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+# Modules a linear chain may contain besides Linear: parameter-free and elementwise.
+_ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity)
+
+
+def linear_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """The model's layers if its forward is exactly Flatten? → (Linear | elementwise)*, else None.
+
+    Decided from the traced graph, not from class names, so a model that only
+    looks like an MLP (a skip connection, a reshape) takes the generic path.
+    Traced in both modes, since fx fixes Python branches on ``self.training``.
+    """
+    training, chains = model.training, []
+    for mode in (True, False):
+        model.train(mode)
+        chains.append(_traced_chain(model))
+    model.train(training)
+    return chains[0] if chains[0] is not None and chains[0] == chains[1] else None
+
+
+def _traced_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception:  # anything fx cannot trace simply takes the generic path
+        return None
+    placeholder, *calls, output = graph.nodes
+    previous = placeholder
+    layers: list[tuple[str, nn.Module]] = []
+    for node in calls:
+        if node.op != "call_module" or node.args != (previous,) or node.kwargs:
+            return None
+        module = model.get_submodule(node.target)
+        flatten_first = isinstance(module, nn.Flatten) and not layers
+        if flatten_first and (module.start_dim, module.end_dim) != (1, -1):
+            return None
+        if not (flatten_first or isinstance(module, (nn.Linear, *_ELEMENTWISE))):
+            return None
+        layers.append((node.target, module))
+        previous = node
+    if output.args != (previous,) or not any(isinstance(m, nn.Linear) for _, m in layers):
+        return None
+    return layers
+
+
+class Fleet:
+    """Stacked parameters (leaves with grad), stacked buffers and the batched forward."""
+
+    def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
+        template = models[0]
+        self.keys = list(template.state_dict())
+        named = [dict(m.named_parameters()) for m in models]
+        self.params = {
+            name: torch.stack([n[name].detach() for n in named]).to(device).requires_grad_()
+            for name in named[0]
+        }
+        buffers = [dict(m.named_buffers()) for m in models]
+        self.buffers = {
+            name: torch.stack([b[name] for b in buffers]).to(device) for name in buffers[0]
+        }
+        self.chain = linear_chain(template)
+        # The stacked tensors replace every parameter and buffer, so the skeleton holds none.
+        self.skeleton = template.to("meta")
+
+    def __len__(self) -> int:
+        return next(iter(self.params.values())).shape[0]
+
+    def logits(self, x: Tensor, *, shared: bool, train: bool) -> Tensor:
+        """(K, B, classes) logits of one batch seen by every member (``shared``) or of
+        (K, B, ...) batches, one per member."""
+        self.skeleton.train(train)
+        if self.chain is not None:
+            return self._chain_logits(x, shared)
+
+        def member(params: dict, buffers: dict, inputs: Tensor) -> Tensor:
+            return functional_call(self.skeleton, (params, buffers), (inputs,))
+
+        in_dims = (0, 0, None if shared else 0)
+        return vmap(member, in_dims=in_dims)(self.params, self.buffers, x)
+
+    def _chain_logits(self, x: Tensor, shared: bool) -> Tensor:
+        h = x
+        for name, module in self.chain:
+            if isinstance(module, nn.Flatten):
+                h = h.flatten(1 if shared else 2)
+            elif isinstance(module, nn.Linear):
+                weight, bias = self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
+                if shared:
+                    k, out, features = weight.shape
+                    flat_bias = None if bias is None else bias.reshape(k * out)
+                    h = F.linear(h, weight.reshape(k * out, features), flat_bias)
+                    h = h.view(h.shape[0], k, out).transpose(0, 1)
+                    shared = False
+                else:
+                    h = torch.bmm(h, weight.transpose(1, 2))
+                    h = h if bias is None else h + bias.unsqueeze(1)
+            else:
+                h = module(h)
+        return h
+
+    def member_state(self, index: int) -> dict[str, Tensor]:
+        """Member ``index``'s state dict on the CPU, keys in the model's own order."""
+        tensors = self.params | self.buffers
+        return {key: tensors[key][index].detach().to("cpu", copy=True) for key in self.keys}
+
+    def keep(self, index: Tensor) -> None:
+        """Keep only the members at ``index``; parameters become new leaves."""
+        self.params = {n: p.detach()[index].requires_grad_() for n, p in self.params.items()}
+        self.buffers = {n: b[index] for n, b in self.buffers.items()}

@@ -1,0 +1,259 @@
+"""The fused engine: a pack's members trained together as one stacked computation.
+
+Member i sees exactly the batches, augmentations and initial weights the plain
+engine would give it (its own generators, drawn in the same order), so fused
+member i matches plain member i up to float rounding. Members sharing a seed
+share those draws (common random numbers): one batch per seed, and one batch
+for the whole fleet when all seeds agree. A member whose loss turns non-finite
+is recorded and dropped from the stack, so nothing of it reaches the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from minarch.data import augment
+from minarch.train.engine import fleet_chunk_size
+from minarch.train.fleet import Fleet
+from minarch.train.hooks import Hooks
+from minarch.train.plain import EVAL_BATCH_SIZE
+from minarch.train.recipe import lr_factor, member_generators
+from minarch.train.stacked import StackedOptimizer
+from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
+
+if TYPE_CHECKING:
+    from minarch.data import Dataset
+
+ENGINE = "fused"
+
+
+@dataclass(frozen=True)
+class FusedOptions:
+    """Knobs of the fused engine; the defaults reproduce the plain engine's numbers.
+
+    ``autocast`` (e.g. torch.bfloat16) and ``channels_last`` are for GPUs:
+    they trade exactness against the plain loop for speed, so they are opt-in.
+    """
+
+    chunk_size: int | None = None  # members trained at once; None: as many as memory allows
+    autocast: torch.dtype | None = None
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise TrainError(f"chunk_size must be at least 1, got {self.chunk_size}")
+
+
+def train_fused(
+    *,
+    make_model: Callable[[torch.Generator], nn.Module],
+    members: Sequence[Member],
+    recipe: Recipe,
+    data: Dataset,
+    hooks: Hooks,
+    options: FusedOptions | None = None,
+) -> list[MemberResult]:
+    """Train the pack in chunks of members that fit in memory; results in ``members`` order."""
+    options = options or FusedOptions()
+    size = options.chunk_size or fleet_chunk_size(
+        make_model(torch.Generator()), data, recipe.batch_size
+    )
+    results: list[MemberResult] = []
+    for start in range(0, len(members), size):
+        chunk = members[start : start + size]
+        results += train_chunk(
+            make_model=make_model,
+            members=chunk,
+            recipe=recipe,
+            data=data,
+            hooks=hooks,
+            options=options,
+        )
+    return results
+
+
+def train_chunk(
+    *,
+    make_model: Callable[[torch.Generator], nn.Module],
+    members: Sequence[Member],
+    recipe: Recipe,
+    data: Dataset,
+    hooks: Hooks,
+    options: FusedOptions,
+) -> list[MemberResult]:
+    """One fleet, trained top to bottom like the plain loop with a leading member dim."""
+    device = data.train_x.device
+    generators = {m.seed: member_generators(m.seed, device) for m in members}
+    initial = {seed: make_model(init) for seed, (init, _) in generators.items()}
+    fleet = Fleet([initial[m.seed] for m in members], device)
+    optimizer = StackedOptimizer(
+        recipe,
+        torch.tensor([m.lr for m in members], device=device),
+        torch.tensor([m.weight_decay for m in members], device=device),
+    )
+    active = list(members)
+    records: dict[str, list[EpochRecord]] = {m.key: [] for m in members}
+    results: dict[str, MemberResult] = {}
+    n = data.train_x.shape[0]
+    batch_size = recipe.batch_size
+    steps_per_epoch = math.ceil(n / batch_size)
+    autocast = (
+        torch.autocast(device.type, dtype=options.autocast)
+        if options.autocast is not None
+        else contextlib.nullcontext()
+    )
+    start = time.perf_counter()
+
+    def stop(positions: list[int], state: str, message: str | None) -> None:
+        for i in positions:
+            m = active[i]
+            results[m.key] = MemberResult(
+                m.key, state, tuple(records[m.key]), fleet.member_state(i), message, ENGINE
+            )
+
+    def drop(positions: list[int]) -> Tensor:
+        """Remove stopped members from the stack; returns the kept positions."""
+        kept = [i for i in range(len(active)) if i not in positions]
+        index = torch.tensor(kept, dtype=torch.long, device=device)
+        fleet.keep(index)
+        optimizer.keep(index)
+        active[:] = [active[i] for i in kept]
+        return index
+
+    for epoch in range(1, recipe.epochs + 1):
+        orders = {
+            seed: torch.randperm(n, generator=data_gen, device=device)
+            for seed, (_, data_gen) in generators.items()
+            if any(m.seed == seed for m in active)
+        }
+        loss_sum = torch.zeros(len(active), device=device)
+        correct = torch.zeros(len(active), dtype=torch.int64, device=device)
+        for step in range(steps_per_epoch):
+            if not active:
+                break
+            factor = lr_factor(recipe, epoch - 1 + step / steps_per_epoch, steps_per_epoch)
+            x, y, shared = _batch(data, recipe, generators, orders, active, step)
+            if options.channels_last and shared and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                logits = fleet.logits(x, shared=shared, train=True).float()
+            losses = _sample_losses(logits, y, recipe.label_smoothing).mean(dim=1)
+            finite = torch.isfinite(losses)
+            diverged = [] if bool(finite.all()) else (~finite).nonzero().flatten().tolist()
+            if diverged:
+                # As in the plain loop: weights before this step, BN stats after its forward.
+                message = f"non-finite training loss at epoch {epoch}, step {step + 1}"
+                stop(diverged, "diverged", message)
+                losses = torch.where(finite, losses, 0.0)
+            losses.sum().backward()
+            optimizer.step(fleet.params, factor)
+
+            loss_sum += losses.detach()
+            correct += (logits.detach().argmax(dim=2) == y).sum(dim=1)
+            if diverged:
+                kept = drop(diverged)
+                loss_sum, correct = loss_sum[kept], correct[kept]
+            for m in active:
+                hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+        if not active:
+            break
+
+        val_loss, val_acc, val_top5 = evaluate_fleet(fleet, data)
+        train_loss, train_acc = (loss_sum / steps_per_epoch).tolist(), (correct / n).tolist()
+        wall_time = time.perf_counter() - start
+        for i, m in enumerate(active):
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=train_loss[i],
+                train_acc=train_acc[i],
+                val_loss=val_loss[i],
+                val_acc=val_acc[i],
+                val_top5=val_top5[i],
+                lr=m.lr * factor,
+                wall_time=wall_time,
+            )
+            records[m.key].append(record)
+            hooks.on_epoch(m, record)
+        # The epoch's last step can blow the weights up while its loss was still finite.
+        blown = [i for i, loss in enumerate(val_loss) if not math.isfinite(loss)]
+        if blown:
+            stop(blown, "diverged", f"non-finite validation loss after epoch {epoch}")
+            drop(blown)
+    stop(list(range(len(active))), "done", None)
+    return [results[m.key] for m in members]
+
+
+def _batch(
+    data: Dataset,
+    recipe: Recipe,
+    generators: dict[int, tuple[torch.Generator, torch.Generator]],
+    orders: dict[int, Tensor],
+    active: list[Member],
+    step: int,
+) -> tuple[Tensor, Tensor, bool]:
+    """This step's inputs and labels: one batch per live seed, drawn as the plain loop draws.
+
+    Returns (x, y, shared): one batch for all members when they share a seed,
+    else (K, B, ...) and (K, B) with member k's own batch at k.
+    """
+    seeds = list(dict.fromkeys(m.seed for m in active))
+    xs, ys = [], []
+    for seed in seeds:
+        index = orders[seed][step * recipe.batch_size : (step + 1) * recipe.batch_size]
+        xs.append(augment(data.train_x[index], recipe.augmentation, generator=generators[seed][1]))
+        ys.append(data.train_y[index])
+    if len(seeds) == 1:
+        return data.normalize(xs[0]), ys[0].expand(len(active), -1), True
+    if len(seeds) < len(active):
+        position = {seed: i for i, seed in enumerate(seeds)}
+        xs = [xs[position[m.seed]] for m in active]
+        ys = [ys[position[m.seed]] for m in active]
+    x = data.normalize(torch.cat(xs)).view(len(active), -1, *xs[0].shape[1:])
+    return x, torch.stack(ys), False
+
+
+def _sample_losses(logits: Tensor, y: Tensor, label_smoothing: float) -> Tensor:
+    """(K, B) cross-entropies of (K, B, classes) logits against (K, B) labels."""
+    k, b, classes = logits.shape
+    per_sample = F.cross_entropy(
+        logits.reshape(k * b, classes),
+        y.reshape(k * b),
+        reduction="none",
+        label_smoothing=label_smoothing,
+    )
+    return per_sample.view(k, b)
+
+
+@torch.no_grad()
+def evaluate_fleet(fleet: Fleet, data: Dataset) -> tuple[list[float], list[float], list[float]]:
+    """Per-member validation (loss, top-1, top-k), k = min(5, num_classes), unaugmented.
+
+    The validation batch is split among the members so activations stay
+    about the size of the plain engine's.
+    """
+    members = len(fleet)
+    batch = max(1, EVAL_BATCH_SIZE // members)
+    k = min(5, data.info.num_classes)
+    n = data.val_x.shape[0]
+    device = data.val_x.device
+    loss_sum = torch.zeros(members, device=device)
+    top1 = torch.zeros(members, dtype=torch.int64, device=device)
+    topk = torch.zeros(members, dtype=torch.int64, device=device)
+    for start in range(0, n, batch):
+        x = data.normalize(data.val_x[start : start + batch])
+        y = data.val_y[start : start + batch]
+        logits = fleet.logits(x, shared=True, train=False).float()
+        loss_sum += _sample_losses(logits, y.expand(members, -1), 0.0).sum(dim=1)
+        hits = logits.topk(k, dim=2).indices == y[None, :, None]
+        top1 += hits[:, :, 0].sum(dim=1)
+        topk += hits.any(dim=2).sum(dim=1)
+    return (loss_sum / n).tolist(), (top1 / n).tolist(), (topk / n).tolist()
