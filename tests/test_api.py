@@ -108,3 +108,27 @@ def test_device_and_artifact_resolution(monkeypatch):
     assert resolve_device("auto").type == "cpu"
     monkeypatch.delenv("MINARCH_ARTIFACTS", raising=False)
     assert str(artifacts_dir("sqlite:////data/runs.db")) == "/data/minarch-artifacts"
+
+
+@pytest.mark.slow
+def test_workers_split_packs_and_train_every_run_once(tmp_path):
+    text = TINY_STUDY.replace("lr: 0.01", "lr: [0.1, 0.01]").replace("name: tiny", "name: two")
+    (tmp_path / "two.yaml").write_text(text)
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    outcome = minarch.run(
+        tmp_path / "two.yaml",
+        db=db,
+        device="cpu",
+        workers=2,
+        report=False,
+        console=Console(quiet=True),
+    )
+    assert outcome.summary.trained == {"done": 8}
+    runs = minarch.runs(db=db, study="two")
+    assert len(runs) == runs["run_id"].nunique() == 8 and (runs["state"] == "done").all()
+    assert set(runs["engine"]) == {"fused"}  # packs of 4 members: lr × seeds
+
+
+def test_workers_must_be_positive(tmp_path):
+    with pytest.raises(minarch.MinarchError, match="--workers"):
+        minarch.run("quickstart", db=f"sqlite:///{tmp_path / 'x.db'}", workers=0)

@@ -15,6 +15,7 @@ from tests.cli import TINY_STUDY, minarch
 
 VERBS = [
     ["analyze"],
+    ["bench"],
     ["run"],
     ["plan"],
     ["status"],
@@ -226,3 +227,22 @@ def test_datasets_check_reads_the_real_data_dir(tmp_path):
     result = minarch("datasets", "check", "--data-dir", str(data), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "mnist" in result.stdout and "missing" in result.stdout
+
+
+def test_bench_prints_json_with_the_documented_keys(tmp_path):
+    result = minarch(
+        "bench", "--quick", "--workload", "mlp-grid", "--device", "cpu", "--json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    keys = {
+        "workload",
+        "members",
+        "baseline_samples_per_s",
+        "minarch_samples_per_s",
+        "speedup",
+        "peak_fraction",
+    }
+    assert keys <= set(row) and row["workload"] == "mlp-grid" and row["speedup"] > 0
+    bad = minarch("bench", "--workload", "nope", cwd=tmp_path)
+    assert bad.returncode == 2 and "valid workloads" in bad.stderr

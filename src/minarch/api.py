@@ -27,7 +27,14 @@ from minarch.data import (
     needs_folder,
 )
 from minarch.errors import MinarchError
-from minarch.execute import DatasetCache, Plan, Summary, execute, plan_study
+from minarch.execute import (
+    DatasetCache,
+    Plan,
+    Summary,
+    execute,
+    execute_in_workers,
+    plan_study,
+)
 from minarch.report import write_report
 from minarch.spec import StudySpec, parse_study
 from minarch.spec import load_study as _load_study
@@ -75,14 +82,18 @@ def run(
     out: str | Path | None = None,
     device: str = "auto",
     download: bool = True,
+    workers: int = 1,
     report: bool = True,
     console: Console | None = None,
 ) -> RunOutcome:
     """Train every run of the study that is not done yet, then write its report.
 
     All input is checked (study, devices, output folder, database, data files)
-    before anything is written to the store.
+    before anything is written to the store. ``workers`` > 1 trains packs in
+    that many processes (CPU cores split between them; one GPU each).
     """
+    if workers < 1:
+        raise MinarchError(f"--workers: expected a positive number, got {workers}")
     console = console or Console(stderr=True)
     the_plan = plan(source)
     name = the_plan.study.name
@@ -103,7 +114,21 @@ def run(
             f"study [bold]{name}[/bold]: {len(configs)} runs, {len(done)} already "
             f"finished, {added} new; training on {torch_device}"
         )
-        summary = execute(name, configs, store, datasets, artifacts_dir(url), console=console)
+        if workers == 1:
+            summary = execute(name, configs, store, datasets, artifacts_dir(url), console=console)
+        else:
+            summary = execute_in_workers(
+                name,
+                configs,
+                store,
+                workers=workers,
+                db_url=url,
+                data_dir=datasets.data_dir,
+                download=download,
+                artifacts=artifacts_dir(url),
+                device=torch_device,
+                console=console,
+            )
         path = _report(store, name, reports / name) if reports else None
     return RunOutcome(name, summary, path)
 

@@ -96,6 +96,9 @@ def run(
     data_dir: DataDir = None,
     out: OutDir = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    workers: Annotated[
+        int, typer.Option(help="Train packs in this many processes (CPU cores split between them).")
+    ] = 1,
     download: Annotated[
         bool,
         typer.Option(
@@ -111,6 +114,7 @@ def run(
         out=out,
         device=device.value,
         download=download,
+        workers=workers,
         console=stderr,
     )
     counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.summary.trained.items()))
@@ -240,6 +244,42 @@ def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> No
     """Write the HTML report (and PNG figures) for one study or every study."""
     for path in _api().report(db=db, study=study, out=out_dir):
         stdout.print(f"report: {path}")
+
+
+@app.command()
+def bench(
+    workload: Annotated[
+        list[str] | None,
+        typer.Option(help="mlp-grid, cnn, resnet20 or vit; repeat for several (default: all)."),
+    ] = None,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    quick: Annotated[
+        bool, typer.Option(help="Tiny sizes: a smoke test, not a measurement.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Training throughput of the pack engine against plain PyTorch, in the same process."""
+    import json
+
+    import pandas as pd
+
+    from minarch.bench import run_benchmarks
+
+    target = _api().resolve_device(device.value).type
+    rows = run_benchmarks(workload, device=target, quick=quick)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    columns = [
+        "workload",
+        "members",
+        "engine",
+        "baseline_samples_per_s",
+        "minarch_samples_per_s",
+        "speedup",
+        "peak_fraction",
+    ]
+    _print_frame(pd.DataFrame(rows)[columns], title=f"pack engine vs plain PyTorch ({target})")
 
 
 @datasets_app.command("list")

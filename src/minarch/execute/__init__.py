@@ -1,6 +1,7 @@
 """Planning a study into runs and packs, and executing them against the store."""
 
 from minarch.execute.local import DatasetCache, Summary, execute, run_metrics
+from minarch.execute.parallel import execute_in_workers
 from minarch.execute.planner import Plan, PlannedRun, plan_study
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "PlannedRun",
     "Summary",
     "execute",
+    "execute_in_workers",
     "plan_study",
     "run_metrics",
 ]

@@ -80,7 +80,7 @@ def execute(
     packs: dict[str, list[str]] = {}
     for run_id in pending:
         packs.setdefault(configs[run_id].pack_key, []).append(run_id)
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         runs_task = progress.add_task("runs", total=len(pending))
         for run_ids in packs.values():
             claimed = store.claim(run_ids, local_owner())
@@ -238,7 +238,7 @@ def environment(device: torch.device) -> dict[str, str | int]:
     }
 
 
-def _progress(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
