@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from minarch.data import dataset_info, dataset_names
-from minarch.errors import MinarchError
+from minarch.frames import require_columns
 from minarch.spec.schema import AnalysisSpec
 
 REGIMES = ("unstable", "overfitting", "learning")
@@ -82,8 +82,8 @@ def classify_runs(
     epoch is left out; a diverged one is still "divergence".
     """
     t = thresholds or AnalysisSpec()
-    runs = _columns(runs, RUN_INPUT, "runs")
-    epochs = _columns(epochs, EPOCH_INPUT, "epochs")
+    runs = require_columns(runs, RUN_INPUT, "analysis input 'runs'")
+    epochs = require_columns(epochs, EPOCH_INPUT, "analysis input 'epochs'")
     finished = runs.loc[runs["state"].isin(CLASSIFIED_STATES), RUN_INPUT]
     curves = {
         run_id: curve.sort_values("epoch")
@@ -209,16 +209,3 @@ def _chance(dataset: str, num_classes: Mapping[str, int]) -> float:
     if classes is None and dataset in dataset_names():
         classes = dataset_info(dataset).num_classes
     return 1 / classes if classes else 0.0
-
-
-def _columns(frame: pd.DataFrame, needed: list[str], name: str) -> pd.DataFrame:
-    """The columns the analysis reads; an empty frame may come without any."""
-    if frame.empty:
-        return frame.reindex(columns=list(dict.fromkeys([*frame.columns, *needed])))
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise MinarchError(
-            f"analysis input {name!r} lacks column(s) {', '.join(missing)}; "
-            f"expected {', '.join(needed)}"
-        )
-    return frame

@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from minarch.errors import MinarchError
-
 ARCH = ["dataset", "family", "model"]
 CONFIG = [*ARCH, "lr", "weight_decay"]
 RUN_COLUMNS = [
@@ -29,19 +27,6 @@ RUN_COLUMNS = [
     "best_val_acc",
 ]
 EPOCH_COLUMNS = ["run_id", "epoch", "train_loss", "val_acc"]
-
-
-def conform(frame: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
-    """Check the columns the report reads; an empty frame may come without any."""
-    if frame.empty:
-        return frame.reindex(columns=list(dict.fromkeys([*frame.columns, *columns])))
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise MinarchError(
-            f"report input {name!r} lacks column(s) {', '.join(missing)}; "
-            f"expected {', '.join(columns)}"
-        )
-    return frame
 
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:

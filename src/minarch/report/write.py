@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from minarch.errors import MinarchError
+from minarch.frames import require_columns
 from minarch.report import page, tables
 from minarch.report.png import export_pngs
 from minarch.report.section import Figure, Section
@@ -33,8 +34,8 @@ def write_report(
     Chromium only costs the PNGs (with a warning), never the HTML.
     """
     out_dir = Path(out_dir)
-    runs = tables.conform(runs, tables.RUN_COLUMNS, "runs")
-    epochs = tables.conform(epochs, tables.EPOCH_COLUMNS, "epochs")
+    runs = require_columns(runs, tables.RUN_COLUMNS, "report input 'runs'")
+    epochs = require_columns(epochs, tables.EPOCH_COLUMNS, "report input 'epochs'")
     sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(runs, epochs, study))])
     html = page.render(title, runs, sections)
     try:
