@@ -104,7 +104,7 @@ def _train_claimed(
     """Train one claimed pack; whatever happens, no claimed run stays 'running'."""
     first = configs[0]
     unfinished = {c.id for c in configs}
-    hooks = _StoreHooks(store, progress, first.training.epochs, _label(first, configs))
+    hooks = _StoreHooks(store, progress, configs)
     try:
         data = datasets.get(first.dataset)
         members = [Member(c.id, c.training.lr, c.training.weight_decay, c.seed) for c in configs]
@@ -142,34 +142,38 @@ def _train_claimed(
         progress.remove_task(hooks.task)
 
 
-def _label(first: RunConfig, pack: list[RunConfig]) -> str:
+def _label(pack: list[RunConfig]) -> str:
     """What the progress bar calls a pack: model, dataset, and how many members."""
+    first = pack[0]
     model = describe(first.model.family, first.model.config)
     members = f" ×{len(pack)}" if len(pack) > 1 else ""
     return f"  {model} on {first.dataset.name}{members}"
 
 
 class _StoreHooks(Hooks):
-    """Curves into the store, a heartbeat every few seconds, one progress bar per member."""
+    """Curves into the store, heartbeats for the whole pack, one progress bar per pack.
 
-    def __init__(self, store: Store, progress: Progress, epochs: int, label: str):
-        self.store, self.progress, self.epochs, self.label = store, progress, epochs, label
-        self.task = progress.add_task("", total=None)
+    Engines call ``on_step`` once per member and step (member after member in
+    the plain loop, all members each step in the fused one), so the bar counts
+    member-steps and every heartbeat covers every run of the pack.
+    """
+
+    def __init__(self, store: Store, progress: Progress, pack: list[RunConfig]):
+        self.store, self.progress = store, progress
+        self.run_ids = [c.id for c in pack]
+        self.epochs = pack[0].training.epochs
+        self.task = progress.add_task(_label(pack), total=None)
         self.last_beat = time.monotonic()
-        self.member: Member | None = None
+        self.sized = False
 
     def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
-        if member is not self.member:
-            self.member = member
-            self.progress.reset(
-                self.task,
-                total=self.epochs * steps_per_epoch,
-                description=f"{self.label}: seed {member.seed}, "
-                f"lr {member.lr:.3g}, wd {member.weight_decay:.3g}",
-            )
+        if not self.sized:  # steps per epoch are known from the first step on
+            total = len(self.run_ids) * self.epochs * steps_per_epoch
+            self.progress.update(self.task, total=total)
+            self.sized = True
         self.progress.advance(self.task)
         if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
-            self.store.heartbeat([member.key], local_owner())
+            self.store.heartbeat(self.run_ids, local_owner())
             self.last_beat = time.monotonic()
 
     def on_epoch(self, member: Member, record: EpochRecord) -> None:
