@@ -9,34 +9,18 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from minarch.data import Dataset, DatasetInfo
 from minarch.models import build_model
 from minarch.train import FusedOptions, Hooks, Member, Recipe, train_fused, train_pack
 from minarch.train.engine import choose_engine, fleet_chunk_size
 from minarch.train.fleet import linear_chain
+from tests.synthetic import class_patterns
 
 SHAPE = (3, 8, 8)
 CLASSES = 4
 
 
-def make_data(n_train: int, n_val: int) -> Dataset:
-    """Random uint8 images with labels tied to a class pattern, so training moves."""
-    g = torch.Generator().manual_seed(0)
-    centres = torch.randn(CLASSES, *SHAPE, generator=g)
-
-    def sample(n: int) -> tuple[Tensor, Tensor]:
-        y = torch.randint(CLASSES, (n,), generator=g)
-        x = 128 + 40 * centres[y] + 30 * torch.randn(n, *SHAPE, generator=g)
-        return x.clamp(0, 255).to(torch.uint8), y
-
-    (train_x, train_y), (val_x, val_y) = sample(n_train), sample(n_val)
-    mean, std = train_x.float().mean(dim=(0, 2, 3)), train_x.float().std(dim=(0, 2, 3))
-    info = DatasetInfo("patterns", SHAPE, CLASSES, "synthetic test patterns")
-    return Dataset(info, train_x, train_y, val_x, val_y, mean, std)
-
-
-DATA = make_data(120, 48)
-SMALL = make_data(64, 32)  # for the expensive families
+DATA = class_patterns(SHAPE, CLASSES, 120, 48, noise=30)
+SMALL = class_patterns(SHAPE, CLASSES, 64, 32, noise=30)  # for the expensive families
 RECIPE = Recipe(batch_size=40, epochs=2, schedule="step", augmentation="crop-flip")
 
 FAMILIES = {

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from minarch.data import Dataset, DatasetInfo
 from minarch.errors import MinarchError
 from minarch.train import (
     ENGINES,
@@ -21,28 +20,13 @@ from minarch.train import (
     lr_factor,
     train_pack,
 )
+from tests.synthetic import class_patterns
 
 NUM_CLASSES = 3
 INPUT_SHAPE = (1, 6, 6)
 
 
-def make_blobs(n_train: int = 500, n_val: int = 300) -> Dataset:
-    """Three separable classes of uint8 "images", small enough to train in a blink."""
-    g = torch.Generator().manual_seed(0)
-    centres = torch.randn(NUM_CLASSES, *INPUT_SHAPE, generator=g)
-
-    def sample(n: int) -> tuple[Tensor, Tensor]:
-        y = torch.randint(NUM_CLASSES, (n,), generator=g)
-        x = 128 + 40 * centres[y] + 15 * torch.randn(n, *INPUT_SHAPE, generator=g)
-        return x.clamp(0, 255).to(torch.uint8), y
-
-    (train_x, train_y), (val_x, val_y) = sample(n_train), sample(n_val)
-    mean, std = train_x.float().mean(dim=(0, 2, 3)), train_x.float().std(dim=(0, 2, 3))
-    info = DatasetInfo("blobs", INPUT_SHAPE, NUM_CLASSES, "synthetic test blobs")
-    return Dataset(info, train_x, train_y, val_x, val_y, mean, std)
-
-
-DATA = make_blobs()
+DATA = class_patterns(INPUT_SHAPE, NUM_CLASSES, 500, 300, noise=15)
 RECIPE = Recipe(batch_size=128, epochs=3, schedule="step")  # 4 steps per epoch, last one partial
 
 
