@@ -25,3 +25,7 @@ class ModelError(MinarchError):
 
 class StoreError(MinarchError):
     """The run store cannot be opened, reached or written."""
+
+
+class QuantError(MinarchError):
+    """A quantization scheme is invalid or a model cannot be quantized as asked."""
