@@ -29,3 +29,7 @@ class StoreError(MinarchError):
 
 class QuantError(MinarchError):
     """A quantization scheme is invalid or a model cannot be quantized as asked."""
+
+
+class PruneError(MinarchError):
+    """A model cannot be pruned as asked (unsupported family, unreachable target)."""
