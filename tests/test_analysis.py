@@ -15,7 +15,7 @@ from minarch.analysis import (
     minimal_parameters,
 )
 from minarch.errors import MinarchError, SpecError
-from minarch.report import write_report
+from minarch.report import ReportInput, write_report
 from minarch.report.sections.regimes import convergence_regimes
 from minarch.spec import StudySpec, expand, parse_study
 
@@ -337,7 +337,7 @@ def test_report_section_renders(tmp_path):
         models=[{"family": "mlp", "width": 4}],
         analysis=AnalysisSpec(bootstrap=20, stability_q=0.5),
     )
-    section = convergence_regimes(runs, epochs, study)
+    section = convergence_regimes(ReportInput(runs, epochs, study))
     slugs = [f.slug for f in section.figures]
     assert slugs == [
         "p-min-vs-dataset",
@@ -353,10 +353,10 @@ def test_report_section_renders(tmp_path):
     page = write_report(runs, epochs, tmp_path, title="t", png=False).read_text()
     assert "Convergence regimes and minimal parameters" in page
     assert EVIL not in page.replace(plotly.offline.get_plotlyjs(), "")
-    assert convergence_regimes(runs.iloc[:0], epochs.iloc[:0]) is None
+    assert convergence_regimes(ReportInput(runs.iloc[:0], epochs.iloc[:0])) is None
 
 
 def test_report_section_with_one_dataset_has_no_complexity_figure():
-    section = convergence_regimes(*study_frames(("digits",)))
+    section = convergence_regimes(ReportInput(*study_frames(("digits",))))
     assert [f.slug for f in section.figures] == ["regime-map-digits", "regime-curves-digits"]
     assert "the default thresholds" in section.parts[0]

@@ -10,7 +10,7 @@ import plotly.offline
 import pytest
 
 from minarch.errors import MinarchError
-from minarch.report import write_report
+from minarch.report import ReportInput, write_report
 from minarch.report.sections.accuracy import accuracy_vs_params
 from minarch.report.sections.curves import learning_curves
 from tests.browser import CHROMIUM, assert_renders_without_console_errors, requires_chromium
@@ -172,7 +172,7 @@ def test_dataset_with_only_diverged_runs_shows_them(tmp_path):
     wild_runs, wild_epochs = frames(datasets=("wild",), state_of=lambda *_: "diverged")
     runs = pd.concat([runs, wild_runs], ignore_index=True)
     epochs = pd.concat([epochs, wild_epochs], ignore_index=True)
-    section = accuracy_vs_params(runs, epochs)
+    section = accuracy_vs_params(ReportInput(runs, epochs))
     (wild_fig,) = [f.figure for f in section.figures if f.slug.endswith("wild")]
     assert [t.name for t in wild_fig.data] == ["diverged"]
     assert wild_fig.data[0].marker.symbol == "x"
@@ -183,7 +183,7 @@ def test_dataset_with_only_diverged_runs_shows_them(tmp_path):
 def test_single_seed_has_no_error_bars_and_nan_accuracies_are_skipped():
     runs, epochs = frames(datasets=("digits",), seeds=1)
     runs.loc[0, "best_val_acc"] = np.nan  # done, but its accuracy never recorded
-    section = accuracy_vs_params(runs, epochs)
+    section = accuracy_vs_params(ReportInput(runs, epochs))
     (fig,) = [f.figure for f in section.figures]
     assert all(v is None for trace in fig.data for v in trace.error_y.array)
     assert all(np.isfinite(trace.y).all() for trace in fig.data)
@@ -191,7 +191,7 @@ def test_single_seed_has_no_error_bars_and_nan_accuracies_are_skipped():
 
 def test_family_colour_is_the_same_in_every_figure():
     runs, epochs = frames(datasets=("digits",))
-    figures = [*accuracy_vs_params(runs, epochs).figures, *learning_curves(runs, epochs).figures]
+    figures = [*accuracy_vs_params(ReportInput(runs, epochs)).figures, *learning_curves(ReportInput(runs, epochs)).figures]
     colours = {
         (trace.name, trace.line.color) for f in figures for trace in f.figure.data if trace.line
     }

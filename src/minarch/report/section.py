@@ -36,10 +36,23 @@ class Section:
         return tuple(part for part in self.parts if isinstance(part, Figure))
 
 
-SectionBuilder = Callable[[pd.DataFrame, pd.DataFrame, "StudySpec | None"], "Section | None"]
-"""``(runs, epochs, study) -> Section | None``; None when the runs hold nothing to show.
+@dataclass(frozen=True)
+class ReportInput:
+    """Everything a section may draw from; each builder takes what it needs.
 
-``study`` is the study file (its analysis settings), or None for defaults."""
+    ``study`` is the study file (its analysis settings), or None for defaults.
+    ``compression`` holds one row per pruning or quantization result (the
+    columns of ``minarch.analysis.COMPRESSION_COLUMNS``); empty when none.
+    """
+
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+    study: StudySpec | None = None
+    compression: pd.DataFrame | None = None
+
+
+SectionBuilder = Callable[[ReportInput], "Section | None"]
+"""``ReportInput -> Section | None``; None when the input holds nothing to show."""
 
 
 def slugify(text: object) -> str:

@@ -13,7 +13,7 @@ from minarch.errors import MinarchError
 from minarch.frames import require_columns
 from minarch.report import page, tables
 from minarch.report.png import export_pngs
-from minarch.report.section import Figure, Section
+from minarch.report.section import Figure, ReportInput, Section
 from minarch.report.sections import SECTION_BUILDERS
 from minarch.spec import StudySpec
 
@@ -25,6 +25,7 @@ def write_report(
     *,
     title: str,
     study: StudySpec | None = None,
+    compression: pd.DataFrame | None = None,
     png: bool = True,
 ) -> Path:
     """Write ``out_dir/report.html`` (and ``out_dir/figures/<slug>.png``); return its path.
@@ -36,7 +37,8 @@ def write_report(
     out_dir = Path(out_dir)
     runs = require_columns(runs, tables.RUN_COLUMNS, "report input 'runs'")
     epochs = require_columns(epochs, tables.EPOCH_COLUMNS, "report input 'epochs'")
-    sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(runs, epochs, study))])
+    data = ReportInput(runs, epochs, study, compression)
+    sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(data))])
     html = page.render(title, runs, sections)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

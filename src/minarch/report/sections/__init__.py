@@ -1,7 +1,7 @@
 """The report's sections, in page order.
 
 To add a section (regimes, pruning, quantization, hyperparameter space), write
-a ``(runs, epochs) -> Section | None`` builder in its own module and append it
+a ``ReportInput -> Section | None`` builder in its own module and append it
 here; no other section changes.
 """
 

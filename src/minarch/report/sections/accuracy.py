@@ -9,8 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.report import style, tables
-from minarch.report.section import Figure, Section, slugify
-from minarch.spec import StudySpec
+from minarch.report.section import Figure, ReportInput, Section, slugify
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"
@@ -18,10 +17,9 @@ _HOVER = (
 )
 
 
-def accuracy_vs_params(
-    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
-) -> Section | None:
+def accuracy_vs_params(data: ReportInput) -> Section | None:
     """Per dataset, best validation accuracy (%) against parameter count."""
+    runs, epochs = data.runs, data.epochs
     archs = tables.architectures(runs)
     failed = tables.diverged(runs, epochs)
     parts: list[str | Figure] = []

@@ -9,14 +9,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.report import style, tables
-from minarch.report.section import Figure, Section, slugify
-from minarch.spec import StudySpec
+from minarch.report.section import Figure, ReportInput, Section, slugify
 
 
-def learning_curves(
-    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
-) -> Section | None:
+def learning_curves(data: ReportInput) -> Section | None:
     """Per dataset, validation accuracy and train loss per epoch, mean over seeds."""
+    runs, epochs = data.runs, data.epochs
     chosen = tables.chosen_runs(runs)
     if chosen.empty or epochs.empty:
         return None

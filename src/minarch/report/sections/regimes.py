@@ -16,8 +16,7 @@ from plotly.subplots import make_subplots
 
 from minarch.analysis import REGIMES, Analysis, analyze
 from minarch.report import style
-from minarch.report.section import Figure, Section, slugify
-from minarch.spec import StudySpec
+from minarch.report.section import Figure, ReportInput, Section, slugify
 
 REGIME_COLORS = {"unstable": "#C0392B", "overfitting": "#8E44AD", "learning": "#2E86C1"}
 FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
@@ -31,14 +30,13 @@ _HOVER = (
 )
 
 
-def convergence_regimes(
-    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
-) -> Section | None:
+def convergence_regimes(data: ReportInput) -> Section | None:
     """The regime map, curves by regime, and P_min / P_over per dataset and family.
 
     Thresholds come from the study's ``analysis:`` section (defaults without a
     study); the section says which it used.
     """
+    runs, epochs, study = data.runs, data.epochs, data.study
     thresholds = study.analysis if study is not None else None
     result = analyze(runs, epochs, thresholds)
     if result.architectures.empty:

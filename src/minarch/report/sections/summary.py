@@ -7,8 +7,7 @@ from html import escape
 import pandas as pd
 
 from minarch.report import style, tables
-from minarch.report.section import Section
-from minarch.spec import StudySpec
+from minarch.report.section import ReportInput, Section
 
 _HEADER = (
     "Architecture",
@@ -23,10 +22,9 @@ _HEADER = (
 )
 
 
-def summary_tables(
-    runs: pd.DataFrame, epochs: pd.DataFrame, study: StudySpec | None = None
-) -> Section | None:
+def summary_tables(data: ReportInput) -> Section | None:
     """Per dataset, one row per architecture with its chosen configuration."""
+    runs = data.runs
     archs = tables.architectures(runs)
     if archs.empty:
         return None
