@@ -191,7 +191,8 @@ def test_single_seed_has_no_error_bars_and_nan_accuracies_are_skipped():
 
 def test_family_colour_is_the_same_in_every_figure():
     runs, epochs = frames(datasets=("digits",))
-    figures = [*accuracy_vs_params(ReportInput(runs, epochs)).figures, *learning_curves(ReportInput(runs, epochs)).figures]
+    data = ReportInput(runs, epochs)
+    figures = [*accuracy_vs_params(data).figures, *learning_curves(data).figures]
     colours = {
         (trace.name, trace.line.color) for f in figures for trace in f.figure.data if trace.line
     }
