@@ -119,6 +119,11 @@ class AnalysisSpec(_Frozen):
     accuracy_fraction: Annotated[float, Field(gt=0, le=1)] = 0.90  # P_min: share of family best
     bootstrap: Annotated[int, Field(ge=0)] = 1000  # resamples for P_min's interval; 0: none
     bootstrap_seed: Annotated[int, Field(ge=0)] = 0
+    prune_delta: Fraction = 0.01  # redundancy R_delta: largest sparsity with drop <= this
+    collapse_margin: Fraction = 0.10  # collapse: accuracy <= chance + this x (1 - chance)
+    quant_delta: Fraction = 0.01  # minimal bits: fewest bits with drop <= this
+    roi: tuple[Annotated[float, Field(gt=0)], ...] = (0.5, 1.0)  # x-ROI widths, in points
+    ellipse_sde: Annotated[float, Field(gt=0)] = 2.0  # n of the n-SDE confidence ellipse
 
 
 class StudySpec(_Frozen):
