@@ -199,3 +199,16 @@ def test_describe():
     assert describe("cnn", {"channels": 8, "pooling": "avg"}) == "cnn d2 c8 pool-avg"
     assert describe("vit", {"dim": 32}) == "vit p4 dim32 d2 h2"
     assert describe("mobilenetv2_cifar", {}) == "mobilenetv2_cifar ×1"
+
+
+def test_latency_and_size_of_a_smaller_model_are_smaller():
+    from minarch.models import cpu_latency_ms, serialized_size
+
+    big = build_model("mlp", {"width": 2048, "depth": 2}, (1, 28, 28), 10)
+    small = build_model("mlp", {"width": 16, "depth": 2}, (1, 28, 28), 10)
+    assert serialized_size(big) > 10 * serialized_size(small)
+    assert serialized_size(big) > 4 * count_parameters(big)  # fp32: 4 bytes per parameter
+    big.train()
+    latency = cpu_latency_ms(big, (1, 28, 28), batch_size=8, repeats=5)
+    assert latency > 0 and big.training  # the training flag is restored
+    assert cpu_latency_ms(small, (1, 28, 28), batch_size=8, repeats=5) < latency

@@ -6,6 +6,7 @@ functions re-exported here.
 
 from minarch.models import cnn, mlp, mobilenetv2_cifar, resnet50, resnet_cifar, vit  # noqa: F401
 from minarch.models.counting import count_flops, count_parameters
+from minarch.models.latency import cpu_latency_ms, serialized_size
 from minarch.models.registry import (
     build_model,
     config_class,
@@ -18,6 +19,8 @@ __all__ = [
     "config_class",
     "count_flops",
     "count_parameters",
+    "cpu_latency_ms",
     "describe",
     "family_names",
+    "serialized_size",
 ]
