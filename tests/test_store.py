@@ -240,7 +240,7 @@ def test_runs_frame_columns(registered: Store) -> None:
     registered.claim(IDS[:1], "host:1")
     registered.finish(IDS[0], "done", metrics={"final_val_acc": 0.75, "extra_metric": 1.0})
     frame = registered.runs_frame(study="alpha")
-    assert list(frame.columns[:12]) == [
+    assert list(frame.columns[:14]) == [
         "run_id",
         "study",
         "dataset",
@@ -251,10 +251,12 @@ def test_runs_frame_columns(registered: Store) -> None:
         "lr",
         "weight_decay",
         "seed",
+        "parent_id",
+        "variant",
         "state",
         "engine",
     ]
-    assert list(frame.columns[12:15]) == [
+    assert list(frame.columns[14:17]) == [
         "config.dataset.name",
         "config.training.epochs",
         "config.training.lr",
@@ -310,6 +312,39 @@ def test_artifacts(registered: Store) -> None:
         registered.add_artifact("ffffffffffffffff", "weights", "x", "0" * 64, 1)
 
 
+def test_derived_runs_keep_parent_variant_and_final_sizes(store: Store) -> None:
+    child = dataclasses.replace(make_run(7), parent_id=IDS[0], variant="retrain structured 0.5")
+    store.register_study("alpha", "spec", [*RUNS, child])
+    assert store.runs()[-1].parent_id == IDS[0]
+    store.claim([child.id], "host:1")
+    store.finish(child.id, "done", metrics={"final_val_acc": 0.5}, params=10, flops=20)
+    record = store.runs()[-1]
+    assert (record.variant, record.params, record.flops) == ("retrain structured 0.5", 10, 20)
+    frame = store.runs_frame()
+    assert frame["variant"].tolist() == ["base"] * 4 + ["retrain structured 0.5"]
+    assert frame["parent_id"].iloc[-1] == IDS[0] and frame["parent_id"].iloc[:4].isna().all()
+
+
+def test_evaluations_are_replaced_per_key_and_dropped_on_reclaim(registered: Store) -> None:
+    registered.register_study("beta", "spec", RUNS[2:])
+    setting = {"kind": "prune", "method": "unstructured-global", "sparsity": 0.5}
+    registered.record_evaluation(IDS[0], "a", setting, {"val_acc": 0.1})
+    registered.record_evaluation(IDS[0], "a", setting, {"val_acc": 0.2, "loss": math.nan})
+    registered.record_evaluation(IDS[3], "a", setting, {"val_acc": 0.3})
+    found = registered.evaluations(study="alpha")
+    assert [(e.run_id, e.metrics["val_acc"]) for e in found] == [(IDS[0], 0.2), (IDS[3], 0.3)]
+    assert found[0].setting == setting and found[0].metrics["loss"] is None
+    assert [e.run_id for e in registered.evaluations(study="beta")] == [IDS[3]]
+    with pytest.raises(StoreError, match="unknown run"):
+        registered.record_evaluation("nope", "a", setting, {})
+    with pytest.raises(ValueError, match="JSON"):
+        registered.record_evaluation(IDS[0], "b", {"x": object()}, {})
+    registered.claim(IDS[:1], "host:1")
+    registered.finish(IDS[0], "failed", message="boom")
+    registered.reclaim(study="alpha", stale_after=60)
+    assert [e.run_id for e in registered.evaluations()] == [IDS[3]]
+
+
 def test_records_are_frozen(registered: Store) -> None:
     registered.add_artifact(IDS[0], "weights", "w.pt", "0" * 64, 1)
     run = registered.runs()[0]
@@ -324,15 +359,52 @@ def test_records_are_frozen(registered: Store) -> None:
 # --- opening, schema versions ----------------------------------------------------------
 
 
-def test_reopen_version_1_database(url: str) -> None:
+def test_reopen_database(url: str) -> None:
     with open_store(url) as first:
         first.register_study("alpha", "spec", RUNS)
         first.claim(IDS[:1], "host:1")
         first.finish(IDS[0], "done", metrics={"final_val_acc": 0.5})
-    assert SCHEMA_VERSION == 1
     with open_store(url) as again:
         assert again.studies() == ["alpha"]
         assert again.runs()[0].metrics == {"final_val_acc": 0.5}
+
+
+def downgrade_to_version_1(url: str) -> None:
+    """Turn a fresh database into what minarch 0.1 (schema version 1) wrote."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE evaluations"))
+        conn.execute(text("DROP INDEX ix_runs_parent_id"))
+        conn.execute(text("ALTER TABLE runs DROP COLUMN parent_id"))
+        conn.execute(text("ALTER TABLE runs DROP COLUMN variant"))
+        conn.execute(meta_table.update().values(value="1"))
+    engine.dispose()
+
+
+def test_version_1_database_is_migrated(url: str) -> None:
+    open_store(url).close()
+    downgrade_to_version_1(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a run as version 1 stored it
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, seq, pack_key, config, dataset, family, model, lr, "
+                "weight_decay, seed, params, flops, state, metrics, environment, created_at) "
+                "VALUES ('old', 1, 'p', '{}', 'digits', 'mlp', 'm', 0.1, 0.0, 0, 1, 2, "
+                "'done', '{}', '{}', '2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    with open_store(url) as store:
+        (old,) = store.runs()
+        assert (old.parent_id, old.variant, old.state) == (None, "base", "done")
+        store.register_study("alpha", "spec", [dataclasses.replace(RUNS[0], parent_id="old")])
+        store.record_evaluation("old", "k", {"kind": "quant"}, {"val_acc": 0.5})
+        assert store.runs(study="alpha")[0].parent_id == "old"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT value FROM meta")).scalar() == str(SCHEMA_VERSION)
+    engine.dispose()
 
 
 def test_newer_schema_version_is_refused(url: str) -> None:

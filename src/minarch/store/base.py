@@ -44,9 +44,11 @@ class NewRun:
     seed: int
     params: int
     flops: int  # per-sample forward FLOPs (2 x MACs)
+    parent_id: str | None = None  # the trained run a derived run starts from
+    variant: str = "base"  # what was done to the parent, e.g. "retrain structured-global 0.6"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunRecord(NewRun):
     """A snapshot of one run; changing it never changes the database."""
 
@@ -70,6 +72,17 @@ class ArtifactRecord:
     path: str
     sha256: str
     size: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """A measurement of a trained run without training (METHODS A.3-A.4)."""
+
+    run_id: str
+    key: str
+    setting: dict[str, Any]  # what was done: {"kind": "prune", "method": ..., ...}
+    metrics: dict[str, Any]  # val_acc, val_loss, params, flops, latency_ms, size_bytes, ...
     created_at: datetime
 
 
@@ -140,10 +153,14 @@ class Store(abc.ABC):
         message: str | None = None,
         engine: str | None = None,
         environment: Mapping[str, Any] | None = None,
+        params: int | None = None,
+        flops: int | None = None,
     ) -> None:
         """End a run as done, failed or diverged, with its final metrics.
 
-        Non-finite metric values are stored as missing (JSON cannot hold them).
+        ``params`` and ``flops`` replace the planned sizes (a pruned model's
+        are known only once its parent is pruned). Non-finite metric values
+        are stored as missing (JSON cannot hold them).
         """
 
     @abc.abstractmethod
@@ -153,6 +170,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """The files recorded for ``run_id``, oldest first."""
+
+    @abc.abstractmethod
+    def record_evaluation(
+        self, run_id: str, key: str, setting: Mapping[str, Any], metrics: Mapping[str, Any]
+    ) -> None:
+        """Store (or replace) the evaluation ``key`` of a trained run."""
+
+    @abc.abstractmethod
+    def evaluations(self, *, study: str | None = None) -> list[EvaluationRecord]:
+        """Evaluations of the study's runs (all runs when None), in run order.
+
+        A run that is reclaimed to train again loses its evaluations.
+        """
 
     @abc.abstractmethod
     def status(self) -> pd.DataFrame:

@@ -24,6 +24,8 @@ RUN_COLUMNS = (
     "lr",
     "weight_decay",
     "seed",
+    "parent_id",
+    "variant",
     "state",
     "engine",
 )

@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from minarch.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -66,6 +66,9 @@ run_table = Table(
     Column("seed", BigInteger, nullable=False),
     Column("params", BigInteger, nullable=False),
     Column("flops", BigInteger, nullable=False),
+    # A derived run's parent (pruned or quantized from it) and what was done to it.
+    Column("parent_id", String(64), index=True),
+    Column("variant", String(255), nullable=False, server_default="base"),
     Column("state", String(16), nullable=False, index=True),
     Column("owner", String(255)),
     Column("heartbeat_at", DateTime(timezone=True)),
@@ -112,10 +115,30 @@ artifact_table = Table(
     UniqueConstraint("run_id", "kind", "path"),
 )
 
+evaluation_table = Table(
+    "evaluations",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    # Digest of the setting, so one setting is evaluated once per run.
+    Column("key", String(64), primary_key=True),
+    Column("setting", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 Migration = Callable[[Connection], None]
 
+
+def _add_compression(conn: Connection) -> None:
+    """Version 1 -> 2: derived runs (parent, variant) and evaluations of trained runs."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN parent_id VARCHAR(64)")
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN variant VARCHAR(255) NOT NULL DEFAULT 'base'")
+    conn.exec_driver_sql("CREATE INDEX ix_runs_parent_id ON runs (parent_id)")
+    evaluation_table.create(conn)
+
+
 # {from_version: migration to from_version + 1}; each runs in the open transaction.
-MIGRATIONS: dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {1: _add_compression}
 
 
 def ensure_schema(conn: Connection) -> None:

@@ -43,6 +43,7 @@ from minarch.store.base import (
     FINISHED_STATES,
     RUN_STATES,
     ArtifactRecord,
+    EvaluationRecord,
     NewRun,
     RunRecord,
     Store,
@@ -50,6 +51,7 @@ from minarch.store.base import (
 from minarch.store.schema import (
     artifact_table,
     epoch_table,
+    evaluation_table,
     run_table,
     study_run_table,
     study_table,
@@ -186,6 +188,8 @@ def _run_record(row: Any) -> RunRecord:
         seed=row.seed,
         params=row.params,
         flops=row.flops,
+        parent_id=row.parent_id,
+        variant=row.variant,
         state=row.state,
         owner=row.owner,
         heartbeat_at=_utc(row.heartbeat_at),
@@ -294,6 +298,8 @@ class SQLStore(Store):
                             "seed": run.seed,
                             "params": run.params,
                             "flops": run.flops,
+                            "parent_id": run.parent_id,
+                            "variant": run.variant,
                             "state": "pending",
                             "metrics": {},
                             "environment": {},
@@ -416,6 +422,9 @@ class SQLStore(Store):
                 )
                 if result.rowcount:
                     conn.execute(delete(epoch_table).where(epoch_table.c.run_id == row.id))
+                    conn.execute(
+                        delete(evaluation_table).where(evaluation_table.c.run_id == row.id)
+                    )
                     reclaimed.append(row.id)
         return reclaimed
 
@@ -442,10 +451,17 @@ class SQLStore(Store):
         message: str | None = None,
         engine: str | None = None,
         environment: Mapping[str, Any] | None = None,
+        params: int | None = None,
+        flops: int | None = None,
     ) -> None:
         if state not in FINISHED_STATES:
             raise ValueError(f"finish state must be one of {FINISHED_STATES}, not {state!r}")
         now = _now()
+        sizes = {
+            name: int(value)
+            for name, value in (("params", params), ("flops", flops))
+            if value is not None
+        }
         with self._write() as conn:
             result = conn.execute(
                 update(run_table)
@@ -458,6 +474,7 @@ class SQLStore(Store):
                     message=message,
                     engine=engine,
                     environment=dict(environment or {}),
+                    **sizes,
                 )
             )
             if not result.rowcount:
@@ -500,6 +517,55 @@ class SQLStore(Store):
                 for row in conn.execute(query)
             ]
 
+    # -- evaluations ----------------------------------------------------------------
+
+    def record_evaluation(
+        self, run_id: str, key: str, setting: Mapping[str, Any], metrics: Mapping[str, Any]
+    ) -> None:
+        for name, value in (("setting", setting), ("metrics", metrics)):
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"evaluation {name} is not JSON-serialisable: {exc}") from None
+        with self._write() as conn:
+            self._check_run(conn, run_id)
+            conn.execute(
+                delete(evaluation_table).where(
+                    evaluation_table.c.run_id == run_id, evaluation_table.c.key == key
+                )
+            )
+            conn.execute(
+                insert(evaluation_table).values(
+                    run_id=run_id,
+                    key=key,
+                    setting=dict(setting),
+                    metrics=_finite(metrics),
+                    created_at=_now(),
+                )
+            )
+
+    def evaluations(self, *, study: str | None = None) -> list[EvaluationRecord]:
+        query = (
+            select(evaluation_table)
+            .join(run_table, run_table.c.id == evaluation_table.c.run_id)
+            .order_by(run_table.c.seq, evaluation_table.c.run_id, evaluation_table.c.created_at)
+        )
+        if study is not None:
+            members = select(study_run_table.c.run_id).where(study_run_table.c.study == study)
+            query = query.where(evaluation_table.c.run_id.in_(members))
+        with self._read() as conn:
+            self._check_study(conn, study)
+            return [
+                EvaluationRecord(
+                    run_id=row.run_id,
+                    key=row.key,
+                    setting=row.setting,
+                    metrics=row.metrics,
+                    created_at=_utc(row.created_at),
+                )
+                for row in conn.execute(query)
+            ]
+
     # -- tables -------------------------------------------------------------------
 
     def status(self) -> pd.DataFrame:
@@ -525,6 +591,8 @@ class SQLStore(Store):
                 run_table.c.lr,
                 run_table.c.weight_decay,
                 run_table.c.seed,
+                run_table.c.parent_id,
+                run_table.c.variant,
                 run_table.c.state,
                 run_table.c.engine,
                 run_table.c.config,
