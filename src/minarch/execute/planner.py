@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -10,6 +11,7 @@ from minarch.data import dataset_info
 from minarch.errors import MinarchError
 from minarch.models import build_model, count_flops, count_parameters, describe
 from minarch.spec import DatasetSpec, ModelChoice, RunConfig, StudySpec, expand
+from minarch.spec.derive import derived_runs, setting_label
 from minarch.store import NewRun
 
 
@@ -34,7 +36,15 @@ class PlannedRun:
             seed=config.seed,
             params=self.params,
             flops=self.flops,
+            parent_id=config.derived.parent if config.derived else None,
+            variant=self.variant,
         )
+
+    @property
+    def variant(self) -> str:
+        """'base', or the pipeline and setting: 'retrain structured-global 0.6'."""
+        derived = self.config.derived
+        return "base" if derived is None else f"{derived.pipeline} {setting_label(derived.setting)}"
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,24 @@ class Plan:
         return dict(groups)
 
 
-def plan_study(study: StudySpec, text: str) -> Plan:
-    """Expand the study and size every architecture (raises on unbuildable ones)."""
-    runs = tuple(_sized(config) for config in expand(study))
-    return Plan(study, text, runs)
+def plan_study(
+    study: StudySpec, text: str, *, extra_lr: Sequence[float] = (), extra_wd: Sequence[float] = ()
+) -> Plan:
+    """Expand the study, derived runs after their parents, and size every architecture.
+
+    Raises on unbuildable architectures. ``extra_lr`` and ``extra_wd`` are
+    grid extensions (``hpspace.extend_grid``).
+    """
+    base = expand(study, extra_lr=extra_lr, extra_wd=extra_wd)
+    configs = base + derived_runs(study, base)
+    return Plan(study, text, tuple(_sized(config) for config in configs))
 
 
 def _sized(config: RunConfig) -> PlannedRun:
+    """A derived run's size is the parent's until it is pruned: structured targets scale FLOPs."""
     params, flops = _measure(config.dataset, config.model)
+    if config.derived is not None and "flops_remaining" in config.derived.setting:
+        flops = round(flops * config.derived.setting["flops_remaining"])
     return PlannedRun(config, describe(config.model.family, config.model.config), params, flops)
 
 

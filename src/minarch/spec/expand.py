@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -33,6 +34,30 @@ class ModelChoice:
 
 
 @dataclass(frozen=True)
+class Derivation:
+    """How a derived run's model comes from a trained parent run.
+
+    ``setting`` is the compression applied to the parent (see spec/derive.py);
+    ``base`` is the uncompressed run a derived run's accuracy is compared with
+    (the parent itself, or the first run of an iterative-pruning chain, or the
+    unpruned run at the same grid point when retraining over the grid).
+    """
+
+    parent: str
+    pipeline: str  # finetune | retrain | imp | qat
+    setting: dict[str, Any]
+    base: str
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "parent": self.parent,
+            "pipeline": self.pipeline,
+            "setting": self.setting,
+            "base": self.base,
+        }
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run, fully resolved."""
 
@@ -40,14 +65,18 @@ class RunConfig:
     model: ModelChoice
     training: TrainingConfig
     seed: int
+    derived: Derivation | None = None
 
     def dump(self, *, exclude_defaults: bool = False) -> dict[str, Any]:
-        return {
+        dumped = {
             "dataset": self.dataset.model_dump(mode="json", exclude_defaults=exclude_defaults),
             "model": self.model.dump(exclude_defaults=exclude_defaults),
             "training": self.training.model_dump(mode="json", exclude_defaults=exclude_defaults),
             "seed": self.seed,
         }
+        if self.derived is not None:  # absent for ordinary runs, so their ids never change
+            dumped["derived"] = self.derived.dump()
+        return dumped
 
     @cached_property
     def id(self) -> str:
@@ -63,12 +92,18 @@ class RunConfig:
         return digest(canonical)
 
 
-def expand(study: StudySpec) -> list[RunConfig]:
-    """All runs of the study in a stable order; errors name the offending field."""
+def expand(
+    study: StudySpec, *, extra_lr: Sequence[float] = (), extra_wd: Sequence[float] = ()
+) -> list[RunConfig]:
+    """The study's ordinary runs in a stable order; errors name the offending field.
+
+    ``extra_lr`` and ``extra_wd`` extend the grid (``hpspace.extend_grid``).
+    """
     datasets = _datasets(study)
     models = [choice for i, entry in enumerate(study.models) for choice in _models(i, entry)]
     recipe = study.training.model_dump(exclude={"lr", "weight_decay"})
-    lrs, wds = grid_values(study.training.lr), grid_values(study.training.weight_decay)
+    lrs = [*grid_values(study.training.lr), *extra_lr]
+    wds = [*grid_values(study.training.weight_decay), *extra_wd]
     runs = [
         RunConfig(dataset, model, TrainingConfig(**recipe, lr=lr, weight_decay=wd), seed)
         for dataset, model, lr, wd, seed in itertools.product(

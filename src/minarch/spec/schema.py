@@ -30,21 +30,43 @@ class DatasetSpec(_Frozen):
 
 
 class LogGrid(_Frozen):
-    """Exponents start, start+step, ... up to stop (inclusive) of a base-10 grid."""
+    """Base-10 exponents from ``start`` to ``stop`` (inclusive) in steps of ``step``.
 
-    start: float
-    stop: float
+    Or around a prior: ``center`` ± ``half_width``, the thesis's way of
+    writing a grid (``center: -1, half_width: 0.8, step: 0.2`` is 9 values).
+    """
+
+    start: float | None = None
+    stop: float | None = None
+    center: float | None = None
+    half_width: Annotated[float, Field(ge=0)] | None = None
     step: Annotated[float, Field(gt=0)]
 
     @model_validator(mode="after")
-    def _ordered(self) -> LogGrid:
+    def _bounds(self) -> LogGrid:
+        explicit, around = (self.start, self.stop), (self.center, self.half_width)
+        if None in explicit and None in around:
+            raise ValueError("give start and stop, or center and half_width")
+        if None not in explicit and None not in around:
+            raise ValueError("give either start and stop or center and half_width, not both")
+        if None not in around:
+            return self
+        if None in explicit:
+            raise ValueError("give both start and stop")
         if self.stop < self.start:
             raise ValueError(f"stop ({self.stop}) must not be below start ({self.start})")
         return self
 
+    def exponents(self) -> list[float]:
+        if self.center is not None and self.half_width is not None:
+            start, stop = self.center - self.half_width, self.center + self.half_width
+        else:
+            start, stop = self.start, self.stop
+        count = math.floor((stop - start) / self.step + 1e-9) + 1
+        return [round(start + k * self.step, 10) for k in range(count)]
+
     def values(self) -> list[float]:
-        count = math.floor((self.stop - self.start) / self.step + 1e-9) + 1
-        return [10 ** round(self.start + k * self.step, 10) for k in range(count)]
+        return [10**exponent for exponent in self.exponents()]
 
 
 class Log10(_Frozen):
@@ -126,6 +148,136 @@ class AnalysisSpec(_Frozen):
     ellipse_sde: Annotated[float, Field(gt=0)] = 2.0  # n of the n-SDE confidence ellipse
 
 
+OpenFraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+def _nonempty_unique(values: tuple) -> tuple:
+    if len(set(values)) != len(values):
+        raise ValueError("values must not repeat")
+    return values
+
+
+class StructuredPruning(_Frozen):
+    """L1 filter pruning (METHODS B.3) to fractions of FLOPs REMAINING."""
+
+    scope: Annotated[tuple[Literal["uniform", "global"], ...], Field(min_length=1)] = (
+        "uniform",
+        "global",
+    )
+    flops_remaining: Annotated[tuple[OpenFraction, ...], Field(min_length=1)] = (0.8, 0.6, 0.4)
+    residual: Literal["prune", "keep"] = "prune"  # keep: prune only inside residual blocks
+
+    _unique = field_validator("scope", "flops_remaining")(_nonempty_unique)
+
+
+class UnstructuredPruning(_Frozen):
+    """Weight-magnitude pruning to exact fractions of zeroed weights."""
+
+    scope: Annotated[tuple[Literal["global", "layer"], ...], Field(min_length=1)] = ("global",)
+    sparsity: Annotated[tuple[OpenFraction, ...], Field(min_length=1)] = (
+        0.5,
+        0.7,
+        0.8,
+        0.9,
+        0.95,
+        0.98,
+        0.99,
+    )
+
+    _unique = field_validator("scope", "sparsity")(_nonempty_unique)
+
+
+class FineTune(_Frozen):
+    """A short training from the pruned (or quantized) weights, the study's recipe otherwise."""
+
+    epochs: Annotated[int, Field(gt=0)] = 3
+    lr_factor: Annotated[float, Field(gt=0, le=1)] = 0.1  # fine-tune lr = parent's lr x this
+
+
+class Retrain(_Frozen):
+    """Retraining the pruned architecture from a fresh He initialisation (the thesis)."""
+
+    # parent: one retraining at the parent's own lr and wd; grid: the study's whole
+    # lr x wd grid, each pruned from the run at the prior (the thesis's study).
+    over: Literal["parent", "grid"] = "parent"
+
+
+class IterativePruning(_Frozen):
+    """Iterative magnitude pruning with rewinding to the initial weights (lottery tickets)."""
+
+    rounds: Annotated[int, Field(gt=0, le=20)] = 3
+    rate: OpenFraction = 0.2  # fraction of the remaining weights pruned per round
+    scope: Literal["global", "layer"] = "global"
+
+
+class PruneSpec(_Frozen):
+    """The study's ``prune:`` section: methods, targets and pipelines (METHODS A.3, B.3)."""
+
+    structured: StructuredPruning | None = None
+    unstructured: UnstructuredPruning | None = None
+    pipelines: Annotated[
+        tuple[Literal["oneshot", "finetune", "retrain", "imp"], ...], Field(min_length=1)
+    ] = ("oneshot",)
+    finetune: FineTune = FineTune()
+    retrain: Retrain = Retrain()
+    imp: IterativePruning = IterativePruning()
+
+    _unique = field_validator("pipelines")(_nonempty_unique)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PruneSpec:
+        if self.structured is None and self.unstructured is None and self.pipelines != ("imp",):
+            raise ValueError("give structured and/or unstructured pruning targets")
+        if "retrain" in self.pipelines and self.structured is None:
+            raise ValueError("the retrain pipeline needs structured pruning targets")
+        return self
+
+
+Bits = Annotated[int, Field(ge=2, le=16)]
+
+
+class Calibration(_Frozen):
+    """How activation ranges are measured: training batches, min/max or a percentile."""
+
+    method: Literal["minmax", "percentile"] = "minmax"
+    percentile: Annotated[float, Field(gt=50, le=100)] = 99.99
+    batches: Annotated[int, Field(gt=0)] = 4
+
+
+class QuantAware(_Frozen):
+    """Quantization-aware fine-tuning (straight-through estimator) at some bit widths."""
+
+    bits: Annotated[tuple[Bits, ...], Field(min_length=1)]
+    epochs: Annotated[int, Field(gt=0)] = 2
+    lr_factor: Annotated[float, Field(gt=0, le=1)] = 0.1
+
+
+class QuantizeSpec(_Frozen):
+    """The study's ``quantize:`` section (METHODS A.4)."""
+
+    bits: Annotated[tuple[Bits, ...], Field(min_length=1)] = (16, 8, 6, 4, 3, 2)
+    granularity: Annotated[tuple[Literal["channel", "tensor"], ...], Field(min_length=1)] = (
+        "channel",
+    )
+    activations: bool = False  # also quantize layer inputs to the same bit width
+    casts: tuple[Literal["fp16", "bf16"], ...] = ("fp16", "bf16")
+    calibration: Calibration = Calibration()
+    fold_batchnorm: bool = True
+    qat: QuantAware | None = None
+    int8: bool = False  # real int8 CPU model: size, latency, accuracy against its twin
+    with_pruning: bool = False  # also quantize every one-shot unstructured-pruned model
+
+    _unique = field_validator("bits", "granularity", "casts")(_nonempty_unique)
+
+
+class HpSpaceSpec(_Frozen):
+    """How the lr x wd grid grows (METHODS B.4): extended where the 1.0-ROI meets its edge."""
+
+    prior: dict[Literal["lr", "weight_decay"], Annotated[float, Field(gt=0)]] = {}
+    extend_grid: bool = False
+    max_extensions: Annotated[int, Field(ge=0, le=20)] = 3
+
+
 class StudySpec(_Frozen):
     """A whole study file. Model entries are validated per family in expand.py."""
 
@@ -139,6 +291,9 @@ class StudySpec(_Frozen):
         | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
     ) = 3
     analysis: AnalysisSpec = AnalysisSpec()
+    prune: PruneSpec | None = None
+    quantize: QuantizeSpec | None = None
+    hpspace: HpSpaceSpec = HpSpaceSpec()
 
     @field_validator("name")
     @classmethod
