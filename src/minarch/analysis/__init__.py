@@ -3,21 +3,44 @@
 ``analyze(runs, epochs, thresholds)`` does METHODS.md A.1-A.2 in one call;
 ``classify_runs``, ``architecture_table`` and ``minimal_parameters`` are its
 steps. Thresholds are a study file's ``analysis:`` section (``AnalysisSpec``).
+``compression_frame`` collects pruning and quantization results into one
+table; ``redundancy``, ``phases`` and ``minimal_bits`` analyse it (A.3-A.4).
+``hpspace_tables`` gives the thesis's Tables 4.1 and 4.2 (part B).
 """
 
+from minarch.analysis.collect import compression_frame
+from minarch.analysis.compression import (
+    COMPRESSION_COLUMNS,
+    minimal_bits,
+    phases,
+    pruning_curves,
+    redundancy,
+)
+from minarch.analysis.extend import grid_extensions
+from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables, verdict
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classify_runs
 from minarch.analysis.result import Analysis, analyze, definitions
 from minarch.spec.schema import AnalysisSpec
 
 __all__ = [
+    "COMPRESSION_COLUMNS",
     "REGIMES",
     "RULES",
     "Analysis",
+    "HpSpaceResult",
     "AnalysisSpec",
     "analyze",
     "architecture_table",
     "classify_runs",
+    "compression_frame",
     "definitions",
+    "grid_extensions",
+    "hpspace_tables",
+    "minimal_bits",
     "minimal_parameters",
+    "phases",
+    "pruning_curves",
+    "redundancy",
+    "verdict",
 ]

@@ -84,11 +84,17 @@ class RunConfig:
 
     @cached_property
     def pack_key(self) -> str:
-        """Runs with equal pack keys differ only in lr, weight decay and seed."""
+        """Runs with equal pack keys differ only in lr, weight decay and seed.
+
+        A derived run's ``base`` is the run at its own lr, wd and seed, so it
+        varies with them and is left out too.
+        """
         canonical = self.dump(exclude_defaults=True)
         canonical.pop("seed")
         for name in PACK_VARYING[:2]:
             canonical["training"].pop(name, None)
+        if "derived" in canonical:
+            canonical["derived"].pop("base")
         return digest(canonical)
 
 
