@@ -1,19 +1,27 @@
-"""Simulated quantization (METHODS A.4): fold BN, then fake-quantize or cast the weights.
+"""Quantization (METHODS A.4): fold BN, fake-quantize weights and activations, cast, QAT,
+and real int8 CPU inference.
 
 Other packages use only the names re-exported here.
 """
 
 from minarch.errors import QuantError
+from minarch.quant.acts import ActivationQuantizer
 from minarch.quant.fold import fold_batchnorm
+from minarch.quant.int8 import convert_int8
+from minarch.quant.qat import finish_qat, prepare_qat
 from minarch.quant.scheme import QuantScheme, quantize
 from minarch.quant.weights import cast, fake_quantize, quantize_weights, scale_of
 
 __all__ = [
+    "ActivationQuantizer",
     "QuantError",
     "QuantScheme",
     "cast",
+    "convert_int8",
     "fake_quantize",
+    "finish_qat",
     "fold_batchnorm",
+    "prepare_qat",
     "quantize",
     "quantize_weights",
     "scale_of",

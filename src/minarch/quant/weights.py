@@ -1,7 +1,7 @@
 """Simulated (fake) weight quantization: weights are rounded to the grid and kept in float.
 
 Uses PyTorch's fake-quantize ops, which accept any integer range (checked for
-2 to 16 bits), so the same code later serves QAT through their straight-through
+2 to 16 bits), so the same code serves QAT (qat.py) through their straight-through
 gradient.
 """
 
@@ -17,7 +17,7 @@ from minarch.errors import QuantError
 
 Granularity = Literal["channel", "tensor"]
 MIN_BITS, MAX_BITS = 2, 16
-_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _FLOATS = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -76,7 +76,7 @@ def quantize_weights(
     quantized = copy.deepcopy(model)
     with torch.no_grad():
         for module in quantized.modules():
-            if isinstance(module, _LAYERS):
+            if isinstance(module, LAYERS):
                 module.weight.copy_(fake_quantize(module.weight, bits, granularity))
     return quantized
 
