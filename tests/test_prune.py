@@ -1,28 +1,50 @@
-"""Structured and unstructured pruning, and the pruned-model file format."""
+"""Structured and unstructured pruning, masks and IMP, and the pruned-model file format."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 from torch import nn
 
 from minarch.models import build_model, count_flops, count_parameters
+from minarch.models.vit import Attention
 from minarch.prune import (
     PruneError,
+    apply_masks_now,
     architecture,
+    imp_step,
+    is_masked,
+    keep_pruned,
+    layer_widths,
     load_pruned,
+    prunable_weights,
     prune_structured,
     prune_unstructured,
     save_pruned,
     sparsity,
 )
+from minarch.prune.attention import PrunedAttention
+from minarch.train import Member, Recipe, train_pack
+from tests.synthetic import class_patterns
 
 CASES = {
     "mlp": ({"depth": 2, "width": 64}, (1, 28, 28)),
     "cnn": ({"depth": 3, "channels": 64, "pooling": "none"}, (3, 8, 8)),
     "resnet_cifar": ({"depth": 8}, (3, 16, 16)),
     "mobilenetv2_cifar": ({"width_multiplier": 0.25}, (3, 16, 16)),
+    "vit": ({"dim": 32, "heads": 4}, (1, 8, 8)),
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The models are tiny: a second thread buys little and on a busy machine costs several-fold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _model(family: str) -> nn.Module:
@@ -31,7 +53,7 @@ def _model(family: str) -> nn.Module:
 
 
 def _widths(model: nn.Module) -> list[int]:
-    return [m.weight.shape[0] for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return list(layer_widths(model).values())
 
 
 @pytest.mark.parametrize("scope", ["uniform", "global"])
@@ -76,9 +98,9 @@ def test_global_pruning_never_empties_a_layer():
 @pytest.mark.parametrize(
     ("family", "config", "shape", "target", "message"),
     [
-        ("vit", {"dim": 16, "heads": 2}, (1, 8, 8), 0.5, "vit"),
         ("mlp", {"depth": 0, "width": 8}, (1, 8, 8), 0.5, "no prunable"),
         ("cnn", {"depth": 2, "channels": 8}, (3, 8, 8), 0.01, "unreachable"),
+        ("mlp", {"depth": 1, "width": 2}, (1, 8, 8), 0.7, "nearest reachable is 50.0%"),
     ],
 )
 def test_structured_refuses_what_it_cannot_prune(family, config, shape, target, message):
@@ -87,11 +109,81 @@ def test_structured_refuses_what_it_cannot_prune(family, config, shape, target, 
         prune_structured(model, shape, flops_remaining=target, scope="uniform")
 
 
-@pytest.mark.parametrize("bad", [{"flops_remaining": 0.0}, {"scope": "layer"}])
+@pytest.mark.parametrize(
+    "bad", [{"flops_remaining": 0.0}, {"scope": "layer"}, {"residual": "drop"}]
+)
 def test_structured_rejects_bad_arguments(bad):
     arguments = {"flops_remaining": 0.5, "scope": "uniform"} | bad
     with pytest.raises(PruneError):
         prune_structured(_model("mlp"), CASES["mlp"][1], **arguments)
+
+
+def test_layer_widths_lists_every_layer_in_order():
+    model = _model("resnet_cifar")
+    widths = layer_widths(model)
+    layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert list(widths) == layers
+    assert widths["stem.0"] == 16 and widths["classifier"] == 10
+    pruned = prune_structured(model, CASES["resnet_cifar"][1], flops_remaining=0.5, scope="uniform")
+    assert layer_widths(pruned)["stages.0.0.conv1.0"] < 16
+
+
+def _residual_widths(model: nn.Module) -> list[int]:
+    """Channel counts of the residual streams: every block's output, where blocks add."""
+    if hasattr(model, "classifier") and hasattr(model, "stages"):  # CIFAR ResNet
+        return [block.conv2[0].out_channels for stage in model.stages for block in stage]
+    return [b.layers[-1][0].out_channels for b in model.features if getattr(b, "residual", False)]
+
+
+@pytest.mark.parametrize(
+    ("family", "config"),
+    [("resnet_cifar", {"depth": 20}), ("mobilenetv2_cifar", {"width_multiplier": 0.25})],
+)
+@pytest.mark.parametrize("scope", ["uniform", "global"])
+def test_residual_keep_prunes_only_inside_blocks(family, config, scope):
+    shape = (3, 16, 16)
+    model = build_model(family, config, shape, 10, generator=torch.Generator().manual_seed(0))
+    kept = prune_structured(model, shape, flops_remaining=0.6, scope=scope, residual="keep")
+    assert _residual_widths(kept) == _residual_widths(model)
+    assert count_flops(kept, shape) == pytest.approx(0.6 * count_flops(model, shape), rel=0.01)
+    assert kept(torch.randn(2, *shape)).shape == (2, 10)
+    if scope == "uniform":  # global L1 happens to spare the residual streams here
+        pruned = prune_structured(model, shape, flops_remaining=0.6, scope=scope)
+        assert _residual_widths(pruned) != _residual_widths(model)
+
+
+def _heads(model: nn.Module) -> list[int]:
+    return [m.heads for m in model.modules() if isinstance(m, Attention)]
+
+
+def test_vit_loses_whole_heads_and_keeps_its_token_width():
+    model, shape = _model("vit"), CASES["vit"][1]
+    with torch.no_grad():  # head 2 is the weakest in every block
+        for block in model.blocks:
+            block.attn.qkv.weight.view(3, 4, 8, 32)[:, 2] *= 1e-3
+    pruned = prune_structured(model, shape, flops_remaining=0.7, scope="uniform", residual="keep")
+    assert pruned.patch_embed.out_features == 32 and pruned.pos_embed.shape[-1] == 32
+    assert min(_heads(pruned)) > 0 and max(_heads(pruned)) < 4
+    for block, original in zip(pruned.blocks, model.blocks, strict=True):
+        attn, heads = block.attn, block.attn.heads
+        assert attn.qkv.out_features == 3 * 8 * heads and attn.proj.in_features == 8 * heads
+        rows, kept = (
+            original.attn.qkv.weight.view(3, 4, 8, 32),
+            attn.qkv.weight.view(3, heads, 8, 32),
+        )
+        sources = [h for j in range(heads) for h in range(4) if torch.equal(kept[:, j], rows[:, h])]
+        assert 2 not in sources and sources == sorted(set(sources)) and len(sources) == heads
+    assert pruned(torch.randn(2, *shape)).shape == (2, 10)
+
+
+def test_pruned_attention_computes_what_the_vit_attention_does():
+    model, x = _model("vit"), torch.randn(2, *CASES["vit"][1])
+    adopted = copy.deepcopy(model)
+    for module in adopted.modules():
+        if isinstance(module, Attention):
+            module.__class__ = PrunedAttention
+    with torch.no_grad():
+        assert torch.allclose(adopted(x), model(x), atol=1e-6)
 
 
 @pytest.mark.parametrize("target", [0.0, 0.3, 0.9, 1.0])
@@ -146,3 +238,128 @@ def test_load_rejects_other_files(tmp_path):
     torch.save({"weights": torch.zeros(1)}, path)
     with pytest.raises(PruneError, match="format"):
         load_pruned(path)
+
+
+# masks and iterative magnitude pruning
+
+
+def _sgd_steps(model: nn.Module, shape: tuple[int, ...], steps: int = 4) -> None:
+    """A few SGD steps with momentum and weight decay on random data."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2)
+    generator = torch.Generator().manual_seed(1)
+    model.train()
+    for _ in range(steps):
+        x = torch.randn(8, *shape, generator=generator)
+        y = torch.randint(10, (8,), generator=generator)
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def _zeros(model: nn.Module) -> list[torch.Tensor]:
+    return [w.detach() == 0 for w in prunable_weights(model)]
+
+
+def test_masks_hold_sparsity_through_training():
+    shape = CASES["resnet_cifar"][1]
+    pruned = prune_unstructured(_model("resnet_cifar"), sparsity=0.6, scope="global")
+    keys, zeros = list(pruned.state_dict()), _zeros(pruned)
+    masked = keep_pruned(pruned)
+    assert masked is pruned and is_masked(masked) and not is_masked(_model("resnet_cifar"))
+    _sgd_steps(masked, shape)
+    assert sparsity(masked) < 0.6, "a step moves pruned weights until the next forward"
+    with torch.inference_mode():  # as cpu_latency_ms runs it
+        masked.eval()(torch.randn(1, *shape))
+    assert list(masked.state_dict()) == keys
+    assert all(map(torch.equal, _zeros(masked), zeros))
+    _sgd_steps(masked, shape)
+    apply_masks_now(masked)
+    assert all(map(torch.equal, _zeros(masked), zeros))
+    assert sparsity(masked) == pytest.approx(0.6, abs=1e-4)
+
+
+def test_masks_travel_with_copies_and_are_replaced_not_stacked():
+    shape = CASES["mlp"][1]
+    masked = keep_pruned(prune_unstructured(_model("mlp"), sparsity=0.5, scope="layer"))
+    twin = copy.deepcopy(masked)
+    _sgd_steps(twin, shape)
+    apply_masks_now(twin)
+    assert sparsity(twin) == sparsity(masked) == pytest.approx(0.5, abs=1e-3)
+    keep_pruned(twin)
+    assert all(len(m._forward_pre_hooks) == 1 for m in twin.modules() if isinstance(m, nn.Linear))
+
+
+def test_trainer_returns_masked_weights():
+    """The plain engine's end-of-epoch evaluation re-applies the masks before the state dict."""
+    data = class_patterns((1, 6, 6), 3, 200, 60, noise=15)
+    pruned = prune_unstructured(
+        build_model("mlp", {"depth": 1, "width": 16}, (1, 6, 6), 3), sparsity=0.5, scope="global"
+    )
+    (result,) = train_pack(
+        make_model=lambda generator: keep_pruned(copy.deepcopy(pruned)),
+        members=[Member(key="m", lr=0.1, weight_decay=1e-3, seed=0)],
+        recipe=Recipe(batch_size=32, epochs=2),
+        data=data,
+        engine="plain",
+    )
+    trained = copy.deepcopy(pruned)
+    trained.load_state_dict(result.state_dict)
+    assert all(map(torch.equal, _zeros(trained), _zeros(pruned)))
+    assert not torch.equal(trained.layers[1].weight, pruned.layers[1].weight), "it trained"
+
+
+def _training_round(model: nn.Module) -> nn.Module:
+    _sgd_steps(model, CASES["mlp"][1])
+    return model
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_imp_rounds_compound_the_rate_exactly(scope):
+    """Rate 1/2 on layers of 4096, 4096 and 640 weights: 1 − 2^−k exactly, per layer too."""
+    initial = _model("mlp")
+    rewind = copy.deepcopy(initial.state_dict())
+    model, previous = copy.deepcopy(initial), _zeros(initial)
+    for k in (1, 2, 3):
+        trained = _training_round(model)
+        model = imp_step(trained, rewind, rate=0.5, scope=scope)
+        assert is_masked(model)
+        assert sparsity(model) == 1 - 0.5**k
+        if scope == "layer":
+            assert all(
+                float((w == 0).float().mean()) == 1 - 0.5**k for w in prunable_weights(model)
+            )
+        zeros = _zeros(model)
+        assert all(bool((new | ~old).all()) for new, old in zip(zeros, previous, strict=True))
+        for weight, start, zero in zip(
+            prunable_weights(model), prunable_weights(initial), zeros, strict=True
+        ):
+            assert torch.equal(weight[~zero], start[~zero]), "survivors hold the rewind weights"
+        previous = zeros
+
+
+def test_imp_keeps_the_largest_trained_weights_and_rounds_each_round():
+    initial = _model("mlp")
+    rewind = copy.deepcopy(initial.state_dict())
+    total = sum(w.numel() for w in prunable_weights(initial))
+    model, remaining = copy.deepcopy(initial), total
+    for k in (1, 2):
+        trained = _training_round(model)
+        apply_masks_now(trained)
+        model = imp_step(trained, rewind, rate=0.2, scope="global")
+        remaining -= round(0.2 * remaining)
+        assert sum(int((w != 0).sum()) for w in prunable_weights(model)) == remaining
+        assert abs(sparsity(model) - (1 - 0.8**k)) <= k / total
+        trained_weights = torch.cat([w.detach().flatten() for w in prunable_weights(trained)])
+        kept = torch.cat([(w != 0).flatten() for w in prunable_weights(model)])
+        alive = trained_weights != 0
+        assert trained_weights[alive & ~kept].abs().max() <= trained_weights[kept].abs().min()
+
+
+def test_imp_rejects_a_foreign_rewind_state_and_bad_rates():
+    model = _model("mlp")
+    with pytest.raises(PruneError, match="rewind state"):
+        imp_step(model, _model("cnn").state_dict(), rate=0.2, scope="global")
+    for rate in (0.0, 1.5):
+        with pytest.raises(PruneError, match="rate"):
+            imp_step(model, model.state_dict(), rate=rate, scope="global")

@@ -3,16 +3,22 @@
 Torch-Pruning's dependency graph groups the channels that must go together
 (residual additions, depthwise convolutions, batch norms) and removes them
 physically, so the result is a smaller dense model. Each group is ranked by
-the L1 norm of its root layer's filters (no normalisation across groups). How
-many channels go is found by bisection, pruning a fresh copy on each try, until
-the FLOPs are within 1 % of the target.
+the L1 norm of its root layer's filters (no normalisation across groups); a
+ViT's attention heads are ranked and removed whole (``attention.py``).
+
+The scope fixes the order in which units (channels, heads) go; how many go is
+found by a bracketing search on that order, each try pruning a fresh copy.
+Where removing one unit would jump over the 1 % band around the target (a
+coarse unit: a head, a channel of a narrow layer), its group keeps the units
+it has left and the others prune on, so coarse models still reach most
+targets; where they cannot, the error names the nearest fraction reached.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Callable
+import functools
+from fractions import Fraction
 from typing import Literal
 
 import torch
@@ -21,17 +27,18 @@ from torch import nn
 
 from minarch.errors import PruneError
 from minarch.models import count_flops
-from minarch.models.vit import ViT
+from minarch.prune.attention import Group, adopt_pruned_attention, attention_layers, head_groups
+from minarch.prune.unstructured import LAYERS, prunable_layers
 
 Scope = Literal["uniform", "global"]
+Residual = Literal["prune", "keep"]
 
 TOLERANCE = 0.01
-_STEPS = 40
-_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
+_ATTEMPTS = 200
 _IMPORTANCE = tp.importance.MagnitudeImportance(p=1, normalizer=None, group_reduction="first")
 
-# Channels to prune per group, given each group's importances and a search position.
-Selector = Callable[[list[torch.Tensor], float], list[torch.Tensor]]
+# A unit's removal: (group index, unit index within the group).
+Event = tuple[int, int]
 
 
 def prune_structured(
@@ -40,6 +47,7 @@ def prune_structured(
     *,
     flops_remaining: float,
     scope: Scope,
+    residual: Residual = "prune",
 ) -> nn.Module:
     """A pruned copy whose FLOPs are within 1 % of ``flops_remaining`` × the original's.
 
@@ -47,116 +55,219 @@ def prune_structured(
     (up to rounding, dithered across groups so the target can be met);
     ``global`` ranks all channels together. No group loses its last channel,
     and the first convolution and the classifier are never pruned.
+    ``residual="keep"`` leaves every channel tied to a residual addition (a
+    stage's width, a ViT's token width) and prunes only inside blocks, as the
+    thesis did; ``"prune"`` removes such channels together across the stage.
+    A ViT loses whole attention heads and MLP hidden units (and, with
+    ``"prune"``, token width); its head width never changes. A group whose
+    next unit would overshoot the band stops short (module docstring).
     """
     if scope not in ("uniform", "global"):
         raise PruneError(f"structured pruning scope must be 'uniform' or 'global', got {scope!r}")
+    if residual not in ("prune", "keep"):
+        raise PruneError(f"residual must be 'prune' or 'keep', got {residual!r}")
     if not 0 < flops_remaining <= 1:
         raise PruneError(f"flops_remaining must be in (0, 1], got {flops_remaining}")
-    if isinstance(model, ViT):
-        raise PruneError("vit: structured pruning not supported yet")
     input_shape = tuple(input_shape)
     if flops_remaining == 1:
         return copy.deepcopy(model)
-    full = count_flops(model, input_shape)
-    target = flops_remaining * full
-    select = _uniform if scope == "uniform" else _global
-
-    def attempt(position: float) -> tuple[nn.Module, int]:
-        pruned = _prune_copy(model, input_shape, select, position)
-        return pruned, count_flops(pruned, input_shape)
-
-    smallest, flops = attempt(1.0)
-    if flops > target * (1 + TOLERANCE):
-        raise PruneError(
-            f"structured {scope} pruning of {type(model).__name__} cannot go below "
-            f"{flops / full:.1%} of the FLOPs; {flops_remaining:.1%} is unreachable"
-        )
-    low, high = 0.0, 1.0
-    for _ in range(_STEPS):
-        if abs(flops - target) <= TOLERANCE * target:
-            return smallest
-        position = (low + high) / 2
-        smallest, flops = attempt(position)
-        if flops > target:
-            low = position
-        else:
-            high = position
-    raise PruneError(
-        f"structured {scope} pruning of {type(model).__name__} cannot reach "
-        f"{flops_remaining:.1%} of the FLOPs within {TOLERANCE:.0%}; its channel steps "
-        "are too coarse for this target"
-    )
-
-
-def _uniform(importances: list[torch.Tensor], position: float) -> list[torch.Tensor]:
-    """The ``position`` fraction of each group's weakest channels, rounding dithered by group."""
-    chosen = []
-    for index, imp in enumerate(importances):
-        phase = index / len(importances)
-        count = min(len(imp) - 1, math.floor(position * len(imp) + phase))
-        chosen.append(torch.argsort(imp, stable=True)[:count])
-    return chosen
-
-
-def _global(importances: list[torch.Tensor], position: float) -> list[torch.Tensor]:
-    """The weakest ``position`` fraction of all channels ranked together, keeping one per group."""
-    flat = torch.cat(importances)
-    count = round(position * len(flat))
-    pruned = torch.zeros(len(flat), dtype=torch.bool)
-    pruned[torch.argsort(flat, stable=True)[:count]] = True
-    chosen, offset = [], 0
-    for imp in importances:
-        mask = pruned[offset : offset + len(imp)].clone()
-        offset += len(imp)
-        if mask.all():
-            mask[torch.argmax(imp)] = False
-        chosen.append(mask.nonzero().view(-1))
-    return chosen
-
-
-def _prune_copy(
-    model: nn.Module, input_shape: tuple[int, ...], select: Selector, position: float
-) -> nn.Module:
-    pruned = copy.deepcopy(model)
-    training = pruned.training
-    pruned.eval()
-    example = torch.zeros((1, *input_shape), device=_device(pruned))
     try:
-        graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=example)
-        groups = list(
-            graph.get_all_groups(
-                ignored_layers=_ignored_layers(pruned), root_module_types=list(_LAYERS)
-            )
-        )
-        if not groups:
-            raise PruneError(
-                f"{type(model).__name__} has no prunable channels outside its first "
-                "convolution and its classifier"
-            )
-        roots = [(group[0].dep.target.module, group[0].dep.handler) for group in groups]
-        importances = [_IMPORTANCE(group).cpu() for group in groups]
-        for (module, handler), indices in zip(roots, select(importances, position), strict=True):
-            if len(indices):
-                graph.get_pruning_group(module, handler, indices.tolist()).prune()
+        pruned = _prune(model, input_shape, flops_remaining, scope, residual)
     except PruneError:
         raise
     except Exception as error:  # Torch-Pruning reports unsupported graphs in many ways.
         raise PruneError(
             f"structured pruning failed for {type(model).__name__}: {error}"
         ) from error
-    pruned.train(training)
     _check_not_emptied(pruned)
+    return pruned.train(model.training)
+
+
+def _prune(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    flops_remaining: float,
+    scope: Scope,
+    residual: Residual,
+) -> nn.Module:
+    pruned = _workable_copy(model)
+    groups = _groups(pruned, input_shape, residual)
+    if not groups:
+        kept = "first convolution and its classifier"
+        if residual == "keep":
+            kept = "first convolution, its classifier and its residual streams"
+        raise PruneError(f"{type(model).__name__} has no prunable channels outside its {kept}")
+
+    def flops_after(events: list[Event]) -> int:
+        trial = _workable_copy(model)
+        _remove(_groups(trial, input_shape, residual), events)
+        return count_flops(trial, input_shape)
+
+    order = _order([rank() for rank, _ in groups], scope)
+    full = count_flops(model, input_shape)
+    what = f"{scope} pruning of {type(model).__name__} (residual={residual!r})"
+    _remove(groups, _search(order, flops_after, full, flops_remaining * full, what))
     return pruned
+
+
+def layer_widths(model: nn.Module) -> dict[str, int]:
+    """Output channels or features of every Linear/Conv layer, in module order.
+
+    The widths a structured pruning chose, for tabulating uniform against global.
+    """
+    return {
+        name: module.out_channels
+        if isinstance(module, nn.modules.conv._ConvNd)
+        else module.out_features
+        for name, module in model.named_modules()
+        if isinstance(module, LAYERS)
+    }
+
+
+def _search(order: list[Event], flops_after, full: int, target: float, what: str) -> list[Event]:
+    """The events to apply: a prefix of ``order`` whose removal lands in the band around ``target``.
+
+    A bracketing search on the prefix length; where one event alone jumps over
+    the band, the later events of its group are dropped and the search goes on.
+    """
+    tried = [full]
+
+    def measure(events: list[Event]) -> int:
+        tried.append(flops_after(events))
+        return tried[-1]
+
+    def within(flops: int) -> bool:
+        return abs(flops - target) <= TOLERANCE * target
+
+    if within(full):
+        return []
+    flops = measure(order)
+    if flops > target * (1 + TOLERANCE):
+        raise PruneError(
+            f"structured {what} cannot go below {flops / full:.1%} of the FLOPs; "
+            f"{target / full:.1%} is unreachable"
+        )
+    if within(flops):
+        return order
+    # Removing order[:low] leaves ``above`` FLOPs, over the band; order[:high] leaves
+    # ``below``, under it. Interpolate between them, bisecting when that gains little.
+    low, high, above, below, bisect = 0, len(order), full, flops, False
+    while len(tried) < _ATTEMPTS:
+        if high - low > 1:
+            guess = low + round((high - low) * (above - target) / (above - below))
+            middle = (low + high) // 2 if bisect else min(max(guess, low + 1), high - 1)
+            flops = measure(order[:middle])
+            if within(flops):
+                return order[:middle]
+            width = high - low
+            if flops > target:
+                low, above = middle, flops
+            else:
+                high, below = middle, flops
+            bisect = high - low > width / 2
+            continue
+        # Removing order[low] alone jumps over the band: its group keeps what it has left.
+        group = order[low][0]
+        order = order[:low] + [event for event in order[low:] if event[0] != group]
+        high = len(order)
+        below = measure(order)
+        if within(below):
+            return order
+        if below > target:
+            break
+    nearest = min(tried, key=lambda f: abs(f - target))
+    raise PruneError(
+        f"structured {what} cannot reach {target / full:.1%} of the FLOPs within "
+        f"{TOLERANCE:.0%}: its channel or head steps are too coarse; the nearest reachable "
+        f"is {nearest / full:.1%}"
+    )
+
+
+def _order(importances: list[torch.Tensor], scope: Scope) -> list[Event]:
+    """Every removable unit in the order the scope removes it; no group's strongest unit.
+
+    ``global``: weakest first across all groups. ``uniform``: each group's
+    units weakest first, interleaved so that the k-th unit of a group of n goes
+    when the fraction pruned everywhere reaches (k − g/G)/n, the phase g/G
+    (group g of G) dithering the rounding across groups.
+    """
+    importances = [imp.cpu() for imp in importances]
+    if scope == "global":
+        owners = [(g, u) for g, imp in enumerate(importances) for u in range(len(imp))]
+        ranked, strongest = [], set()
+        for index in reversed(torch.argsort(torch.cat(importances), stable=True).tolist()):
+            group = owners[index][0]
+            if group in strongest:
+                ranked.append(owners[index])
+            strongest.add(group)
+        return ranked[::-1]
+    count = len(importances)
+    keyed = [
+        (Fraction(k * count - g, count * len(imp)), g, unit)
+        for g, imp in enumerate(importances)
+        for k, unit in enumerate(torch.argsort(imp, stable=True).tolist()[:-1], start=1)
+    ]
+    return [(g, unit) for _, g, unit in sorted(keyed)]
+
+
+def _remove(groups: list[Group], events: list[Event]) -> None:
+    chosen: list[list[int]] = [[] for _ in groups]
+    for group, unit in events:
+        chosen[group].append(unit)
+    for (_, remove), units in zip(groups, chosen, strict=True):
+        if units:
+            remove(units)
+
+
+def _workable_copy(model: nn.Module) -> nn.Module:
+    """A copy in eval mode (tracing must not touch batch-norm statistics) that may lose heads."""
+    pruned = copy.deepcopy(model)
+    adopt_pruned_attention(pruned)
+    return pruned.eval()
+
+
+def _groups(model: nn.Module, input_shape: tuple[int, ...], residual: Residual) -> list[Group]:
+    """Torch-Pruning's channel groups, then a ViT's head groups.
+
+    Free parameters (a ViT's class token and position embeddings) are pruned
+    along their last dimension, their channel one: Torch-Pruning's default.
+    """
+    example = torch.zeros((1, *input_shape), device=_device(model))
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
+    groups = []
+    for group in graph.get_all_groups(
+        ignored_layers=_ignored_layers(model), root_module_types=list(LAYERS)
+    ):
+        if residual == "keep" and _joins_residual(group):
+            continue
+        root = group[0].dep
+        remove = functools.partial(_prune_group, graph, root.target.module, root.handler)
+        groups.append((functools.partial(_IMPORTANCE, group), remove))
+    return groups + head_groups(model)
+
+
+def _prune_group(graph: tp.DependencyGraph, module: nn.Module, handler, units: list[int]) -> None:
+    graph.get_pruning_group(module, handler, units).prune()
+
+
+def _joins_residual(group) -> bool:
+    """Whether the group's channels meet a residual stream at an addition."""
+    return any(
+        isinstance(item.dep.target.module, tp.ops._ElementWiseOp)
+        and item.dep.target.module._grad_fn.startswith("AddBackward")
+        for item in group
+    )
 
 
 def _ignored_layers(model: nn.Module) -> list[nn.Module]:
     """The classifier (the class count fixes it) and the first convolution (Li et al. 2017).
 
-    An MLP's first layer is prunable: it holds most of an MLP's FLOPs.
+    An MLP's first layer is prunable: it holds most of an MLP's FLOPs. A ViT's
+    ``qkv`` layers are left to head pruning.
     """
-    layers = [m for m in model.modules() if isinstance(m, _LAYERS)]
+    layers = prunable_layers(model)
     convs = [m for m in layers if isinstance(m, nn.modules.conv._ConvNd)]
-    return layers[-1:] + convs[:1]
+    return layers[-1:] + convs[:1] + attention_layers(model)
 
 
 def _check_not_emptied(model: nn.Module) -> None:

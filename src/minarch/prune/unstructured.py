@@ -15,15 +15,17 @@ from torch import nn
 from minarch.errors import PruneError
 
 Scope = Literal["global", "layer"]
+LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
+
+
+def prunable_layers(model: nn.Module) -> list[nn.Module]:
+    """Every Linear and Conv layer, in module order: the ones pruning acts on."""
+    return [module for module in model.modules() if isinstance(module, LAYERS)]
 
 
 def prunable_weights(model: nn.Module) -> list[nn.Parameter]:
     """Weights of every Linear and Conv layer: the ones magnitude pruning acts on."""
-    return [
-        module.weight
-        for module in model.modules()
-        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd))
-    ]
+    return [layer.weight for layer in prunable_layers(model)]
 
 
 def prune_unstructured(model: nn.Module, *, sparsity: float, scope: Scope) -> nn.Module:
@@ -32,8 +34,7 @@ def prune_unstructured(model: nn.Module, *, sparsity: float, scope: Scope) -> nn
     ``global`` uses one magnitude ranking over all those weights; ``layer``
     prunes each layer to ``sparsity`` on its own.
     """
-    if scope not in ("global", "layer"):
-        raise PruneError(f"unstructured pruning scope must be 'global' or 'layer', got {scope!r}")
+    check_scope(scope)
     if not 0 <= sparsity <= 1:
         raise PruneError(f"sparsity must be in [0, 1], got {sparsity}")
     pruned = copy.deepcopy(model)
@@ -41,17 +42,23 @@ def prune_unstructured(model: nn.Module, *, sparsity: float, scope: Scope) -> nn
     if not weights:
         raise PruneError(f"{type(model).__name__} has no Linear or Conv weights to prune")
     with torch.no_grad():
-        if scope == "global":
-            _zero_smallest(weights, sparsity)
-        else:
-            for weight in weights:
-                _zero_smallest([weight], sparsity)
+        for share in [weights] if scope == "global" else [[w] for w in weights]:
+            zero_smallest(share, round(sparsity * sum(w.numel() for w in share)))
     return pruned
 
 
-def _zero_smallest(weights: list[torch.Tensor], fraction: float) -> None:
+def check_scope(scope: str) -> None:
+    if scope not in ("global", "layer"):
+        raise PruneError(f"unstructured pruning scope must be 'global' or 'layer', got {scope!r}")
+
+
+def zero_smallest(weights: list[torch.Tensor], count: int) -> None:
+    """Zero the ``count`` smallest magnitudes among ``weights`` taken together, in place.
+
+    Zeros rank first, so asking for the zeros already there plus k more prunes
+    the k smallest of the weights that remain.
+    """
     magnitudes = torch.cat([w.detach().abs().flatten() for w in weights])
-    count = round(fraction * magnitudes.numel())
     order = torch.argsort(magnitudes, stable=True)
     keep = torch.ones_like(magnitudes, dtype=torch.bool)
     keep[order[:count]] = False
