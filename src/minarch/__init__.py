@@ -11,7 +11,19 @@ from minarch.errors import MinarchError
 
 __version__ = "0.1.0"
 
-_API = ("analyze", "datasets", "epochs", "load_study", "plan", "report", "run", "runs", "status")
+_API = (
+    "analyze",
+    "compression",
+    "datasets",
+    "epochs",
+    "load_study",
+    "plan",
+    "report",
+    "run",
+    "runs",
+    "status",
+    "table",
+)
 
 __all__ = ["MinarchError", "__version__", *_API]
 

@@ -17,8 +17,17 @@ import pandas as pd
 import torch
 from rich.console import Console
 
-from minarch.analysis import Analysis
+from minarch.analysis import (
+    Analysis,
+    compression_frame,
+    grid_extensions,
+    hpspace_tables,
+    minimal_bits,
+    phases,
+    redundancy,
+)
 from minarch.analysis import analyze as analyze_runs
+from minarch.analysis.compression import int8_comparison
 from minarch.data import (
     check_dataset,
     dataset_info,
@@ -31,6 +40,7 @@ from minarch.execute import (
     DatasetCache,
     Plan,
     Summary,
+    evaluate_study,
     execute,
     execute_in_workers,
     plan_study,
@@ -39,6 +49,7 @@ from minarch.report import write_report
 from minarch.spec import StudySpec, parse_study
 from minarch.spec import load_study as _load_study
 from minarch.store import Store, default_db_url, open_store
+from minarch.tables import TABLES
 
 DEFAULT_REPORTS = Path("minarch-reports")
 
@@ -114,23 +125,78 @@ def run(
             f"study [bold]{name}[/bold]: {len(configs)} runs, {len(done)} already "
             f"finished, {added} new; training on {torch_device}"
         )
-        if workers == 1:
-            summary = execute(name, configs, store, datasets, artifacts_dir(url), console=console)
-        else:
-            summary = execute_in_workers(
-                name,
-                configs,
-                store,
-                workers=workers,
-                db_url=url,
-                data_dir=datasets.data_dir,
-                download=download,
-                artifacts=artifacts_dir(url),
-                device=torch_device,
-                console=console,
-            )
+        summary = _train(name, configs, store, datasets, url, workers, console)
+        evaluate_study(name, the_plan.study, configs, store, datasets, console=console)
+        if the_plan.study.hpspace.extend_grid:
+            _extend_grid(source, the_plan, store, datasets, url, workers, console, summary)
         path = _report(store, name, reports / name) if reports else None
     return RunOutcome(name, summary, path)
+
+
+def _train(
+    name: str,
+    configs: dict,
+    store: Store,
+    datasets: DatasetCache,
+    url: str,
+    workers: int,
+    console: Console,
+) -> Summary:
+    if workers == 1:
+        return execute(name, configs, store, datasets, artifacts_dir(url), console=console)
+    return execute_in_workers(
+        name,
+        configs,
+        store,
+        workers=workers,
+        db_url=url,
+        data_dir=datasets.data_dir,
+        download=datasets.download,
+        artifacts=artifacts_dir(url),
+        device=datasets.device,
+        console=console,
+    )
+
+
+def _extend_grid(
+    source: str | Path,
+    the_plan: Plan,
+    store: Store,
+    datasets: DatasetCache,
+    url: str,
+    workers: int,
+    console: Console,
+    summary: Summary,
+) -> None:
+    """Grow the lr x wd grid where a 1.0-ROI touches its edge, then train the new points.
+
+    Each round adds at most one row or column per edge; the proposals depend
+    only on finished results, so a resumed study extends the same way.
+    """
+    study, name = the_plan.study, the_plan.study.name
+    extra_lr: list[float] = []
+    extra_wd: list[float] = []
+    for _ in range(study.hpspace.max_extensions):
+        runs_frame = store.runs_frame(study=name)
+        new_lr, new_wd = grid_extensions(runs_frame, x=max(study.analysis.roi))
+        new_lr = [v for v in new_lr if v not in extra_lr]
+        new_wd = [v for v in new_wd if v not in extra_wd]
+        if not new_lr and not new_wd:
+            return
+        extra_lr += new_lr
+        extra_wd += new_wd
+        console.print(
+            f"extending the grid: lr {', '.join(f'{v:.3g}' for v in new_lr) or '-'}; "
+            f"weight decay {', '.join(f'{v:.3g}' for v in new_wd) or '-'}"
+        )
+        extended = plan_study(study, the_plan.text, extra_lr=extra_lr, extra_wd=extra_wd)
+        configs = {r.config.id: r.config for r in extended.runs}
+        store.register_study(name, the_plan.text, [r.new_run() for r in extended.runs])
+        more = _train(name, configs, store, datasets, url, workers, console)
+        for state, count in more.trained.items():
+            summary.trained[state] = summary.trained.get(state, 0) + count
+        summary.seconds += more.seconds
+        evaluate_study(name, study, configs, store, datasets, console=console)
 
 
 def status(*, db: str | None = None) -> pd.DataFrame:
@@ -229,17 +295,68 @@ def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Ana
         }
 
 
+def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.DataFrame:
+    """One analysis table (a key of ``TABLES``) for one study or all, with a ``study`` column.
+
+    Each study is analysed with the thresholds of its own ``analysis:`` section;
+    ``frame.attrs["thresholds"]`` holds them per study.
+    """
+    if name not in TABLES:
+        raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
+    with _opened(db or default_db_url()) as store:
+        _check_study(store, study)
+        names = [study] if study else store.studies()
+        frames = [_table(store, name, each).assign(study=each) for each in names]
+        thresholds = {each: _stored_study(store, each).analysis.model_dump() for each in names}
+    frames = [f[["study", *f.columns.drop("study")]] for f in frames]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame.attrs["thresholds"] = thresholds  # what each study was analysed with
+    return frame
+
+
+def _table(store: Store, name: str, study: str) -> pd.DataFrame:
+    thresholds = _stored_study(store, study).analysis
+    runs_frame = store.runs_frame(study=study)
+    if name in ("minimal", "architectures", "runs"):
+        result = analyze_runs(runs_frame, store.epochs_frame(study=study), thresholds)
+        return getattr(result, name)
+    if name in ("ellipses", "risk"):
+        result = hpspace_tables(runs_frame, rois=thresholds.roi, n_sde=thresholds.ellipse_sde)
+        return getattr(result, name)
+    frame = compression_frame(runs_frame, store.evaluations(study=study))
+    if frame.empty:
+        return pd.DataFrame()
+    if name == "redundancy":
+        return redundancy(frame, delta=thresholds.prune_delta)
+    if name == "phases":
+        return phases(
+            frame, delta=thresholds.prune_delta, collapse_margin=thresholds.collapse_margin
+        ).boundaries
+    if name == "min-bits":
+        return minimal_bits(frame, delta=thresholds.quant_delta)
+    return int8_comparison(frame)
+
+
 def _stored_study(store: Store, name: str) -> StudySpec:
     return parse_study(store.study_spec(name), f"study '{name}' in the store")
 
 
+def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
+    """One row per pruning or quantization result, beside its uncompressed run."""
+    with _opened(db or default_db_url()) as store:
+        _check_study(store, study)
+        return compression_frame(store.runs_frame(study=study), store.evaluations(study=study))
+
+
 def _report(store: Store, study: str, folder: Path) -> Path:
+    runs_frame = store.runs_frame(study=study)
     return write_report(
-        store.runs_frame(study=study),
+        runs_frame,
         store.epochs_frame(study=study),
         folder,
         title=f"minarch study: {study}",
         study=_stored_study(store, study),
+        compression=compression_frame(runs_frame, store.evaluations(study=study)),
     )
 
 

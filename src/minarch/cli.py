@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from minarch.errors import MinarchError
+from minarch.tables import TABLES
 
 app = typer.Typer(
     help="Find the smallest network that reliably learns an image-classification task.",
@@ -77,10 +78,7 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
-class AnalysisTable(str, Enum):
-    minimal = "minimal"
-    architectures = "architectures"
-    runs = "runs"
+AnalysisTable = Enum("AnalysisTable", {name.replace("-", "_"): name for name in TABLES}, type=str)
 
 
 class TextFormat(str, Enum):
@@ -194,9 +192,12 @@ def runs(
     ] = None,
 ) -> None:
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
+    _write_frame(_api().runs(db=db, study=study), format, output)
+
+
+def _write_frame(frame, format: Format, output: Path | None) -> None:
     if format is Format.parquet and output is None:
         raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
-    frame = _api().runs(db=db, study=study)
     target = output or sys.stdout
     if format is Format.csv:
         frame.to_csv(target, index=False)
@@ -213,30 +214,38 @@ def analyze(
     study: StudyName = None,
     table: Annotated[
         AnalysisTable,
-        typer.Option(
-            help="minimal: P_min / P_over per dataset and family; architectures: the regime "
-            "map; runs: every run's regime and the rule that decided it."
-        ),
+        typer.Option(help="Which table: " + "; ".join(f"{k}: {v}" for k, v in TABLES.items())),
     ] = AnalysisTable.minimal,
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = (
         TextFormat.table
     ),
 ) -> None:
-    """Convergence regimes and minimal learnable parameters, per study (METHODS.md A.1-A.2)."""
-    import pandas as pd
-
-    results = _api().analyze(db=db, study=study)
-    frames = [getattr(r, table.value).assign(study=name) for name, r in results.items()]
-    frames = [f[["study", *f.columns.drop("study")]] for f in frames]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """Analysis tables per study: regimes, minimal parameters, pruning, quantization, hpspace."""
+    frame = _api().table(table.value, db=db, study=study)
     if format is TextFormat.csv:
         frame.to_csv(sys.stdout, index=False)
     elif format is TextFormat.json:
         sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
     else:
-        _print_frame(frame, title=f"{table.value} ({len(results)} studies)")
-        for name, result in results.items():
-            stdout.print(f"[dim]{name}: thresholds {result.thresholds.model_dump()}[/dim]")
+        _print_frame(frame, title=table.value)
+        for name, thresholds in frame.attrs["thresholds"].items():
+            stdout.print(f"[dim]{name}: thresholds {thresholds}[/dim]")
+
+
+@app.command()
+def compression(
+    db: Db = None,
+    study: StudyName = None,
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write to this file instead of stdout (required for parquet)."
+        ),
+    ] = None,
+) -> None:
+    """One row per pruning or quantization result, beside its uncompressed run."""
+    _write_frame(_api().compression(db=db, study=study), format, output)
 
 
 @app.command()

@@ -19,17 +19,21 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
 
 import minarch
 from minarch.data import Dataset, load_dataset, split_dataset
 from minarch.errors import MinarchError
-from minarch.models import build_model, describe
+from minarch.execute.derived import derived_start, ordinary_start
+from minarch.models import count_flops, count_parameters, describe
+from minarch.prune import save_pruned
 from minarch.spec import DatasetSpec, RunConfig
 from minarch.store import Store, local_owner
 from minarch.train import EpochRecord, Hooks, Member, MemberResult, Recipe, train_pack
 
 HEARTBEAT_SECONDS = 10.0
 STALE_AFTER_SECONDS = 120.0
+PARENT_POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -73,7 +77,11 @@ def execute(
     *,
     console: Console,
 ) -> Summary:
-    """Claim and train every unfinished run of ``study`` whose config is in ``configs``."""
+    """Claim and train every unfinished run of ``study`` whose config is in ``configs``.
+
+    A derived run's pack waits until its parent has finished (in this process
+    or another); a child of a failed or diverged parent fails with that reason.
+    """
     summary, started = Summary(), time.perf_counter()
     store.reclaim(study=study, stale_after=STALE_AFTER_SECONDS)
     pending = [r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs]
@@ -82,19 +90,52 @@ def execute(
         packs.setdefault(configs[run_id].pack_key, []).append(run_id)
     with progress_bar(console) as progress:
         runs_task = progress.add_task("runs", total=len(pending))
-        for run_ids in packs.values():
-            claimed = store.claim(run_ids, local_owner())
-            if claimed:
-                _train_claimed(
-                    [configs[i] for i in claimed], store, datasets, artifacts, progress, summary
-                )
-            progress.advance(runs_task, len(run_ids))
+        while packs:
+            states = {r.id: r.state for r in store.runs(study=study)}
+            ready = [
+                key
+                for key, run_ids in packs.items()
+                if _parents_state(configs[run_ids[0]], states) != "waiting"
+            ]
+            if not ready:
+                blocking = {configs[ids[0]].derived.parent for ids in packs.values()}
+                if not any(states.get(parent) == "running" for parent in blocking):
+                    break  # parents nobody trains: leave their children pending
+                time.sleep(PARENT_POLL_SECONDS)  # parents train in another process
+                continue
+            for key in ready:
+                run_ids = packs.pop(key)
+                claimed = store.claim(run_ids, local_owner())
+                if claimed:
+                    pack = [configs[i] for i in claimed]
+                    parent = _parents_state(pack[0], states)
+                    if parent == "ready":
+                        _train_claimed(pack, configs, store, datasets, artifacts, progress, summary)
+                    else:
+                        for run_id in claimed:
+                            store.finish(run_id, "failed", message=parent)
+                            summary.add("failed")
+                progress.advance(runs_task, len(run_ids))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def _parents_state(config: RunConfig, states: dict[str, str]) -> str:
+    """'ready', 'waiting', or why the children cannot train (their parent's fate)."""
+    if config.derived is None:
+        return "ready"
+    parent = config.derived.parent
+    state = states.get(parent, "missing")
+    if state == "done":
+        return "ready"
+    if state in ("pending", "running"):
+        return "waiting"
+    return f"parent run {parent} is {state}"
+
+
 def _train_claimed(
-    configs: list[RunConfig],
+    pack: list[RunConfig],
+    configs: dict[str, RunConfig],
     store: Store,
     datasets: DatasetCache,
     artifacts: Path,
@@ -102,30 +143,28 @@ def _train_claimed(
     summary: Summary,
 ) -> None:
     """Train one claimed pack; whatever happens, no claimed run stays 'running'."""
-    first = configs[0]
-    unfinished = {c.id for c in configs}
-    hooks = _StoreHooks(store, progress, configs)
+    first = pack[0]
+    unfinished = {c.id for c in pack}
+    hooks = _StoreHooks(store, progress, pack)
     try:
         data = datasets.get(first.dataset)
-        members = [Member(c.id, c.training.lr, c.training.weight_decay, c.seed) for c in configs]
+        members = [Member(c.id, c.training.lr, c.training.weight_decay, c.seed) for c in pack]
         recipe = Recipe(**first.training.model_dump(exclude={"lr", "weight_decay"}))
-        model = first.model
-
-        def make_model(generator: torch.Generator) -> torch.nn.Module:
-            info = data.info
-            return build_model(
-                model.family, model.config, info.input_shape, info.num_classes, generator=generator
-            )
-
+        if first.derived is None:
+            start = ordinary_start(first, data)
+        else:
+            start = derived_start(first, configs[first.derived.parent], store, data)
         for result in train_pack(
-            make_model=make_model,
+            make_model=start.make_model,
             members=members,
             recipe=recipe,
             data=data,
             device=datasets.device,
             hooks=hooks,
+            engine=start.engine,
         ):
-            _finish(store, result, artifacts, datasets.device)
+            model = start.finished(result.state_dict) if first.derived else None
+            _finish(store, result, artifacts, datasets.device, configs[result.key], model, data)
             unfinished.discard(result.key)
             summary.add(result.state)
     except BaseException as exc:
@@ -185,9 +224,24 @@ def _epoch_metrics(record: EpochRecord) -> dict[str, float]:
     return {name: getattr(record, name) for name in names}
 
 
-def _finish(store: Store, result: MemberResult, artifacts: Path, device: torch.device) -> None:
-    path, sha256, size = _save_weights(result, artifacts)
+def _finish(
+    store: Store,
+    result: MemberResult,
+    artifacts: Path,
+    device: torch.device,
+    config: RunConfig,
+    model: nn.Module | None,
+    data: Dataset,
+) -> None:
+    """Store a member's weights and results; a derived run also stores its real size."""
+    path, sha256, size = _save_weights(result, artifacts, config, model, data)
     store.add_artifact(result.key, "weights", str(path), sha256, size)
+    sizes = {}
+    if model is not None:
+        sizes = {
+            "params": count_parameters(model),
+            "flops": count_flops(model, data.info.input_shape),
+        }
     store.finish(
         result.key,
         result.state,
@@ -195,6 +249,7 @@ def _finish(store: Store, result: MemberResult, artifacts: Path, device: torch.d
         message=result.message,
         engine=result.engine,
         environment=environment(device),
+        **sizes,
     )
 
 
@@ -217,15 +272,35 @@ def run_metrics(epochs: Iterable[EpochRecord]) -> dict[str, float]:
     }
 
 
-def _save_weights(result: MemberResult, artifacts: Path) -> tuple[Path, str, int]:
-    """Write atomically (temp file, rename) so a kill never leaves half a file."""
+def _save_weights(
+    result: MemberResult,
+    artifacts: Path,
+    config: RunConfig,
+    model: nn.Module | None,
+    data: Dataset,
+) -> tuple[Path, str, int]:
+    """Write atomically (temp file, rename) so a kill never leaves half a file.
+
+    An ordinary run saves its state dict; a derived run (``model`` given) saves
+    it with its layer widths, since pruning changes the architecture.
+    """
     artifacts.mkdir(parents=True, exist_ok=True)
     path = artifacts / f"{result.key}.pt"
     partial = path.with_suffix(".pt.partial")
-    torch.save(result.state_dict, partial)
-    data = partial.read_bytes()
+    if model is None:
+        torch.save(result.state_dict, partial)
+    else:
+        save_pruned(
+            model,
+            partial,
+            family=config.model.family,
+            config=config.model.config,
+            input_shape=data.info.input_shape,
+            num_classes=data.info.num_classes,
+        )
+    content = partial.read_bytes()
     os.replace(partial, path)
-    return path, hashlib.sha256(data).hexdigest(), len(data)
+    return path, hashlib.sha256(content).hexdigest(), len(content)
 
 
 def environment(device: torch.device) -> dict[str, str | int]:

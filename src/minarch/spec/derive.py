@@ -49,16 +49,17 @@ def quant_settings(spec: QuantizeSpec | None, prune: PruneSpec | None = None) ->
     """Post-training quantization settings: bit widths x granularities, casts, int8."""
     if spec is None:
         return []
-    part = "weights+acts" if spec.activations else "weights"
-    calibration = spec.calibration.model_dump() if spec.activations else None
+    parts = ["weights", "weights+acts"] if spec.activations else ["weights"]
+    calibration = spec.calibration.model_dump()
     weights = [
         {
             "kind": "quant",
             "method": f"{part}-{granularity}",
             "bits": bits,
             "fold_bn": spec.fold_batchnorm,
-            **({"calibration": calibration} if calibration else {}),
+            **({"calibration": calibration} if part == "weights+acts" else {}),
         }
+        for part in parts
         for granularity in spec.granularity
         for bits in spec.bits
     ]
@@ -118,7 +119,7 @@ def derived_runs(study: StudySpec, base: list[RunConfig]) -> list[RunConfig]:
             _child(run, "qat", setting, _short(run.training, quantize.qat))
             for run in base
             for setting in quant_settings(quantize.model_copy(update={"bits": quantize.qat.bits}))
-            if setting["method"].startswith("weights")
+            if setting["method"].startswith("weights-")  # QAT learns the weights only
         ]
     return runs
 

@@ -259,7 +259,7 @@ class QuantizeSpec(_Frozen):
     granularity: Annotated[tuple[Literal["channel", "tensor"], ...], Field(min_length=1)] = (
         "channel",
     )
-    activations: bool = False  # also quantize layer inputs to the same bit width
+    activations: bool = False  # also measure weights+activations (layer inputs at the same bits)
     casts: tuple[Literal["fp16", "bf16"], ...] = ("fp16", "bf16")
     calibration: Calibration = Calibration()
     fold_batchnorm: bool = True

@@ -16,7 +16,7 @@ from torch import nn
 from minarch.train.engine import choose_engine
 from minarch.train.fused import FusedOptions, train_fused
 from minarch.train.hooks import Hooks
-from minarch.train.plain import train_plain
+from minarch.train.plain import evaluate, train_plain
 from minarch.train.recipe import lr_factor
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
 
@@ -32,6 +32,7 @@ __all__ = [
     "MemberResult",
     "Recipe",
     "TrainError",
+    "evaluate",
     "lr_factor",
     "train_fused",
     "train_pack",
