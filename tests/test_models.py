@@ -212,3 +212,15 @@ def test_latency_and_size_of_a_smaller_model_are_smaller():
     latency = cpu_latency_ms(big, (1, 28, 28), batch_size=8, repeats=5)
     assert latency > 0 and big.training  # the training flag is restored
     assert cpu_latency_ms(small, (1, 28, 28), batch_size=8, repeats=5) < latency
+
+
+def test_vit_flops_count_the_attention_products():
+    """QK^T and AV cost 2 x tokens^2 x dim FLOPs each; the CPU flash kernel hid them.
+
+    On the meta device attention runs no CPU kernel, so its count is the reference.
+    """
+    config = {"dim": 32, "depth": 1, "heads": 2}
+    on_cpu = count_flops(build_model("vit", config, (1, 28, 28), 10), (1, 28, 28))
+    on_meta = count_flops(build_model("vit", config, (1, 28, 28), 10).to("meta"), (1, 28, 28))
+    tokens = (28 // 4) ** 2 + 1  # patches and the class token
+    assert on_cpu == on_meta and on_cpu > 2 * 2 * tokens**2 * 32
