@@ -31,6 +31,9 @@ class ViTConfig(BaseModel):
 
 
 class Attention(nn.Module):
+    """Multi-head self-attention; the head width comes from its own layers, so pruning
+    whole heads (``minarch.prune``) leaves a working module."""
+
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
@@ -38,11 +41,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x):
-        batch, tokens, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads)
+        batch, tokens, _ = x.shape
+        inner = self.proj.in_features
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, inner // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
+        return self.proj(out.transpose(1, 2).reshape(batch, tokens, inner))
 
 
 class EncoderBlock(nn.Module):

@@ -4,10 +4,8 @@ A head goes as a whole: its query, key and value rows of ``qkv`` and its
 columns of ``proj``, so the head width, and with it the attention scale, is
 unchanged. A head's importance is the mean L1 norm of its ``qkv`` rows, on
 the scale of one filter, so heads rank alongside channels (Torch-Pruning's
-head importance). The ViT's own attention derives the head width from the
-token width, which stops holding once heads go; ``PrunedAttention`` derives it
-from its own layers instead (same weights, keys and outputs when unpruned), and
-every attention module of a pruned or loaded ViT becomes one.
+head importance). The ViT's attention reads its head width from its own
+layers, so it keeps working with fewer heads.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import functools
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 
@@ -25,23 +22,6 @@ from minarch.models.vit import Attention
 # One removable set of units (channels or heads): how to rank them (computed only when
 # asked, since trial copies need no ranking) and how to drop some of them.
 Group = tuple[Callable[[], torch.Tensor], Callable[[list[int]], None]]
-
-
-class PrunedAttention(Attention):
-    def forward(self, x):
-        batch, tokens, _ = x.shape
-        inner = self.proj.in_features
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, inner // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(batch, tokens, inner))
-
-
-def adopt_pruned_attention(model: nn.Module) -> None:
-    """Let every attention module of ``model`` run with fewer heads, or a pruned token width."""
-    for module in model.modules():
-        if isinstance(module, Attention):
-            module.__class__ = PrunedAttention
 
 
 def attention_layers(model: nn.Module) -> list[nn.Module]:

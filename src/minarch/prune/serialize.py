@@ -1,9 +1,9 @@
 """Store a pruned model as weights plus layer widths, never as a pickled module.
 
 Loading builds a fresh model of the same family and config, then resizes each
-pruned layer to its stored widths and parameter shapes (a ViT's attention
-modules become ``PrunedAttention``, which runs with any head count) before
-loading the state dict, so ``torch.load(weights_only=True)`` suffices.
+pruned layer to its stored widths and parameter shapes (and each ViT
+attention module to its stored head count) before loading the state dict, so
+``torch.load(weights_only=True)`` suffices.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from torch import nn
 
 from minarch.errors import PruneError
 from minarch.models import build_model
-from minarch.prune.attention import adopt_pruned_attention
 
 FORMAT = 1
 # The width attributes Torch-Pruning rewrites when it removes channels, and a
@@ -83,7 +82,6 @@ def load_pruned(path: str | Path) -> nn.Module:
     model = build_model(
         saved["family"], saved["config"], tuple(saved["input_shape"]), saved["num_classes"]
     )
-    adopt_pruned_attention(model)
     modules = dict(model.named_modules())
     for name, widths in saved["architecture"].items():
         if name not in modules:

@@ -27,7 +27,7 @@ from torch import nn
 
 from minarch.errors import PruneError
 from minarch.models import count_flops
-from minarch.prune.attention import Group, adopt_pruned_attention, attention_layers, head_groups
+from minarch.prune.attention import Group, attention_layers, head_groups
 from minarch.prune.unstructured import LAYERS, prunable_layers
 
 Scope = Literal["uniform", "global"]
@@ -222,7 +222,6 @@ def _remove(groups: list[Group], events: list[Event]) -> None:
 def _workable_copy(model: nn.Module) -> nn.Module:
     """A copy in eval mode (tracing must not touch batch-norm statistics) that may lose heads."""
     pruned = copy.deepcopy(model)
-    adopt_pruned_attention(pruned)
     return pruned.eval()
 
 
