@@ -352,3 +352,16 @@ def test_imp_rejects_a_foreign_rewind_state_and_bad_rates():
     for rate in (0.0, 1.5):
         with pytest.raises(PruneError, match="rate"):
             imp_step(model, model.state_dict(), rate=rate, scope="global")
+
+
+def test_a_wider_tolerance_reaches_targets_a_narrow_model_steps_over():
+    model = build_model("cnn", {"depth": 3, "channels": 6}, (1, 28, 28), 10)
+    full = count_flops(model, (1, 28, 28))
+    with pytest.raises(PruneError, match=r"nearest reachable is 52\.9%.*widen the tolerance"):
+        prune_structured(model, (1, 28, 28), flops_remaining=0.5, scope="global")
+    pruned = prune_structured(
+        model, (1, 28, 28), flops_remaining=0.5, scope="global", tolerance=0.1
+    )
+    assert abs(count_flops(pruned, (1, 28, 28)) / full - 0.5) <= 0.1 * 0.5
+    with pytest.raises(PruneError, match="tolerance must be"):
+        prune_structured(model, (1, 28, 28), flops_remaining=0.5, scope="global", tolerance=0)

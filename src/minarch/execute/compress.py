@@ -61,6 +61,7 @@ def compress(model: nn.Module, setting: Setting, data: Dataset) -> Compressed:
             flops_remaining=setting["flops_remaining"],
             scope=method.removeprefix("structured-"),
             residual=setting.get("residual", "prune"),
+            tolerance=setting.get("tolerance", 0.01),
         )
         metrics = {
             "sparsity": 1 - count_parameters(pruned) / count_parameters(model),

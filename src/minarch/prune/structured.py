@@ -48,8 +48,12 @@ def prune_structured(
     flops_remaining: float,
     scope: Scope,
     residual: Residual = "prune",
+    tolerance: float = TOLERANCE,
 ) -> nn.Module:
-    """A pruned copy whose FLOPs are within 1 % of ``flops_remaining`` × the original's.
+    """A pruned copy whose FLOPs are within ``tolerance`` of ``flops_remaining`` × the original's.
+
+    Narrow models move in coarse steps; a wider ``tolerance`` (default 1 %)
+    lets them reach a target.
 
     ``uniform`` removes the same fraction of channels in every prunable group
     (up to rounding, dithered across groups so the target can be met);
@@ -68,11 +72,13 @@ def prune_structured(
         raise PruneError(f"residual must be 'prune' or 'keep', got {residual!r}")
     if not 0 < flops_remaining <= 1:
         raise PruneError(f"flops_remaining must be in (0, 1], got {flops_remaining}")
+    if not 0 < tolerance < 0.5:
+        raise PruneError(f"tolerance must be in (0, 0.5), got {tolerance}")
     input_shape = tuple(input_shape)
     if flops_remaining == 1:
         return copy.deepcopy(model)
     try:
-        pruned = _prune(model, input_shape, flops_remaining, scope, residual)
+        pruned = _prune(model, input_shape, flops_remaining, scope, residual, tolerance)
     except PruneError:
         raise
     except Exception as error:  # Torch-Pruning reports unsupported graphs in many ways.
@@ -89,6 +95,7 @@ def _prune(
     flops_remaining: float,
     scope: Scope,
     residual: Residual,
+    tolerance: float,
 ) -> nn.Module:
     pruned = _workable_copy(model)
     groups = _groups(pruned, input_shape, residual)
@@ -106,7 +113,7 @@ def _prune(
     order = _order([rank() for rank, _ in groups], scope)
     full = count_flops(model, input_shape)
     what = f"{scope} pruning of {type(model).__name__} (residual={residual!r})"
-    _remove(groups, _search(order, flops_after, full, flops_remaining * full, what))
+    _remove(groups, _search(order, flops_after, full, flops_remaining * full, what, tolerance))
     return pruned
 
 
@@ -124,7 +131,9 @@ def layer_widths(model: nn.Module) -> dict[str, int]:
     }
 
 
-def _search(order: list[Event], flops_after, full: int, target: float, what: str) -> list[Event]:
+def _search(
+    order: list[Event], flops_after, full: int, target: float, what: str, tolerance: float
+) -> list[Event]:
     """The events to apply: a prefix of ``order`` whose removal lands in the band around ``target``.
 
     A bracketing search on the prefix length; where one event alone jumps over
@@ -137,12 +146,12 @@ def _search(order: list[Event], flops_after, full: int, target: float, what: str
         return tried[-1]
 
     def within(flops: int) -> bool:
-        return abs(flops - target) <= TOLERANCE * target
+        return abs(flops - target) <= tolerance * target
 
     if within(full):
         return []
     flops = measure(order)
-    if flops > target * (1 + TOLERANCE):
+    if flops > target * (1 + tolerance):
         raise PruneError(
             f"structured {what} cannot go below {flops / full:.1%} of the FLOPs; "
             f"{target / full:.1%} is unreachable"
@@ -178,8 +187,8 @@ def _search(order: list[Event], flops_after, full: int, target: float, what: str
     nearest = min(tried, key=lambda f: abs(f - target))
     raise PruneError(
         f"structured {what} cannot reach {target / full:.1%} of the FLOPs within "
-        f"{TOLERANCE:.0%}: its channel or head steps are too coarse; the nearest reachable "
-        f"is {nearest / full:.1%}"
+        f"{tolerance:.0%}: its channel or head steps are too coarse; the nearest reachable "
+        f"is {nearest / full:.1%} (widen the tolerance, or prune a wider model)"
     )
 
 

@@ -32,6 +32,8 @@ def prune_settings(spec: PruneSpec | None) -> list[Setting]:
                 "method": f"structured-{scope}",
                 "flops_remaining": target,
                 "residual": spec.structured.residual,
+                # only when not the default, so existing settings keep their keys
+                **({"tolerance": tol} if (tol := spec.structured.tolerance) != 0.01 else {}),
             }
             for scope in spec.structured.scope
             for target in spec.structured.flops_remaining

@@ -166,6 +166,7 @@ class StructuredPruning(_Frozen):
     )
     flops_remaining: Annotated[tuple[OpenFraction, ...], Field(min_length=1)] = (0.8, 0.6, 0.4)
     residual: Literal["prune", "keep"] = "prune"  # keep: prune only inside residual blocks
+    tolerance: Annotated[float, Field(gt=0, lt=0.5)] = 0.01  # FLOPs within this of the target
 
     _unique = field_validator("scope", "flops_remaining")(_nonempty_unique)
 
