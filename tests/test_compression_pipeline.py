@@ -111,3 +111,27 @@ def test_report_has_pruning_and_quantization_sections(finished: tuple[str, Path]
     figures = {p.stem for p in (report.parent / "figures").glob("*.png")}
     assert any(name.startswith("pruning-") for name in figures) or not figures
     assert not math.isnan(len(html))
+
+
+def test_an_unreachable_pruning_target_fails_only_its_own_runs(tmp_path: Path) -> None:
+    study = tmp_path / "narrow.yaml"
+    study.write_text(
+        """
+name: narrow
+datasets: [digits]
+models: [{family: cnn, depth: 3, channels: 4}]
+training: {epochs: 1}
+seeds: 1
+prune:
+  structured: {scope: [global], flops_remaining: [0.3]}
+  pipelines: [oneshot, retrain]
+"""
+    )
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    outcome = minarch.run(study, db=db, report=False, device="cpu", console=Console(quiet=True))
+    assert outcome.summary.trained == {"done": 1, "failed": 1}
+    runs = minarch.runs(db=db).set_index("variant")
+    assert runs.loc["base", "state"] == "done"
+    assert "unreachable" in runs.loc["retrain structured-global 0.3", "message"]
+    (error,) = minarch.compression(db=db)["error"]  # the one-shot evaluation says why too
+    assert "unreachable" in error

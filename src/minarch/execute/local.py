@@ -23,7 +23,7 @@ from torch import nn
 
 import minarch
 from minarch.data import Dataset, load_dataset, split_dataset
-from minarch.errors import MinarchError
+from minarch.errors import MinarchError, PruneError, QuantError
 from minarch.execute.derived import derived_start, ordinary_start
 from minarch.models import count_flops, count_parameters, describe
 from minarch.prune import save_pruned
@@ -153,7 +153,14 @@ def _train_claimed(
         if first.derived is None:
             start = ordinary_start(first, data)
         else:
-            start = derived_start(first, configs[first.derived.parent], store, data)
+            try:
+                start = derived_start(first, configs[first.derived.parent], store, data)
+            except (PruneError, QuantError) as exc:  # this pack's setting, not the study, failed
+                for run_id in unfinished:
+                    store.finish(run_id, "failed", message=str(exc))
+                    summary.add("failed")
+                progress.console.print(f"[red]{_label(pack).strip()} failed[/red]: {exc}")
+                return
         for result in train_pack(
             make_model=start.make_model,
             members=members,
