@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 # --- PostgreSQL: a throwaway server for the store's backend tests ----------------------
 
@@ -86,3 +87,12 @@ def postgres_url(postgres_server: Path) -> Iterator[str]:
     yield f"postgresql+psycopg://postgres@/{name}?host={postgres_server}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: a second thread buys little and on a busy machine costs several-fold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

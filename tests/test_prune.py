@@ -28,6 +28,8 @@ from minarch.prune import (
 from minarch.train import Member, Recipe, train_pack
 from tests.synthetic import class_patterns
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CASES = {
     "mlp": ({"depth": 2, "width": 64}, (1, 28, 28)),
     "cnn": ({"depth": 3, "channels": 64, "pooling": "none"}, (3, 8, 8)),
@@ -35,15 +37,6 @@ CASES = {
     "mobilenetv2_cifar": ({"width_multiplier": 0.25}, (3, 16, 16)),
     "vit": ({"dim": 32, "heads": 4}, (1, 8, 8)),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models are tiny: a second thread buys little and on a busy machine costs several-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(family: str) -> nn.Module:

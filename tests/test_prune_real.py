@@ -24,6 +24,7 @@ from minarch.train import Member, Recipe, train_pack
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("one_thread"),
     pytest.mark.skipif(
         not os.environ.get("MINARCH_DATA_DIR"), reason="MINARCH_DATA_DIR (MNIST files) not set"
     ),
@@ -31,15 +32,6 @@ pytestmark = [
 
 SHAPE = (1, 28, 28)
 RECIPE = Recipe(batch_size=128, epochs=2, schedule="cosine")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models are tiny: a second thread buys little and on a busy machine costs several-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,8 @@ from minarch.quant import (
 from minarch.train import Member, Recipe, train_pack
 from tests.synthetic import class_patterns
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 BITS = [2, 3, 4, 6, 8, 16]
 # Families with BatchNorm, small configs, and an input shape each.
 FOLDABLE = {
@@ -36,15 +38,6 @@ FOLDABLE = {
     "resnet_cifar": ({"depth": 20, "width_multiplier": 0.5}, (3, 16, 16)),
     "mobilenetv2_cifar": ({"width_multiplier": 0.25}, (3, 16, 16)),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models are tiny: a second thread buys little and on a busy machine costs several-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _weights(seed: int = 0) -> torch.Tensor:

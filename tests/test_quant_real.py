@@ -15,6 +15,7 @@ from minarch.train import Member, Recipe, train_pack
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("one_thread"),
     pytest.mark.skipif(
         not os.environ.get("MINARCH_DATA_DIR"), reason="MINARCH_DATA_DIR (MNIST files) not set"
     ),
@@ -28,15 +29,6 @@ MODELS = {
     "cnn": ({"depth": 3, "channels": 16}, 0.01),
 }
 RECIPE = Recipe(optimizer="adamw", batch_size=32, epochs=2, schedule="cosine")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models are tiny: a second thread buys little and on a busy machine costs several-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -78,6 +78,13 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
+FrameFormat = Annotated[Format, typer.Option("--format", help="Output format.")]
+Output = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Write to this file instead of stdout (required for parquet)."
+    ),
+]
 AnalysisTable = Enum("AnalysisTable", {name.replace("-", "_"): name for name in TABLES}, type=str)
 
 
@@ -183,13 +190,8 @@ def status(db: Db = None) -> None:
 def runs(
     db: Db = None,
     study: StudyName = None,
-    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="Write to this file instead of stdout (required for parquet)."
-        ),
-    ] = None,
+    format: FrameFormat = Format.csv,
+    output: Output = None,
 ) -> None:
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
     _write_frame(_api().runs(db=db, study=study), format, output)
@@ -236,13 +238,8 @@ def analyze(
 def compression(
     db: Db = None,
     study: StudyName = None,
-    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="Write to this file instead of stdout (required for parquet)."
-        ),
-    ] = None,
+    format: FrameFormat = Format.csv,
+    output: Output = None,
 ) -> None:
     """One row per pruning or quantization result, beside its uncompressed run."""
     _write_frame(_api().compression(db=db, study=study), format, output)

@@ -50,16 +50,24 @@ _HOVER = (
 )
 
 
-def pruning_sensitivity(data: ReportInput) -> Section | None:
-    """Accuracy against sparsity and FLOPs, R_δ per model, phases and the depth trend."""
+def section_rows(data: ReportInput, kind: str) -> tuple[pd.DataFrame, AnalysisSpec] | None:
+    """The ``kind`` rows of each model's chosen configuration, and the thresholds; None if none."""
     frame = data.compression
     if frame is None or frame.empty:
         return None
-    rows = compression_rows(frame, "prune")
+    rows = compression_rows(frame, kind)
     if rows.empty:
         return None
-    t = data.study.analysis if data.study is not None else AnalysisSpec()
-    rows = chosen_configurations(rows)
+    thresholds = data.study.analysis if data.study is not None else AnalysisSpec()
+    return chosen_configurations(rows), thresholds
+
+
+def pruning_sensitivity(data: ReportInput) -> Section | None:
+    """Accuracy against sparsity and FLOPs, R_δ per model, phases and the depth trend."""
+    chosen = section_rows(data, "prune")
+    if chosen is None:
+        return None
+    rows, t = chosen
     curves = pruning_curves(rows)
     if curves.empty:
         return None

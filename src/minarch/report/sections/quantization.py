@@ -18,8 +18,6 @@ from minarch.analysis.compression import (
     FLOAT_CASTS,
     MODEL,
     bits_trend,
-    chosen_configurations,
-    compression_rows,
     describe_bits_trend,
     int8_comparison,
     minimal_bits,
@@ -35,6 +33,7 @@ from minarch.report.sections.pruning import (
     model_colors,
     none_for_nan,
     parameters,
+    section_rows,
 )
 from minarch.spec.schema import AnalysisSpec
 
@@ -46,14 +45,10 @@ _HOVER = "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>val. acc. %{y:.2f}%<ext
 
 def quantization_robustness(data: ReportInput) -> Section | None:
     """Accuracy against bits, minimal bits per model, its trends, int8, prune + quantize."""
-    frame = data.compression
-    if frame is None or frame.empty:
+    chosen = section_rows(data, "quant")
+    if chosen is None:
         return None
-    rows = compression_rows(frame, "quant")
-    if rows.empty:
-        return None
-    t = data.study.analysis if data.study is not None else AnalysisSpec()
-    rows = chosen_configurations(rows)
+    rows, t = chosen
     curves = quantization_curves(rows)
     table = minimal_bits(rows, delta=t.quant_delta)
     trend = bits_trend(table)
