@@ -17,9 +17,11 @@ from minarch.train import (
     Member,
     Recipe,
     TrainError,
+    evaluate,
     lr_factor,
     train_pack,
 )
+from minarch.train.plain import eval_batch_size
 from tests.synthetic import class_patterns
 
 NUM_CLASSES = 3
@@ -335,3 +337,11 @@ def test_bad_member_is_rejected() -> None:
         Member(key="x", lr=float("nan"), weight_decay=0.0, seed=0)
     with pytest.raises(TrainError, match="weight_decay"):
         Member(key="x", lr=0.1, weight_decay=-1.0, seed=0)
+
+
+def test_evaluation_does_not_depend_on_its_batch_size() -> None:
+    model = make_mlp(torch.Generator().manual_seed(0))
+    whole = evaluate(model, DATA, batch_size=len(DATA.val_y))
+    for batch in (None, 7, 256):  # 300 images: uneven last batches, and the CPU default
+        assert evaluate(model, DATA, batch_size=batch) == pytest.approx(whole, rel=1e-5)
+    assert eval_batch_size(torch.device("cpu")) < eval_batch_size(torch.device("cuda"))

@@ -25,7 +25,6 @@ from minarch.data import augment
 from minarch.train.engine import fleet_chunk_size
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
-from minarch.train.plain import EVAL_BATCH_SIZE
 from minarch.train.recipe import lr_factor, member_generators
 from minarch.train.stacked import StackedOptimizer
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
@@ -34,6 +33,9 @@ if TYPE_CHECKING:
     from minarch.data import Dataset
 
 ENGINE = "fused"
+# Images per validation batch, summed over the members: their activations stay
+# small, since on a CPU the fused engine runs only MLPs (plain.eval_batch_size).
+FLEET_EVAL_IMAGES = 1024
 
 
 @dataclass(frozen=True)
@@ -238,10 +240,10 @@ def evaluate_fleet(fleet: Fleet, data: Dataset) -> tuple[list[float], list[float
     """Per-member validation (loss, top-1, top-k), k = min(5, num_classes), unaugmented.
 
     The validation batch is split among the members so activations stay
-    about the size of the plain engine's.
+    about the size of one model's.
     """
     members = len(fleet)
-    batch = max(1, EVAL_BATCH_SIZE // members)
+    batch = max(1, FLEET_EVAL_IMAGES // members)
     k = min(5, data.info.num_classes)
     n = data.val_x.shape[0]
     device = data.val_x.device

@@ -1,0 +1,94 @@
+"""Validation-batch benchmark: prints one JSON list, a dict per (workload, batch size).
+
+python benchmarks/bench_eval.py                   # cnn and mlp, batches 1024 256 128
+python benchmarks/bench_eval.py cnn --batches 1024 512 256 64
+
+Times ``minarch.train.evaluate`` over a 10,000-image validation split of MNIST's
+shape, the work every epoch and every evaluation of a compression study does.
+The baseline is the batch size minarch used on every device before (1024); it
+now uses 256 on a CPU. Each batch size is
+timed in turn, round after round, in the same process, so a busy machine slows
+all alike: report the ratios. ``minor_faults`` counts the page faults of one
+pass: activations above glibc's mmap threshold (32 MiB at most) are mapped and
+unmapped on every batch, and their pages faulted in again, which shows as
+system time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+
+import torch
+
+from minarch.data import dataset_info
+from minarch.data.dataset import build_dataset
+from minarch.models import build_model
+from minarch.train import evaluate
+
+WORKLOADS = {
+    "cnn": ("cnn", {"depth": 3, "channels": 24}),
+    "mlp": ("mlp", {"depth": 2, "width": 256}),
+}
+BASELINE = 1024
+
+
+def _split(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    return x, torch.randint(0, 10, (n,), generator=generator)
+
+
+def _one_pass(model: torch.nn.Module, data, batch: int) -> tuple[float, int]:
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start = time.perf_counter()
+    evaluate(model, data, batch_size=batch)
+    seconds = time.perf_counter() - start
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+
+
+def run(name: str, batches: list[int], rounds: int) -> list[dict]:
+    family, config = WORKLOADS[name]
+    data = build_dataset(dataset_info("mnist"), *_split(1000, 0), *_split(10_000, 1))
+    model = build_model(family, config, (1, 28, 28), 10)
+    times: dict[int, list[float]] = {b: [] for b in batches}
+    faults: dict[int, int] = {}
+    for batch in batches:  # warm-up
+        _one_pass(model, data, batch)
+    for _ in range(rounds):
+        for batch in batches:
+            seconds, faults[batch] = _one_pass(model, data, batch)
+            times[batch].append(seconds)
+    base = statistics.median(times[BASELINE]) if BASELINE in times else None
+    return [
+        {
+            "workload": name,
+            "batch": batch,
+            "seconds": round(statistics.median(times[batch]), 4),
+            "speedup_vs_1024": round(base / statistics.median(times[batch]), 2) if base else None,
+            "minor_faults": faults[batch],
+        }
+        for batch in batches
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workloads", nargs="*", choices=[*WORKLOADS, []])
+    parser.add_argument("--batches", type=int, nargs="+", default=[BASELINE, 256, 128])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = args.workloads or list(WORKLOADS)
+    results = [row for name in names for row in run(name, args.batches, args.rounds)]
+    meta = {"torch": torch.__version__, "threads": args.threads, "machine": platform.machine()}
+    print(json.dumps([meta, *results], indent=1))
+
+
+if __name__ == "__main__":
+    main()
