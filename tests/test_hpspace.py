@@ -10,6 +10,7 @@ import pytest
 
 from minarch.analysis.hpspace import (
     RISK_COLUMNS,
+    band,
     ellipse,
     ellipse_columns,
     grid_extension,
@@ -162,6 +163,20 @@ def test_ellipse_diameters_match_a_known_gaussian():
     assert radius.min() == pytest.approx(fit.width / 2, rel=1e-3)
 
 
+def test_band_names_the_thesis_diagonal_and_the_other_directions():
+    # the thesis's band: the best lr falls as wd rises (a line of slope -1 in log10 units)
+    diagonal = ellipse(table([(-4.0 + STEP * i, -1.0 - STEP * i, 90) for i in range(6)]))
+    assert diagonal.angle == pytest.approx(-45.0)
+    assert "high lr / low wd to low lr / high wd" in band(
+        diagonal.length, diagonal.width, diagonal.angle
+    )
+    assert "rising together" in band(1.0, 0.2, 45.0)
+    assert "along the wd axis" in band(1.0, 0.2, 3.0)
+    assert "along the lr axis" in band(1.0, 0.2, 88.0)
+    assert "no direction" in band(1.0, 0.8, -45.0)
+    assert "too few points" in band(math.nan, math.nan, math.nan)
+
+
 # --- risk ----------------------------------------------------------------------------
 
 
@@ -287,6 +302,7 @@ def test_verdict_says_whether_the_optimum_moved():
     moved = verdict(hpspace_tables(two_variants()), "cifar10", "resnet56")
     assert f"For {PRUNED}, the optimum moved by more than one grid step" in moved
     assert "seed std" in moved and "d = " in moved
+    assert "Direction of the 1.0-ROI: base: " in moved
     still = verdict(hpspace_tables(two_variants(pruned_peak=(-3.2, -1.4))), "cifar10", "resnet56")
     assert "did not move" in still
     with pytest.raises(MinarchError, match="resnet56 on cifar10"):

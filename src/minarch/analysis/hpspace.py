@@ -32,10 +32,12 @@ SURFACE_COLUMNS = ["log_wd", "log_lr", "f", "f_std", "seeds"]
 AXES = ["log_wd", "log_lr"]
 GROUP = ["dataset", "family", "base_model"]
 KEYS = [*GROUP, "variant"]
-ELLIPSE_STATS = ("points", "length", "width", "centre_wd", "centre_lr")
+ELLIPSE_STATS = ("points", "length", "width", "angle", "centre_wd", "centre_lr")
 RISK_COLUMNS = [*KEYS, "model", "d_mean", "d_std", "dR_mean", "dR_std", "points", "missing"]
 RISK_POINT_COLUMNS = [*KEYS, "log_wd", "log_lr", "d", "dR"]
 MIN_ELLIPSE_POINTS = 5
+BAND_ELONGATION = 1.5  # length / width below which an ROI has no direction
+BAND_STATS = ("length", "width", "angle")
 DECIMALS = 6  # log10 coordinates are rounded so the same grid point compares equal
 TOLERANCE = 1e-9  # accuracies (in %) this close count as equal: ties, ROI boundaries
 _FLAT = 1e-12  # an eigenvalue below this fraction of the largest is a flat direction
@@ -365,6 +367,13 @@ def _verdict(result: HpSpaceResult, rows: pd.DataFrame, head: str) -> str:
         f"{r.best_log_wd:.2f}, log10 lr {r.best_log_lr:.2f}, with f = {r.best_f:.2f} % "
         f"({_spread(r.best_f_seed_std)} at θ*)."
     ]
+    if result.rois:
+        wide = max(result.rois)
+        shape = [
+            f"{row['variant']}: {band(*(row[roi_column(wide, s)] for s in BAND_STATS))}"
+            for _, row in rows.iterrows()
+        ]
+        sentences.append(f"Direction of the {wide:.1f}-ROI: " + "; ".join(shape) + ".")
     risk = result.risk
     for row in rows[rows["variant"] != ref_name].itertuples(index=False):
         moved = "moved" if row.optimum_moved else "did not move"
@@ -478,6 +487,26 @@ def _compare(
         moved.append(delta > step + TOLERANCE if np.isfinite(step) else delta > TOLERANCE)
     out["optimum_moved"] = any(moved)
     return out
+
+
+def band(length: float, width: float, angle: float) -> str:
+    """Which way a ROI's ellipse runs in (log10 wd, log10 lr), in words.
+
+    The thesis's optimal band runs from high lr / low wd to low lr / high wd:
+    a major axis falling with weight decay (angle between -80° and -10°). An
+    ellipse less than 1.5 times as long as wide has no direction to speak of.
+    """
+    if not all(np.isfinite([length, width, angle])):
+        return "too few points for an ellipse"
+    if length < BAND_ELONGATION * width:
+        return f"round (length {length:.2f} vs width {width:.2f}), no direction"
+    if -80 <= angle <= -10:
+        return f"a diagonal band from high lr / low wd to low lr / high wd ({angle:.0f}°)"
+    if 10 <= angle <= 80:
+        return f"a band with lr and wd rising together ({angle:.0f}°)"
+    if abs(angle) < 10:
+        return f"a band along the wd axis: wd hardly matters, lr does ({angle:.0f}°)"
+    return f"a band along the lr axis: lr hardly matters, wd does ({angle:.0f}°)"
 
 
 def _label(models: pd.Series) -> str:
