@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -102,6 +103,23 @@ def test_rerunning_trains_and_evaluates_nothing_new(finished: tuple[str, Path]) 
     assert outcome.summary.trained == {}
     after = minarch.compression(db=db, study="squeeze")
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_settings_dropped_from_the_study_leave_the_analysis(
+    finished: tuple[str, Path], tmp_path: Path
+) -> None:
+    db, _ = finished
+    for file in Path(db.removeprefix("sqlite:///")).parent.glob("runs.db*"):
+        shutil.copy(file, tmp_path / file.name)  # a copy: the other tests keep the full study
+    copy = f"sqlite:///{tmp_path / 'runs.db'}"
+    (tmp_path / "squeeze.yaml").write_text(STUDY.replace("bits: [8, 2]", "bits: [8]"))
+    outcome = minarch.run(
+        tmp_path / "squeeze.yaml", db=copy, report=False, device="cpu", console=Console(quiet=True)
+    )
+    assert outcome.summary.trained == {}
+    ptq = minarch.compression(db=copy, study="squeeze").query("pipeline == 'ptq'")
+    assert set(ptq["bits"]) == {8, 16}  # 8-bit weights and the fp16 cast; 2 bits is gone
+    assert 2 in set(minarch.compression(db=db, study="squeeze").query("pipeline == 'ptq'")["bits"])
 
 
 def test_report_has_pruning_and_quantization_sections(finished: tuple[str, Path]) -> None:

@@ -48,6 +48,7 @@ from minarch.execute import (
 from minarch.report import write_report
 from minarch.spec import StudySpec, parse_study
 from minarch.spec import load_study as _load_study
+from minarch.spec.derive import oneshot_settings, setting_key
 from minarch.store import Store, default_db_url, open_store
 from minarch.tables import TABLES
 
@@ -323,7 +324,7 @@ def _table(store: Store, name: str, study: str) -> pd.DataFrame:
     if name in ("ellipses", "risk"):
         result = hpspace_tables(runs_frame, rois=thresholds.roi, n_sde=thresholds.ellipse_sde)
         return getattr(result, name)
-    frame = compression_frame(runs_frame, store.evaluations(study=study))
+    frame = _compression_frame(store, study, runs_frame)
     if frame.empty:
         return pd.DataFrame()
     if name == "redundancy":
@@ -345,7 +346,27 @@ def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFr
     """One row per pruning or quantization result, beside its uncompressed run."""
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
-        return compression_frame(store.runs_frame(study=study), store.evaluations(study=study))
+        names = [study] if study else store.studies()
+        frames = [_compression_frame(store, each) for each in names]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _compression_frame(
+    store: Store, study: str, runs_frame: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The study's compression results under the settings its stored file asks for now.
+
+    Results of settings since dropped from the file (a coarser sparsity grid,
+    another tolerance) stay in the store but out of the tables and the report.
+    """
+    runs_frame = store.runs_frame(study=study) if runs_frame is None else runs_frame
+    asked = {setting_key(s) for s in oneshot_settings(_stored_study(store, study))}
+    derived = set(runs_frame.loc[runs_frame["parent_id"].notna(), "run_id"])  # QAT: its own
+    evaluations = [
+        e for e in store.evaluations(study=study) if e.key in asked or e.run_id in derived
+    ]
+    return compression_frame(runs_frame, evaluations)
 
 
 def _report(store: Store, study: str, folder: Path) -> Path:
@@ -356,7 +377,7 @@ def _report(store: Store, study: str, folder: Path) -> Path:
         folder,
         title=f"minarch study: {study}",
         study=_stored_study(store, study),
-        compression=compression_frame(runs_frame, store.evaluations(study=study)),
+        compression=_compression_frame(store, study, runs_frame),
     )
 
 

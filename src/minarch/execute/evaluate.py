@@ -16,7 +16,7 @@ from minarch.errors import MinarchError
 from minarch.execute.compress import compress, load_trained, measure
 from minarch.execute.local import DatasetCache, progress_bar
 from minarch.spec import RunConfig, StudySpec
-from minarch.spec.derive import Setting, prune_settings, quant_settings, setting_key
+from minarch.spec.derive import Setting, oneshot_settings, setting_key
 from minarch.store import Store
 
 
@@ -29,11 +29,7 @@ def evaluation_settings(study: StudySpec, config: RunConfig) -> list[Setting]:
     """
     if config.derived is not None:
         return [config.derived.setting] if config.derived.pipeline == "qat" else []
-    oneshot = study.prune is not None and "oneshot" in study.prune.pipelines
-    return [
-        *(prune_settings(study.prune) if oneshot else []),
-        *quant_settings(study.quantize, study.prune),
-    ]
+    return oneshot_settings(study)
 
 
 def evaluate_study(

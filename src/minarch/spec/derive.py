@@ -83,6 +83,15 @@ def quant_settings(spec: QuantizeSpec | None, prune: PruneSpec | None = None) ->
     return settings
 
 
+def oneshot_settings(study: StudySpec) -> list[Setting]:
+    """What each trained run of the study is measured under without training it."""
+    oneshot = study.prune is not None and "oneshot" in study.prune.pipelines
+    return [
+        *(prune_settings(study.prune) if oneshot else []),
+        *quant_settings(study.quantize, study.prune),
+    ]
+
+
 def setting_key(setting: Setting) -> str:
     return digest(setting)
 
