@@ -263,11 +263,15 @@ def test_int8_against_its_float_reference():
             latency_ms=1.0),
         row(kind="quant", pipeline="ptq", method="fp32", bits=32, val_acc=0.9, size_bytes=4e3,
             latency_ms=2.0),
+        row(kind="quant", pipeline="ptq", method="weights+acts-channel", bits=8, val_acc=0.885),
+        row(kind="quant", pipeline="ptq", method="weights+acts-channel", bits=4, val_acc=0.7),
     ]  # fmt: skip
     (r,) = int8_comparison(pd.DataFrame(rows)).itertuples()
     assert (r.acc_fp32, r.acc_int8, r.size_ratio, r.speedup) == (0.9, 0.88, 0.25, 2.0)
+    assert r.acc_simulated == 0.885  # the 8-bit twin, not the 4-bit setting
     alone = int8_comparison(pd.DataFrame(rows[:1])).iloc[0]
     assert alone["acc_fp32"] == 0.9 and math.isnan(alone["speedup"])  # the parent's accuracy
+    assert math.isnan(alone["acc_simulated"])
 
 
 # --- report sections -----------------------------------------------------------------------

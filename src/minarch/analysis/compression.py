@@ -65,6 +65,8 @@ STRUCTURED_METHODS = ("structured-uniform", "structured-global")
 UNSTRUCTURED_METHODS = ("unstructured-global", "unstructured-layer")
 FLOAT_CASTS = ("fp16", "bf16")
 REFERENCE_METHOD = "fp32"
+# int8's simulated twin: 8-bit per-channel weights, 8-bit per-tensor activations
+TWIN_METHOD, TWIN_BITS = "weights+acts-channel", 8
 """A quant row with this method (bits 32) is the float reference of int8 rows, not a curve point."""
 
 MEASURES = {False: "sparsity", True: "FLOPs removed"}
@@ -215,6 +217,7 @@ INT8_COLUMNS = [
     "n_seeds",
     "acc_fp32",
     "acc_int8",
+    "acc_simulated",
     "size_fp32",
     "size_int8",
     "size_ratio",
@@ -692,8 +695,9 @@ def int8_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     The int8 rows are quant rows with method "int8"; the reference, when
     present, a quant row of the same run with method ``REFERENCE_METHOD``
     (without one, the reference accuracy is the parent's and size and latency
-    stay NaN). Means over seeds; ``size_ratio`` is int8 / fp32 and
-    ``speedup`` fp32 latency / int8 latency.
+    stay NaN). ``acc_simulated`` is the simulated twin's (8-bit weights and
+    activations), which real int8 should match. Means over seeds;
+    ``size_ratio`` is int8 / fp32 and ``speedup`` fp32 latency / int8 latency.
     """
     rows = compression_rows(frame, "quant")
     int8 = rows[rows["method"] == "int8"]
@@ -713,7 +717,9 @@ def int8_comparison(frame: pd.DataFrame) -> pd.DataFrame:
         size_fp32=("size_bytes", "mean"),
         latency_fp32=("latency_ms", "mean"),
     )
-    table = mine.join(theirs, how="left").reset_index()
+    twin = rows[(rows["method"] == TWIN_METHOD) & (rows["bits"] == TWIN_BITS)]
+    simulated = twin.groupby(CONFIG, dropna=False).agg(acc_simulated=("val_acc", "mean"))
+    table = mine.join(theirs, how="left").join(simulated, how="left").reset_index()
     table["acc_fp32"] = table["acc_fp32"].fillna(table["base"])
     with np.errstate(divide="ignore", invalid="ignore"):
         table["size_ratio"] = table["size_int8"] / table["size_fp32"]
