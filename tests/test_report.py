@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import plotly.offline
 import pytest
 
@@ -229,3 +230,18 @@ def test_missing_column_is_a_minarch_error(tmp_path):
     runs, epochs = frames(datasets=("digits",))
     with pytest.raises(MinarchError, match="best_val_acc"):
         write_report(runs.drop(columns="best_val_acc"), epochs, tmp_path, title="t", png=False)
+
+
+def test_pngs_grow_taller_for_long_legends_only():
+    from minarch.report.png import PNG_OPTIONS, _options
+
+    def figure(entries: int, hidden: int = 0) -> go.Figure:
+        fig = go.Figure()
+        for i in range(entries + hidden):
+            fig.add_scatter(x=[0, 1], y=[i, i], name=f"model {i}", showlegend=i < entries)
+        return fig
+
+    assert _options(figure(3)) == PNG_OPTIONS
+    assert _options(figure(3, hidden=40)) == PNG_OPTIONS  # hidden twins take no room
+    tall = _options(figure(28))["height"]
+    assert tall > PNG_OPTIONS["height"] and tall >= 28 * 30

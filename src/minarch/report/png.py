@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import kaleido
+import plotly.graph_objects as go
 from kaleido.errors import ChromeNotFoundError, KaleidoError
 
 from minarch.report.section import Figure
 
 PNG_OPTIONS = {"format": "png", "width": 900, "height": 560, "scale": 2}
+LEGEND_TOP, LEGEND_ENTRY = 150, 32  # px above the legend's entries, and per entry (font 14)
 NEEDS_CHROMIUM = (
     "PNG export needs Chromium: install it (`apt install chromium`) or set "
     "BROWSER_PATH to a Chrome/Chromium executable"
@@ -46,10 +48,21 @@ def export_pngs(figures: Sequence[Figure], fig_dir: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _options(figure: go.Figure) -> dict:
+    """PNG_OPTIONS, taller where the legend has more entries than 560 px hold.
+
+    A static image cannot scroll its legend: entries past the bottom are lost.
+    """
+    entries = sum(1 for t in figure.data if t.showlegend is not False and t.name)
+    height = max(PNG_OPTIONS["height"], LEGEND_TOP + LEGEND_ENTRY * entries)
+    return PNG_OPTIONS | {"height": height}
+
+
 def _render(figures: Sequence[Figure], scratch: Path) -> bool:
     """Render all PNGs into ``scratch``; False (with a warning) when kaleido cannot."""
     jobs = [
-        {"fig": f.figure, "path": scratch / f"{f.slug}.png", "opts": PNG_OPTIONS} for f in figures
+        {"fig": f.figure, "path": scratch / f"{f.slug}.png", "opts": _options(f.figure)}
+        for f in figures
     ]
     try:
         # mathjax=False: its default is a CDN script, and the figures have no LaTeX.
