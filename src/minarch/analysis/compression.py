@@ -535,10 +535,13 @@ def layer_widths(frame: pd.DataFrame) -> pd.DataFrame:
     wide = long.pivot_table(
         index=[*MODEL, "layer", "base_width"], columns="column", values=["kept", "fraction"]
     )
-    out = wide.index.to_frame(index=False)
-    for column in columns:
-        out[f"{column}: kept"] = wide["kept"][column].to_numpy()
-        out[f"{column}: fraction"] = wide["fraction"][column].to_numpy()
+    keys = wide.index.to_frame(index=False)
+    values = {
+        f"{column}: {what}": wide[what][column].to_numpy()
+        for column in columns
+        for what in ("kept", "fraction")
+    }
+    out = pd.concat([keys, pd.DataFrame(values)], axis=1)  # at once: no fragmented frame
     out["_order"] = [order[tuple(k)] for k in out[[*MODEL, "layer"]].itertuples(index=False)]
     out = out.sort_values([*MODEL, "_order"], kind="stable", ignore_index=True)
     return out.drop(columns="_order")
