@@ -173,7 +173,7 @@ def test_band_names_the_thesis_diagonal_and_the_other_directions():
     assert "rising together" in band(1.0, 0.2, 45.0)
     assert "along the wd axis" in band(1.0, 0.2, 3.0)
     assert "along the lr axis" in band(1.0, 0.2, 88.0)
-    assert "no direction" in band(1.0, 0.8, -45.0)
+    assert "no clear direction (major axis at -45°)" in band(1.0, 0.8, -45.0)
     assert "too few points" in band(math.nan, math.nan, math.nan)
 
 

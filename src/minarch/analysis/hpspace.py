@@ -499,7 +499,10 @@ def band(length: float, width: float, angle: float) -> str:
     if not all(np.isfinite([length, width, angle])):
         return "too few points for an ellipse"
     if length < BAND_ELONGATION * width:
-        return f"round (length {length:.2f} vs width {width:.2f}), no direction"
+        return (
+            f"nearly round (length {length:.2f} vs width {width:.2f}), no clear direction "
+            f"(major axis at {angle:.0f}°)"
+        )
     if -80 <= angle <= -10:
         return f"a diagonal band from high lr / low wd to low lr / high wd ({angle:.0f}°)"
     if 10 <= angle <= 80:

@@ -277,7 +277,7 @@ def _ellipse_table(ellipses: pd.DataFrame, rois: tuple[float, ...]) -> str:
     head += ["θ* log10 lr", "Ties"]
     for x in rois:
         name = f"{_width(x)}-ROI"
-        head += [f"{name} points", f"{name} length", f"{name} width"]
+        head += [f"{name} points", f"{name} length", f"{name} width", f"{name} angle (°)"]
         head += [f"{name} centre (log10 wd, log10 lr)"]
     head += [f"Centre shift ({_width(max(rois))}-ROI)" if rois else "Centre shift", "θ* moved"]
     rows = []
@@ -299,6 +299,7 @@ def _ellipse_table(ellipses: pd.DataFrame, rois: tuple[float, ...]) -> str:
                 str(row[roi_column(x, "points")]),
                 _number(row[roi_column(x, "length")]),
                 _number(row[roi_column(x, "width")]),
+                _number(row[roi_column(x, "angle")], 0),
                 f"({_number(centre[0])}, {_number(centre[1])})" if np.isfinite(centre[0]) else "—",
             ]
         moved = row["optimum_moved"]
