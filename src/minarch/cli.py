@@ -308,14 +308,37 @@ def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
 
 
 def _print_frame(frame, title: str | None = None) -> None:
-    """A DataFrame as a terminal table: numbers right-aligned, floats to 4 digits."""
+    """A DataFrame as a terminal table: numbers right-aligned, floats to 4 digits.
+
+    A table wider than the terminal would have every cell cut to a few
+    characters, so it is printed as one block of (column, value) per row
+    instead, like psql's expanded display.
+    """
     table = Table(title=title)
     for column in frame.columns:
         numeric = frame[column].dtype.kind in "iuf"
         table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
-    stdout.print(table)
+        table.add_row(*(_cell(v) for v in row))
+    unlimited = stdout.options.update_width(sys.maxsize)
+    if stdout.measure(table, options=unlimited).minimum <= stdout.width:
+        stdout.print(table)
+        return
+    for number, row in enumerate(frame.itertuples(index=False), start=1):
+        block = Table(
+            title=f"{title} · row {number}" if title else f"row {number}",
+            title_justify="left",
+            show_header=False,
+        )
+        block.add_column(style="bold")
+        block.add_column()
+        for column, value in zip(frame.columns, row, strict=True):
+            block.add_row(str(column), _cell(value))
+        stdout.print(block)
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:
