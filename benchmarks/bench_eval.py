@@ -78,11 +78,14 @@ def run(name: str, batches: list[int], rounds: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workloads", nargs="*", choices=[*WORKLOADS, []])
+    parser.add_argument("workloads", nargs="*", help=f"{', '.join(WORKLOADS)} (default: all)")
     parser.add_argument("--batches", type=int, nargs="+", default=[BASELINE, 256, 128])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    unknown = sorted(set(args.workloads) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; valid: {', '.join(WORKLOADS)}")
     torch.set_num_threads(args.threads)
     names = args.workloads or list(WORKLOADS)
     results = [row for name in names for row in run(name, args.batches, args.rounds)]

@@ -316,7 +316,8 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
 
 
 def _table(store: Store, name: str, study: str) -> pd.DataFrame:
-    thresholds = _stored_study(store, study).analysis
+    spec = _stored_study(store, study)
+    thresholds = spec.analysis
     runs_frame = store.runs_frame(study=study)
     if name in ("minimal", "architectures", "runs"):
         result = analyze_runs(runs_frame, store.epochs_frame(study=study), thresholds)
@@ -324,7 +325,7 @@ def _table(store: Store, name: str, study: str) -> pd.DataFrame:
     if name in ("ellipses", "risk"):
         result = hpspace_tables(runs_frame, rois=thresholds.roi, n_sde=thresholds.ellipse_sde)
         return getattr(result, name)
-    frame = _compression_frame(store, study, runs_frame)
+    frame = _compression_frame(store, study, spec, runs_frame)
     if frame.empty:
         return pd.DataFrame()
     if name == "redundancy":
@@ -347,21 +348,25 @@ def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFr
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
         names = [study] if study else store.studies()
-        frames = [_compression_frame(store, each) for each in names]
+        frames = [
+            _compression_frame(
+                store, each, _stored_study(store, each), store.runs_frame(study=each)
+            )
+            for each in names
+        ]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _compression_frame(
-    store: Store, study: str, runs_frame: pd.DataFrame | None = None
+    store: Store, study: str, spec: StudySpec, runs_frame: pd.DataFrame
 ) -> pd.DataFrame:
     """The study's compression results under the settings its stored file asks for now.
 
     Results of settings since dropped from the file (a coarser sparsity grid,
     another tolerance) stay in the store but out of the tables and the report.
     """
-    runs_frame = store.runs_frame(study=study) if runs_frame is None else runs_frame
-    asked = {setting_key(s) for s in oneshot_settings(_stored_study(store, study))}
+    asked = {setting_key(s) for s in oneshot_settings(spec)}
     derived = set(runs_frame.loc[runs_frame["parent_id"].notna(), "run_id"])  # QAT: its own
     evaluations = [
         e for e in store.evaluations(study=study) if e.key in asked or e.run_id in derived
@@ -371,13 +376,14 @@ def _compression_frame(
 
 def _report(store: Store, study: str, folder: Path) -> Path:
     runs_frame = store.runs_frame(study=study)
+    spec = _stored_study(store, study)
     return write_report(
         runs_frame,
         store.epochs_frame(study=study),
         folder,
         title=f"minarch study: {study}",
-        study=_stored_study(store, study),
-        compression=_compression_frame(store, study, runs_frame),
+        study=spec,
+        compression=_compression_frame(store, study, spec, runs_frame),
     )
 
 
