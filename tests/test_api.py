@@ -7,8 +7,8 @@ import torch
 from rich.console import Console
 
 import minarch
-from minarch.api import artifacts_dir, resolve_device
 from minarch.data import dataset_info
+from minarch.execute import artifacts_dir, resolve_device
 from minarch.models import build_model
 from minarch.store import open_store
 from tests.cli import TINY_STUDY

@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import Progress
 
-from minarch.execute import local
+from minarch.execute import trainer
+from minarch.execute.pack import group_packs
 from minarch.spec import expand
-from minarch.train import EpochRecord, Member
+from minarch.train import EpochRecord
 from tests.test_spec import study
 
 
@@ -24,18 +25,18 @@ class RecordingStore:
 
 
 def test_heartbeats_cover_every_run_of_the_pack(monkeypatch):
-    monkeypatch.setattr(local, "HEARTBEAT_SECONDS", -1.0)  # beat on every step
-    pack = [c for c in expand(study()) if c.pack_key == expand(study())[0].pack_key]
-    assert len(pack) == 4  # 2 lr × 2 seeds
+    monkeypatch.setattr(trainer, "HEARTBEAT_SECONDS", -1.0)  # beat on every step
+    pack = group_packs(expand(study()))[0]
+    assert len(pack.configs) == 4  # 2 lr × 2 seeds
     store, progress = RecordingStore(), Progress(console=Console(quiet=True))
-    hooks = local._StoreHooks(store, progress, pack)
-    members = [Member(c.id, c.training.lr, c.training.weight_decay, c.seed) for c in pack]
+    hooks = trainer.StoreHooks(store, progress, pack, "me")
+    members = pack.members()
     for step in (1, 2):  # the fused engine's order: every member each step
         for member in members:
             hooks.on_step(member, 1, step, 5)
-    assert store.beats and all(beat == [c.id for c in pack] for beat in store.beats)
+    assert store.beats and all(beat == pack.run_ids for beat in store.beats)
     task = progress.tasks[0]
     assert task.total == 4 * 3 * 5 and task.completed == 8  # member-steps of the pack
     record = EpochRecord(1, 0.5, 0.8, 0.6, 0.7, 0.9, 0.1, 1.0)
     hooks.on_epoch(members[2], record)
-    assert store.epochs == [(pack[2].id, 1)]
+    assert store.epochs == [(pack.configs[2].id, 1)]

@@ -7,27 +7,20 @@ frame = minarch.runs(db="sqlite:///runs.db", study="quickstart")
 
 from __future__ import annotations
 
-import os
-import tempfile
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 from rich.console import Console
 
 from minarch.analysis import (
     Analysis,
-    compression_frame,
-    grid_extensions,
-    hpspace_tables,
-    minimal_bits,
-    phases,
-    redundancy,
+    analyze_study,
+    compression_results,
+    stored_study,
+    study_table,
 )
-from minarch.analysis import analyze as analyze_runs
-from minarch.analysis.compression import int8_comparison
 from minarch.data import (
     check_dataset,
     dataset_info,
@@ -40,15 +33,19 @@ from minarch.execute import (
     DatasetCache,
     Plan,
     Summary,
-    evaluate_study,
-    execute,
-    execute_in_workers,
+    Workspace,
+    artifacts_dir,
+    make_executor,
     plan_study,
+    resolve_device,
+    resolve_threads,
+    resolve_workers,
+    run_study,
+    writable_dir,
 )
 from minarch.report import write_report
-from minarch.spec import StudySpec, parse_study
+from minarch.spec import StudySpec
 from minarch.spec import load_study as _load_study
-from minarch.spec.derive import oneshot_settings, setting_key
 from minarch.store import Store, default_db_url, open_store
 from minarch.tables import TABLES
 
@@ -92,112 +89,44 @@ def run(
     db: str | None = None,
     data_dir: str | Path | None = None,
     out: str | Path | None = None,
+    artifacts: str | Path | None = None,
     device: str = "auto",
     download: bool = True,
-    workers: int = 1,
+    executor: str = "local",
+    workers: int | str = "auto",
+    threads: int | None = None,
     report: bool = True,
     console: Console | None = None,
 ) -> RunOutcome:
     """Train every run of the study that is not done yet, then write its report.
 
-    All input is checked (study, devices, output folder, database, data files)
-    before anything is written to the store. ``workers`` > 1 trains packs in
-    that many processes (CPU cores split between them; one GPU each).
+    All input is checked (study, devices, folders, database, data files)
+    before anything is written to the store. ``workers="auto"`` trains in one
+    process per usable core (CPU) or GPU; on a CPU each pack trains with one
+    intra-op thread unless ``threads`` says otherwise, so a run's numbers do
+    not depend on the machine's load or the number of workers.
+    Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
     """
-    if workers < 1:
-        raise MinarchError(f"--workers: expected a positive number, got {workers}")
     console = console or Console(stderr=True)
     the_plan = plan(source)
-    name = the_plan.study.name
     torch_device = resolve_device(device)
-    reports = _writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
+    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
     url = db or default_db_url()
-    with _opened(url) as store:
-        configs = {r.config.id: r.config for r in the_plan.runs}
-        done = {r.id for r in store.runs(states=["done", "diverged"]) if r.id in configs}
-        datasets = DatasetCache(
-            Path(data_dir) if data_dir else default_data_dir(), torch_device, download=download
-        )
-        for config in configs.values():
-            if config.id not in done:
-                datasets.get(config.dataset)  # missing or corrupt data fails before any write
-        added = store.register_study(name, the_plan.text, [r.new_run() for r in the_plan.runs])
-        console.print(
-            f"study [bold]{name}[/bold]: {len(configs)} runs, {len(done)} already "
-            f"finished, {added} new; training on {torch_device}"
-        )
-        summary = _train(name, configs, store, datasets, url, workers, console)
-        evaluate_study(name, the_plan.study, configs, store, datasets, console=console)
-        if the_plan.study.hpspace.extend_grid:
-            _extend_grid(source, the_plan, store, datasets, url, workers, console, summary)
-        path = _report(store, name, reports / name) if reports else None
-    return RunOutcome(name, summary, path)
-
-
-def _train(
-    name: str,
-    configs: dict,
-    store: Store,
-    datasets: DatasetCache,
-    url: str,
-    workers: int,
-    console: Console,
-) -> Summary:
-    if workers == 1:
-        return execute(name, configs, store, datasets, artifacts_dir(url), console=console)
-    return execute_in_workers(
-        name,
-        configs,
-        store,
-        workers=workers,
+    workspace = Workspace(
         db_url=url,
-        data_dir=datasets.data_dir,
-        download=datasets.download,
-        artifacts=artifacts_dir(url),
-        device=datasets.device,
-        console=console,
+        data_dir=Path(data_dir) if data_dir else default_data_dir(),
+        artifacts=writable_dir(Path(artifacts) if artifacts else artifacts_dir(url), "--artifacts"),
+        device=str(torch_device),
+        threads=resolve_threads(threads, torch_device),
+        workers=resolve_workers(workers, torch_device, len(the_plan.packs())),
+        download=download,
     )
-
-
-def _extend_grid(
-    source: str | Path,
-    the_plan: Plan,
-    store: Store,
-    datasets: DatasetCache,
-    url: str,
-    workers: int,
-    console: Console,
-    summary: Summary,
-) -> None:
-    """Grow the lr x wd grid where a 1.0-ROI touches its edge, then train the new points.
-
-    Each round adds at most one row or column per edge; the proposals depend
-    only on finished results, so a resumed study extends the same way.
-    """
-    study, name = the_plan.study, the_plan.study.name
-    extra_lr: list[float] = []
-    extra_wd: list[float] = []
-    for _ in range(study.hpspace.max_extensions):
-        runs_frame = store.runs_frame(study=name)
-        new_lr, new_wd = grid_extensions(runs_frame, x=max(study.analysis.roi))
-        new_lr = [v for v in new_lr if v not in extra_lr]
-        new_wd = [v for v in new_wd if v not in extra_wd]
-        if not new_lr and not new_wd:
-            return
-        extra_lr += new_lr
-        extra_wd += new_wd
-        console.print(
-            f"extending the grid: lr {', '.join(f'{v:.3g}' for v in new_lr) or '-'}; "
-            f"weight decay {', '.join(f'{v:.3g}' for v in new_wd) or '-'}"
-        )
-        extended = plan_study(study, the_plan.text, extra_lr=extra_lr, extra_wd=extra_wd)
-        configs = {r.config.id: r.config for r in extended.runs}
-        store.register_study(name, the_plan.text, [r.new_run() for r in extended.runs])
-        more = _train(name, configs, store, datasets, url, workers, console)
-        for state, count in more.trained.items():
-            summary.trained[state] = summary.trained.get(state, 0) + count
-        summary.seconds += more.seconds
-        evaluate_study(name, study, configs, store, datasets, console=console)
+    with _opened(url) as store:
+        datasets = DatasetCache(workspace.data_dir, torch_device, download=download)
+        trainer = make_executor(executor, workspace, datasets)
+        summary = run_study(the_plan, store, trainer, datasets, console)
+        path = _report(store, the_plan.study.name, reports) if reports else None
+    return RunOutcome(the_plan.study.name, summary, path)
 
 
 def status(*, db: str | None = None) -> pd.DataFrame:
@@ -224,11 +153,11 @@ def report(
     *, db: str | None = None, study: str | None = None, out: str | Path | None = None
 ) -> list[Path]:
     """Write ``OUT/<study>/report.html`` (and figures) for one study or all of them."""
-    reports = _writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
+    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
         names = [study] if study else store.studies()
-        return [_report(store, name, reports / name) for name in names]
+        return [_report(store, name, reports) for name in names]
 
 
 def datasets(*, data_dir: str | Path | None = None) -> pd.DataFrame:
@@ -252,25 +181,6 @@ def datasets(*, data_dir: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MinarchError("--device cuda: no CUDA device is available (use --device cpu)")
-    if device not in ("cpu", "cuda"):
-        raise MinarchError(f"--device: expected auto, cpu or cuda, got {device!r}")
-    return torch.device(device)
-
-
-def artifacts_dir(db_url: str) -> Path:
-    """Weights live beside a SQLite file; otherwise in $MINARCH_ARTIFACTS or ./minarch-artifacts."""
-    if os.environ.get("MINARCH_ARTIFACTS"):
-        return Path(os.environ["MINARCH_ARTIFACTS"])
-    if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
-        return Path(db_url.removeprefix("sqlite:///")).parent / "minarch-artifacts"
-    return Path("minarch-artifacts")
-
-
 def _data_status(checks) -> str:
     if not checks:
         return "generated"
@@ -286,14 +196,7 @@ def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Ana
     """
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
-        return {
-            name: analyze_runs(
-                store.runs_frame(study=name),
-                store.epochs_frame(study=name),
-                _stored_study(store, name).analysis,
-            )
-            for name in ([study] if study else store.studies())
-        }
+        return {name: analyze_study(store, name) for name in _names(store, study)}
 
 
 def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.DataFrame:
@@ -306,84 +209,32 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
         raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
-        names = [study] if study else store.studies()
-        frames = [_table(store, name, each).assign(study=each) for each in names]
-        thresholds = {each: _stored_study(store, each).analysis.model_dump() for each in names}
+        names = _names(store, study)
+        frames = [study_table(store, name, each).assign(study=each) for each in names]
+        thresholds = {each: stored_study(store, each).analysis.model_dump() for each in names}
     frames = [f[["study", *f.columns.drop("study")]] for f in frames]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     frame.attrs["thresholds"] = thresholds  # what each study was analysed with
     return frame
 
 
-def _table(store: Store, name: str, study: str) -> pd.DataFrame:
-    spec = _stored_study(store, study)
-    thresholds = spec.analysis
-    runs_frame = store.runs_frame(study=study)
-    if name in ("minimal", "architectures", "runs"):
-        result = analyze_runs(runs_frame, store.epochs_frame(study=study), thresholds)
-        return getattr(result, name)
-    if name in ("ellipses", "risk"):
-        result = hpspace_tables(runs_frame, rois=thresholds.roi, n_sde=thresholds.ellipse_sde)
-        return getattr(result, name)
-    frame = _compression_frame(store, study, spec, runs_frame)
-    if frame.empty:
-        return pd.DataFrame()
-    if name == "redundancy":
-        return redundancy(frame, delta=thresholds.prune_delta)
-    if name == "phases":
-        return phases(
-            frame, delta=thresholds.prune_delta, collapse_margin=thresholds.collapse_margin
-        ).boundaries
-    if name == "min-bits":
-        return minimal_bits(frame, delta=thresholds.quant_delta)
-    return int8_comparison(frame)
-
-
-def _stored_study(store: Store, name: str) -> StudySpec:
-    return parse_study(store.study_spec(name), f"study '{name}' in the store")
-
-
 def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
     """One row per pruning or quantization result, beside its uncompressed run."""
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
-        names = [study] if study else store.studies()
-        frames = [
-            _compression_frame(
-                store, each, _stored_study(store, each), store.runs_frame(study=each)
-            )
-            for each in names
-        ]
+        frames = [compression_results(store, each) for each in _names(store, study)]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _compression_frame(
-    store: Store, study: str, spec: StudySpec, runs_frame: pd.DataFrame
-) -> pd.DataFrame:
-    """The study's compression results under the settings its stored file asks for now.
-
-    Results of settings since dropped from the file (a coarser sparsity grid,
-    another tolerance) stay in the store but out of the tables and the report.
-    """
-    asked = {setting_key(s) for s in oneshot_settings(spec)}
-    derived = set(runs_frame.loc[runs_frame["parent_id"].notna(), "run_id"])  # QAT: its own
-    evaluations = [
-        e for e in store.evaluations(study=study) if e.key in asked or e.run_id in derived
-    ]
-    return compression_frame(runs_frame, evaluations)
-
-
-def _report(store: Store, study: str, folder: Path) -> Path:
-    runs_frame = store.runs_frame(study=study)
-    spec = _stored_study(store, study)
+def _report(store: Store, study: str, reports: Path) -> Path:
     return write_report(
-        runs_frame,
+        store.runs_frame(study=study),
         store.epochs_frame(study=study),
-        folder,
+        reports / study,
         title=f"minarch study: {study}",
-        study=spec,
-        compression=_compression_frame(store, study, spec, runs_frame),
+        study=stored_study(store, study),
+        compression=compression_results(store, study),
     )
 
 
@@ -393,15 +244,9 @@ def _check_study(store: Store, study: str | None) -> None:
         raise MinarchError(f"--study {study}: no such study in the store (known: {known})")
 
 
-def _writable_dir(path: Path, option: str) -> Path:
-    """Fail before training, not after, when the report folder cannot be written."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        raise MinarchError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
-    return path
+def _names(store: Store, study: str | None) -> list[str]:
+    """The one study asked for, or every study in the store."""
+    return [study] if study else store.studies()
 
 
 def _opened(url: str) -> closing[Store]:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from minarch.errors import MinarchError
+from minarch.errors import Interrupted, MinarchError
 from minarch.tables import TABLES
 
 app = typer.Typer(
@@ -100,10 +100,28 @@ def run(
     db: Db = None,
     data_dir: DataDir = None,
     out: OutDir = None,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="MINARCH_ARTIFACTS",
+            show_default="minarch-artifacts beside a SQLite store, else ./minarch-artifacts",
+            help="Folder for the trained weights.",
+        ),
+    ] = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     workers: Annotated[
-        int, typer.Option(help="Train packs in this many processes (CPU cores split between them).")
-    ] = 1,
+        str,
+        typer.Option(
+            help="Train packs in this many processes; auto: one per usable CPU core or GPU."
+        ),
+    ] = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Intra-op threads per pack (default 1 on a CPU: fast under load and "
+            "reproducible; other counts change a run's last digits)."
+        ),
+    ] = None,
     download: Annotated[
         bool,
         typer.Option(
@@ -111,28 +129,39 @@ def run(
         ),
     ] = True,
 ) -> None:
-    """Train every run of STUDY that is not done yet, then write its report."""
+    """Train every run of STUDY that is not done yet, then write its report.
+
+    Ctrl-C or SIGTERM stops cleanly: unfinished runs go back to pending and the
+    next `minarch run` resumes them.
+    """
     outcome = _api().run(
         study,
         db=db,
         data_dir=data_dir,
         out=out,
+        artifacts=artifacts,
         device=device.value,
         download=download,
         workers=workers,
+        threads=threads,
         console=stderr,
     )
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.summary.trained.items()))
-    stderr.print(
-        f"trained {counts or 'nothing (all runs were done)'} in {outcome.summary.seconds:.1f} s"
-    )
+    summary = outcome.summary
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.trained.items()))
+    stderr.print(f"trained {counts or 'nothing (all runs were done)'} in {summary.seconds:.1f} s")
     if outcome.report:
         stdout.print(f"report: {outcome.report}")
-    if outcome.summary.trained.get("failed"):
+    if summary.trained.get("failed"):
         stderr.print(
             f"some runs failed; their errors are in the 'message' column of "
             f"`minarch runs --study {outcome.study}`; `minarch run` retries them"
         )
+    if summary.remaining:
+        stderr.print(
+            f"{summary.remaining} runs are still pending (their parent runs are not finished); "
+            "`minarch run` trains them"
+        )
+    if summary.trained.get("failed") or summary.remaining:
         raise typer.Exit(1)
 
 
@@ -270,8 +299,9 @@ def bench(
     import pandas as pd
 
     from minarch.bench import run_benchmarks
+    from minarch.execute import resolve_device
 
-    target = _api().resolve_device(device.value).type
+    target = resolve_device(device.value).type
     rows = run_benchmarks(workload, device=target, quick=quick)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
@@ -348,6 +378,10 @@ def main() -> None:
     except MinarchError as exc:
         stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Interrupted as exc:
+        left = "" if exc.remaining is None else f"{exc.remaining} runs "
+        stderr.print(f"interrupted: {left}will resume on the next `minarch run`")
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        stderr.print("interrupted: claimed runs were released and will be retrained next time")
+        stderr.print("interrupted")
         sys.exit(130)

@@ -3,8 +3,11 @@
 A ``MinarchError`` is the user's to fix (a bad study file, missing data, an
 unreachable database): the CLI prints its message on one line and exits with
 code 2. Anything else is a bug and keeps its traceback (exit code 1).
-Messages name the field or file and say what was expected.
+Messages name the field or file and say what was expected. An interruption
+(Ctrl-C, SIGTERM) is neither: ``Interrupted`` carries what is left to resume.
 """
+
+import signal
 
 
 class MinarchError(Exception):
@@ -33,3 +36,24 @@ class QuantError(MinarchError):
 
 class PruneError(MinarchError):
     """A model cannot be pruned as asked (unsupported family, unreachable target)."""
+
+
+class TrainError(MinarchError, ValueError):
+    """A recipe, member or engine that cannot be trained as given."""
+
+
+class BenchError(MinarchError, ValueError):
+    """A benchmark workload or device that cannot be run as asked."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM; ``remaining`` runs resume on the next run."""
+
+    def __init__(self, signum: int = signal.SIGINT, remaining: int | None = None):
+        super().__init__(signum, remaining)
+        self.signum, self.remaining = signum, remaining
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
+        return 128 + int(self.signum)

@@ -6,6 +6,7 @@ steps. Thresholds are a study file's ``analysis:`` section (``AnalysisSpec``).
 ``compression_frame`` collects pruning and quantization results into one
 table; ``redundancy``, ``phases`` and ``minimal_bits`` analyse it (A.3-A.4).
 ``hpspace_tables`` gives the thesis's Tables 4.1 and 4.2 (part B).
+``stored.py`` reads a stored study and applies its own thresholds.
 """
 
 from minarch.analysis.collect import compression_frame
@@ -21,6 +22,12 @@ from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables, verdict
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classify_runs
 from minarch.analysis.result import Analysis, analyze, definitions
+from minarch.analysis.stored import (
+    analyze_study,
+    compression_results,
+    stored_study,
+    study_table,
+)
 from minarch.spec.schema import AnalysisSpec
 
 __all__ = [
@@ -31,9 +38,11 @@ __all__ = [
     "HpSpaceResult",
     "AnalysisSpec",
     "analyze",
+    "analyze_study",
     "architecture_table",
     "classify_runs",
     "compression_frame",
+    "compression_results",
     "definitions",
     "grid_extensions",
     "hpspace_tables",
@@ -42,5 +51,7 @@ __all__ = [
     "phases",
     "pruning_curves",
     "redundancy",
+    "stored_study",
+    "study_table",
     "verdict",
 ]

@@ -5,6 +5,6 @@ and ``minarch bench`` print its dicts as JSON. Not tests: nothing here asserts a
 """
 
 from minarch.bench.suite import run_benchmarks
-from minarch.bench.workloads import BenchError
+from minarch.errors import BenchError
 
 __all__ = ["BenchError", "run_benchmarks"]

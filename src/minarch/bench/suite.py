@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from minarch.bench.measure import baseline_rate, matmul_peak, minarch_rate
-from minarch.bench.workloads import BenchError, Workload, select
+from minarch.bench.workloads import Workload, select
 from minarch.data import Dataset, DatasetInfo, default_data_dir, load_dataset
 from minarch.data.load import DATA_DIR_ENV
-from minarch.errors import MinarchError
+from minarch.errors import BenchError, MinarchError
 from minarch.models import build_model, count_flops, describe
 from minarch.train import Recipe
 

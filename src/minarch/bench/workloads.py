@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from minarch.errors import MinarchError
+from minarch.errors import BenchError
 from minarch.train import Member
-
-
-class BenchError(MinarchError, ValueError):
-    """An unknown workload or device for the benchmarks."""
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,40 @@
-"""Planning a study into runs and packs, and executing them against the store."""
+"""Running a study: plan it into runs and packs, train them through an executor, evaluate.
 
+``run_study`` drives any ``Executor``: ``InProcessExecutor`` (this process),
+``WorkerExecutor`` (local worker processes); the store's claims decide what
+is done, so executors of every kind can share one study.
+"""
+
+from minarch.execute.datasets import DatasetCache
 from minarch.execute.evaluate import evaluate_study
-from minarch.execute.local import DatasetCache, Summary, execute, run_metrics
-from minarch.execute.parallel import execute_in_workers
+from minarch.execute.executor import Executor, InProcessExecutor
+from minarch.execute.executors import EXECUTORS, make_executor
+from minarch.execute.pack import Pack, group_packs
 from minarch.execute.planner import Plan, PlannedRun, plan_study
+from minarch.execute.policy import resolve_device, resolve_threads, resolve_workers
+from minarch.execute.study import Summary, run_study
+from minarch.execute.workers import WorkerExecutor
+from minarch.execute.workspace import Workspace, artifacts_dir, writable_dir
 
 __all__ = [
+    "EXECUTORS",
     "DatasetCache",
+    "Executor",
+    "InProcessExecutor",
+    "Pack",
     "Plan",
     "PlannedRun",
     "Summary",
+    "WorkerExecutor",
+    "Workspace",
+    "artifacts_dir",
     "evaluate_study",
-    "execute",
-    "execute_in_workers",
+    "group_packs",
+    "make_executor",
     "plan_study",
-    "run_metrics",
+    "resolve_device",
+    "resolve_threads",
+    "resolve_workers",
+    "run_study",
+    "writable_dir",
 ]

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from minarch.errors import MinarchError
 from minarch.execute.compress import compress, load_trained, measure
-from minarch.execute.local import DatasetCache, progress_bar
+from minarch.execute.datasets import DatasetCache
+from minarch.execute.progress import progress_bar
 from minarch.spec import RunConfig, StudySpec
 from minarch.spec.derive import Setting, oneshot_settings, setting_key
 from minarch.store import Store

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
 from minarch.data import dataset_info
 from minarch.errors import MinarchError
+from minarch.execute.pack import Pack, group_packs
 from minarch.models import build_model, count_flops, count_parameters, describe
 from minarch.spec import DatasetSpec, ModelChoice, RunConfig, StudySpec, expand
 from minarch.spec.derive import derived_runs, setting_label
@@ -53,12 +53,9 @@ class Plan:
     text: str
     runs: tuple[PlannedRun, ...]
 
-    def packs(self) -> dict[str, list[PlannedRun]]:
-        """Runs grouped by pack key, in plan order."""
-        groups: dict[str, list[PlannedRun]] = defaultdict(list)
-        for run in self.runs:
-            groups[run.config.pack_key].append(run)
-        return dict(groups)
+    def packs(self) -> list[Pack]:
+        """The plan's packs, in plan order."""
+        return group_packs(run.config for run in self.runs)
 
 
 def plan_study(

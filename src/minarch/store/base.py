@@ -140,6 +140,15 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def release(self, owner: str, run_ids: Sequence[str] | None = None) -> list[str]:
+        """Return ``owner``'s running runs (all, or those in ``run_ids``) to pending.
+
+        For an interrupted or dead trainer: its runs train again next time,
+        neither "failed" nor stuck "running". Their epochs and evaluations go.
+        Returns the released ids.
+        """
+
+    @abc.abstractmethod
     def record_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
         """Store (or replace) one epoch's curve point; keys from ``EPOCH_METRICS``."""
 

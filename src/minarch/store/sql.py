@@ -202,6 +202,27 @@ def _run_record(row: Any) -> RunRecord:
     )
 
 
+_PENDING = {
+    "state": "pending",
+    "owner": None,
+    "heartbeat_at": None,
+    "started_at": None,
+    "finished_at": None,
+    "message": None,
+    "metrics": {},
+    "engine": None,
+    "environment": {},
+}
+"""A run's columns when it goes back to pending: nothing of an earlier attempt is kept."""
+
+
+def _forget_results(conn: Connection, run_ids: Sequence[str]) -> None:
+    """Drop the curves and evaluations of runs returned to pending."""
+    for chunk in _chunks(run_ids):
+        conn.execute(delete(epoch_table).where(epoch_table.c.run_id.in_(chunk)))
+        conn.execute(delete(evaluation_table).where(evaluation_table.c.run_id.in_(chunk)))
+
+
 class SQLStore(Store):
     """The store on any SQLAlchemy database; open it with ``open_store``."""
 
@@ -408,25 +429,38 @@ class SQLStore(Store):
                         _same(run_table.c.owner, row.owner),
                         _same(run_table.c.heartbeat_at, row.heartbeat_at),
                     )
-                    .values(
-                        state="pending",
-                        owner=None,
-                        heartbeat_at=None,
-                        started_at=None,
-                        finished_at=None,
-                        message=None,
-                        metrics={},
-                        engine=None,
-                        environment={},
-                    )
+                    .values(**_PENDING)
                 )
                 if result.rowcount:
-                    conn.execute(delete(epoch_table).where(epoch_table.c.run_id == row.id))
-                    conn.execute(
-                        delete(evaluation_table).where(evaluation_table.c.run_id == row.id)
-                    )
+                    _forget_results(conn, [row.id])
                     reclaimed.append(row.id)
         return reclaimed
+
+    def release(self, owner: str, run_ids: Sequence[str] | None = None) -> list[str]:
+        query = select(run_table.c.id).where(
+            run_table.c.state == "running", run_table.c.owner == owner
+        )
+        released = []
+        with self._write() as conn:
+            candidates = list(conn.execute(query).scalars())
+            if run_ids is not None:
+                wanted = set(run_ids)
+                candidates = [i for i in candidates if i in wanted]
+            for chunk in _chunks(candidates):
+                result = conn.execute(
+                    update(run_table)
+                    .where(
+                        run_table.c.id.in_(chunk),
+                        run_table.c.state == "running",
+                        run_table.c.owner == owner,
+                    )
+                    .values(**_PENDING)
+                    .returning(run_table.c.id)
+                )
+                ids = list(result.scalars())
+                _forget_results(conn, ids)
+                released += ids
+        return released
 
     def record_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
         unknown = set(metrics) - set(EPOCH_METRICS)

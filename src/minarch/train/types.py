@@ -12,15 +12,13 @@ from typing import Literal
 
 from torch import Tensor
 
-from minarch.errors import MinarchError
+from minarch.errors import TrainError
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 AUGMENTATIONS = ("none", "crop", "crop-flip")
 
 
-class TrainError(MinarchError, ValueError):
-    """A recipe, member or engine that cannot be trained as given."""
 
 
 def _check(ok: bool, message: str) -> None:

@@ -1,0 +1,77 @@
+"""The claim loop every trainer runs: claim a pack from the store, train it, repeat.
+
+The store is the only shared state: runs are claimed before training, so
+several trainers (processes, machines on PostgreSQL, Ray
+tasks) can work on one study, and a dead trainer's runs are reclaimed by the
+next one. A derived run's pack waits until its parent has finished (here or
+elsewhere); a child of a failed or diverged parent fails with that reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from rich.progress import TaskID
+
+from minarch.execute.pack import Pack, packs_of
+from minarch.execute.trainer import PackTrainer
+from minarch.spec import RunConfig
+
+STALE_AFTER_SECONDS = 120.0
+PARENT_POLL_SECONDS = 2.0
+
+
+def train_pending(
+    study: str,
+    configs: Mapping[str, RunConfig],
+    trainer: PackTrainer,
+    *,
+    runs_task: TaskID | None = None,
+) -> None:
+    """Claim and train every pending run of ``study`` whose config is in ``configs``."""
+    store = trainer.store
+    store.reclaim(study=study, stale_after=STALE_AFTER_SECONDS)
+    pending = [r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs]
+    packs = packs_of(configs, pending)
+    while packs:
+        states = {r.id: r.state for r in store.runs(study=study)}
+        ready = [p for p in packs if parent_state(p.first, states) != "waiting"]
+        if not ready:
+            blocking = {p.first.derived.parent for p in packs}
+            if not any(states.get(parent) == "running" for parent in blocking):
+                return  # parents nobody trains: leave their children pending
+            time.sleep(PARENT_POLL_SECONDS)  # parents train in another process
+            continue
+        for pack in ready:
+            packs.remove(pack)
+            claimed = store.claim(pack.run_ids, trainer.owner)
+            if claimed:
+                _train_or_fail(pack.only(claimed), configs, states, trainer)
+            if runs_task is not None:
+                trainer.progress.advance(runs_task, len(pack.run_ids))
+
+
+def _train_or_fail(
+    pack: Pack, configs: Mapping[str, RunConfig], states: Mapping[str, str], trainer: PackTrainer
+) -> None:
+    parent = parent_state(pack.first, states)
+    if parent != "ready":
+        for run_id in pack.run_ids:
+            trainer.store.finish(run_id, "failed", message=parent)
+        return
+    derived = pack.first.derived
+    trainer.train(pack, configs[derived.parent] if derived else None)
+
+
+def parent_state(config: RunConfig, states: Mapping[str, str]) -> str:
+    """'ready', 'waiting', or why the children cannot train (their parent's fate)."""
+    if config.derived is None:
+        return "ready"
+    parent = config.derived.parent
+    state = states.get(parent, "missing")
+    if state == "done":
+        return "ready"
+    if state in ("pending", "running"):
+        return "waiting"
+    return f"parent run {parent} is {state}"

@@ -1,0 +1,69 @@
+"""Where and how wide packs train: the device, intra-op threads and worker processes.
+
+On a CPU every pack trains with ONE intra-op thread, whatever the machine:
+torch's default (one thread per core) stalls 10-20x in OpenMP barriers as
+soon as anything else uses the cores, and a different thread count changes
+the last bits of a run's numbers. Parallelism comes from worker processes
+instead, one per usable core by default (benchmarks/RESULTS.md,
+bench_contention.py). ``threads`` overrides the count for users who accept
+numbers that differ from the 1-thread default.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from minarch.errors import MinarchError
+
+CPU_THREADS = 1
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without one is the user's error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MinarchError("--device cuda: no CUDA device is available (use --device cpu)")
+    if device not in ("cpu", "cuda"):
+        raise MinarchError(f"--device: expected auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, e.g. a container's or taskset's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity mask
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int | str, device: torch.device, packs: int) -> int:
+    """``auto``: one worker per usable core (CPU) or per GPU, never more than there are packs."""
+    if workers == "auto":
+        slots = torch.cuda.device_count() if device.type == "cuda" else usable_cores()
+        return max(1, min(slots, packs))
+    if isinstance(workers, str):
+        if not workers.isdigit():
+            raise MinarchError(f"--workers: expected a positive number or auto, got {workers!r}")
+        workers = int(workers)
+    if workers < 1:
+        raise MinarchError(f"--workers: expected a positive number or auto, got {workers}")
+    return workers
+
+
+def resolve_threads(threads: int | None, device: torch.device) -> int:
+    """Intra-op threads per pack: 1 on a CPU unless overridden; torch's own count on a GPU."""
+    if threads is not None:
+        if threads < 1:
+            raise MinarchError(f"--threads: expected a positive number, got {threads}")
+        return threads
+    return CPU_THREADS if device.type == "cpu" else torch.get_num_threads()
+
+
+def worker_device(device: torch.device, index: int) -> torch.device:
+    """Worker ``index`` trains on GPU ``index`` mod the GPU count; CPU workers share the CPU."""
+    if device.type == "cuda":
+        return torch.device(f"cuda:{index % torch.cuda.device_count()}")
+    return device

@@ -1,0 +1,119 @@
+"""Run a study end to end over any executor: check, register, train, evaluate, extend.
+
+Written once for every executor: the executor only trains pending runs;
+everything before (data checks, registering runs) and after (evaluations,
+the hyperparameter grid's extension) happens here, in the driving process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+from minarch.analysis import grid_extensions
+from minarch.errors import Interrupted
+from minarch.execute.datasets import DatasetCache
+from minarch.execute.evaluate import evaluate_study
+from minarch.execute.executor import Executor
+from minarch.execute.planner import Plan, plan_study
+from minarch.execute.signals import interruptible
+from minarch.store import Store
+
+FINISHED = ("done", "diverged")
+
+
+@dataclass
+class Summary:
+    """What a ``run`` did: final states of the runs it found unfinished, and what is left."""
+
+    trained: dict[str, int] = field(default_factory=dict)  # state -> count
+    seconds: float = 0.0
+    remaining: int = 0  # runs still pending or running (children of parents nobody trains)
+
+
+def run_study(
+    the_plan: Plan,
+    store: Store,
+    executor: Executor,
+    datasets: DatasetCache,
+    console: Console,
+) -> Summary:
+    """Train, evaluate and (if asked) extend ``the_plan``'s study; the store ends consistent.
+
+    All data is loaded before anything is written, so missing or corrupt files
+    leave the store unchanged. SIGINT and SIGTERM raise ``Interrupted`` with
+    the number of runs the next ``run`` resumes.
+    """
+    name, started = the_plan.study.name, time.perf_counter()
+    configs = {r.config.id: r.config for r in the_plan.runs}
+    finished = _finished(store, configs)
+    for config in configs.values():
+        if config.id not in finished:
+            datasets.get(config.dataset)  # missing or corrupt data fails before any write
+    added = store.register_study(name, the_plan.text, [r.new_run() for r in the_plan.runs])
+    to_train = len(configs) - len(finished)
+    console.print(
+        f"study [bold]{name}[/bold]: {len(configs)} runs, {len(finished)} finished, "
+        f"{to_train} to train ({added} new); {executor.description} on {datasets.device}"
+    )
+    unfinished = set(configs) - finished
+    try:
+        with interruptible():
+            _train_round(the_plan, configs, store, executor, datasets, console)
+            if the_plan.study.hpspace.extend_grid:
+                unfinished |= _extend_grid(the_plan, store, executor, datasets, console)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else Interrupted().signum
+        left = store.runs(study=name, states=["pending", "running", "failed"])
+        raise Interrupted(signum, remaining=len(left)) from None
+    states = {r.id: r.state for r in store.runs(study=name) if r.id in unfinished}
+    return Summary(
+        trained=dict(Counter(s for s in states.values() if s not in ("pending", "running"))),
+        seconds=time.perf_counter() - started,
+        remaining=sum(s in ("pending", "running") for s in states.values()),
+    )
+
+
+def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
+    executor.train(the_plan.study.name, configs, store, console)
+    evaluate_study(the_plan.study.name, the_plan.study, configs, store, datasets, console=console)
+
+
+def _extend_grid(
+    the_plan: Plan, store: Store, executor: Executor, datasets: DatasetCache, console: Console
+) -> set[str]:
+    """Grow the lr x wd grid where a 1.0-ROI touches its edge, then train the new points.
+
+    Each round adds at most one row or column per edge; the proposals depend
+    only on finished results, so a resumed study extends the same way.
+    Returns the ids of the runs it added.
+    """
+    study, name = the_plan.study, the_plan.study.name
+    extra_lr: list[float] = []
+    extra_wd: list[float] = []
+    added: set[str] = set()
+    for _ in range(study.hpspace.max_extensions):
+        new_lr, new_wd = grid_extensions(store.runs_frame(study=name), x=max(study.analysis.roi))
+        new_lr = [v for v in new_lr if v not in extra_lr]
+        new_wd = [v for v in new_wd if v not in extra_wd]
+        if not new_lr and not new_wd:
+            break
+        extra_lr += new_lr
+        extra_wd += new_wd
+        console.print(
+            f"extending the grid: lr {', '.join(f'{v:.3g}' for v in new_lr) or '-'}; "
+            f"weight decay {', '.join(f'{v:.3g}' for v in new_wd) or '-'}"
+        )
+        extended = plan_study(study, the_plan.text, extra_lr=extra_lr, extra_wd=extra_wd)
+        configs = {r.config.id: r.config for r in extended.runs}
+        added |= set(configs) - _finished(store, configs)
+        store.register_study(name, the_plan.text, [r.new_run() for r in extended.runs])
+        _train_round(extended, configs, store, executor, datasets, console)
+    return added
+
+
+def _finished(store: Store, configs) -> set[str]:
+    return {r.id for r in store.runs(states=list(FINISHED)) if r.id in configs}
