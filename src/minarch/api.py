@@ -115,13 +115,14 @@ def run(
     workspace = Workspace(
         db_url=url,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
-        artifacts=writable_dir(Path(artifacts) if artifacts else artifacts_dir(url), "--artifacts"),
+        artifacts=Path(artifacts) if artifacts else artifacts_dir(url),
         device=str(torch_device),
         threads=resolve_threads(threads, torch_device),
         workers=resolve_workers(workers, torch_device, len(the_plan.packs())),
         download=download,
     )
-    with _opened(url) as store:
+    with _opened(url) as store:  # a bad --db fails before any folder is made
+        writable_dir(workspace.artifacts, "--artifacts")
         datasets = DatasetCache(workspace.data_dir, torch_device, download=download)
         trainer = make_executor(executor, workspace, datasets)
         summary = run_study(the_plan, store, trainer, datasets, console)

@@ -134,18 +134,23 @@ def run(
     Ctrl-C or SIGTERM stops cleanly: unfinished runs go back to pending and the
     next `minarch run` resumes them.
     """
-    outcome = _api().run(
-        study,
-        db=db,
-        data_dir=data_dir,
-        out=out,
-        artifacts=artifacts,
-        device=device.value,
-        download=download,
-        workers=workers,
-        threads=threads,
-        console=stderr,
-    )
+    try:
+        outcome = _api().run(
+            study,
+            db=db,
+            data_dir=data_dir,
+            out=out,
+            artifacts=artifacts,
+            device=device.value,
+            download=download,
+            workers=workers,
+            threads=threads,
+            console=stderr,
+        )
+    except Interrupted as exc:  # typer would turn it into "Aborted!" and exit 1
+        left = "" if exc.remaining is None else f"{exc.remaining} runs "
+        stderr.print(f"interrupted: {left}will resume on the next `minarch run`")
+        raise typer.Exit(exc.exit_code) from None
     summary = outcome.summary
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.trained.items()))
     stderr.print(f"trained {counts or 'nothing (all runs were done)'} in {summary.seconds:.1f} s")
@@ -378,10 +383,6 @@ def main() -> None:
     except MinarchError as exc:
         stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except Interrupted as exc:
-        left = "" if exc.remaining is None else f"{exc.remaining} runs "
-        stderr.print(f"interrupted: {left}will resume on the next `minarch run`")
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)

@@ -1,0 +1,167 @@
+"""Executors: the CPU policy, the same numbers whatever the worker count, clean stops.
+
+Slow tests run the CLI as a user would and interrupt or kill it at chosen moments.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from minarch.errors import Interrupted, MinarchError
+from minarch.execute import resolve_threads, resolve_workers
+from minarch.execute.policy import usable_cores
+from minarch.store import NewRun, open_store
+from tests.cli import minarch
+
+# Two fused MLP packs (4 members: 2 lr x 2 seeds) and two plain CNN packs.
+STUDY = """
+name: policy
+datasets: [digits]
+models:
+  - {family: mlp, width: [8, 16]}
+  - {family: cnn, depth: 1, channels: [2, 4]}
+training: {optimizer: sgd, lr: [0.05, 0.1], epochs: 2, batch_size: 32}
+seeds: 2
+"""
+METRICS = ["final_val_acc", "final_val_loss", "final_train_loss", "best_val_acc", "engine"]
+
+
+def test_cpu_packs_train_with_one_thread_and_workers_follow_the_cores():
+    cpu = torch.device("cpu")
+    assert resolve_threads(None, cpu) == 1
+    assert resolve_threads(3, cpu) == 3
+    assert resolve_workers("auto", cpu, packs=1000) == usable_cores()
+    assert resolve_workers("auto", cpu, packs=1) == 1  # never more workers than packs
+    assert resolve_workers("3", cpu, packs=1) == 3
+    for bad in ("0", "many", 0):
+        with pytest.raises(MinarchError, match="--workers"):
+            resolve_workers(bad, cpu, packs=4)
+    with pytest.raises(MinarchError, match="--threads"):
+        resolve_threads(0, cpu)
+
+
+def test_interrupted_exit_codes_follow_the_shell():
+    assert Interrupted(signal.SIGINT).exit_code == 130
+    assert Interrupted(signal.SIGTERM).exit_code == 143
+    assert isinstance(Interrupted(), KeyboardInterrupt)
+
+
+def test_release_returns_only_the_owners_running_runs_to_pending(tmp_path):
+    with open_store(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        runs = [NewRun(f"r{i}", "p", {}, "digits", "mlp", "m", 0.1, 0.0, i, 1, 1) for i in range(3)]
+        store.register_study("s", "name: s", runs)
+        store.claim(["r0", "r1"], "host:1")
+        store.claim(["r2"], "host:2")
+        store.record_epoch("r0", 1, {"val_acc": 0.5})
+        assert store.release("host:1", ["r1"]) == ["r1"]
+        assert sorted(store.release("host:1")) == ["r0"]
+        states = {r.id: r.state for r in store.runs()}
+        assert states == {"r0": "pending", "r1": "pending", "r2": "running"}
+        assert store.epochs_frame().empty  # a released run keeps nothing of its attempt
+
+
+def _metrics(db: Path):
+    with open_store(f"sqlite:///{db}") as store:
+        frame = store.runs_frame().set_index("run_id").sort_index()
+        curves = store.epochs_frame().sort_values(["run_id", "epoch"])
+    return frame[METRICS], curves.drop(columns=["wall_time"]).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_same_numbers_with_one_or_two_workers(tmp_path):
+    (tmp_path / "policy.yaml").write_text(STUDY)
+    results = []
+    for workers in ("1", "2"):
+        db = tmp_path / f"w{workers}.db"
+        done = minarch(
+            "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
+            "--workers", workers, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"{workers} worker" in done.stderr
+        results.append(_metrics(db))
+    (runs1, curves1), (runs2, curves2) = results
+    assert set(runs1["engine"]) == {"fused", "plain"}
+    assert runs1.equals(runs2)  # bit-identical, not approximately equal
+    assert curves1.equals(curves2)
+    with open_store(f"sqlite:///{tmp_path / 'w2.db'}") as store:
+        environments = [r.environment for r in store.runs()]
+    assert {(e["threads"], e["workers"]) for e in environments} == {(1, 2)}
+
+
+def _start(folder: Path, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINARCH_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "minarch", "run", "policy.yaml", "--db", "sqlite:///runs.db",
+         "--device", "cpu", "--no-download", *args],
+        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for(db: Path, ready, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 600  # a loaded machine is slow, not wrong
+    while time.monotonic() < deadline and process.poll() is None:
+        if db.exists():
+            with open_store(f"sqlite:///{db}") as store:
+                if ready(store):
+                    return
+        time.sleep(0.05)
+    process.kill()
+    pytest.fail("the study finished (or hung) before the moment the test waits for")
+
+
+def _states(db: Path) -> list[str]:
+    with open_store(f"sqlite:///{db}") as store:
+        return [r.state for r in store.runs()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_leaves_unfinished_runs_pending_and_says_so(tmp_path, workers):
+    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 30"))
+    process = _start(tmp_path, "--workers", workers)
+    _wait_for(tmp_path / "runs.db", lambda s: not s.epochs_frame().empty, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    states = _states(tmp_path / "runs.db")
+    left = states.count("pending")
+    assert left and "running" not in states and "failed" not in states
+    assert f"interrupted: {left} runs will resume on the next `minarch run`" in stderr
+    rerun = _start(tmp_path, "--workers", workers)
+    _, stderr = rerun.communicate(timeout=900)
+    assert rerun.returncode == 0, stderr
+    assert f"{left} to train" in stderr
+    assert set(_states(tmp_path / "runs.db")) == {"done"}
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_worker_killed_by_sigkill_is_replaced_and_the_study_completes(tmp_path):
+    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 6"))
+    process = _start(tmp_path, "--workers", "2")
+    _wait_for(tmp_path / "runs.db", lambda s: "running" in [r.state for r in s.runs()], process)
+    workers = [
+        p for p in _children(process.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()
+    ]
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr
+    assert "died with exit code -9" in stderr and "restarted it" in stderr
+    with open_store(f"sqlite:///{tmp_path / 'runs.db'}") as store:
+        runs = store.runs()
+    assert len(runs) == 16 and {r.state for r in runs} == {"done"}
