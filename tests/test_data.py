@@ -114,9 +114,15 @@ def test_unknown_name_lists_valid_names(call) -> None:
 
 
 def test_duplicate_registration_is_an_error() -> None:
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(DataError, match="'mnist' is already registered"):
         register(DatasetInfo("mnist", (1, 28, 28), 10, "again"))(lambda req: None)
     assert dataset_info("mnist").description.startswith("Handwritten")
+
+
+def test_titles_name_each_dataset_for_reports() -> None:
+    assert dataset_info("cifar10").title == "CIFAR-10"
+    assert dataset_info("fashion-mnist").title == "Fashion-MNIST"
+    assert DatasetInfo("random", (1, 4), 2, "no title given").title == "random"
 
 
 def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -21,13 +21,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is, known without loading it."""
+    """What a dataset is, known without loading it.
+
+    ``title`` is the name reports and tables print (e.g. "CIFAR-10 (JPEG q75)",
+    so a re-encoding is never passed off as the original); it defaults to ``name``.
+    """
 
     name: str
     input_shape: tuple[int, ...]
     num_classes: int
     description: str
     files: tuple[str, ...] = ()
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
 
 @dataclass(frozen=True)
@@ -87,11 +96,11 @@ SOURCES: dict[str, Source] = {}
 def register(
     info: DatasetInfo, *, source: Source | None = None, describe: Describer | None = None
 ) -> Callable[[Loader], Loader]:
-    """Register ``info`` with the decorated loader; a name can be taken once."""
+    """Register ``info`` with the decorated loader; a second entry under a name is an error."""
 
     def decorate(loader: Loader) -> Loader:
         if info.name in _ENTRIES:
-            raise ValueError(f"dataset {info.name!r} is registered twice")
+            raise DataError(f"dataset {info.name!r} is already registered")
         files = tuple(source.files) if source else ()
         _ENTRIES[info.name] = Entry(replace(info, files=files), loader, describe)
         if source is not None:
