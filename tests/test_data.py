@@ -324,6 +324,38 @@ def test_safe_extract_refuses_links(tmp_path: Path) -> None:
     assert not (tmp_path / "link").exists()
 
 
+def gzip_bomb(path: Path, members: int, size: int) -> Path:
+    """``members`` files of ``size`` zero bytes: kilobytes on disk, ``members * size`` unpacked."""
+    with tarfile.open(path, "w:gz") as tar:
+        for i in range(members):
+            member = tarfile.TarInfo(f"bomb/{i}.bin")
+            member.size = size
+            tar.addfile(member, io.BytesIO(bytes(size)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("caps", "message"),
+    [
+        ({"max_bytes": 3 << 20}, "add up to more than 3,145,728 bytes"),
+        ({"max_members": 3}, "more than 3 members"),
+    ],
+)
+def test_safe_extract_caps_bytes_and_members(
+    tmp_path: Path, caps: dict[str, int], message: str
+) -> None:
+    archive = gzip_bomb(tmp_path / "bomb.tar.gz", members=4, size=1 << 20)
+    assert archive.stat().st_size < 20_000
+    target = tmp_path / "target"
+    target.mkdir()
+    with pytest.raises(DataError, match=message) as err:
+        safe_extract(archive, target, **caps)
+    assert "\n" not in str(err.value) and str(archive) in str(err.value)
+    assert list(target.iterdir()) == []
+    safe_extract(archive, target)  # the default caps let a real-sized archive through
+    assert len(list((target / "bomb").iterdir())) == 4
+
+
 # --- download ---------------------------------------------------------------------------
 
 

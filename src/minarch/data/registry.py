@@ -1,7 +1,7 @@
 """The dataset registry: the package's one table of names, shapes and sources.
 
 Each loader module registers its datasets under explicit names at import time.
-``SOURCES`` holds every official file's MD5 and download mirrors, one entry per
+``SOURCES`` holds every official file's digest and download mirrors, one entry per
 dataset, and is read at call time, so a test can swap in its own files with
 ``monkeypatch.setitem(SOURCES, name, ...)`` instead of a checksum-skipping flag.
 """
@@ -43,9 +43,10 @@ class DatasetInfo:
 class Source:
     """Where a dataset's official files live on disk and on the network.
 
-    ``files`` maps each downloadable file to its MD5; the file's URL is a mirror
-    plus its name. ``extracted`` maps the files inside an archive (paths under
-    the dataset's directory) to their MD5s, for users who unpacked it already.
+    ``files`` maps each official file to its MD5 or SHA-256 hex digest; the file's
+    URL is a mirror plus its name (no mirrors: the user puts the file there).
+    ``extracted`` maps the files inside an archive (paths under the dataset's
+    directory) to their digests, for users who unpacked it already.
     """
 
     subdir: str
