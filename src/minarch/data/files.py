@@ -102,7 +102,8 @@ def fetch(name: str, root: Path, source: Source, *, download: bool) -> None:
     """Make every official file of ``name`` present and verified under ``root``.
 
     An incomplete unpacked folder is the user's to fix: downloading the archive
-    again could not be unpacked over it.
+    again could not be unpacked over it. A file with no mirror is the user's to
+    put in place.
     """
     unpacked = _unpacked(root, source)
     files = expected_files(root, source)
@@ -113,13 +114,14 @@ def fetch(name: str, root: Path, source: Source, *, download: bool) -> None:
             f"{', '.join(p.name for p in missing)}); complete it, or delete it to use "
             f"{' / '.join(source.files)} instead"
         )
-    if missing and not download:
+    if missing and not (download and source.mirrors):
         raise DataError(_missing_message(name, root, source, missing))
+    remedy = "delete it to re-download" if source.mirrors else "replace it with the right file"
     for path, expected in files.items():
         if path in missing:
             download_file(source.mirrors, path, expected)
         else:
-            verify(path, expected)
+            verify(path, expected, remedy=remedy)
     if source.extracted and not unpacked:
         for archive in source.files:
             safe_extract(root / archive, root)
@@ -128,6 +130,13 @@ def fetch(name: str, root: Path, source: Source, *, download: bool) -> None:
 
 
 def _missing_message(name: str, root: Path, source: Source, missing: list[Path]) -> str:
+    if not source.mirrors:
+        digests = expected_files(root, source)
+        wanted = ", ".join(f"{p} ({algorithm(digests[p])} {digests[p]})" for p in missing)
+        return (
+            f"{name}: missing {wanted}; there is no official download: put the file there, "
+            f"or point MINARCH_DATA_DIR at a folder holding {source.subdir}/ with it"
+        )
     unpacked = f" (or its unpacked {source.extracted_dir}/)" if source.extracted_dir else ""
     return (
         f"{name}: missing {', '.join(p.name for p in missing)}{unpacked} in {root}; "
