@@ -96,6 +96,7 @@ def test_every_registered_dataset_has_info(name: str) -> None:
 def test_registry_holds_the_named_datasets() -> None:
     assert dataset_names() == sorted(
         ["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "digits", "mnist1d"]
+        + ["cifar10-jpeg"]
         + ["imagefolder"]
     )
     assert dataset_info("mnist").input_shape == (1, 28, 28)
@@ -108,15 +109,21 @@ def test_registry_holds_the_named_datasets() -> None:
     [dataset_info, lambda n: load_dataset(n, Path(".")), lambda n: check_dataset(n, Path("."))],
 )
 def test_unknown_name_lists_valid_names(call) -> None:
-    with pytest.raises(DataError, match="valid names: cifar10, cifar100, digits") as err:
+    with pytest.raises(DataError, match="valid names: cifar10, cifar10-jpeg, cifar100, dig") as err:
         call("mnsit")
     assert "'mnsit'" in str(err.value) and isinstance(err.value, MinarchError)
 
 
 def test_duplicate_registration_is_an_error() -> None:
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(DataError, match="'mnist' is already registered"):
         register(DatasetInfo("mnist", (1, 28, 28), 10, "again"))(lambda req: None)
     assert dataset_info("mnist").description.startswith("Handwritten")
+
+
+def test_titles_name_each_dataset_for_reports() -> None:
+    assert dataset_info("cifar10").title == "CIFAR-10"
+    assert dataset_info("fashion-mnist").title == "Fashion-MNIST"
+    assert DatasetInfo("random", (1, 4), 2, "no title given").title == "random"
 
 
 def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -318,6 +325,38 @@ def test_safe_extract_refuses_links(tmp_path: Path) -> None:
     assert not (tmp_path / "link").exists()
 
 
+def gzip_bomb(path: Path, members: int, size: int) -> Path:
+    """``members`` files of ``size`` zero bytes: kilobytes on disk, ``members * size`` unpacked."""
+    with tarfile.open(path, "w:gz") as tar:
+        for i in range(members):
+            member = tarfile.TarInfo(f"bomb/{i}.bin")
+            member.size = size
+            tar.addfile(member, io.BytesIO(bytes(size)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("caps", "message"),
+    [
+        ({"max_bytes": 3 << 20}, "add up to more than 3,145,728 bytes"),
+        ({"max_members": 3}, "more than 3 members"),
+    ],
+)
+def test_safe_extract_caps_bytes_and_members(
+    tmp_path: Path, caps: dict[str, int], message: str
+) -> None:
+    archive = gzip_bomb(tmp_path / "bomb.tar.gz", members=4, size=1 << 20)
+    assert archive.stat().st_size < 20_000
+    target = tmp_path / "target"
+    target.mkdir()
+    with pytest.raises(DataError, match=message) as err:
+        safe_extract(archive, target, **caps)
+    assert "\n" not in str(err.value) and str(archive) in str(err.value)
+    assert list(target.iterdir()) == []
+    safe_extract(archive, target)  # the default caps let a real-sized archive through
+    assert len(list((target / "bomb").iterdir())) == 4
+
+
 # --- download ---------------------------------------------------------------------------
 
 
@@ -466,6 +505,35 @@ def test_imagefolder_bad_file_and_layout(tmp_path: Path) -> None:
     write_png(tmp_path / "noval" / "val" / "zebra" / "x.png", (4, 4), (0, 0, 0))
     with pytest.raises(DataError, match="classes not in train/: zebra"):
         load_dataset("imagefolder", Path("unused"), path=tmp_path / "noval")
+
+
+@pytest.mark.parametrize("top", ["", "photos/"])
+def test_imagefolder_reads_an_archive_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, top: str
+) -> None:
+    folder = image_folder(tmp_path / "photos")
+    archive = tmp_path / "shared" / "photos.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, f"{top}{path.relative_to(folder)}", recursive=False)
+    expected = load_dataset("imagefolder", Path("unused"), path=folder, image_size=8)
+    ds = load_dataset("imagefolder", Path("unused"), path=archive, image_size=8)
+    assert torch.equal(ds.train_x, expected.train_x) and torch.equal(ds.val_y, expected.val_y)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    assert sorted(p.name for p in archive.parent.iterdir()) == [f"photos-{digest}", archive.name]
+    monkeypatch.setattr(
+        "minarch.data.imagefolder.safe_extract", lambda *a: pytest.fail("unpacked twice")
+    )
+    assert dataset_info("imagefolder", path=archive).num_classes == 2
+    again = load_dataset("imagefolder", Path("unused"), path=archive, image_size=8)
+    assert torch.equal(again.train_x, expected.train_x)
+
+
+def test_imagefolder_file_that_is_no_archive(tmp_path: Path) -> None:
+    (tmp_path / "photos.zip").write_bytes(b"PK")
+    with pytest.raises(DataError, match=r"photos\.zip is a file but not a .tar/.tar.gz/.tgz"):
+        load_dataset("imagefolder", Path("unused"), path=tmp_path / "photos.zip")
 
 
 # --- statistics and splits --------------------------------------------------------------

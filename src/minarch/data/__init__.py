@@ -4,7 +4,7 @@ downloads and batched on-device augmentation.
 Importing the loader modules registers their datasets.
 """
 
-from minarch.data import cifar, generated, idx, imagefolder  # noqa: F401  (registration)
+from minarch.data import cifar, cifar_jpeg, generated, idx, imagefolder  # noqa: F401  (registration)
 from minarch.data.augment import augment
 from minarch.data.dataset import Dataset, split_dataset
 from minarch.data.files import FileCheck

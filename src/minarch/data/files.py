@@ -15,9 +15,12 @@ import tarfile
 import tempfile
 import urllib.request
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from rich.console import Console
 from rich.progress import (
@@ -34,6 +37,12 @@ from minarch.errors import DataError
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30
+# Caps on what one archive may unpack to: far above CIFAR-100 (178 MB, 7 files) or
+# an ImageNet subset (about 130,000 images, 15 GB), far below a full disk.
+MAX_ARCHIVE_BYTES = 32 << 30
+MAX_ARCHIVE_MEMBERS = 1_000_000
+# Official digests are MD5 (32 hex digits) or SHA-256 (64), told apart by length.
+_ALGORITHMS = {32: "md5", 64: "sha256"}
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,16 @@ class FileCheck:
     path: Path
     present: bool
     checksum_ok: bool | None
-    expected_md5: str
+    expected_digest: str
 
 
-def md5_file(path: Path) -> str:
-    digest = hashlib.md5()
+def algorithm(digest: str) -> str:
+    """``md5`` or ``sha256``: the algorithm an official hex digest was made with."""
+    return _ALGORITHMS[len(digest)]
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
@@ -64,21 +78,23 @@ def expected_files(root: Path, source: Source) -> dict[Path, str]:
 
 def check_files(root: Path, source: Source) -> list[FileCheck]:
     checks = []
-    for path, md5 in expected_files(root, source).items():
+    for path, expected in expected_files(root, source).items():
         present = path.is_file()
-        ok = md5_file(path) == md5 if present else None
-        checks.append(FileCheck(path, present, ok, md5))
+        ok = file_digest(path, algorithm(expected)) == expected if present else None
+        checks.append(FileCheck(path, present, ok, expected))
     return checks
 
 
-def verify(path: Path, md5: str) -> None:
+def verify(path: Path, expected: str, *, remedy: str = "delete it to re-download") -> None:
+    """Raise unless ``path`` exists with the official digest ``expected``."""
     if not path.is_file():
         raise DataError(f"{path}: missing; put the official file there")
-    actual = md5_file(path)
-    if actual != md5:
+    kind = algorithm(expected)
+    actual = file_digest(path, kind)
+    if actual != expected:
         raise DataError(
-            f"{path}: md5 {actual} does not match the official {md5}; "
-            "the file is corrupt or not the official one, delete it to re-download"
+            f"{path}: {kind} {actual} does not match the official {expected}; "
+            f"the file is corrupt or not the official one, {remedy}"
         )
 
 
@@ -86,7 +102,8 @@ def fetch(name: str, root: Path, source: Source, *, download: bool) -> None:
     """Make every official file of ``name`` present and verified under ``root``.
 
     An incomplete unpacked folder is the user's to fix: downloading the archive
-    again could not be unpacked over it.
+    again could not be unpacked over it. A file with no mirror is the user's to
+    put in place.
     """
     unpacked = _unpacked(root, source)
     files = expected_files(root, source)
@@ -97,21 +114,29 @@ def fetch(name: str, root: Path, source: Source, *, download: bool) -> None:
             f"{', '.join(p.name for p in missing)}); complete it, or delete it to use "
             f"{' / '.join(source.files)} instead"
         )
-    if missing and not download:
+    if missing and not (download and source.mirrors):
         raise DataError(_missing_message(name, root, source, missing))
-    for path, md5 in files.items():
+    remedy = "delete it to re-download" if source.mirrors else "replace it with the right file"
+    for path, expected in files.items():
         if path in missing:
-            download_file(source.mirrors, path, md5)
+            download_file(source.mirrors, path, expected)
         else:
-            verify(path, md5)
+            verify(path, expected, remedy=remedy)
     if source.extracted and not unpacked:
         for archive in source.files:
             safe_extract(root / archive, root)
-        for name_in_archive, md5 in source.extracted.items():
-            verify(root / name_in_archive, md5)
+        for name_in_archive, expected in source.extracted.items():
+            verify(root / name_in_archive, expected)
 
 
 def _missing_message(name: str, root: Path, source: Source, missing: list[Path]) -> str:
+    if not source.mirrors:
+        digests = expected_files(root, source)
+        wanted = ", ".join(f"{p} ({algorithm(digests[p])} {digests[p]})" for p in missing)
+        return (
+            f"{name}: missing {wanted}; there is no official download: put the file there, "
+            f"or point MINARCH_DATA_DIR at a folder holding {source.subdir}/ with it"
+        )
     unpacked = f" (or its unpacked {source.extracted_dir}/)" if source.extracted_dir else ""
     return (
         f"{name}: missing {', '.join(p.name for p in missing)}{unpacked} in {root}; "
@@ -120,14 +145,14 @@ def _missing_message(name: str, root: Path, source: Source, missing: list[Path])
     )
 
 
-def download_file(mirrors: tuple[str, ...], dest: Path, md5: str) -> None:
+def download_file(mirrors: tuple[str, ...], dest: Path, expected: str) -> None:
     """Fetch ``dest`` from the first mirror that serves the official bytes."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for mirror in mirrors:
         url = mirror + dest.name
         try:
-            _download(url, dest, md5)
+            _download(url, dest, expected)
             return
         except (OSError, HTTPException, DataError) as exc:
             failures.append(f"{url}: {exc}")
@@ -137,11 +162,11 @@ def download_file(mirrors: tuple[str, ...], dest: Path, md5: str) -> None:
     )
 
 
-def _download(url: str, dest: Path, md5: str) -> None:
+def _download(url: str, dest: Path, expected: str) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
-        digest = hashlib.md5()
+        digest = hashlib.new(algorithm(expected))
         received = 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
@@ -154,8 +179,10 @@ def _download(url: str, dest: Path, md5: str) -> None:
                     progress.advance(task, len(chunk))
         if total is not None and received != total:
             raise DataError(f"truncated: got {received} of {total} bytes")
-        if digest.hexdigest() != md5:
-            raise DataError(f"md5 {digest.hexdigest()} does not match the official {md5}")
+        if digest.hexdigest() != expected:
+            raise DataError(
+                f"{digest.name} {digest.hexdigest()} does not match the official {expected}"
+            )
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -172,27 +199,72 @@ def _progress() -> Progress:
     )
 
 
-def safe_extract(archive: Path, target: Path) -> None:
-    """Unpack regular files and folders only, refusing paths that leave ``target``."""
+def safe_extract(
+    archive: Path,
+    target: Path,
+    *,
+    max_bytes: int = MAX_ARCHIVE_BYTES,
+    max_members: int = MAX_ARCHIVE_MEMBERS,
+) -> None:
+    """Unpack regular files and folders only, within the caps, refusing paths that leave
+    ``target``; nothing appears in ``target`` unless the whole archive unpacked."""
     staging = Path(tempfile.mkdtemp(dir=target, prefix=".extract-"))
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                dest = staging / _member_path(archive, member)
-                if member.isdir():
+        with open_archive(archive, max_bytes=max_bytes, max_members=max_members) as members:
+            for path, contents in members:
+                dest = staging / path
+                if contents is None:
                     dest.mkdir(parents=True, exist_ok=True)
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
+                with contents, open(dest, "wb") as out:
+                    shutil.copyfileobj(contents, out, _CHUNK)
         for entry in staging.iterdir():
             os.replace(entry, target / entry.name)
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DataError(
-            f"{archive}: corrupt or truncated archive ({exc}); delete it to re-download"
-        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def open_archive(
+    archive: Path,
+    *,
+    max_bytes: int = MAX_ARCHIVE_BYTES,
+    max_members: int = MAX_ARCHIVE_MEMBERS,
+) -> Iterator[Iterator[tuple[PurePosixPath, IO[bytes] | None]]]:
+    """A .tar or .tar.gz's members as (checked relative path, contents; None for a folder).
+
+    Links, devices, absolute paths, ``..``, more than ``max_members`` members or
+    ``max_bytes`` bytes (sizes are declared before any data is read) and a
+    corrupt or truncated file all raise a one-line DataError, also mid-read.
+    """
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            yield _checked_members(archive, tar, max_bytes, max_members)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(
+            f"{archive}: corrupt or truncated archive ({exc}); delete or replace it"
+        ) from None
+
+
+def _checked_members(
+    archive: Path, tar: tarfile.TarFile, max_bytes: int, max_members: int
+) -> Iterator[tuple[PurePosixPath, IO[bytes] | None]]:
+    count = total = 0
+    for member in tar:
+        path = _member_path(archive, member)
+        count, total = count + 1, total + member.size
+        if count > max_members:
+            raise DataError(
+                f"{archive}: more than {max_members:,} members; refusing (a genuine archive "
+                "this large needs a higher max_members)"
+            )
+        if total > max_bytes:
+            raise DataError(
+                f"{archive}: members add up to more than {max_bytes:,} bytes; refusing "
+                "(a genuine archive this large needs a higher max_bytes)"
+            )
+        yield path, tar.extractfile(member) if member.isfile() else None
 
 
 def _member_path(archive: Path, member: tarfile.TarInfo) -> PurePosixPath:

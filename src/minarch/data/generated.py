@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from minarch.data.cache import find, read_arrays, store_arrays
 from minarch.data.dataset import Dataset, build_dataset
 from minarch.data.registry import DatasetInfo, LoadRequest, register
-from minarch.errors import DataError
 
 _DIGITS_SEED = 0
 _DIGITS_TEST_FRACTION = 0.2
@@ -27,6 +23,7 @@ _MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
         (1, 8, 8),
         10,
         "1797 handwritten digits, 8x8, values 0-16 (UCI optdigits via scikit-learn load_digits)",
+        title="Digits (8x8)",
     )
 )
 def load_digits(req: LoadRequest) -> Dataset:
@@ -50,27 +47,22 @@ def load_digits(req: LoadRequest) -> Dataset:
         (1, 40),
         10,
         "MNIST-1D, generated 1-D digit signals of length 40 (Greydanus, arXiv:2011.14439)",
+        title="MNIST-1D",
     )
 )
 def load_mnist1d(req: LoadRequest) -> Dataset:
     """Generate the default MNIST-1D once and reuse the cached arrays after."""
-    cache = req.root / _MNIST1D_CACHE
-    arrays = _read_cache(cache) if cache.is_file() else _generate_into(cache)
+    cached = find(_MNIST1D_CACHE, req.root)
+    if cached is not None:
+        arrays = read_arrays(cached, _MNIST1D_KEYS)
+    else:
+        arrays = _generate()
+        store_arrays(_MNIST1D_CACHE, req.root, arrays)
     x, y, x_test, y_test = (torch.from_numpy(arrays[k]) for k in _MNIST1D_KEYS)
     return build_dataset(req.info, x.unsqueeze(1), y, x_test.unsqueeze(1), y_test)
 
 
-def _read_cache(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in _MNIST1D_KEYS}
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(
-            f"{path}: unreadable MNIST-1D cache ({exc}); delete it to regenerate"
-        ) from None
-
-
-def _generate_into(path: Path) -> dict[str, np.ndarray]:
+def _generate() -> dict[str, np.ndarray]:
     from mnist1d.data import get_dataset_args, make_dataset
 
     # make_dataset reseeds the global random and NumPy generators; put them back.
@@ -80,24 +72,9 @@ def _generate_into(path: Path) -> dict[str, np.ndarray]:
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-    arrays = {
+    return {
         "x": data["x"].astype(np.float32),
         "y": data["y"].astype(np.int64),
         "x_test": data["x_test"].astype(np.float32),
         "y_test": data["y_test"].astype(np.int64),
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as exc:
-        raise DataError(
-            f"cannot cache MNIST-1D in {path.parent} ({exc}); "
-            "set MINARCH_DATA_DIR to a writable folder"
-        ) from None
-    return arrays

@@ -73,6 +73,7 @@ register(
         (1, 28, 28),
         10,
         "Handwritten digits 0-9, 28x28 (LeCun et al., Proc. IEEE 1998; yann.lecun.com/exdb/mnist)",
+        title="MNIST",
     ),
     source=_source(
         "mnist",
@@ -95,6 +96,7 @@ register(
         (1, 28, 28),
         10,
         "Zalando article images, 28x28, 10 classes (Xiao et al., arXiv:1708.07747, 2017)",
+        title="Fashion-MNIST",
     ),
     source=_source(
         "fashion-mnist",
@@ -114,6 +116,7 @@ register(
         (1, 28, 28),
         10,
         "Kuzushiji-MNIST, cursive Japanese characters, 28x28 (Clanuwat et al., arXiv:1812.01718)",
+        title="Kuzushiji-MNIST",
     ),
     source=_source(
         "kmnist",

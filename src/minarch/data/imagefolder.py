@@ -1,4 +1,9 @@
-"""Your own images: ``root/train/<class>/*`` and ``root/val/<class>/*`` (or ``test/``)."""
+"""Your own images: ``root/train/<class>/*`` and ``root/val/<class>/*`` (or ``test/``).
+
+``root`` may also be a ``.tar``/``.tar.gz`` archive of that layout (optionally
+inside one top folder): it is unpacked safely, once, into a folder named after
+its SHA-256, beside it or else in the user's cache folder.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,38 @@ import numpy as np
 import torch
 from PIL import Image
 
+from minarch.data.cache import find, store
 from minarch.data.dataset import Dataset, build_dataset
+from minarch.data.files import file_digest, safe_extract
 from minarch.data.registry import DatasetInfo, LoadRequest, register
 from minarch.errors import DataError
 
 DEFAULT_IMAGE_SIZE = 64
 _LAYOUT = "expected root/train/<class>/<image> and root/val/<class>/<image> (or root/test/)"
+_ARCHIVES = (".tar", ".tar.gz", ".tgz")
 
 
-def describe_folder(root: Path, image_size: int | None) -> DatasetInfo:
+def describe_folder(path: Path, image_size: int | None) -> DatasetInfo:
     """Check the layout and count classes without decoding a single image."""
+    return _describe(_image_root(path), image_size)
+
+
+def _image_root(path: Path) -> Path:
+    """The folder holding train/: ``path`` itself, or where its archive is unpacked."""
+    if not path.is_file():
+        return path
+    suffix = next((s for s in _ARCHIVES if path.name.endswith(s)), None)
+    if suffix is None:
+        raise DataError(f"imagefolder: {path} is a file but not a {'/'.join(_ARCHIVES)} archive")
+    name = f"{path.name.removesuffix(suffix)}-{file_digest(path, 'sha256')[:16]}"
+    unpacked = find(name, path.parent) or store(
+        name, path.parent, lambda tmp: safe_extract(path, tmp), folder=True
+    )
+    tops = [p for p in unpacked.iterdir() if p.is_dir()]
+    return tops[0] if len(tops) == 1 and not (unpacked / "train").is_dir() else unpacked
+
+
+def _describe(root: Path, image_size: int | None) -> DatasetInfo:
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
     if size < 1:
         raise DataError(f"imagefolder: image_size must be a positive integer, got {size}")
@@ -51,10 +78,11 @@ def load_imagefolder(req: LoadRequest) -> Dataset:
     """Classes are the train sub-folders in sorted order, so labels are stable."""
     if req.path is None:
         raise DataError(f"imagefolder: give the folder's path; {_LAYOUT}")
-    info = describe_folder(req.path, req.image_size)
-    classes, size = _subfolders(req.path / "train"), info.input_shape[-1]
-    train = _read_split(req.path / "train", classes, size, require_all=True)
-    val = _read_split(_val_dir(req.path), classes, size, require_all=False)
+    root = _image_root(req.path)
+    info = _describe(root, req.image_size)
+    classes, size = _subfolders(root / "train"), info.input_shape[-1]
+    train = _read_split(root / "train", classes, size, require_all=True)
+    val = _read_split(_val_dir(root), classes, size, require_all=False)
     return build_dataset(info, *train, *val)
 
 

@@ -24,7 +24,7 @@ def default_data_dir() -> Path:
 
 
 def check_dataset(name: str, data_dir: Path) -> list[FileCheck]:
-    """Presence and MD5 of each official file of ``name``; [] when nothing is read from disk."""
+    """Presence and digest of each official file of ``name``; [] when nothing is read from disk."""
     get_entry(name)
     source = SOURCES.get(name)
     return check_files(Path(data_dir) / source.subdir, source) if source else []

@@ -1,7 +1,7 @@
 """The dataset registry: the package's one table of names, shapes and sources.
 
 Each loader module registers its datasets under explicit names at import time.
-``SOURCES`` holds every official file's MD5 and download mirrors, one entry per
+``SOURCES`` holds every official file's digest and download mirrors, one entry per
 dataset, and is read at call time, so a test can swap in its own files with
 ``monkeypatch.setitem(SOURCES, name, ...)`` instead of a checksum-skipping flag.
 """
@@ -21,22 +21,32 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is, known without loading it."""
+    """What a dataset is, known without loading it.
+
+    ``title`` is the name reports and tables print (e.g. "CIFAR-10 (JPEG q75)",
+    so a re-encoding is never passed off as the original); it defaults to ``name``.
+    """
 
     name: str
     input_shape: tuple[int, ...]
     num_classes: int
     description: str
     files: tuple[str, ...] = ()
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
 
 @dataclass(frozen=True)
 class Source:
     """Where a dataset's official files live on disk and on the network.
 
-    ``files`` maps each downloadable file to its MD5; the file's URL is a mirror
-    plus its name. ``extracted`` maps the files inside an archive (paths under
-    the dataset's directory) to their MD5s, for users who unpacked it already.
+    ``files`` maps each official file to its MD5 or SHA-256 hex digest; the file's
+    URL is a mirror plus its name (no mirrors: the user puts the file there).
+    ``extracted`` maps the files inside an archive (paths under the dataset's
+    directory) to their digests, for users who unpacked it already.
     """
 
     subdir: str
@@ -87,11 +97,11 @@ SOURCES: dict[str, Source] = {}
 def register(
     info: DatasetInfo, *, source: Source | None = None, describe: Describer | None = None
 ) -> Callable[[Loader], Loader]:
-    """Register ``info`` with the decorated loader; a name can be taken once."""
+    """Register ``info`` with the decorated loader; a second entry under a name is an error."""
 
     def decorate(loader: Loader) -> Loader:
         if info.name in _ENTRIES:
-            raise ValueError(f"dataset {info.name!r} is registered twice")
+            raise DataError(f"dataset {info.name!r} is already registered")
         files = tuple(source.files) if source else ()
         _ENTRIES[info.name] = Entry(replace(info, files=files), loader, describe)
         if source is not None:
