@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -249,3 +251,31 @@ def test_bench_prints_json_with_the_documented_keys(tmp_path):
     assert keys <= set(row) and row["workload"] == "mlp-grid" and row["speedup"] > 0
     bad = minarch("bench", "--workload", "nope", cwd=tmp_path)
     assert bad.returncode == 2 and "valid workloads" in bad.stderr
+
+
+def test_version_and_short_help(tmp_path):
+    version = minarch("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("minarch ")
+    short = minarch("-h", cwd=tmp_path)
+    assert short.returncode == 0 and "Usage" in short.stdout
+
+
+def test_read_only_commands_do_not_import_torch(tmp_path):
+    """status and runs answer without loading torch (about 2 s of import on a laptop)."""
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    code = (
+        "import sys\n"
+        "from minarch.cli import main\n"
+        f"for argv in (['status', '--db', '{db}'], ['runs', '--db', '{db}']):\n"
+        "    sys.argv = ['minarch', *argv]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        assert not exc.code, exc.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("False")

@@ -10,44 +10,23 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
 
-from minarch.analysis import (
-    Analysis,
-    analyze_study,
-    compression_results,
-    stored_study,
-    study_table,
-)
-from minarch.data import (
-    check_dataset,
-    dataset_info,
-    dataset_names,
-    default_data_dir,
-    needs_folder,
-)
 from minarch.errors import MinarchError
-from minarch.execute import (
-    DatasetCache,
-    Plan,
-    Summary,
-    Workspace,
-    artifacts_dir,
-    make_executor,
-    plan_study,
-    resolve_device,
-    resolve_threads,
-    resolve_workers,
-    run_study,
-    writable_dir,
-)
-from minarch.report import write_report
-from minarch.spec import StudySpec
-from minarch.spec import load_study as _load_study
 from minarch.store import Store, default_db_url, open_store
 from minarch.tables import TABLES
+
+if TYPE_CHECKING:
+    from minarch.analysis import Analysis
+    from minarch.execute import Plan, Summary
+    from minarch.spec import StudySpec
+
+# Verbs import torch-heavy packages (execute, analysis, report, data) inside
+# their bodies, so the read-only ones (status, runs, epochs) answer in well
+# under a second.
 
 DEFAULT_REPORTS = Path("minarch-reports")
 
@@ -61,12 +40,17 @@ class RunOutcome:
 
 def load_study(source: str | Path) -> StudySpec:
     """A validated study from a YAML path or a built-in name such as ``quickstart``."""
-    return _load_study(source)[0]
+    from minarch.spec import load_study as load
+
+    return load(source)[0]
 
 
 def plan(source: str | Path) -> Plan:
     """Expand and size a study without training (and without touching any store)."""
-    study, text = _load_study(source)
+    from minarch.execute import plan_study
+    from minarch.spec import load_study as load
+
+    study, text = load(source)
     try:
         return plan_study(study, text)
     except MinarchError as exc:
@@ -107,6 +91,19 @@ def run(
     not depend on the machine's load or the number of workers.
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
     """
+    from minarch.data import default_data_dir
+    from minarch.execute import (
+        DatasetCache,
+        Workspace,
+        artifacts_dir,
+        make_executor,
+        resolve_device,
+        resolve_threads,
+        resolve_workers,
+        run_study,
+        writable_dir,
+    )
+
     console = console or Console(stderr=True)
     the_plan = plan(source)
     torch_device = resolve_device(device)
@@ -154,6 +151,8 @@ def report(
     *, db: str | None = None, study: str | None = None, out: str | Path | None = None
 ) -> list[Path]:
     """Write ``OUT/<study>/report.html`` (and figures) for one study or all of them."""
+    from minarch.execute import writable_dir
+
     reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
@@ -163,6 +162,14 @@ def report(
 
 def datasets(*, data_dir: str | Path | None = None) -> pd.DataFrame:
     """Known datasets, whether their files are in the data folder, and their checksums."""
+    from minarch.data import (
+        check_dataset,
+        dataset_info,
+        dataset_names,
+        default_data_dir,
+        needs_folder,
+    )
+
     folder = Path(data_dir) if data_dir else default_data_dir()
     rows = []
     for name in dataset_names():
@@ -195,6 +202,8 @@ def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Ana
 
     Each study is analysed with the thresholds of its own ``analysis:`` section.
     """
+    from minarch.analysis import analyze_study
+
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
         return {name: analyze_study(store, name) for name in _names(store, study)}
@@ -206,6 +215,8 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
     Each study is analysed with the thresholds of its own ``analysis:`` section;
     ``frame.attrs["thresholds"]`` holds them per study.
     """
+    from minarch.analysis import stored_study, study_table
+
     if name not in TABLES:
         raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
     with _opened(db or default_db_url()) as store:
@@ -221,6 +232,8 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
 
 def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
     """One row per pruning or quantization result, beside its uncompressed run."""
+    from minarch.analysis import compression_results
+
     with _opened(db or default_db_url()) as store:
         _check_study(store, study)
         frames = [compression_results(store, each) for each in _names(store, study)]
@@ -229,6 +242,9 @@ def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFr
 
 
 def _report(store: Store, study: str, reports: Path) -> Path:
+    from minarch.analysis import compression_results, stored_study
+    from minarch.report import write_report
+
     return write_report(
         store.runs_frame(study=study),
         store.epochs_frame(study=study),

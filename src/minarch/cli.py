@@ -27,6 +27,28 @@ datasets_app = typer.Typer(
     help="Known datasets and the files in the data folder.", no_args_is_help=True
 )
 app.add_typer(datasets_app, name="datasets")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from minarch import __version__
+
+        stdout.print(f"minarch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(context_settings={"help_option_names": ["-h", "--help"]})
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Find the smallest network that reliably learns an image-classification task."""
+
+
 stderr = Console(stderr=True)
 stdout = Console()
 

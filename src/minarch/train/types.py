@@ -19,8 +19,6 @@ SCHEDULES = ("constant", "step", "cosine")
 AUGMENTATIONS = ("none", "crop", "crop-flip")
 
 
-
-
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise TrainError(message)
