@@ -47,7 +47,13 @@ def run_frames(specs):
         }
         curve = {**LEARNING, **curves}
         runs.append(
-            {**run, "study": "s", "flops": 2 * run["params"], "best_val_acc": max(curve["val_acc"])}
+            {
+                **run,
+                "study": "s",
+                "flops": 2 * run["params"],
+                "final_val_acc": curve["val_acc"][-1],
+                "best_val_acc": max(curve["val_acc"]),
+            }
         )
         for epoch in range(len(curve["train_loss"])):
             row = {name: float(values[epoch]) for name, values in curve.items()}
@@ -166,6 +172,7 @@ def classified(archs, *, family="mlp", dataset="d"):
             "weight_decay": 0.0,
             "seed": seed,
             "state": "done",
+            "chance": 0.1,
             "curve_regime": regime,
             "regime": regime,
             "final_val_acc": acc,

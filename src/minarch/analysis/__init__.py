@@ -17,10 +17,11 @@ from minarch.analysis.compression import (
     redundancy,
 )
 from minarch.analysis.extend import grid_extensions
-from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables, verdict
+from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classify_runs
 from minarch.analysis.result import Analysis, analyze, definitions
+from minarch.analysis.selection import chosen_configurations
 from minarch.spec.schema import AnalysisSpec
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "analyze",
     "architecture_table",
     "classify_runs",
+    "chosen_configurations",
     "compression_frame",
     "definitions",
     "grid_extensions",
@@ -42,5 +44,4 @@ __all__ = [
     "phases",
     "pruning_curves",
     "redundancy",
-    "verdict",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,17 @@ BAND_STATS = ("length", "width", "angle")
 DECIMALS = 6  # log10 coordinates are rounded so the same grid point compares equal
 TOLERANCE = 1e-9  # accuracies (in %) this close count as equal: ties, ROI boundaries
 _FLAT = 1e-12  # an eigenvalue below this fraction of the largest is a flat direction
+
+
+class RoiShape(str, Enum):
+    """Which way a ROI's ellipse runs in (log10 wd, log10 lr) (``roi_shape``)."""
+
+    TOO_FEW = "too few points"  # no ellipse: under MIN_ELLIPSE_POINTS
+    ROUND = "round"  # under BAND_ELONGATION times as long as wide: no direction
+    DIAGONAL = "diagonal"  # the thesis's band: lr falls as wd rises
+    RISING = "rising"  # lr and wd rise together
+    ALONG_WD = "along wd"  # wd hardly matters, lr does
+    ALONG_LR = "along lr"  # lr hardly matters, wd does
 
 
 @dataclass(frozen=True)
@@ -333,71 +345,6 @@ def ellipse_columns(rois: Sequence[float]) -> list[str]:
     return [*KEYS, "model", "grid_points", *best, *per_roi, *shift]
 
 
-def verdict(result: HpSpaceResult, dataset: str, base_model: str) -> str:
-    """One plain-text paragraph per model: did θ* move, and what does not retuning cost.
-
-    Each variant's risk is set against the seed std of f at its θ*, so a
-    reader can tell a shift worth retuning for from seed noise.
-    """
-    table = result.ellipses
-    rows = table[(table["dataset"] == dataset) & (table["base_model"] == base_model)]
-    if rows.empty:
-        pairs = table[["dataset", "base_model"]].drop_duplicates().itertuples(index=False)
-        known = ", ".join(sorted(f"{m} on {d}" for d, m in pairs))
-        raise MinarchError(
-            f"no hyperparameter space for {base_model} on {dataset}; known: {known or 'none'}"
-        )
-    several = rows["family"].nunique(dropna=False) > 1  # usually one: then it adds nothing
-    paragraphs = []
-    for family, family_rows in rows.groupby("family", sort=True, dropna=False):
-        name = f"{base_model} ({family})" if several else str(base_model)
-        paragraphs.append(_verdict(result, family_rows, f"{name} on {dataset}"))
-    return " ".join(paragraphs)
-
-
-def _verdict(result: HpSpaceResult, rows: pd.DataFrame, head: str) -> str:
-    """The verdict for one model's rows of Table 4.1."""
-    ref_name = result.reference
-    ref = rows[rows["variant"] == ref_name]
-    if ref.empty:
-        return f"{head}: no '{ref_name}' variant was trained, so there is nothing to compare with."
-    r = ref.iloc[0]
-    sentences = [
-        f"{head}: the {ref_name} model's best configuration θ* is at log10 wd "
-        f"{r.best_log_wd:.2f}, log10 lr {r.best_log_lr:.2f}, with f = {r.best_f:.2f} % "
-        f"({_spread(r.best_f_seed_std)} at θ*)."
-    ]
-    if result.rois:
-        wide = max(result.rois)
-        shape = [
-            f"{row['variant']}: {band(*(row[roi_column(wide, s)] for s in BAND_STATS))}"
-            for _, row in rows.iterrows()
-        ]
-        sentences.append(f"Direction of the {wide:.1f}-ROI: " + "; ".join(shape) + ".")
-    risk = result.risk
-    for row in rows[rows["variant"] != ref_name].itertuples(index=False):
-        moved = "moved" if row.optimum_moved else "did not move"
-        text = (
-            f"For {row.variant}, the optimum {moved} by more than one grid step (θ* at "
-            f"log10 wd {row.best_log_wd:.2f}, log10 lr {row.best_log_lr:.2f}, f = "
-            f"{row.best_f:.2f} %, {_spread(row.best_f_seed_std)})"
-        )
-        same = risk[KEYS].eq([row.dataset, row.family, row.base_model, row.variant]).all(axis=1)
-        found = risk[same & (risk["points"] > 0)]
-        if len(found):
-            rk = found.iloc[0]
-            noise = _noise(rk["d_mean"], row.best_f_seed_std)
-            text += (
-                f"; reusing the {ref_name} model's hyperparameters ({result.risk_roi:g}-ROI, "
-                f"{int(rk['points'])} points) costs on average d = {rk['d_mean']:.2f} ± "
-                f"{rk['d_std']:.2f} pp ({100 * rk['dR_mean']:.2f} % relative){noise}"
-            )
-        sentences.append(text + ".")
-    if len(sentences) == 1:
-        sentences.append("No pruned variant was trained on this grid.")
-    return " ".join(sentences)
-
-
 def hpspace_definitions(
     rois: Sequence[float], n_sde: float, risk_roi: float, reference: str = "base"
 ) -> tuple[str, ...]:
@@ -489,44 +436,28 @@ def _compare(
     return out
 
 
-def band(length: float, width: float, angle: float) -> str:
-    """Which way a ROI's ellipse runs in (log10 wd, log10 lr), in words.
+def roi_shape(length: float, width: float, angle: float) -> RoiShape:
+    """Which way a ROI's ellipse runs, from its Table 4.1 length, width and angle.
 
     The thesis's optimal band runs from high lr / low wd to low lr / high wd:
     a major axis falling with weight decay (angle between -80° and -10°). An
-    ellipse less than 1.5 times as long as wide has no direction to speak of.
+    ellipse less than ``BAND_ELONGATION`` times as long as wide has no
+    direction to speak of.
     """
     if not all(np.isfinite([length, width, angle])):
-        return "too few points for an ellipse"
+        return RoiShape.TOO_FEW
     if length < BAND_ELONGATION * width:
-        return (
-            f"nearly round (length {length:.2f} vs width {width:.2f}), no clear direction "
-            f"(major axis at {angle:.0f}°)"
-        )
+        return RoiShape.ROUND
     if -80 <= angle <= -10:
-        return f"a diagonal band from high lr / low wd to low lr / high wd ({angle:.0f}°)"
+        return RoiShape.DIAGONAL
     if 10 <= angle <= 80:
-        return f"a band with lr and wd rising together ({angle:.0f}°)"
-    if abs(angle) < 10:
-        return f"a band along the wd axis: wd hardly matters, lr does ({angle:.0f}°)"
-    return f"a band along the lr axis: lr hardly matters, wd does ({angle:.0f}°)"
+        return RoiShape.RISING
+    return RoiShape.ALONG_WD if abs(angle) < 10 else RoiShape.ALONG_LR
 
 
 def _label(models: pd.Series) -> str:
     """A variant's architecture label; several (unexpected) are joined, not dropped."""
     return " / ".join(str(m) for m in models.drop_duplicates())
-
-
-def _spread(std: float) -> str:
-    return f"seed std {std:.2f} pp" if np.isfinite(std) else "seed std unknown, one seed"
-
-
-def _noise(d_mean: float, std: float) -> str:
-    if not (np.isfinite(d_mean) and np.isfinite(std)):
-        return ""
-    if d_mean > std:
-        return f", more than the seed std of f at its θ* ({std:.2f} pp)"
-    return f", within the seed std of f at its θ* ({std:.2f} pp), so possibly noise"
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:

@@ -9,12 +9,12 @@ was not already unstable becomes unstable by "seed disagreement".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from minarch.data import dataset_info, dataset_names
+from minarch.analysis.selection import CLASSIFIED_STATES, CONFIG, chance, configurations
 from minarch.frames import require_columns
 from minarch.spec.schema import AnalysisSpec
 
@@ -32,11 +32,8 @@ RULES = {
 }
 """Each rule and the regime it decides, in the order they are tried."""
 
-ARCH = ["dataset", "family", "model"]
-CONFIG = [*ARCH, "params", "lr", "weight_decay"]
 RUN_INPUT = ["run_id", *CONFIG, "seed", "state"]
 EPOCH_INPUT = ["run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
-CLASSIFIED_STATES = ("done", "diverged")  # pending, running and failed runs have no verdict
 CLASSIFIED_COLUMNS = [
     *RUN_INPUT,
     "epochs",
@@ -97,9 +94,9 @@ def classify_runs(
         if curve is None and run["state"] != "diverged":
             continue
         features = _features(curve, diverged=run["state"] == "diverged")
-        chance = _chance(run["dataset"], num_classes or {})
-        rule = _curve_rule(features, chance, t)
-        rows.append({**run, **features, "chance": chance, "curve_rule": rule})
+        level = chance(run["dataset"], num_classes)
+        rule = _curve_rule(features, level, t)
+        rows.append({**run, **features, "chance": level, "curve_rule": rule})
     table = pd.DataFrame(rows, columns=CLASSIFIED_COLUMNS)
     table["curve_regime"] = table["curve_rule"].map(RULES)
     table["seed_spread"] = table.groupby(CONFIG, dropna=False)["final_val_acc"].transform(
@@ -116,54 +113,24 @@ def architecture_table(classified: pd.DataFrame) -> pd.DataFrame:
 
     ``regime`` is the seeds' majority (ties go to the worse regime, see
     ``REGIMES``); ``stability`` the fraction of seeds not unstable;
-    ``acc_mean``/``acc_std`` the best validation accuracy over seeds (std is
-    NaN with one seed). ``chosen`` marks each architecture's configuration
-    with the highest ``acc_mean``: the one that stands for it in P_min, P_over
-    and the figures. Sorted by dataset, family, params, model, lr, weight decay.
+    ``acc_mean``/``acc_std`` the final validation accuracy over all seeds, a
+    diverged seed at chance (std is NaN with one seed). ``chosen`` marks each
+    architecture's chosen configuration (``selection``): the one that stands
+    for it in P_min, P_over and the figures. Sorted by dataset, family,
+    params, model, lr, weight decay.
     """
     counts = {f"n_{regime}": (classified["regime"] == regime).astype(int) for regime in REGIMES}
-    table = (
+    regimes = (
         classified.assign(**counts)
         .groupby(CONFIG, dropna=False)
-        .agg(
-            n_seeds=("run_id", "size"),
-            **{column: (column, "sum") for column in counts},
-            acc_mean=("best_val_acc", "mean"),
-            acc_std=("best_val_acc", "std"),
-            seed_spread=("seed_spread", "first"),
-        )
+        .agg(**{column: (column, "sum") for column in counts}, seed_spread=("seed_spread", "first"))
         .reset_index()
     )
+    table = configurations(classified).merge(regimes, on=CONFIG, how="left", sort=False)
     majority = table[list(counts)].to_numpy().argmax(axis=1)  # first maximum: the worse
     table["regime"] = np.asarray(REGIMES)[majority]
     table["stability"] = 1 - table["n_unstable"] / table["n_seeds"]
-    table = table.sort_values(
-        ["dataset", "family", "params", "model", "lr", "weight_decay"],
-        kind="stable",
-        ignore_index=True,
-    )
-    table["chosen"] = False
-    if len(table):
-        chosen = best_configurations(table["acc_mean"].to_numpy()[None], architecture_starts(table))
-        table.loc[chosen[0], "chosen"] = True
     return table[ARCHITECTURE_COLUMNS]
-
-
-def architecture_starts(table: pd.DataFrame) -> np.ndarray:
-    """Row positions where a new architecture begins in a table sorted as above."""
-    keys = table[ARCH].astype(str).agg("\0".join, axis=1).to_numpy()
-    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
-
-
-def best_configurations(acc: np.ndarray, starts: Sequence[int] | np.ndarray) -> np.ndarray:
-    """For each row of ``acc`` (samples x configurations), each architecture's best column.
-
-    Architectures are the column runs beginning at ``starts``; NaN accuracy
-    never wins, and ties go to the first (smallest lr, then weight decay).
-    """
-    filled = np.where(np.isnan(acc), -np.inf, acc)
-    bounds = zip(starts, [*starts[1:], acc.shape[1]], strict=True)
-    return np.stack([start + filled[:, start:end].argmax(axis=1) for start, end in bounds], axis=1)
 
 
 def _features(curve: pd.DataFrame | None, *, diverged: bool) -> dict[str, float]:
@@ -202,10 +169,3 @@ def _curve_rule(f: Mapping[str, float], chance: float, t: AnalysisSpec) -> str:
     if f["final_train_acc"] - f["final_val_acc"] > t.gap:
         return "train-validation gap"
     return "none"
-
-
-def _chance(dataset: str, num_classes: Mapping[str, int]) -> float:
-    classes = num_classes.get(dataset)
-    if classes is None and dataset in dataset_names():
-        classes = dataset_info(dataset).num_classes
-    return 1 / classes if classes else 0.0

@@ -61,7 +61,9 @@ _CIFAR10_BATCHES = {
 }
 
 register(
-    DatasetInfo("cifar10", (3, 32, 32), 10, f"32x32 colour images, 10 classes ({_CITATION})"),
+    DatasetInfo(
+        "cifar10", (3, 32, 32), 10, f"32x32 colour images, 10 classes ({_CITATION})", difficulty=60
+    ),
     source=Source(
         "cifar-10",
         {"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
@@ -79,7 +81,11 @@ register(
 
 register(
     DatasetInfo(
-        "cifar100", (3, 32, 32), 100, f"32x32 colour images, 100 fine classes ({_CITATION})"
+        "cifar100",
+        (3, 32, 32),
+        100,
+        f"32x32 colour images, 100 fine classes ({_CITATION})",
+        difficulty=70,
     ),
     source=Source(
         "cifar-100",

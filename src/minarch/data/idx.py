@@ -73,6 +73,7 @@ register(
         (1, 28, 28),
         10,
         "Handwritten digits 0-9, 28x28 (LeCun et al., Proc. IEEE 1998; yann.lecun.com/exdb/mnist)",
+        difficulty=30,
     ),
     source=_source(
         "mnist",
@@ -95,6 +96,7 @@ register(
         (1, 28, 28),
         10,
         "Zalando article images, 28x28, 10 classes (Xiao et al., arXiv:1708.07747, 2017)",
+        difficulty=50,
     ),
     source=_source(
         "fashion-mnist",
@@ -114,6 +116,7 @@ register(
         (1, 28, 28),
         10,
         "Kuzushiji-MNIST, cursive Japanese characters, 28x28 (Clanuwat et al., arXiv:1812.01718)",
+        difficulty=40,
     ),
     source=_source(
         "kmnist",

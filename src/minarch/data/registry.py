@@ -8,7 +8,8 @@ dataset, and is read at call time, so a test can swap in its own files with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -21,13 +22,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is, known without loading it."""
+    """What a dataset is, known without loading it.
+
+    ``difficulty`` ranks the registered datasets from easy to hard (reports and
+    tables list them in that order); every registered dataset must give one.
+    """
 
     name: str
     input_shape: tuple[int, ...]
     num_classes: int
     description: str
     files: tuple[str, ...] = ()
+    difficulty: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ def register(
     def decorate(loader: Loader) -> Loader:
         if info.name in _ENTRIES:
             raise ValueError(f"dataset {info.name!r} is registered twice")
+        if info.difficulty is None:
+            raise ValueError(f"dataset {info.name!r} is registered without a difficulty rank")
         files = tuple(source.files) if source else ()
         _ENTRIES[info.name] = Entry(replace(info, files=files), loader, describe)
         if source is not None:
@@ -117,6 +125,21 @@ def needs_folder(name: str) -> bool:
 
 def dataset_names() -> list[str]:
     return sorted(_ENTRIES)
+
+
+def by_difficulty(names: Iterable[object]) -> list[str]:
+    """The distinct ``names`` from easy to hard by their registered ``difficulty``.
+
+    Names the registry does not know (a renamed or hand-made dataset) follow
+    every registered one; ties keep the order in which names first appear.
+    """
+    present = list(dict.fromkeys(str(name) for name in names))
+
+    def rank(name: str) -> float:
+        entry = _ENTRIES.get(name)
+        return math.inf if entry is None else float(entry.info.difficulty or 0)
+
+    return sorted(present, key=rank)
 
 
 def dataset_info(

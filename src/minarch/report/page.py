@@ -15,7 +15,7 @@ import plotly.io as pio
 import plotly.offline
 
 import minarch
-from minarch.report import tables
+from minarch.analysis import summary
 from minarch.report.png import PNG_OPTIONS
 from minarch.report.section import Figure, Section, slugify
 from minarch.report.style import FONT
@@ -41,7 +41,7 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions"
 def render(title: str, runs: pd.DataFrame, sections: list[Section]) -> str:
     """The whole report as one HTML string."""
     body = [_header(title, runs)]
-    if tables.finished(runs).empty:
+    if summary.finished(runs).empty:
         body.append('<p class="empty">No finished runs yet.</p>')
     if len(sections) > 1:
         links = (f'<li><a href="#{slugify(s.title)}">{escape(s.title)}</a></li>' for s in sections)

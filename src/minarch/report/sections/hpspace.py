@@ -23,9 +23,9 @@ from minarch.analysis.hpspace import (
     optimum,
     roi,
     roi_column,
-    verdict,
 )
 from minarch.report import style
+from minarch.report.prose import verdict
 from minarch.report.section import Figure, ReportInput, Section, slugify
 
 TOP_FRACTION = 0.15

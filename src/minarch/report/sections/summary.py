@@ -6,7 +6,8 @@ from html import escape
 
 import pandas as pd
 
-from minarch.report import style, tables
+from minarch.analysis import summary
+from minarch.report import style
 from minarch.report.section import ReportInput, Section
 
 _HEADER = (
@@ -25,7 +26,7 @@ _HEADER = (
 def summary_tables(data: ReportInput) -> Section | None:
     """Per dataset, one row per architecture with its chosen configuration."""
     runs = data.runs
-    archs = tables.architectures(runs)
+    archs = summary.architectures(runs)
     if archs.empty:
         return None
     parts = []

@@ -1,10 +1,8 @@
-"""The run aggregates every section reads, computed one way for all of them.
+"""The per-architecture aggregates the report's figures and summary read.
 
-An architecture is (dataset, family, model). Its *chosen configuration* is the
-(learning rate, weight decay) pair with the highest mean best validation
-accuracy over its finished seeds, so a sweep over hyperparameters still gives
-one point per architecture, and the figures and the table agree on which runs
-that point stands for.
+Each architecture shows its chosen configuration (``selection``); its points
+are the best validation accuracy over that configuration's done seeds, and
+diverged runs are drawn apart, at the best accuracy they reached.
 """
 
 from __future__ import annotations
@@ -12,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-ARCH = ["dataset", "family", "model"]
-CONFIG = [*ARCH, "lr", "weight_decay"]
+from minarch.analysis.selection import ARCH, chosen_configurations, in_configurations
+
 RUN_COLUMNS = [
     "run_id",
     "study",
@@ -24,9 +22,12 @@ RUN_COLUMNS = [
     "weight_decay",
     "seed",
     "state",
+    "final_val_acc",
     "best_val_acc",
 ]
 EPOCH_COLUMNS = ["run_id", "epoch", "train_loss", "val_acc"]
+ARCHITECTURE_COLUMNS = [*ARCH, "params", "flops", "lr", "weight_decay", "n_done", "acc_mean"]
+ARCHITECTURE_COLUMNS += ["acc_std", "n_diverged"]
 
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:
@@ -35,37 +36,38 @@ def finished(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def architectures(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per architecture: size, chosen configuration, accuracy over its seeds.
+    """One row per architecture: size, chosen configuration, accuracy over its done seeds.
 
-    Columns: ARCH, params, flops, lr, weight_decay, n_done, acc_mean, acc_std
-    (NaN with one seed), n_diverged. Architectures with no finished run keep
-    NaN accuracy and configuration. Sorted by dataset, family, params.
+    Columns ``ARCHITECTURE_COLUMNS``: ``acc_mean``/``acc_std`` are the best
+    validation accuracy over the chosen configuration's done seeds (std NaN
+    with one seed); ``n_diverged`` counts the diverged runs of every
+    configuration. An architecture without a done or diverged run has NaN
+    configuration; one whose chosen configuration has no done seed has NaN
+    accuracy. Sorted by dataset, family, params.
     """
-    per_config = (
-        finished(runs)
-        .groupby(CONFIG, dropna=False)["best_val_acc"]
+    if runs.empty:  # merging an empty frame trips over its untyped key columns
+        return pd.DataFrame(columns=ARCHITECTURE_COLUMNS)
+    chosen = chosen_configurations(runs)[[*ARCH, "lr", "weight_decay"]]
+    stats = (
+        finished(in_configurations(runs, chosen))
+        .groupby(ARCH, dropna=False)["best_val_acc"]
         .agg(acc_mean="mean", acc_std="std", n_done="count")
         .reset_index()
-        .sort_values(["acc_mean", "n_done"], ascending=False, kind="stable")
-        .drop_duplicates(ARCH)
     )
     sizes = runs.groupby(ARCH, dropna=False).agg(
         params=("params", "first"),
         flops=("flops", "first"),
         n_diverged=("state", lambda s: int((s == "diverged").sum())),
     )
-    table = sizes.reset_index().merge(per_config, on=ARCH, how="left")
+    table = sizes.reset_index().merge(chosen, on=ARCH, how="left")
+    table = table.merge(stats, on=ARCH, how="left")[ARCHITECTURE_COLUMNS]
     table["n_done"] = table["n_done"].fillna(0).astype(int)
     return table.sort_values(["dataset", "family", "params"], kind="stable", ignore_index=True)
 
 
 def chosen_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The finished runs of each architecture's chosen configuration (its seeds)."""
-    done = finished(runs)
-    if done.empty:  # merging an empty frame trips over its untyped key columns
-        return done
-    chosen = architectures(runs).dropna(subset=["acc_mean"])[CONFIG]
-    return done.merge(chosen, on=CONFIG, how="inner")
+    return finished(in_configurations(runs, chosen_configurations(runs)))
 
 
 def diverged(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
