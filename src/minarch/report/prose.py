@@ -71,9 +71,13 @@ def _relation(what: str, rho: float, n: int) -> str:
     return f"{verb} {what} (Spearman ρ = {rho:.2f}, n = {n})"
 
 
-def band(length: float, width: float, angle: float) -> str:
+def band(length: float, width: float, angle: float, *, points: int | None = None) -> str:
     """Which way a ROI's ellipse runs in (log10 wd, log10 lr), in words (``roi_shape``)."""
-    shape = roi_shape(length, width, angle)
+    shape = roi_shape(length, width, angle, points=points)
+    if shape is RoiShape.NONE:
+        return "no ROI: the model learned nothing on this grid (best f at or below chance)"
+    if shape is RoiShape.POINT:
+        return "no ROI to speak of: its points coincide, so it has neither extent nor direction"
     if shape is RoiShape.TOO_FEW:
         return "too few points for an ellipse"
     if shape is RoiShape.ROUND:
@@ -119,20 +123,37 @@ def _verdict(result: HpSpaceResult, rows: pd.DataFrame, head: str) -> str:
     if ref.empty:
         return f"{head}: no '{ref_name}' variant was trained, so there is nothing to compare with."
     r = ref.iloc[0]
-    sentences = [
-        f"{head}: the {ref_name} model's best configuration θ* is at log10 wd "
-        f"{r.best_log_wd:.2f}, log10 lr {r.best_log_lr:.2f}, with f = {r.best_f:.2f} % "
-        f"({_spread(r.best_f_seed_std)} at θ*)."
-    ]
+    if not r.learned:
+        sentences = [
+            f"{head}: the {ref_name} model learned nothing on this grid (best f = "
+            f"{r.best_f:.2f} %, at or below chance), so there is no ROI and no θ* to reuse."
+        ]
+    else:
+        sentences = [
+            f"{head}: the {ref_name} model's best configuration θ* is at log10 wd "
+            f"{r.best_log_wd:.2f}, log10 lr {r.best_log_lr:.2f}, with f = {r.best_f:.2f} % "
+            f"({_spread(r.best_f_seed_std)} at θ*)."
+        ]
     if result.rois:
         wide = max(result.rois)
         shape = [
-            f"{row['variant']}: {band(*(row[roi_column(wide, s)] for s in BAND_STATS))}"
+            f"{row['variant']}: "
+            + band(
+                *(row[roi_column(wide, s)] for s in BAND_STATS),
+                points=row[roi_column(wide, "points")],
+            )
             for _, row in rows.iterrows()
         ]
         sentences.append(f"Direction of the {wide:.1f}-ROI: " + "; ".join(shape) + ".")
     risk = result.risk
     for row in rows[rows["variant"] != ref_name].itertuples(index=False):
+        if not (row.learned and r.learned):
+            what = "it learned nothing" if not row.learned else f"the {ref_name} model did not"
+            sentences.append(
+                f"For {row.variant} (best f = {row.best_f:.2f} %), {what}: there is no ROI "
+                "to compare."
+            )
+            continue
         moved = "moved" if row.optimum_moved else "did not move"
         text = (
             f"For {row.variant}, the optimum {moved} by more than one grid step (θ* at "
