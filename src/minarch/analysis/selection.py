@@ -18,15 +18,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from minarch.data import dataset_info, dataset_names
+from minarch.data import by_difficulty, dataset_info, dataset_names
 from minarch.frames import require_columns
 
 ARCH = ["dataset", "family", "model"]
 CONFIG = [*ARCH, "params", "lr", "weight_decay"]
 CLASSIFIED_STATES = ("done", "diverged")  # pending, running and failed runs have no verdict
+BASE = "base"
+"""The ``variant`` of a run trained from its own initialisation on the grid."""
 ORDER = ["dataset", "family", "params", "model", "lr", "weight_decay"]
 """Configurations sorted so each architecture's rows are contiguous, smallest lr first."""
 CHOSEN_COLUMNS = [*CONFIG, "n_seeds", "acc_mean", "acc_std"]
+VALIDATION = "config.dataset.validation"
+"""The runs table's column saying what a run validated on: "test" or a held-out fraction."""
 
 
 def chance(dataset: object, num_classes: Mapping[str, int] | None = None) -> float:
@@ -39,6 +43,17 @@ def chance(dataset: object, num_classes: Mapping[str, int] | None = None) -> flo
     if classes is None and dataset in dataset_names():
         classes = dataset_info(str(dataset)).num_classes
     return 1 / classes if classes else 0.0
+
+
+def base_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs METHODS.md A.1-A.2 read: those trained from their own initialisation.
+
+    Pruned, fine-tuned, retrained, rewound and quantization-aware runs reuse
+    their parent's model label and seed, so counted here they would pass for
+    extra seeds or configurations; they belong to the compression analyses.
+    A table without a ``variant`` column holds base runs only.
+    """
+    return runs[runs["variant"] == BASE] if "variant" in runs.columns else runs
 
 
 def seed_accuracy(runs: pd.DataFrame) -> pd.Series:
@@ -73,15 +88,42 @@ def chosen_configurations(
 ) -> pd.DataFrame:
     """Each architecture's chosen configuration from a store runs table, ``CHOSEN_COLUMNS``.
 
-    Only done and diverged runs count; an architecture with neither has no row.
+    Only done and diverged base runs count; an architecture with neither has no row.
     """
-    runs = require_columns(runs, [*CONFIG, "run_id", "state", "final_val_acc"], "runs")
+    runs = base_runs(require_columns(runs, [*CONFIG, "run_id", "state", "final_val_acc"], "runs"))
     finished = runs[runs["state"].isin(CLASSIFIED_STATES)]
     finished = finished.assign(chance=finished["dataset"].map(lambda d: chance(d, num_classes)))
     if finished.empty:
         return pd.DataFrame(columns=CHOSEN_COLUMNS)
     table = configurations(finished)
     return table.loc[table["chosen"], CHOSEN_COLUMNS].reset_index(drop=True)
+
+
+def validated_on_test(runs: pd.DataFrame) -> tuple[str, ...]:
+    """Datasets whose finished base runs validated on the test split, easy to hard.
+
+    There the chosen configuration and best epoch were picked on test data, so
+    their accuracies are optimistic (METHODS.md A.1). "test" is the study
+    file's default, so a table without the column (or a run without a value)
+    counts as validating on it.
+    """
+    runs = base_runs(require_columns(runs, ["dataset", "state"], "runs"))
+    runs = runs[runs["state"].isin(CLASSIFIED_STATES)]
+    if VALIDATION not in runs.columns:
+        return tuple(by_difficulty(runs["dataset"]))
+    split = runs[VALIDATION]
+    return tuple(by_difficulty(runs.loc[split.isna() | (split.astype(str) == "test"), "dataset"]))
+
+
+def selection_note(datasets: Sequence[str]) -> str | None:
+    """The one line printed beside a table whose selections used the test split; None if none."""
+    if not datasets:
+        return None
+    return (
+        f"Optimistic selections: {', '.join(datasets)} validated on the test split, so the "
+        "chosen configurations and best epochs were picked on test data (give the dataset a "
+        "held-out 'validation' fraction for unbiased numbers)."
+    )
 
 
 def architecture_starts(table: pd.DataFrame) -> np.ndarray:

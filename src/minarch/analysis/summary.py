@@ -1,8 +1,9 @@
 """The per-architecture aggregates the report's figures and summary read.
 
-Each architecture shows its chosen configuration (``selection``); its points
-are the best validation accuracy over that configuration's done seeds, and
-diverged runs are drawn apart, at the best accuracy they reached.
+Base runs only (``selection.base_runs``). Each architecture shows its chosen
+configuration (``selection``); its points are the best validation accuracy
+over that configuration's done seeds, and diverged runs are drawn apart, at
+the best accuracy they reached.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from minarch.analysis.selection import ARCH, chosen_configurations, in_configurations
+from minarch.analysis.selection import ARCH, base_runs, chosen_configurations, in_configurations
 
 RUN_COLUMNS = [
     "run_id",
@@ -45,6 +46,7 @@ def architectures(runs: pd.DataFrame) -> pd.DataFrame:
     configuration; one whose chosen configuration has no done seed has NaN
     accuracy. Sorted by dataset, family, params.
     """
+    runs = base_runs(runs)
     if runs.empty:  # merging an empty frame trips over its untyped key columns
         return pd.DataFrame(columns=ARCHITECTURE_COLUMNS)
     chosen = chosen_configurations(runs)[[*ARCH, "lr", "weight_decay"]]
@@ -67,11 +69,13 @@ def architectures(runs: pd.DataFrame) -> pd.DataFrame:
 
 def chosen_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The finished runs of each architecture's chosen configuration (its seeds)."""
+    runs = base_runs(runs)
     return finished(in_configurations(runs, chosen_configurations(runs)))
 
 
 def diverged(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     """Diverged runs with the best accuracy they reached (from their curve if unrecorded)."""
+    runs = base_runs(runs)
     out = runs[runs["state"] == "diverged"].copy()
     curve_best = epochs.groupby("run_id")["val_acc"].max()
     out["acc"] = out["best_val_acc"].astype(float).fillna(out["run_id"].map(curve_best))

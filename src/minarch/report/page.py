@@ -27,6 +27,7 @@ body {{ font-family: {FONT}; color: #222; max-width: 1000px; margin: 2em auto;
        padding: 0 1em; line-height: 1.45; }}
 h1 {{ margin-bottom: 0.2em; }}
 .meta {{ color: #555; }}
+.note {{ color: #8a4b00; }}
 table {{ border-collapse: collapse; margin: 0.8em 0 1.5em; font-size: 0.92em; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.7em; text-align: right; }}
 th {{ border-bottom: 2px solid #444; }}

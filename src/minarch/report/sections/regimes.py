@@ -24,7 +24,7 @@ FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
 _OTHER_SYMBOLS = ("triangle-up", "cross", "star", "hexagon", "triangle-down", "pentagon")
 
 _HOVER = (
-    "<b>%{customdata[0]}</b><br>params %{x:,}<br>best val. acc. %{y:.2f}%"
+    "<b>%{customdata[0]}</b><br>params %{x:,}<br>final val. acc. %{y:.2f}%"
     "<br>%{customdata[1]}<extra></extra>"
 )
 
@@ -45,6 +45,8 @@ def convergence_regimes(data: ReportInput) -> Section | None:
         _definitions(result, given=thresholds is not None),
         _minimal_table(result.minimal, datasets),
     ]
+    if result.selection_note:
+        parts.append(f'<p class="note">{escape(result.selection_note)}</p>')
     if len(datasets) > 1 and result.minimal["reached"].any():
         parts.append(Figure("p-min-vs-dataset", _complexity_figure(result.minimal, datasets)))
     for dataset in datasets:
@@ -82,7 +84,7 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
         "Dataset",
         "Family",
         "Architectures",
-        "Best val. acc. (%)",
+        "Best mean final val. acc. (%)",
         "P_min",
         "P_min 95 % interval",
         "Resamples reaching P_min (%)",
@@ -163,7 +165,7 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
         fig,
         title=f"{escape(str(dataset))}: convergence regimes",
         x_title="Parameters (count, log scale)",
-        y_title="Best validation accuracy (%)",
+        y_title="Mean final validation accuracy (%)",
     )
     fig.update_layout(legend_title_text="Family · regime")
     fig.update_xaxes(type="log")
