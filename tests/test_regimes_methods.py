@@ -17,6 +17,7 @@ from minarch.report import ReportInput
 from minarch.report.sections.hpspace import hyperparameter_space
 from minarch.report.sections.regimes import convergence_regimes
 from minarch.report.sections.summary import summary_tables
+from minarch.spec import parse_study
 from tests.test_analysis import EPOCHS, run_frames
 from tests.test_hpspace import axis, runs_on_grid
 
@@ -193,3 +194,9 @@ def test_the_cpu_study_that_claims_p_min_validates_on_held_out_data():
         "mnist": 0.05,
         "fashion-mnist": 0.05,
     }
+
+
+def test_study_files_naming_the_retired_threshold_still_load():
+    text = "name: s\ndatasets: [digits]\nmodels: [{family: mlp, width: 4}]\n"
+    old = parse_study(text + "analysis: {val_min_before: 0.8, gap: 0.2}\n")
+    assert old.analysis == AnalysisSpec(gap=0.2)
