@@ -47,7 +47,13 @@ def run_frames(specs):
         }
         curve = {**LEARNING, **curves}
         runs.append(
-            {**run, "study": "s", "flops": 2 * run["params"], "best_val_acc": max(curve["val_acc"])}
+            {
+                **run,
+                "study": "s",
+                "flops": 2 * run["params"],
+                "final_val_acc": curve["val_acc"][-1],
+                "best_val_acc": max(curve["val_acc"]),
+            }
         )
         for epoch in range(len(curve["train_loss"])):
             row = {name: float(values[epoch]) for name, values in curve.items()}
@@ -114,8 +120,12 @@ def test_seed_disagreement_marks_every_seed_of_the_configuration():
 
 def test_rising_validation_loss():
     rising = np.r_[np.linspace(2.3, 0.5, 3), np.linspace(0.55, 0.8, EPOCHS - 3)]
-    assert verdict({"val_loss": rising}) == ("overfitting", "rising validation loss")
-    late = np.r_[np.linspace(2.3, 0.5, 8), [0.6, 0.7]]  # minimum at 80 %: not "before"
+    falling = np.r_[np.linspace(0.3, 0.92, 3), np.linspace(0.91, 0.88, EPOCHS - 3)]  # 4 pp off
+    assert verdict({"val_loss": rising, "val_acc": falling}) == (
+        "overfitting",
+        "rising validation loss",
+    )
+    late = np.r_[np.linspace(2.3, 0.5, 8), [0.6, 0.7]]  # accuracy still at its best
     assert verdict({"val_loss": late}) == ("learning", "none")
     small = np.r_[np.linspace(2.3, 0.5, 3), np.full(EPOCHS - 3, 0.54)]  # 8 % above: no
     assert verdict({"val_loss": small}) == ("learning", "none")
@@ -166,6 +176,7 @@ def classified(archs, *, family="mlp", dataset="d"):
             "weight_decay": 0.0,
             "seed": seed,
             "state": "done",
+            "chance": 0.1,
             "curve_regime": regime,
             "regime": regime,
             "final_val_acc": acc,
@@ -285,6 +296,7 @@ def study_frames(datasets=("digits", "mnist")):
     """A small sweep whose sizes fall into all three regimes, two seeds each."""
     overfit = {
         "val_loss": np.r_[np.linspace(2.3, 0.5, 3), np.linspace(0.55, 0.9, EPOCHS - 3)],
+        "val_acc": np.r_[np.linspace(0.3, 0.92, 3), np.linspace(0.91, 0.90, EPOCHS - 3)],
         "train_acc": np.linspace(0.3, 0.99, EPOCHS),
     }
     stuck = {"train_loss": np.full(EPOCHS, 2.3), "val_acc": np.full(EPOCHS, 0.1)}

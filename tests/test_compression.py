@@ -12,8 +12,6 @@ import pytest
 from minarch.analysis.compression import (
     COMPRESSION_COLUMNS,
     bits_trend,
-    chosen_configurations,
-    describe_redundancy_trend,
     int8_comparison,
     layer_widths,
     minimal_bits,
@@ -22,8 +20,10 @@ from minarch.analysis.compression import (
     redundancy,
     redundancy_trend,
 )
+from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.errors import MinarchError
 from minarch.report import ReportInput
+from minarch.report.prose import describe_redundancy_trend
 from minarch.report.sections.pruning import pruning_sensitivity
 from minarch.report.sections.quantization import quantization_robustness
 from minarch.spec.schema import AnalysisSpec
@@ -85,6 +85,16 @@ def quantized(accs: dict[int, list[float]], bits=BITS, **values) -> list[dict]:
 
 
 TWO_SEEDS = {0: [0.90, 0.895, 0.85, 0.10], 1: [0.895, 0.88, 0.86, 0.12]}
+
+
+def parents(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """The trained runs the rows came from, as the store's runs table has them."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    keys = ["dataset", "family", "model", "params", "lr", "weight_decay", "seed"]
+    runs = frame.drop_duplicates(keys)[[*keys, "base_val_acc"]].reset_index(drop=True)
+    runs = runs.rename(columns={"base_val_acc": "final_val_acc"})
+    return runs.assign(run_id=[f"p{i}" for i in range(len(runs))], state="done")
 
 
 # --- pruning -------------------------------------------------------------------------------
@@ -214,7 +224,8 @@ def test_missing_column_and_unknown_kind_are_user_errors():
 
 def test_chosen_configuration_is_the_best_trained_parent():
     rows = pruned(TWO_SEEDS) + pruned({0: [0.1] * 4}, lr=0.01, base_val_acc=0.5)
-    chosen = chosen_configurations(pd.DataFrame(rows))
+    frame = pd.DataFrame(rows)
+    chosen = in_configurations(frame, chosen_configurations(parents(frame)))
     assert set(chosen["lr"]) == {0.1}
     assert len(pruning_curves(pd.DataFrame(rows))) == 8  # configurations are never pooled
 
@@ -310,7 +321,7 @@ def synthetic() -> pd.DataFrame:
 
 
 def report_input(compression: pd.DataFrame | None) -> ReportInput:
-    return ReportInput(pd.DataFrame(), pd.DataFrame(), None, compression)
+    return ReportInput(parents(compression), pd.DataFrame(), None, compression)
 
 
 def test_pruning_section_builds_with_figures_and_tables():
@@ -338,7 +349,7 @@ def test_quantization_section_builds_with_figures_and_tables():
     spec = AnalysisSpec(quant_delta=0.02)
     study = type("Study", (), {"analysis": spec})()  # only .analysis is read
     section = quantization_robustness(
-        ReportInput(pd.DataFrame(), pd.DataFrame(), study, synthetic())
+        ReportInput(parents(synthetic()), pd.DataFrame(), study, synthetic())
     )
     slugs = [f.slug for f in section.figures]
     assert "quant-bits-vs-dataset" in slugs

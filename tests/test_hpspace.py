@@ -10,7 +10,6 @@ import pytest
 
 from minarch.analysis.hpspace import (
     RISK_COLUMNS,
-    band,
     ellipse,
     ellipse_columns,
     grid_extension,
@@ -19,9 +18,9 @@ from minarch.analysis.hpspace import (
     risk,
     roi,
     surface,
-    verdict,
 )
 from minarch.errors import MinarchError
+from minarch.report.prose import band, verdict
 from minarch.report.section import ReportInput
 from minarch.report.sections.hpspace import hyperparameter_space
 

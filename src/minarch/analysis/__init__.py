@@ -18,10 +18,11 @@ from minarch.analysis.compression import (
     redundancy,
 )
 from minarch.analysis.extend import grid_extensions
-from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables, verdict
+from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classify_runs
 from minarch.analysis.result import Analysis, analyze, definitions
+from minarch.analysis.selection import chosen_configurations
 from minarch.analysis.stored import (
     analyze_study,
     compression_results,
@@ -41,6 +42,7 @@ __all__ = [
     "analyze_study",
     "architecture_table",
     "classify_runs",
+    "chosen_configurations",
     "compression_frame",
     "compression_results",
     "definitions",

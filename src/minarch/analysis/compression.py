@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from minarch.data import by_difficulty
 from minarch.errors import MinarchError
 from minarch.frames import require_columns
 
@@ -71,6 +73,18 @@ TWIN_METHOD, TWIN_BITS = "weights+acts-channel", 8
 
 MEASURES = {False: "sparsity", True: "FLOPs removed"}
 """What compression means, by whether the method is structured."""
+MONOTONE_RHO = 0.3
+"""|Spearman ρ| from which a trend counts as rising or falling."""
+
+
+class Relation(str, Enum):
+    """How a quantity moves with depth or size across models (``relation``)."""
+
+    RISES = "rises"
+    FALLS = "falls"
+    NONE = "none"  # |ρ| below MONOTONE_RHO
+    UNKNOWN = "unknown"  # ρ is NaN: under 3 models, or a constant side
+
 
 MODEL = ["dataset", "family", "model"]
 CONFIG = [*MODEL, "lr", "weight_decay"]
@@ -252,35 +266,6 @@ def compression_rows(frame: pd.DataFrame, kind: str | None = None) -> pd.DataFra
     for column in ["dataset", "family", "model", "method", "pipeline"]:
         rows[column] = rows[column].astype(str)
     return rows
-
-
-def chosen_configurations(frame: pd.DataFrame) -> pd.DataFrame:
-    """Only the rows of each model's configuration with the best mean parent accuracy.
-
-    A hyperparameter sweep compresses many configurations of one model; the
-    figures show one curve per model, the one its best-trained parent stands
-    for (ties: the smallest learning rate, then weight decay).
-    """
-    if frame.empty:
-        return frame
-    parents = (
-        frame.groupby(CONFIG, dropna=False)["base_val_acc"]
-        .mean()
-        .reset_index()
-        .sort_values(["base_val_acc", "lr", "weight_decay"], ascending=[False, True, True])
-        .drop_duplicates(MODEL)
-    )
-    return frame.merge(parents[CONFIG], on=CONFIG, how="inner")
-
-
-def ordered_datasets(datasets: Iterable[object]) -> list[str]:
-    """Datasets from easy to hard (the regimes section's order), others as they appear."""
-    from minarch.report.sections.regimes import COMPLEXITY_ORDER  # report imports analysis
-
-    present = list(dict.fromkeys(str(d) for d in datasets))
-    return [d for d in COMPLEXITY_ORDER if d in present] + [
-        d for d in present if d not in COMPLEXITY_ORDER
-    ]
 
 
 # --- pruning -------------------------------------------------------------------------------
@@ -474,23 +459,6 @@ def redundancy_trend(redundancy_table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TREND_COLUMNS)
 
 
-def describe_redundancy_trend(trend: pd.DataFrame, *, delta: float = 0.01) -> list[str]:
-    """One plain sentence per trend row, saying how R_δ moves with depth and size."""
-    sentences = []
-    for row in trend.itertuples(index=False):
-        head = (
-            f"{row.family} on {row.dataset}, {row.method} ({row.pipeline}): "
-            f"R_δ (δ = {100 * delta:g} pp, {row.measure})"
-        )
-        if not (math.isfinite(row.rho_depth) or math.isfinite(row.rho_params)):
-            sentences.append(f"{head}: too few varying models for a trend (n = {row.n_models}).")
-            continue
-        depth = _relation("depth", row.rho_depth, row.n_depth)
-        size = _relation("parameter count", row.rho_params, row.n_models)
-        sentences.append(f"{head} {depth}, and {size}.")
-    return sentences
-
-
 def layer_widths(frame: pd.DataFrame) -> pd.DataFrame:
     """Kept channels per layer for each structured method and FLOPs target, mean over seeds.
 
@@ -659,7 +627,7 @@ def bits_trend(min_bits_table: pd.DataFrame) -> BitsTrend:
             }
         )
     by_dataset = pd.DataFrame(by_dataset, columns=BITS_DATASET_COLUMNS)
-    rank = {d: i for i, d in enumerate(ordered_datasets(by_dataset["dataset"]))}
+    rank = {d: i for i, d in enumerate(by_difficulty(by_dataset["dataset"]))}
     by_dataset = by_dataset.sort_values(
         ["dataset", "family", "method", "pipeline"],
         key=lambda s: s.map(rank) if s.name == "dataset" else s,
@@ -667,29 +635,6 @@ def bits_trend(min_bits_table: pd.DataFrame) -> BitsTrend:
         ignore_index=True,
     )
     return BitsTrend(pd.DataFrame(by_params, columns=BITS_PARAMS_COLUMNS), by_dataset)
-
-
-def describe_bits_trend(trend: BitsTrend) -> list[str]:
-    """Plain sentences: minimal bits against size, and along the datasets."""
-    sentences = []
-    for row in trend.by_params.itertuples(index=False):
-        relation = _relation("parameter count", row.rho_params, row.n_models)
-        sentences.append(
-            f"{row.family} on {row.dataset}, {row.method} ({row.pipeline}): "
-            f"the minimal bit width {relation}."
-        )
-    table = trend.by_dataset
-    for (family, method, pipeline), group in table.groupby(
-        ["family", "method", "pipeline"], sort=True
-    ):
-        group = group[np.isfinite(group["mean_bits"].astype(float))]
-        if len(group) < 2:
-            continue
-        steps = " → ".join(f"{r.dataset} {r.mean_bits:.1f}" for r in group.itertuples())
-        sentences.append(
-            f"{family}, {method} ({pipeline}): mean minimal bits from easy to hard: {steps}."
-        )
-    return sentences
 
 
 def int8_comparison(frame: pd.DataFrame) -> pd.DataFrame:
@@ -801,16 +746,15 @@ def _spearman(x: pd.Series, y: pd.Series) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def _relation(what: str, rho: float, n: int) -> str:
+def relation(rho: float) -> Relation:
+    """A Spearman ρ as a trend: NaN (too few or constant models) is ``UNKNOWN``."""
     if not math.isfinite(rho):
-        return f"cannot be related to {what} (n = {n}; at least 3 varying models needed)"
-    if rho >= 0.3:
-        verb = "rises with"
-    elif rho <= -0.3:
-        verb = "falls with"
-    else:
-        verb = "shows no clear monotone relation with"
-    return f"{verb} {what} (Spearman ρ = {rho:.2f}, n = {n})"
+        return Relation.UNKNOWN
+    if rho >= MONOTONE_RHO:
+        return Relation.RISES
+    if rho <= -MONOTONE_RHO:
+        return Relation.FALLS
+    return Relation.NONE
 
 
 def _widths(text: object) -> dict[str, float]:

@@ -10,18 +10,23 @@ hyperparameters on a pruned one (Table 4.2), and where the grid should grow.
 A diverged run counts as accuracy 0 (it learned nothing usable), so a grid
 point whose seeds all diverged has f = 0 rather than vanishing from the grid
 and making its neighbourhood look better explored than it is. Failed, pending
-and running runs, and done runs without a finite accuracy, are left out.
+and running runs, and done runs without a finite accuracy, are left out. A
+surface whose best f is at or below chance (every run diverged, or none
+learned) has no ROI: the whole grid would be "near the best" of nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from minarch.analysis.selection import chance
 from minarch.errors import MinarchError
 from minarch.frames import require_columns
 
@@ -37,10 +42,23 @@ RISK_COLUMNS = [*KEYS, "model", "d_mean", "d_std", "dR_mean", "dR_std", "points"
 RISK_POINT_COLUMNS = [*KEYS, "log_wd", "log_lr", "d", "dR"]
 MIN_ELLIPSE_POINTS = 5
 BAND_ELONGATION = 1.5  # length / width below which an ROI has no direction
-BAND_STATS = ("length", "width", "angle")
+BAND_STATS = ("length", "width", "angle")  # what roi_shape reads, with the ROI's points
 DECIMALS = 6  # log10 coordinates are rounded so the same grid point compares equal
 TOLERANCE = 1e-9  # accuracies (in %) this close count as equal: ties, ROI boundaries
 _FLAT = 1e-12  # an eigenvalue below this fraction of the largest is a flat direction
+
+
+class RoiShape(str, Enum):
+    """Which way a ROI's ellipse runs in (log10 wd, log10 lr) (``roi_shape``)."""
+
+    NONE = "none"  # no ROI: the model learned nothing (best f at or below chance)
+    POINT = "point"  # the ROI's points coincide: no extent, no direction
+    TOO_FEW = "too few points"  # no ellipse: under MIN_ELLIPSE_POINTS
+    ROUND = "round"  # under BAND_ELONGATION times as long as wide: no direction
+    DIAGONAL = "diagonal"  # the thesis's band: lr falls as wd rises
+    RISING = "rising"  # lr and wd rise together
+    ALONG_WD = "along wd"  # wd hardly matters, lr does
+    ALONG_LR = "along lr"  # lr hardly matters, wd does
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,14 @@ class Ellipse:
     angle: float
     n_sde: float
     points: int
+
+    @classmethod
+    def from_table(cls, row: Mapping[str, Any], x: float, n_sde: float) -> Ellipse | None:
+        """The x-ROI's ellipse as a Table 4.1 row holds it; None where the row has none."""
+        stats = {stat: float(row[roi_column(x, stat)]) for stat in ELLIPSE_STATS}
+        if not all(math.isfinite(value) for value in stats.values()):
+            return None
+        return cls(**{**stats, "points": int(stats["points"])}, n_sde=float(n_sde))
 
     def curve(self, samples: int = 121) -> tuple[np.ndarray, np.ndarray]:
         """The outline as (log10 wd, log10 lr) arrays, closed, for plotting."""
@@ -174,10 +200,14 @@ def optimum(surf: pd.DataFrame) -> Optimum:
     )
 
 
-def roi(surf: pd.DataFrame, x: float) -> pd.DataFrame:
-    """The x-ROI: the surface's rows with f ≥ f(θ*) − x (x in percentage points)."""
+def roi(surf: pd.DataFrame, x: float, *, chance: float = 0.0) -> pd.DataFrame:
+    """The x-ROI: the surface's rows with f ≥ f(θ*) − x (x in percentage points).
+
+    Empty when f(θ*) is at or below ``chance`` (a fraction; 0 when unknown):
+    a model that learned nothing has no region of good hyperparameters.
+    """
     f = surf["f"].to_numpy(float)
-    if not np.isfinite(f).any():
+    if not np.isfinite(f).any() or np.nanmax(f) <= 100 * chance + TOLERANCE:
         return surf.iloc[:0]
     return surf[f >= np.nanmax(f) - x - TOLERANCE]
 
@@ -187,7 +217,8 @@ def ellipse(points: pd.DataFrame | np.ndarray, n_sde: float = 2.0) -> Ellipse | 
 
     Mean and sample covariance (ddof = 1) of (log10 wd, log10 lr). Points on a
     line give width 0 (a flat direction: eigenvalues below 1e-12 of the largest,
-    or negative from rounding, count as 0), not an error.
+    or negative from rounding, count as 0), not an error. Points that all
+    coincide give length 0 and a NaN angle: such an ellipse has no direction.
     """
     xy = points[AXES].to_numpy(float) if isinstance(points, pd.DataFrame) else np.asarray(points)
     xy = xy.reshape(-1, 2).astype(float)
@@ -197,6 +228,7 @@ def ellipse(points: pd.DataFrame | np.ndarray, n_sde: float = 2.0) -> Ellipse | 
     eig = np.where(eig <= _FLAT * max(eig[1], 0.0), 0.0, eig)
     angle = math.degrees(math.atan2(vec[1, 1], vec[0, 1]))
     angle = angle - 180 if angle > 90 else angle + 180 if angle <= -90 else angle
+    angle = angle if eig[1] > 0 else math.nan
     centre = xy.mean(axis=0)
     return Ellipse(
         centre_wd=float(centre[0]),
@@ -235,7 +267,7 @@ def risk(pruned: pd.DataFrame, reference_roi: pd.DataFrame) -> Risk:
 
 
 def grid_extension(
-    surf: pd.DataFrame, x: float = 1.0, step: float | None = None
+    surf: pd.DataFrame, x: float = 1.0, step: float | None = None, *, chance: float = 0.0
 ) -> dict[str, list[float]]:
     """New lr and weight-decay values, one grid step beyond each edge the x-ROI touches.
 
@@ -243,9 +275,10 @@ def grid_extension(
     column). ``step`` (log10 units, both axes) defaults to each axis's own
     grid spacing (its smallest gap); an axis with a single value and no
     ``step`` cannot be extended. The extended grid is the product of the old
-    and new values of both axes, so a new row spans every weight decay.
+    and new values of both axes, so a new row spans every weight decay. A
+    surface without an ROI (``roi`` with ``chance``) proposes nothing.
     """
-    region = roi(surf, x)
+    region = roi(surf, x, chance=chance)
     out: dict[str, list[float]] = {"lr": [], "weight_decay": []}
     for key, column in (("lr", "log_lr"), ("weight_decay", "log_wd")):
         values = np.unique(surf[column].to_numpy(float))
@@ -276,6 +309,8 @@ def hpspace_tables(
     compared with it only through ``base_model``). The ``reference`` variant
     (unpruned) is the one every other is compared with. Shifts use the widest
     ROI in ``rois`` (1.0 by default); risk uses the reference's ``risk_roi``-ROI.
+    ``learned`` is False for a variant whose best f is at or below chance: it
+    has no ROI (0 points, no ellipse) and neither a shift nor a moved optimum.
     """
     rois = tuple(float(x) for x in rois)
     runs = require_columns(runs, RUN_INPUT, "hyperparameter-space input 'runs'")
@@ -289,10 +324,11 @@ def hpspace_tables(
             if not surf.empty:
                 variants[variant] = (_label(variant_runs["model"]), surf)
         order = sorted(variants, key=lambda v: (v != reference, str(v)))
-        rows = {v: _ellipse_row(variants[v][1], rois, n_sde) for v in order}
+        level = chance(key[0])
+        rows = {v: _ellipse_row(variants[v][1], rois, n_sde, level) for v in order}
         ref_row = rows.get(reference)
         ref_surf = variants[reference][1] if reference in variants else None
-        ref_roi = roi(ref_surf, risk_roi) if ref_surf is not None else None
+        ref_roi = roi(ref_surf, risk_roi, chance=level) if ref_surf is not None else None
         for variant in order:
             model, surf = variants[variant]
             ids = dict(zip(KEYS, (*key, variant), strict=True))
@@ -328,74 +364,9 @@ def roi_column(x: float, stat: str) -> str:
 def ellipse_columns(rois: Sequence[float]) -> list[str]:
     """Table 4.1's columns for these ROI widths."""
     per_roi = [roi_column(x, stat) for x in rois for stat in ELLIPSE_STATS]
-    best = ["best_f", "best_f_seed_std", "best_log_wd", "best_log_lr", "ties"]
+    best = ["best_f", "best_f_seed_std", "best_log_wd", "best_log_lr", "ties", "learned"]
     shift = ["shift_wd", "shift_lr", "shift", "optimum_moved"]
     return [*KEYS, "model", "grid_points", *best, *per_roi, *shift]
-
-
-def verdict(result: HpSpaceResult, dataset: str, base_model: str) -> str:
-    """One plain-text paragraph per model: did θ* move, and what does not retuning cost.
-
-    Each variant's risk is set against the seed std of f at its θ*, so a
-    reader can tell a shift worth retuning for from seed noise.
-    """
-    table = result.ellipses
-    rows = table[(table["dataset"] == dataset) & (table["base_model"] == base_model)]
-    if rows.empty:
-        pairs = table[["dataset", "base_model"]].drop_duplicates().itertuples(index=False)
-        known = ", ".join(sorted(f"{m} on {d}" for d, m in pairs))
-        raise MinarchError(
-            f"no hyperparameter space for {base_model} on {dataset}; known: {known or 'none'}"
-        )
-    several = rows["family"].nunique(dropna=False) > 1  # usually one: then it adds nothing
-    paragraphs = []
-    for family, family_rows in rows.groupby("family", sort=True, dropna=False):
-        name = f"{base_model} ({family})" if several else str(base_model)
-        paragraphs.append(_verdict(result, family_rows, f"{name} on {dataset}"))
-    return " ".join(paragraphs)
-
-
-def _verdict(result: HpSpaceResult, rows: pd.DataFrame, head: str) -> str:
-    """The verdict for one model's rows of Table 4.1."""
-    ref_name = result.reference
-    ref = rows[rows["variant"] == ref_name]
-    if ref.empty:
-        return f"{head}: no '{ref_name}' variant was trained, so there is nothing to compare with."
-    r = ref.iloc[0]
-    sentences = [
-        f"{head}: the {ref_name} model's best configuration θ* is at log10 wd "
-        f"{r.best_log_wd:.2f}, log10 lr {r.best_log_lr:.2f}, with f = {r.best_f:.2f} % "
-        f"({_spread(r.best_f_seed_std)} at θ*)."
-    ]
-    if result.rois:
-        wide = max(result.rois)
-        shape = [
-            f"{row['variant']}: {band(*(row[roi_column(wide, s)] for s in BAND_STATS))}"
-            for _, row in rows.iterrows()
-        ]
-        sentences.append(f"Direction of the {wide:.1f}-ROI: " + "; ".join(shape) + ".")
-    risk = result.risk
-    for row in rows[rows["variant"] != ref_name].itertuples(index=False):
-        moved = "moved" if row.optimum_moved else "did not move"
-        text = (
-            f"For {row.variant}, the optimum {moved} by more than one grid step (θ* at "
-            f"log10 wd {row.best_log_wd:.2f}, log10 lr {row.best_log_lr:.2f}, f = "
-            f"{row.best_f:.2f} %, {_spread(row.best_f_seed_std)})"
-        )
-        same = risk[KEYS].eq([row.dataset, row.family, row.base_model, row.variant]).all(axis=1)
-        found = risk[same & (risk["points"] > 0)]
-        if len(found):
-            rk = found.iloc[0]
-            noise = _noise(rk["d_mean"], row.best_f_seed_std)
-            text += (
-                f"; reusing the {ref_name} model's hyperparameters ({result.risk_roi:g}-ROI, "
-                f"{int(rk['points'])} points) costs on average d = {rk['d_mean']:.2f} ± "
-                f"{rk['d_std']:.2f} pp ({100 * rk['dR_mean']:.2f} % relative){noise}"
-            )
-        sentences.append(text + ".")
-    if len(sentences) == 1:
-        sentences.append("No pruned variant was trained on this grid.")
-    return " ".join(sentences)
 
 
 def hpspace_definitions(
@@ -410,7 +381,9 @@ def hpspace_definitions(
         "and unfinished runs are left out.",
         "θ* = argmax f; among tied points, the one nearest the ties' centroid, then the "
         "smallest learning rate, then the smallest weight decay.",
-        f"x-ROI = {{θ : f(θ) ≥ f(θ*) − x}}, x = {widths} percentage points.",
+        f"x-ROI = {{θ : f(θ) ≥ f(θ*) − x}}, x = {widths} percentage points; a surface whose "
+        "best f is at or below chance (the model learned nothing, e.g. every run diverged) "
+        "has no ROI.",
         f"Each ROI of at least {MIN_ELLIPSE_POINTS} points gets the {n_sde:g}-SDE ellipse of a "
         f"Gaussian fitted to it (sample mean and covariance, ddof = 1; it holds {mass:.2f} % of "
         "the mass): length and width are its diameters 2·n·sqrt(eigenvalue), in log10 units.",
@@ -440,7 +413,7 @@ def _risk_values(pruned: pd.DataFrame, reference_roi: pd.DataFrame) -> pd.DataFr
     return found[AXES].assign(d=d, dR=dR)
 
 
-def _ellipse_row(surf: pd.DataFrame, rois: tuple[float, ...], n_sde: float) -> dict:
+def _ellipse_row(surf: pd.DataFrame, rois: tuple[float, ...], n_sde: float, level: float) -> dict:
     best = optimum(surf)
     row = {
         "grid_points": len(surf),
@@ -449,9 +422,10 @@ def _ellipse_row(surf: pd.DataFrame, rois: tuple[float, ...], n_sde: float) -> d
         "best_log_wd": best.log_wd,
         "best_log_lr": best.log_lr,
         "ties": best.ties,
+        "learned": best.f > 100 * level + TOLERANCE,
     }
     for x in rois:
-        region = roi(surf, x)
+        region = roi(surf, x, chance=level)
         fit = ellipse(region, n_sde)
         row[roi_column(x, "points")] = len(region)
         for stat in ELLIPSE_STATS[1:]:
@@ -472,7 +446,7 @@ def _compare(
     out = {"shift_wd": np.nan, "shift_lr": np.nan, "shift": np.nan, "optimum_moved": None}
     if is_ref:
         return out | {"optimum_moved": False}
-    if ref is None or ref_surf is None:
+    if ref is None or ref_surf is None or not (row["learned"] and ref["learned"]):
         return out
     if rois:
         wide = max(rois)
@@ -489,44 +463,33 @@ def _compare(
     return out
 
 
-def band(length: float, width: float, angle: float) -> str:
-    """Which way a ROI's ellipse runs in (log10 wd, log10 lr), in words.
+def roi_shape(length: float, width: float, angle: float, *, points: int | None = None) -> RoiShape:
+    """Which way a ROI's ellipse runs, from its Table 4.1 length, width, angle and points.
 
     The thesis's optimal band runs from high lr / low wd to low lr / high wd:
     a major axis falling with weight decay (angle between -80° and -10°). An
-    ellipse less than 1.5 times as long as wide has no direction to speak of.
+    ellipse less than ``BAND_ELONGATION`` times as long as wide has no
+    direction to speak of, and one of length 0 (its points coincide) has no
+    extent either. ``points`` 0 means there is no ROI at all (``roi``).
     """
+    if points == 0:
+        return RoiShape.NONE
+    if length == 0:
+        return RoiShape.POINT
     if not all(np.isfinite([length, width, angle])):
-        return "too few points for an ellipse"
+        return RoiShape.TOO_FEW
     if length < BAND_ELONGATION * width:
-        return (
-            f"nearly round (length {length:.2f} vs width {width:.2f}), no clear direction "
-            f"(major axis at {angle:.0f}°)"
-        )
+        return RoiShape.ROUND
     if -80 <= angle <= -10:
-        return f"a diagonal band from high lr / low wd to low lr / high wd ({angle:.0f}°)"
+        return RoiShape.DIAGONAL
     if 10 <= angle <= 80:
-        return f"a band with lr and wd rising together ({angle:.0f}°)"
-    if abs(angle) < 10:
-        return f"a band along the wd axis: wd hardly matters, lr does ({angle:.0f}°)"
-    return f"a band along the lr axis: lr hardly matters, wd does ({angle:.0f}°)"
+        return RoiShape.RISING
+    return RoiShape.ALONG_WD if abs(angle) < 10 else RoiShape.ALONG_LR
 
 
 def _label(models: pd.Series) -> str:
     """A variant's architecture label; several (unexpected) are joined, not dropped."""
     return " / ".join(str(m) for m in models.drop_duplicates())
-
-
-def _spread(std: float) -> str:
-    return f"seed std {std:.2f} pp" if np.isfinite(std) else "seed std unknown, one seed"
-
-
-def _noise(d_mean: float, std: float) -> str:
-    if not (np.isfinite(d_mean) and np.isfinite(std)):
-        return ""
-    if d_mean > std:
-        return f", more than the seed std of f at its θ* ({std:.2f} pp)"
-    return f", within the seed std of f at its θ* ({std:.2f} pp), so possibly noise"
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:

@@ -13,11 +13,12 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from minarch.analysis.regimes import (
+from minarch.analysis.regimes import architecture_table
+from minarch.analysis.selection import (
     CONFIG,
     architecture_starts,
-    architecture_table,
     best_configurations,
+    seed_accuracy,
 )
 from minarch.spec.schema import AnalysisSpec
 
@@ -43,8 +44,9 @@ def minimal_parameters(
 
     P_min is the smallest parameter count p such that every architecture with
     at least p parameters is stable in at least ``stability_q`` of its seeds
-    and its mean best validation accuracy is at least ``accuracy_fraction`` of
-    the family's best; NaN with ``reached`` False when even the largest fails.
+    and its mean final validation accuracy (``architecture_table``'s
+    ``acc_mean``) is at least ``accuracy_fraction`` of the family's best;
+    NaN with ``reached`` False when even the largest fails.
     P_over is the smallest p from which every architecture's majority regime
     is overfitting (NaN when the largest one's is not). ``best_acc`` is the
     family's best mean accuracy (a fraction).
@@ -118,7 +120,7 @@ def _boundary(ok: np.ndarray, params: np.ndarray) -> np.ndarray:
 def _resampled(
     classified: pd.DataFrame, configs: pd.DataFrame, t: AnalysisSpec, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(bootstrap x configurations) stability and mean best accuracy over resampled seeds."""
+    """(bootstrap x configurations) stability and mean accuracy over resampled seeds."""
     stability = np.empty((t.bootstrap, len(configs)))
     acc = np.empty((t.bootstrap, len(configs)))
     seeds = classified.merge(configs[CONFIG].reset_index(names="config"), on=CONFIG)
@@ -126,14 +128,14 @@ def _resampled(
         pick = rng.integers(0, len(runs), size=(t.bootstrap, len(runs)))
         unstable = (runs["curve_regime"] == "unstable").to_numpy()[pick]
         final = runs["final_val_acc"].to_numpy(float)[pick]
-        best = runs["best_val_acc"].to_numpy(float)[pick]
+        acc_picked = seed_accuracy(runs).to_numpy(float)[pick]
         seen = np.isfinite(final)
         spread = np.where(seen, final, -np.inf).max(axis=1) - np.where(seen, final, np.inf).min(
             axis=1
         )
         stability[:, config] = np.where(spread > t.seed_spread, 0.0, 1 - unstable.mean(axis=1))
         with np.errstate(invalid="ignore"):  # no finite accuracy among the picks: NaN
-            acc[:, config] = np.nansum(best, axis=1) / np.isfinite(best).sum(axis=1)
+            acc[:, config] = np.nansum(acc_picked, axis=1) / np.isfinite(acc_picked).sum(axis=1)
     return stability, acc
 
 

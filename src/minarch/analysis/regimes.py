@@ -1,20 +1,29 @@
-"""Convergence regimes (METHODS.md A.1): every run, then every configuration, labelled.
+"""Convergence regimes (METHODS.md A.1): every base run, then every configuration, labelled.
 
 A run is judged from its own per-epoch curves by the first rule that fires,
 in the order of ``RULES``; then the seeds of each configuration (dataset,
 family, model, params, lr, weight decay) are compared, and when their final
-validation accuracies disagree by more than ``seed_spread`` every seed that
-was not already unstable becomes unstable by "seed disagreement".
+validation accuracies (a diverged seed at chance) disagree by more than
+``seed_spread`` every seed that was not already unstable becomes unstable by
+"seed disagreement". Only base runs are judged (``selection.base_runs``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from minarch.data import dataset_info, dataset_names
+from minarch.analysis.selection import (
+    CLASSIFIED_STATES,
+    CONFIG,
+    base_runs,
+    chance,
+    configurations,
+    seed_accuracy,
+)
 from minarch.frames import require_columns
 from minarch.spec.schema import AnalysisSpec
 
@@ -32,16 +41,13 @@ RULES = {
 }
 """Each rule and the regime it decides, in the order they are tried."""
 
-ARCH = ["dataset", "family", "model"]
-CONFIG = [*ARCH, "params", "lr", "weight_decay"]
 RUN_INPUT = ["run_id", *CONFIG, "seed", "state"]
 EPOCH_INPUT = ["run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
-CLASSIFIED_STATES = ("done", "diverged")  # pending, running and failed runs have no verdict
 CLASSIFIED_COLUMNS = [
     *RUN_INPUT,
     "epochs",
     "chance",
-    "first_train_loss",
+    "initial_loss",
     "final_train_loss",
     "final_train_acc",
     "final_val_acc",
@@ -75,14 +81,17 @@ def classify_runs(
     """One row per done or diverged run: its regime and the rule that decided it.
 
     ``curve_regime``/``curve_rule`` are the verdict of the run's own curves;
-    ``regime``/``rule`` add the per-configuration seed check. Chance is
+    ``regime``/``rule`` add the per-configuration seed check. Only base runs
+    count (derived runs reuse their parent's model label and seed). Chance is
     1 / classes from the dataset registry, or from ``num_classes`` (needed for
     image folders, whose class count the registry learns only when loading);
-    when neither knows, chance is taken as 0. A done run without any recorded
-    epoch is left out; a diverged one is still "divergence".
+    when neither knows, chance is taken as 0 and the loss at initialisation,
+    ``initial_loss`` = ln(classes), is unknown, so "no progress" is not judged.
+    A done run without any recorded epoch is left out; a diverged one is still
+    "divergence".
     """
     t = thresholds or AnalysisSpec()
-    runs = require_columns(runs, RUN_INPUT, "analysis input 'runs'")
+    runs = base_runs(require_columns(runs, RUN_INPUT, "analysis input 'runs'"))
     epochs = require_columns(epochs, EPOCH_INPUT, "analysis input 'epochs'")
     finished = runs.loc[runs["state"].isin(CLASSIFIED_STATES), RUN_INPUT]
     curves = {
@@ -97,13 +106,18 @@ def classify_runs(
         if curve is None and run["state"] != "diverged":
             continue
         features = _features(curve, diverged=run["state"] == "diverged")
-        chance = _chance(run["dataset"], num_classes or {})
-        rule = _curve_rule(features, chance, t)
-        rows.append({**run, **features, "chance": chance, "curve_rule": rule})
+        level = chance(run["dataset"], num_classes)
+        initial = math.log(1 / level) if level > 0 else np.nan
+        rule = _curve_rule(features, level, initial, t)
+        rows.append(
+            {**run, **features, "chance": level, "initial_loss": initial, "curve_rule": rule}
+        )
     table = pd.DataFrame(rows, columns=CLASSIFIED_COLUMNS)
     table["curve_regime"] = table["curve_rule"].map(RULES)
-    table["seed_spread"] = table.groupby(CONFIG, dropna=False)["final_val_acc"].transform(
-        lambda acc: acc.max() - acc.min()
+    table["seed_spread"] = (
+        table.assign(_acc=seed_accuracy(table))
+        .groupby(CONFIG, dropna=False)["_acc"]
+        .transform(lambda acc: acc.max() - acc.min())
     )
     disagree = (table["seed_spread"] > t.seed_spread) & (table["curve_regime"] != "unstable")
     table["rule"] = table["curve_rule"].where(~disagree, "seed disagreement")
@@ -116,54 +130,24 @@ def architecture_table(classified: pd.DataFrame) -> pd.DataFrame:
 
     ``regime`` is the seeds' majority (ties go to the worse regime, see
     ``REGIMES``); ``stability`` the fraction of seeds not unstable;
-    ``acc_mean``/``acc_std`` the best validation accuracy over seeds (std is
-    NaN with one seed). ``chosen`` marks each architecture's configuration
-    with the highest ``acc_mean``: the one that stands for it in P_min, P_over
-    and the figures. Sorted by dataset, family, params, model, lr, weight decay.
+    ``acc_mean``/``acc_std`` the final validation accuracy over all seeds, a
+    diverged seed at chance (std is NaN with one seed). ``chosen`` marks each
+    architecture's chosen configuration (``selection``): the one that stands
+    for it in P_min, P_over and the figures. Sorted by dataset, family,
+    params, model, lr, weight decay.
     """
     counts = {f"n_{regime}": (classified["regime"] == regime).astype(int) for regime in REGIMES}
-    table = (
+    regimes = (
         classified.assign(**counts)
         .groupby(CONFIG, dropna=False)
-        .agg(
-            n_seeds=("run_id", "size"),
-            **{column: (column, "sum") for column in counts},
-            acc_mean=("best_val_acc", "mean"),
-            acc_std=("best_val_acc", "std"),
-            seed_spread=("seed_spread", "first"),
-        )
+        .agg(**{column: (column, "sum") for column in counts}, seed_spread=("seed_spread", "first"))
         .reset_index()
     )
+    table = configurations(classified).merge(regimes, on=CONFIG, how="left", sort=False)
     majority = table[list(counts)].to_numpy().argmax(axis=1)  # first maximum: the worse
     table["regime"] = np.asarray(REGIMES)[majority]
     table["stability"] = 1 - table["n_unstable"] / table["n_seeds"]
-    table = table.sort_values(
-        ["dataset", "family", "params", "model", "lr", "weight_decay"],
-        kind="stable",
-        ignore_index=True,
-    )
-    table["chosen"] = False
-    if len(table):
-        chosen = best_configurations(table["acc_mean"].to_numpy()[None], architecture_starts(table))
-        table.loc[chosen[0], "chosen"] = True
     return table[ARCHITECTURE_COLUMNS]
-
-
-def architecture_starts(table: pd.DataFrame) -> np.ndarray:
-    """Row positions where a new architecture begins in a table sorted as above."""
-    keys = table[ARCH].astype(str).agg("\0".join, axis=1).to_numpy()
-    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
-
-
-def best_configurations(acc: np.ndarray, starts: Sequence[int] | np.ndarray) -> np.ndarray:
-    """For each row of ``acc`` (samples x configurations), each architecture's best column.
-
-    Architectures are the column runs beginning at ``starts``; NaN accuracy
-    never wins, and ties go to the first (smallest lr, then weight decay).
-    """
-    filled = np.where(np.isnan(acc), -np.inf, acc)
-    bounds = zip(starts, [*starts[1:], acc.shape[1]], strict=True)
-    return np.stack([start + filled[:, start:end].argmax(axis=1) for start, end in bounds], axis=1)
 
 
 def _features(curve: pd.DataFrame | None, *, diverged: bool) -> dict[str, float]:
@@ -174,38 +158,38 @@ def _features(curve: pd.DataFrame | None, *, diverged: bool) -> dict[str, float]
     val_loss = curve["val_loss"].to_numpy(float)
     finite = not diverged and bool(np.isfinite(train_loss).all() and np.isfinite(val_loss).all())
     at_min = int(np.argmin(val_loss)) if finite else 0
+    final_val_acc, best_val_acc = curve["val_acc"].iloc[-1], curve["val_acc"].max()
     return {
         "epochs": len(curve),
-        "first_train_loss": train_loss[0],
         "final_train_loss": train_loss[-1],
         "final_train_acc": curve["train_acc"].iloc[-1],
-        "final_val_acc": curve["val_acc"].iloc[-1],
-        "best_val_acc": curve["val_acc"].max(),
+        "final_val_acc": final_val_acc,
+        "best_val_acc": best_val_acc,
         "_finite": finite,
-        "_val_min_at": (at_min + 1) / len(curve),
         "_val_rise": val_loss[-1] / val_loss[at_min] - 1 if finite else np.nan,
+        "_val_acc_drop": best_val_acc - final_val_acc,
         "_train_fell": train_loss[-1] < train_loss[at_min],
     }
 
 
-def _curve_rule(f: Mapping[str, float], chance: float, t: AnalysisSpec) -> str:
-    """The first rule in ``RULES`` order that the run's own curves satisfy."""
+def _curve_rule(f: Mapping[str, float], chance: float, initial: float, t: AnalysisSpec) -> str:
+    """The first rule in ``RULES`` order that the run's own curves satisfy.
+
+    "No progress" compares the final training loss with ``initial`` (ln C, the
+    loss of a uniform guess), never with the first epoch's, so a one-epoch run
+    or a fast learner is not unstable for having learned in its first epoch.
+    A rising validation loss is overfitting only when the validation accuracy
+    fell from its best too; alone it is calibration drift.
+    """
     if not f["_finite"]:
         return "divergence"
-    if f["final_train_loss"] > (1 - t.min_loss_drop) * f["first_train_loss"]:
+    if f["final_train_loss"] > (1 - t.min_loss_drop) * initial:  # False when initial is NaN
         return "no progress"
     if f["final_train_acc"] < chance + t.chance_margin * (1 - chance):
         return "below chance"
-    early_minimum = f["_val_min_at"] < t.val_min_before
-    if early_minimum and f["_val_rise"] > t.val_loss_rise and f["_train_fell"]:
+    declined = f["_val_rise"] > t.val_loss_rise and f["_val_acc_drop"] > t.val_acc_drop
+    if declined and f["_train_fell"]:
         return "rising validation loss"
     if f["final_train_acc"] - f["final_val_acc"] > t.gap:
         return "train-validation gap"
     return "none"
-
-
-def _chance(dataset: str, num_classes: Mapping[str, int]) -> float:
-    classes = num_classes.get(dataset)
-    if classes is None and dataset in dataset_names():
-        classes = dataset_info(dataset).num_classes
-    return 1 / classes if classes else 0.0

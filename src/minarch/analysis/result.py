@@ -9,21 +9,33 @@ import pandas as pd
 
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import architecture_table, classify_runs
+from minarch.analysis.selection import selection_note, validated_on_test
 from minarch.spec.schema import AnalysisSpec
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Runs (classified), configurations (the regime map) and P_min / P_over per family."""
+    """Runs (classified), configurations (the regime map) and P_min / P_over per family.
+
+    ``validated_on_test`` names the datasets whose selections (chosen
+    configuration, best epoch) were made on the test split; ``selection_note``
+    says so in one line, for printing beside any of the tables.
+    """
 
     runs: pd.DataFrame
     architectures: pd.DataFrame
     minimal: pd.DataFrame
     thresholds: AnalysisSpec
+    validated_on_test: tuple[str, ...] = ()
 
     @property
     def definitions(self) -> tuple[str, ...]:
         return definitions(self.thresholds)
+
+    @property
+    def selection_note(self) -> str | None:
+        """None when every dataset validated on a held-out split."""
+        return selection_note(self.validated_on_test)
 
 
 def analyze(
@@ -33,7 +45,7 @@ def analyze(
     *,
     num_classes: Mapping[str, int] | None = None,
 ) -> Analysis:
-    """Classify every run, summarise every configuration, find P_min and P_over.
+    """Classify every base run, summarise every configuration, find P_min and P_over.
 
     ``runs`` and ``epochs`` are the store's tables (``minarch.runs``,
     ``minarch.epochs``); ``thresholds`` default to the study file's defaults.
@@ -41,38 +53,53 @@ def analyze(
     t = thresholds or AnalysisSpec()
     classified = classify_runs(runs, epochs, t, num_classes=num_classes)
     table = architecture_table(classified)
-    return Analysis(classified, table, minimal_parameters(classified, t), t)
+    minimal = minimal_parameters(classified, t)
+    return Analysis(classified, table, minimal, t, validated_on_test(runs))
 
 
 def definitions(t: AnalysisSpec) -> tuple[str, ...]:
-    """The rules and thresholds in words, for reports: every analysis says what it used."""
+    """The rules and thresholds in words (METHODS.md A.1-A.2): every analysis says what it used."""
 
     def pct(x: float) -> str:
         return f"{100 * x:g} %"
 
+    def pp(x: float) -> str:
+        return f"{100 * x:g} pp"
+
     return (
-        "Each done or diverged run is judged from its per-epoch curves; the first rule "
-        "that holds decides its regime.",
-        "Unstable (divergence): a non-finite training or validation loss.",
-        f"Unstable (no progress): the final training loss is not at least {pct(t.min_loss_drop)} "
-        "below its first-epoch value.",
+        "Only base runs enter: runs trained from their own initialisation on the grid, not "
+        "pruned, fine-tuned, retrained, rewound or quantization-aware derived runs. Each done "
+        "or diverged base run is judged from its per-epoch curves; the first rule that holds "
+        "decides its regime.",
+        "Unstable (divergence): a non-finite training or validation loss at any point.",
+        f"Unstable (no progress): the final training loss is above {pct(1 - t.min_loss_drop)} "
+        "of the loss at initialisation, ln C for C classes (never judged against the first "
+        "epoch, so one-epoch runs and fast learners are judged fairly; not judged when C is "
+        "unknown).",
         f"Unstable (below chance): final training accuracy below chance + "
-        f"{pct(t.chance_margin)} of (1 − chance), chance = 1 / number of classes.",
+        f"{pct(t.chance_margin)} of (1 − chance), chance = 1 / C.",
         f"Unstable (seed disagreement): the final validation accuracies of a configuration's "
-        f"seeds spread by more than {100 * t.seed_spread:g} pp; all its seeds count as unstable.",
-        f"Overfitting (rising validation loss): the validation loss reached its minimum before "
-        f"{pct(t.val_min_before)} of the epochs and ended more than {pct(t.val_loss_rise)} above "
-        "it, while the training loss fell below its value at that epoch.",
+        f"seeds spread (max − min) by more than {pp(t.seed_spread)}, a diverged seed counting "
+        "at chance (so when a seed diverges does not change the verdict); all its seeds count "
+        "as unstable.",
+        f"Overfitting (rising validation loss): the validation loss ended more than "
+        f"{pct(t.val_loss_rise)} above its minimum and the final validation accuracy is more "
+        f"than {pp(t.val_acc_drop)} below its best epoch, while the training loss kept falling "
+        "(a rising validation loss alone, with accuracy at its best, is calibration drift).",
         f"Overfitting (train–validation gap): final training minus validation accuracy above "
-        f"{100 * t.gap:g} pp.",
+        f"{pp(t.gap)}.",
         "Learning: none of the above.",
         "A configuration (architecture, learning rate, weight decay) takes its seeds' majority "
         "regime, ties going to the worse (unstable, then overfitting); its stability is the "
         "fraction of seeds not unstable. An architecture is represented by its configuration "
-        "with the highest mean best validation accuracy.",
+        "with the highest mean final validation accuracy over all its seeds, a diverged seed "
+        "counting at chance (ties: the smallest learning rate, then weight decay).",
+        "Selection (the representative configuration, the best epoch) uses the validation "
+        "split; a dataset that validates on the test split gets optimistic numbers, and the "
+        "report says so beside the table.",
         f"P_min: the smallest parameter count from which every larger architecture of the "
         f"family is stable in at least {pct(t.stability_q)} of its seeds and reaches at least "
-        f"{pct(t.accuracy_fraction)} of the family's best mean validation accuracy.",
+        f"{pct(t.accuracy_fraction)} of the family's best mean final validation accuracy.",
         f"P_min's 95 % interval: {t.bootstrap} bootstrap resamples of each configuration's "
         f"seeds (seed {t.bootstrap_seed}); a resample that never reaches P_min ranks above "
         "every size, and a bound that falls on one is shown as not reached.",

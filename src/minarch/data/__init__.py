@@ -9,13 +9,20 @@ from minarch.data.augment import augment
 from minarch.data.dataset import Dataset, split_dataset
 from minarch.data.files import FileCheck
 from minarch.data.load import check_dataset, default_data_dir, load_dataset
-from minarch.data.registry import DatasetInfo, dataset_info, dataset_names, needs_folder
+from minarch.data.registry import (
+    DatasetInfo,
+    by_difficulty,
+    dataset_info,
+    dataset_names,
+    needs_folder,
+)
 
 __all__ = [
     "Dataset",
     "DatasetInfo",
     "FileCheck",
     "augment",
+    "by_difficulty",
     "check_dataset",
     "dataset_info",
     "dataset_names",

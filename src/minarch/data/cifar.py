@@ -67,6 +67,7 @@ register(
         10,
         f"32x32 colour images, 10 classes ({_CITATION})",
         title="CIFAR-10",
+        difficulty=60,
     ),
     source=Source(
         "cifar-10",
@@ -90,6 +91,7 @@ register(
         100,
         f"32x32 colour images, 100 fine classes ({_CITATION})",
         title="CIFAR-100",
+        difficulty=70,
     ),
     source=Source(
         "cifar-100",

@@ -50,6 +50,7 @@ _LAYOUT = f"expected {_TOP}/train|test/<class>/<image>.jpg"
         "CIFAR-10's 60,000 images re-encoded as JPEG quality 75 (lossy, not the official "
         "files; Krizhevsky 2009)",
         title="CIFAR-10 (JPEG q75)",
+        difficulty=65,  # the same images as cifar10, re-encoded
     ),
     source=Source(
         "cifar10-jpeg",

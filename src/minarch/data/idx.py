@@ -74,6 +74,7 @@ register(
         10,
         "Handwritten digits 0-9, 28x28 (LeCun et al., Proc. IEEE 1998; yann.lecun.com/exdb/mnist)",
         title="MNIST",
+        difficulty=30,
     ),
     source=_source(
         "mnist",
@@ -97,6 +98,7 @@ register(
         10,
         "Zalando article images, 28x28, 10 classes (Xiao et al., arXiv:1708.07747, 2017)",
         title="Fashion-MNIST",
+        difficulty=50,
     ),
     source=_source(
         "fashion-mnist",
@@ -117,6 +119,7 @@ register(
         10,
         "Kuzushiji-MNIST, cursive Japanese characters, 28x28 (Clanuwat et al., arXiv:1812.01718)",
         title="Kuzushiji-MNIST",
+        difficulty=40,
     ),
     source=_source(
         "kmnist",

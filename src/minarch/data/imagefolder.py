@@ -71,6 +71,7 @@ def _describe(root: Path, image_size: int | None) -> DatasetInfo:
         (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE),
         0,
         "Images in class folders read with Pillow; classes (0 here) and size are set when loaded",
+        difficulty=1000,  # a user's own images, of unknown difficulty: after every built-in
     ),
     describe=describe_folder,
 )

@@ -8,7 +8,8 @@ dataset, and is read at call time, so a test can swap in its own files with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ class DatasetInfo:
 
     ``title`` is the name reports and tables print (e.g. "CIFAR-10 (JPEG q75)",
     so a re-encoding is never passed off as the original); it defaults to ``name``.
+    ``difficulty`` ranks the registered datasets from easy to hard (reports and
+    tables list them in that order); every registered dataset must give one.
     """
 
     name: str
@@ -33,6 +36,7 @@ class DatasetInfo:
     description: str
     files: tuple[str, ...] = ()
     title: str = ""
+    difficulty: int | None = None
 
     def __post_init__(self) -> None:
         if not self.title:
@@ -102,6 +106,8 @@ def register(
     def decorate(loader: Loader) -> Loader:
         if info.name in _ENTRIES:
             raise DataError(f"dataset {info.name!r} is already registered")
+        if info.difficulty is None:
+            raise DataError(f"dataset {info.name!r} is registered without a difficulty rank")
         files = tuple(source.files) if source else ()
         _ENTRIES[info.name] = Entry(replace(info, files=files), loader, describe)
         if source is not None:
@@ -127,6 +133,21 @@ def needs_folder(name: str) -> bool:
 
 def dataset_names() -> list[str]:
     return sorted(_ENTRIES)
+
+
+def by_difficulty(names: Iterable[object]) -> list[str]:
+    """The distinct ``names`` from easy to hard by their registered ``difficulty``.
+
+    Names the registry does not know (a renamed or hand-made dataset) follow
+    every registered one; ties keep the order in which names first appear.
+    """
+    present = list(dict.fromkeys(str(name) for name in names))
+
+    def rank(name: str) -> float:
+        entry = _ENTRIES.get(name)
+        return math.inf if entry is None else float(entry.info.difficulty or 0)
+
+    return sorted(present, key=rank)
 
 
 def dataset_info(

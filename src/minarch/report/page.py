@@ -15,7 +15,7 @@ import plotly.io as pio
 import plotly.offline
 
 import minarch
-from minarch.report import tables
+from minarch.analysis import summary
 from minarch.report.png import PNG_OPTIONS
 from minarch.report.section import Figure, Section, slugify
 from minarch.report.style import FONT
@@ -27,6 +27,7 @@ body {{ font-family: {FONT}; color: #222; max-width: 1000px; margin: 2em auto;
        padding: 0 1em; line-height: 1.45; }}
 h1 {{ margin-bottom: 0.2em; }}
 .meta {{ color: #555; }}
+.note {{ color: #8a4b00; }}
 table {{ border-collapse: collapse; margin: 0.8em 0 1.5em; font-size: 0.92em; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.7em; text-align: right; }}
 th {{ border-bottom: 2px solid #444; }}
@@ -41,7 +42,7 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions"
 def render(title: str, runs: pd.DataFrame, sections: list[Section]) -> str:
     """The whole report as one HTML string."""
     body = [_header(title, runs)]
-    if tables.finished(runs).empty:
+    if summary.finished(runs).empty:
         body.append('<p class="empty">No finished runs yet.</p>')
     if len(sections) > 1:
         links = (f'<li><a href="#{slugify(s.title)}">{escape(s.title)}</a></li>' for s in sections)

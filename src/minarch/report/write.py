@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from minarch.analysis import summary
 from minarch.errors import MinarchError
 from minarch.frames import require_columns
-from minarch.report import page, tables
+from minarch.report import page
 from minarch.report.png import export_pngs
 from minarch.report.section import Figure, ReportInput, Section
 from minarch.report.sections import SECTION_BUILDERS
@@ -35,8 +36,8 @@ def write_report(
     Chromium only costs the PNGs (with a warning), never the HTML.
     """
     out_dir = Path(out_dir)
-    runs = require_columns(runs, tables.RUN_COLUMNS, "report input 'runs'")
-    epochs = require_columns(epochs, tables.EPOCH_COLUMNS, "report input 'epochs'")
+    runs = require_columns(runs, summary.RUN_COLUMNS, "report input 'runs'")
+    epochs = require_columns(epochs, summary.EPOCH_COLUMNS, "report input 'epochs'")
     data = ReportInput(runs, epochs, study, compression)
     sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(data))])
     html = page.render(title, runs, sections)

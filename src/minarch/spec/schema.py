@@ -128,14 +128,16 @@ class AnalysisSpec(_Frozen):
     """Thresholds of the analyses (METHODS.md A.1-A.2), documented defaults.
 
     Not part of any run's configuration: changing a threshold re-analyses the
-    same runs, it never renames or retrains them.
+    same runs, it never renames or retrains them. ``val_min_before``, a rule
+    METHODS.md no longer has, is accepted and ignored, so study files and
+    stores that still name it keep loading.
     """
 
     chance_margin: Fraction = 0.10  # unstable: final train acc < chance + this x (1 - chance)
-    min_loss_drop: Fraction = 0.10  # unstable: train loss fell less than this from epoch 1
-    seed_spread: Fraction = 0.10  # unstable: final val acc spread over seeds above this
+    min_loss_drop: Fraction = 0.10  # unstable: final train loss > (1 - this) x ln(classes)
+    seed_spread: Fraction = 0.10  # unstable: final val acc spread over seeds (diverged at chance)
     val_loss_rise: Annotated[float, Field(ge=0)] = 0.10  # overfitting: final val loss / min - 1
-    val_min_before: Fraction = 0.80  # ... with the val-loss minimum before this part of training
+    val_acc_drop: Fraction = 0.01  # ... and final val acc this far below its best epoch
     gap: Fraction = 0.10  # overfitting: final train acc - final val acc above this
     stability_q: Annotated[float, Field(gt=0, le=1)] = 1.0  # P_min: share of stable seeds
     accuracy_fraction: Annotated[float, Field(gt=0, le=1)] = 0.90  # P_min: share of family best
@@ -146,6 +148,13 @@ class AnalysisSpec(_Frozen):
     quant_delta: Fraction = 0.01  # minimal bits: fewest bits with drop <= this
     roi: tuple[Annotated[float, Field(gt=0)], ...] = (0.5, 1.0)  # x-ROI widths, in points
     ellipse_sde: Annotated[float, Field(gt=0)] = 2.0  # n of the n-SDE confidence ellipse
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if key != "val_min_before"}
+        return data
 
 
 OpenFraction = Annotated[float, Field(gt=0, lt=1)]

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from minarch.report import style, tables
+from minarch.analysis import summary
+from minarch.report import style
 from minarch.report.section import Figure, ReportInput, Section, slugify
 
 _HOVER = (
@@ -20,8 +21,8 @@ _HOVER = (
 def accuracy_vs_params(data: ReportInput) -> Section | None:
     """Per dataset, best validation accuracy (%) against parameter count."""
     runs, epochs = data.runs, data.epochs
-    archs = tables.architectures(runs)
-    failed = tables.diverged(runs, epochs)
+    archs = summary.architectures(runs)
+    failed = summary.diverged(runs, epochs)
     parts: list[str | Figure] = []
     for dataset in archs["dataset"].drop_duplicates():
         fig = _figure(
@@ -35,9 +36,11 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
     if not parts:
         return None
     note = (
-        "<p>One point per architecture: the mean over seeds of the best validation "
-        "accuracy of its best learning-rate / weight-decay configuration; error bars "
-        "are the standard deviation over seeds. &times; marks diverged runs.</p>"
+        "<p>One point per architecture: the mean over its done seeds of the best "
+        "validation accuracy of its chosen learning-rate / weight-decay configuration (the "
+        "highest mean final validation accuracy over all seeds, a diverged seed counting at "
+        "chance); error bars are the standard deviation over seeds. &times; marks diverged "
+        "runs.</p>"
     )
     return Section("Validation accuracy vs parameter count", (note, *parts))
 

@@ -8,20 +8,21 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from minarch.report import style, tables
+from minarch.analysis import summary
+from minarch.report import style
 from minarch.report.section import Figure, ReportInput, Section, slugify
 
 
 def learning_curves(data: ReportInput) -> Section | None:
     """Per dataset, validation accuracy and train loss per epoch, mean over seeds."""
     runs, epochs = data.runs, data.epochs
-    chosen = tables.chosen_runs(runs)
+    chosen = summary.chosen_runs(runs)
     if chosen.empty or epochs.empty:
         return None
     curves = (
-        chosen[[*tables.ARCH, "params", "run_id"]]
+        chosen[[*summary.ARCH, "params", "run_id"]]
         .merge(epochs, on="run_id")
-        .groupby([*tables.ARCH, "params", "epoch"], dropna=False)[["val_acc", "train_loss"]]
+        .groupby([*summary.ARCH, "params", "epoch"], dropna=False)[["val_acc", "train_loss"]]
         .mean()
         .reset_index()
     )

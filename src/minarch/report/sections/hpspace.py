@@ -17,15 +17,13 @@ from plotly.subplots import make_subplots
 from minarch.analysis.hpspace import (
     GROUP,
     RUN_INPUT,
+    Ellipse,
     HpSpaceResult,
-    ellipse,
     hpspace_tables,
-    optimum,
-    roi,
     roi_column,
-    verdict,
 )
 from minarch.report import style
+from minarch.report.prose import verdict
 from minarch.report.section import Figure, ReportInput, Section, slugify
 
 TOP_FRACTION = 0.15
@@ -109,6 +107,7 @@ def _unique(slugs: set[str], *words: object) -> str:
 def _surface_figures(result: HpSpaceResult, key: tuple, name: str) -> list[tuple]:
     """One figure per variant (contour left, observed points right) on a shared scale."""
     surfaces = _rows(result.surfaces, key)
+    tables = _rows(result.ellipses, key).set_index("variant")
     f = surfaces["f"].to_numpy(float)
     zmin, zmax = float(np.percentile(f, 100 * (1 - TOP_FRACTION))), float(f.max())
     zmax = zmax if zmax - zmin > 1e-9 else zmin + 1.0
@@ -153,7 +152,7 @@ def _surface_figures(result: HpSpaceResult, key: tuple, name: str) -> list[tuple
             col=2,
         )
         for col in (1, 2):
-            _overlay(fig, result, surf, col)
+            _overlay(fig, result, tables.loc[variant], col)
         style.styled(
             fig,
             title=f"{name}: {escape(str(variant))}",
@@ -190,10 +189,10 @@ def _contour(grid: pd.DataFrame, zmin: float, zmax: float, colorbar: dict) -> go
     )
 
 
-def _overlay(fig: go.Figure, result: HpSpaceResult, surf: pd.DataFrame, col: int) -> None:
-    """The ROI ellipses and θ* on one panel (legend entries from the first panel only)."""
+def _overlay(fig: go.Figure, result: HpSpaceResult, row: pd.Series, col: int) -> None:
+    """Table 4.1's ROI ellipses and θ* on one panel (legend entries from the first panel only)."""
     for i, x in enumerate(sorted(result.rois)):
-        fit = ellipse(roi(surf, x), result.n_sde)
+        fit = Ellipse.from_table(row, x, result.n_sde)
         if fit is None:
             continue
         wd, lr = fit.curve()
@@ -205,11 +204,10 @@ def _overlay(fig: go.Figure, result: HpSpaceResult, surf: pd.DataFrame, col: int
             fig.add_trace(trace.update(hoverinfo="skip", legendgroup=label), row=1, col=col)
         trace = go.Scatter(x=wd, y=lr, mode="lines", line=line, name=label, legendgroup=label)
         fig.add_trace(trace.update(showlegend=col == 1, hoverinfo="skip"), row=1, col=col)
-    best = optimum(surf)
     fig.add_trace(
         go.Scatter(
-            x=[best.log_wd],
-            y=[best.log_lr],
+            x=[row["best_log_wd"]],
+            y=[row["best_log_lr"]],
             mode="markers",
             marker={"symbol": "star", "size": 16, "color": "#D55E00", "line": {"width": 1}},
             name="θ*",

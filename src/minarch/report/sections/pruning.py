@@ -18,17 +18,17 @@ from plotly.subplots import make_subplots
 from minarch.analysis.compression import (
     CURVE,
     MODEL,
-    chosen_configurations,
     compression_rows,
-    describe_redundancy_trend,
     layer_widths,
-    ordered_datasets,
     phases,
     pruning_curves,
     redundancy,
     redundancy_trend,
 )
+from minarch.analysis.selection import chosen_configurations, in_configurations
+from minarch.data import by_difficulty
 from minarch.report import style
+from minarch.report.prose import describe_redundancy_trend
 from minarch.report.section import Figure, ReportInput, Section, slugify
 from minarch.spec.schema import AnalysisSpec
 
@@ -51,7 +51,11 @@ _HOVER = (
 
 
 def section_rows(data: ReportInput, kind: str) -> tuple[pd.DataFrame, AnalysisSpec] | None:
-    """The ``kind`` rows of each model's chosen configuration, and the thresholds; None if none."""
+    """The ``kind`` rows of each model's chosen configuration, and the thresholds; None if none.
+
+    The chosen configuration is the one the regimes section shows (``selection``),
+    picked from the study's runs, not from how well it compresses.
+    """
     frame = data.compression
     if frame is None or frame.empty:
         return None
@@ -59,7 +63,8 @@ def section_rows(data: ReportInput, kind: str) -> tuple[pd.DataFrame, AnalysisSp
     if rows.empty:
         return None
     thresholds = data.study.analysis if data.study is not None else AnalysisSpec()
-    return chosen_configurations(rows), thresholds
+    chosen = in_configurations(rows, chosen_configurations(data.runs))
+    return (chosen, thresholds) if len(chosen) else None
 
 
 def pruning_sensitivity(data: ReportInput) -> Section | None:
@@ -77,7 +82,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     widths = layer_widths(rows)
     colors = model_colors(curves)
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
-    for dataset in ordered_datasets(curves["dataset"]):
+    for dataset in by_difficulty(curves["dataset"]):
         name, slug = escape(dataset), slugify(dataset)
         points = found.points[found.points["dataset"] == dataset]
         bounds = found.boundaries[found.boundaries["dataset"] == dataset]

@@ -18,13 +18,13 @@ from minarch.analysis.compression import (
     FLOAT_CASTS,
     MODEL,
     bits_trend,
-    describe_bits_trend,
     int8_comparison,
     minimal_bits,
-    ordered_datasets,
     quantization_curves,
 )
+from minarch.data import by_difficulty
 from minarch.report import style
+from minarch.report.prose import describe_bits_trend
 from minarch.report.section import Figure, ReportInput, Section, slugify
 from minarch.report.sections.pruning import (
     METHOD_SYMBOLS,
@@ -55,7 +55,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
     int8 = int8_comparison(rows)
     colors = model_colors(curves) if not curves.empty else {}
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
-    datasets = ordered_datasets([*curves["dataset"], *int8["dataset"]])
+    datasets = by_difficulty([*curves["dataset"], *int8["dataset"]])
     if len(datasets) > 1 and np.isfinite(trend.by_dataset["mean_bits"].astype(float)).any():
         parts.append(Figure("quant-bits-vs-dataset", _dataset_figure(trend.by_dataset, datasets)))
     sentences = describe_bits_trend(trend)

@@ -15,17 +15,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from minarch.analysis import REGIMES, Analysis, analyze
+from minarch.data import by_difficulty
 from minarch.report import style
 from minarch.report.section import Figure, ReportInput, Section, slugify
 
 REGIME_COLORS = {"unstable": "#C0392B", "overfitting": "#8E44AD", "learning": "#2E86C1"}
 FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
 _OTHER_SYMBOLS = ("triangle-up", "cross", "star", "hexagon", "triangle-down", "pentagon")
-COMPLEXITY_ORDER = ("digits", "mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100")
-"""Datasets from easy to hard; others follow in the order they first appear."""
 
 _HOVER = (
-    "<b>%{customdata[0]}</b><br>params %{x:,}<br>best val. acc. %{y:.2f}%"
+    "<b>%{customdata[0]}</b><br>params %{x:,}<br>final val. acc. %{y:.2f}%"
     "<br>%{customdata[1]}<extra></extra>"
 )
 
@@ -41,11 +40,13 @@ def convergence_regimes(data: ReportInput) -> Section | None:
     result = analyze(runs, epochs, thresholds)
     if result.architectures.empty:
         return None
-    datasets = _ordered(result.architectures["dataset"])
+    datasets = by_difficulty(result.architectures["dataset"])
     parts: list[str | Figure] = [
         _definitions(result, given=thresholds is not None),
         _minimal_table(result.minimal, datasets),
     ]
+    if result.selection_note:
+        parts.append(f'<p class="note">{escape(result.selection_note)}</p>')
     if len(datasets) > 1 and result.minimal["reached"].any():
         parts.append(Figure("p-min-vs-dataset", _complexity_figure(result.minimal, datasets)))
     for dataset in datasets:
@@ -58,13 +59,6 @@ def convergence_regimes(data: ReportInput) -> Section | None:
             Figure(f"regime-curves-{slug}", _curves_figure(runs_here, epochs, name)),
         ]
     return Section("Convergence regimes and minimal parameters", tuple(parts))
-
-
-def _ordered(datasets: pd.Series) -> list[str]:
-    present = list(datasets.drop_duplicates())
-    return [d for d in COMPLEXITY_ORDER if d in present] + [
-        d for d in present if d not in COMPLEXITY_ORDER
-    ]
 
 
 def family_symbol(family: object) -> str:
@@ -90,7 +84,7 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
         "Dataset",
         "Family",
         "Architectures",
-        "Best val. acc. (%)",
+        "Best mean final val. acc. (%)",
         "P_min",
         "P_min 95 % interval",
         "Resamples reaching P_min (%)",
@@ -171,7 +165,7 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
         fig,
         title=f"{escape(str(dataset))}: convergence regimes",
         x_title="Parameters (count, log scale)",
-        y_title="Best validation accuracy (%)",
+        y_title="Mean final validation accuracy (%)",
     )
     fig.update_layout(legend_title_text="Family · regime")
     fig.update_xaxes(type="log")

@@ -6,7 +6,9 @@ from html import escape
 
 import pandas as pd
 
-from minarch.report import style, tables
+from minarch.analysis import summary
+from minarch.analysis.selection import selection_note, validated_on_test
+from minarch.report import style
 from minarch.report.section import ReportInput, Section
 
 _HEADER = (
@@ -25,10 +27,11 @@ _HEADER = (
 def summary_tables(data: ReportInput) -> Section | None:
     """Per dataset, one row per architecture with its chosen configuration."""
     runs = data.runs
-    archs = tables.architectures(runs)
+    archs = summary.architectures(runs)
     if archs.empty:
         return None
-    parts = []
+    note = selection_note(validated_on_test(runs))
+    parts = [f'<p class="note">{escape(note)}</p>'] if note else []
     for dataset, group in archs.groupby("dataset", dropna=False):
         parts += [f"<h3>{escape(str(dataset))}</h3>", _table(group)]
     return Section("Summary", tuple(parts))

@@ -1,0 +1,85 @@
+"""One chosen configuration per architecture, one dataset order, analysis apart from the report."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import minarch.analysis
+from minarch.analysis import analyze
+from minarch.data import DatasetInfo, by_difficulty
+from minarch.data.registry import register
+from minarch.report import ReportInput
+from minarch.report.sections.pruning import section_rows
+from minarch.report.sections.summary import summary_tables
+from tests.test_analysis import EPOCHS, run_frames
+from tests.test_compression import pruned
+
+
+def test_datasets_are_ordered_by_their_registered_difficulty():
+    shuffled = ["cifar100", "wild", "fashion-mnist", "digits", "kmnist", "mnist", "imagefolder"]
+    shuffled += ["mnist1d", "cifar10", "digits"]
+    assert by_difficulty(shuffled) == [
+        "digits",
+        "mnist1d",
+        "mnist",
+        "kmnist",
+        "fashion-mnist",
+        "cifar10",
+        "cifar100",
+        "imagefolder",
+        "wild",  # not registered: after every registered dataset
+    ]
+
+
+def test_a_dataset_registers_only_with_a_difficulty():
+    with pytest.raises(ValueError, match="difficulty"):
+        register(DatasetInfo("unranked", (1, 4), 2, "no rank"))(lambda req: None)
+
+
+def test_no_analysis_module_imports_the_report():
+    """The package rank order: analysis < report, so analysis never reaches up."""
+    root = Path(minarch.analysis.__file__).parent
+    imports = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):  # function-level imports too
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imports.append((path.name, node.module))
+            elif isinstance(node, ast.Import):
+                imports += [(path.name, alias.name) for alias in node.names]
+    upward = [(f, m) for f, m in imports if m.split(".")[:2] == ["minarch", "report"]]
+    assert not upward
+
+
+def peaked_and_steady():
+    """Two lrs of one architecture: lr 1e-3 peaks at 95 % and ends at 80 %, lr 1e-2 ends at 90 %.
+
+    By the best epoch lr 1e-3 wins; by the final accuracy (METHODS.md A.1) lr 1e-2.
+    """
+    peaked = np.r_[np.linspace(0.3, 0.95, EPOCHS // 2), np.linspace(0.9, 0.80, EPOCHS // 2)]
+    curves = {
+        1e-3: {"val_acc": peaked, "train_acc": np.linspace(0.3, 0.85, EPOCHS)},
+        1e-2: {"val_acc": np.linspace(0.3, 0.90, EPOCHS)},
+    }
+    return run_frames([({"lr": lr, "seed": s}, c) for lr, c in curves.items() for s in (0, 1)])
+
+
+def test_every_section_shows_the_same_chosen_configuration():
+    runs, epochs = peaked_and_steady()
+    archs = analyze(runs, epochs).architectures
+    assert archs.loc[archs["chosen"], "lr"].tolist() == [1e-2]
+    html = "".join(p for p in summary_tables(ReportInput(runs, epochs)).parts)
+    assert "<td>-2.00</td>" in html and "<td>-3.00</td>" not in html
+    parents = runs.set_index("lr")["final_val_acc"]
+    compressed = pd.DataFrame(
+        [
+            *pruned({0: [0.8] * 4, 1: [0.8] * 4}, lr=1e-3, base_val_acc=parents[1e-3].iloc[0]),
+            *pruned({0: [0.8] * 4, 1: [0.8] * 4}, lr=1e-2, base_val_acc=parents[1e-2].iloc[0]),
+        ]
+    ).assign(model="mlp w8", params=100, weight_decay=0.0)
+    rows, _ = section_rows(ReportInput(runs, epochs, None, compressed), "prune")
+    assert set(rows["lr"]) == {1e-2}
