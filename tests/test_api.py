@@ -69,6 +69,12 @@ def test_analyze_uses_the_thresholds_of_the_study_file(finished):
         minarch.analyze(db=db, study="nope")
 
 
+def test_tables_say_when_selections_were_made_on_the_test_split(finished):
+    _, db, _ = finished
+    notes = minarch.table("minimal", db=db).attrs["notes"]
+    assert list(notes) == ["tiny"] and "digits validated on the test split" in notes["tiny"]
+
+
 def test_saved_weights_load_safely_into_the_same_architecture(finished):
     _, db, _ = finished
     with open_store(db) as store:

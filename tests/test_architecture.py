@@ -16,7 +16,7 @@ SOURCE = Path(minarch.__file__).parent
 RANKS = {
     "errors": 0,
     "tables": 0,
-    "frames": 0,
+    "columns": 0,
     "data": 1,
     "models": 1,
     "store": 1,

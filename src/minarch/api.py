@@ -213,9 +213,10 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
     """One analysis table (a key of ``TABLES``) for one study or all, with a ``study`` column.
 
     Each study is analysed with the thresholds of its own ``analysis:`` section;
-    ``frame.attrs["thresholds"]`` holds them per study.
+    ``frame.attrs["thresholds"]`` holds them per study, and ``frame.attrs["notes"]``
+    the studies whose selections were made on the test split, with why that matters.
     """
-    from minarch.analysis import stored_study, study_table
+    from minarch.analysis import stored_study, study_selection_note, study_table
 
     if name not in TABLES:
         raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
@@ -224,9 +225,11 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
         names = _names(store, study)
         frames = [study_table(store, name, each).assign(study=each) for each in names]
         thresholds = {each: stored_study(store, each).analysis.model_dump() for each in names}
+        notes = {each: study_selection_note(store, each) for each in names}
     frames = [f[["study", *f.columns.drop("study")]] for f in frames]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     frame.attrs["thresholds"] = thresholds  # what each study was analysed with
+    frame.attrs["notes"] = {each: note for each, note in notes.items() if note}
     return frame
 
 

@@ -288,6 +288,8 @@ def analyze(
         _print_frame(frame, title=table.value)
         for name, thresholds in frame.attrs["thresholds"].items():
             stdout.print(f"[dim]{name}: thresholds {thresholds}[/dim]")
+        for name, note in frame.attrs["notes"].items():
+            stdout.print(f"{name}: {note}", highlight=False)
 
 
 @app.command()

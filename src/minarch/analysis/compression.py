@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from minarch.columns import require_columns
 from minarch.data import by_difficulty
 from minarch.errors import MinarchError
-from minarch.frames import require_columns
 
 COMPRESSION_COLUMNS = (
     "run_id",

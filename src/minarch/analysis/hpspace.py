@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from minarch.analysis.selection import chance
+from minarch.columns import require_columns
 from minarch.errors import MinarchError
-from minarch.frames import require_columns
 
 RUN_INPUT = ["dataset", "family", "model", "variant", "lr", "weight_decay", "seed", "state"]
 RUN_INPUT += ["final_val_acc"]

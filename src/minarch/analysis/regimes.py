@@ -24,7 +24,7 @@ from minarch.analysis.selection import (
     configurations,
     seed_accuracy,
 )
-from minarch.frames import require_columns
+from minarch.columns import require_columns
 from minarch.spec.schema import AnalysisSpec
 
 REGIMES = ("unstable", "overfitting", "learning")

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from minarch.columns import require_columns
 from minarch.data import by_difficulty, dataset_info, dataset_names
-from minarch.frames import require_columns
 
 ARCH = ["dataset", "family", "model"]
 CONFIG = [*ARCH, "params", "lr", "weight_decay"]

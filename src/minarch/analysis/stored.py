@@ -12,6 +12,7 @@ from minarch.analysis.collect import compression_frame
 from minarch.analysis.compression import int8_comparison, minimal_bits, phases, redundancy
 from minarch.analysis.hpspace import hpspace_tables
 from minarch.analysis.result import Analysis, analyze
+from minarch.analysis.selection import selection_note, validated_on_test
 from minarch.errors import MinarchError
 from minarch.spec import StudySpec, parse_study
 from minarch.spec.derive import oneshot_settings, setting_key
@@ -31,6 +32,11 @@ def analyze_study(store: Store, study: str) -> Analysis:
         store.epochs_frame(study=study),
         stored_study(store, study).analysis,
     )
+
+
+def study_selection_note(store: Store, study: str) -> str | None:
+    """The line a table of ``study`` needs when its selections were made on test data."""
+    return selection_note(validated_on_test(store.runs_frame(study=study)))
 
 
 def compression_results(store: Store, study: str) -> pd.DataFrame:

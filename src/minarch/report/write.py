@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from minarch.analysis import summary
+from minarch.columns import require_columns
 from minarch.errors import MinarchError
-from minarch.frames import require_columns
 from minarch.report import page
 from minarch.report.png import export_pngs
 from minarch.report.section import Figure, ReportInput, Section
