@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
+import pkgutil
+import sys
+
 import pydantic
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import minarch.models
 from minarch.errors import MinarchError, ModelError
 from minarch.models import (
+    Example,
     build_model,
     config_class,
     count_flops,
     count_parameters,
     describe,
+    example,
     family_names,
+    registry,
 )
+from tests import test_fused, test_prune, test_quant
 
-# A small config and a suitable input shape per family; every registered family needs one.
-CONTRACT = {
-    "mlp": ({"depth": 2, "width": 8}, (1, 8, 8)),
-    "cnn": ({"depth": 2, "channels": 4}, (1, 8, 8)),
-    "vit": ({"dim": 8, "patch_size": 4}, (1, 8, 8)),
-    "resnet_cifar": ({"depth": 8, "width_multiplier": 0.25}, (3, 8, 8)),
-    "mobilenetv2_cifar": ({"width_multiplier": 0.25}, (3, 16, 16)),
-    "resnet50": ({"width_multiplier": 0.125}, (3, 16, 16)),
-}
 NUM_CLASSES = 5
 
 
@@ -40,14 +39,9 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_every_family_has_a_contract_entry():
-    assert sorted(CONTRACT) == family_names()
-
-
 @pytest.mark.parametrize("family", family_names())
 def test_family_contract(family):
-    assert family in CONTRACT, f"add {family!r} to CONTRACT"
-    config, shape = CONTRACT[family]
+    config, shape = example(family).config, example(family).input_shape
     model = _build(family, config, shape)
     x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(1))
     y = torch.arange(4) % NUM_CLASSES
@@ -91,7 +85,7 @@ def test_vit_patch_7_on_28x28():
 
 @pytest.mark.parametrize("family", family_names())
 def test_any_input_channel_count(family):
-    config, shape = CONTRACT[family]
+    config, shape = example(family).config, example(family).input_shape
     shape = (5, *shape[1:])
     assert _build(family, config, shape)(torch.randn(2, *shape)).shape == (2, NUM_CLASSES)
 
@@ -224,3 +218,126 @@ def test_vit_flops_count_the_attention_products():
     on_meta = count_flops(build_model("vit", config, (1, 28, 28), 10).to("meta"), (1, 28, 28))
     tokens = (28 // 4) ** 2 + 1  # patches and the class token
     assert on_cpu == on_meta and on_cpu > 2 * 2 * tokens**2 * 32
+
+
+# --- A new family is one file ---------------------------------------------------------------
+
+LENET5 = """\
+\"\"\"LeNet-5 (LeCun et al. 1998) with ReLU and max pooling, on 32×32 inputs.\"\"\"
+
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from minarch.models.registry import Example, register
+
+
+class LeNet5Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def build(config, input_shape, num_classes):
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )
+
+
+register(
+    "lenet5", LeNet5Config, build, lambda config: "lenet5",
+    example=Example(LeNet5Config(), (1, 32, 32)),
+)
+"""
+
+
+@pytest.fixture
+def package_file(tmp_path, monkeypatch):
+    """Writes a module into the models package (through a second folder on its path) and
+    imports the package's modules as ``import minarch.models`` does; cleans up afterwards."""
+    folder = tmp_path / "package"
+    folder.mkdir()
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    monkeypatch.setattr(minarch.models, "__path__", [*minarch.models.__path__, str(folder)])
+    written = []
+
+    def add(name: str, source: str) -> None:
+        (folder / f"{name}.py").write_text(source)
+        written.append(name)
+        registry.discover(minarch.models)
+
+    yield add
+    for name in written:
+        sys.modules.pop(f"minarch.models.{name}", None)
+        if hasattr(minarch.models, name):
+            delattr(minarch.models, name)
+
+
+def _parametrised_families(test) -> list[str]:
+    (families,) = [m.args[1] for m in test.pytestmark if m.args[0] == "family"]
+    return families
+
+
+# Every test that runs once per family, in each suite.
+FAMILY_TESTS = {
+    "contract": [test_family_contract, test_any_input_channel_count],
+    "fused": [test_fused.test_fused_member_equals_plain_member],
+    "pruning": [
+        test_prune.test_structured_hits_flop_target_and_runs,
+        test_prune.test_save_load_round_trip,
+    ],
+    "quantization": [test_quant.test_every_family_quantizes_activations],
+}
+
+
+def test_family_tests_run_over_the_registry():
+    for tests in FAMILY_TESTS.values():
+        assert all(_parametrised_families(test) == family_names() for test in tests)
+    for test in (
+        test_quant.test_folding_keeps_eval_outputs,
+        test_quant.test_quantize_scheme_end_to_end,
+        test_quant.test_qat_forward_matches_ptq_and_keeps_the_family_keys,
+    ):
+        assert _parametrised_families(test) == test_quant.foldable_families()
+    assert set(test_quant.foldable_families()) == set(family_names()) - {"mlp", "vit"}
+
+
+def test_a_new_family_is_one_file_and_every_suite_covers_it(package_file, tmp_path):
+    """LeNet-5 as one new module and nothing else: it is registered, listed where the
+    per-family tests take their families from, and passes each of them."""
+    package_file("lenet5", LENET5)
+    assert "lenet5" in family_names()
+    assert describe("lenet5", {}) == "lenet5"
+    test_family_contract("lenet5")
+    test_any_input_channel_count("lenet5")
+    test_fused.test_fused_member_equals_plain_member("lenet5")
+    for scope in ("uniform", "global"):
+        test_prune.test_structured_hits_flop_target_and_runs("lenet5", scope)
+    test_prune.test_save_load_round_trip("lenet5", tmp_path)
+    test_quant.test_every_family_quantizes_activations("lenet5")
+    assert "lenet5" not in test_quant.foldable_families()  # no BatchNorm to fold
+
+
+def test_the_throwaway_family_is_gone_afterwards():
+    assert "lenet5" not in family_names()
+    assert "minarch.models.lenet5" not in sys.modules
+
+
+def test_every_module_of_the_package_is_imported():
+    names = [module.name for module in pkgutil.iter_modules(minarch.models.__path__)]
+    assert {"cnn", "mlp", "resnet_cifar", "vit"} <= set(names)
+    assert all(f"minarch.models.{name}" in sys.modules for name in names)
+
+
+def test_a_module_that_fails_to_import_fails_loudly(package_file):
+    with pytest.raises(AttributeError, match="Sequentail"):
+        package_file("broken", "from torch import nn\n\nLAYER = nn.Sequentail()\n")
+
+
+def test_an_example_must_be_a_config_of_its_family(monkeypatch):
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    mlp = example("mlp")
+    with pytest.raises(ModelError, match="'wide_mlp': its example is not a CNNConfig"):
+        registry.register("wide_mlp", type(example("cnn").config), None, None, example=mlp)
+    assert "wide_mlp" not in family_names()
+    assert isinstance(mlp, Example) and isinstance(mlp.config, config_class("mlp"))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from minarch.models.blocks import Bottleneck, ResNet, conv_bn, scaled
-from minarch.models.registry import register
+from minarch.models.registry import Example, register
 from minarch.models.shapes import spatial_dims
 
 _BLOCKS = (3, 4, 6, 3)
@@ -42,4 +42,10 @@ def describe(config: ResNet50Config) -> str:
     return f"resnet50 ×{config.width_multiplier:g}"
 
 
-register("resnet50", ResNet50Config, build, describe)
+register(
+    "resnet50",
+    ResNet50Config,
+    build,
+    describe,
+    example=Example(ResNet50Config(width_multiplier=0.0625), (3, 8, 8)),
+)

@@ -7,7 +7,7 @@ from torch import nn
 
 from minarch.errors import ModelError
 from minarch.models.blocks import BasicBlock, ResNet, conv_bn, scaled
-from minarch.models.registry import register
+from minarch.models.registry import Example, register
 from minarch.models.shapes import spatial_dims
 
 
@@ -35,4 +35,10 @@ def describe(config: ResNetCifarConfig) -> str:
     return f"resnet_cifar {config.depth} ×{config.width_multiplier:g}"
 
 
-register("resnet_cifar", ResNetCifarConfig, build, describe)
+register(
+    "resnet_cifar",
+    ResNetCifarConfig,
+    build,
+    describe,
+    example=Example(ResNetCifarConfig(depth=8, width_multiplier=0.25), (3, 8, 8)),
+)
