@@ -24,6 +24,7 @@ from minarch.models import (
     family_names,
     registry,
 )
+from minarch.spec import expand, parse_study
 from tests import test_fused, test_prune, test_quant
 
 NUM_CLASSES = 5
@@ -341,3 +342,27 @@ def test_an_example_must_be_a_config_of_its_family(monkeypatch):
         registry.register("wide_mlp", type(example("cnn").config), None, None, example=mlp)
     assert "wide_mlp" not in family_names()
     assert isinstance(mlp, Example) and isinstance(mlp.config, config_class("mlp"))
+
+
+# --- ResNet-CIFAR shortcuts (He et al. 2016, section 4.2) -----------------------------------
+
+RESNETS = """
+name: resnets
+datasets: [cifar10]
+models:
+  - family: resnet_cifar
+    depth: [20, 56]
+training: {lr: 0.1, weight_decay: 0.0001, epochs: 180}
+seeds: 1
+"""
+# Run ids and pack keys of ResNet-20 and ResNet-56 as stored before ``shortcut`` existed,
+# when every CIFAR ResNet had option-B shortcuts.
+OPTION_B_IDS = [("7b26be3f2dd1ae40", "7ec9c4722100b757"), ("9589a82ab14ddf57", "8218ff25553da0b4")]
+
+
+def _ids(text: str) -> list[tuple[str, str]]:
+    return [(run.id, run.pack_key) for run in expand(parse_study(text, "resnets.yaml"))]
+
+
+def test_option_b_keeps_the_run_ids_of_the_runs_stored_before_the_setting():
+    assert _ids(RESNETS) == OPTION_B_IDS
