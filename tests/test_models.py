@@ -356,13 +356,60 @@ training: {lr: 0.1, weight_decay: 0.0001, epochs: 180}
 seeds: 1
 """
 # Run ids and pack keys of ResNet-20 and ResNet-56 as stored before ``shortcut`` existed,
-# when every CIFAR ResNet had option-B shortcuts.
+# when every CIFAR ResNet had option-B shortcuts; and those of option A, new with it.
 OPTION_B_IDS = [("7b26be3f2dd1ae40", "7ec9c4722100b757"), ("9589a82ab14ddf57", "8218ff25553da0b4")]
+OPTION_A_IDS = [("3cb0f26a920a34ce", "c95e936ffc507390"), ("9a553bb4d0c38619", "9bea076cdad0877f")]
 
 
-def _ids(text: str) -> list[tuple[str, str]]:
+def _ids(shortcut: str | None = None) -> list[tuple[str, str]]:
+    text = RESNETS if shortcut is None else RESNETS.replace("56]", f"56]\n    shortcut: {shortcut}")
     return [(run.id, run.pack_key) for run in expand(parse_study(text, "resnets.yaml"))]
 
 
 def test_option_b_keeps_the_run_ids_of_the_runs_stored_before_the_setting():
-    assert _ids(RESNETS) == OPTION_B_IDS
+    assert _ids("B") == OPTION_B_IDS
+
+
+def test_option_a_is_the_default_and_has_its_own_run_ids():
+    assert _ids() == _ids("A") == OPTION_A_IDS
+    (run,) = expand(parse_study(RESNETS.replace("[20, 56]", "20"), "resnets.yaml"))
+    assert run.dump()["model"]["shortcut"] == "A", "stored configs name the option"
+
+
+@pytest.mark.parametrize(
+    ("depth", "shortcut", "parameters"),
+    [(20, "A", 269_722), (56, "A", 853_018), (20, "B", 272_474), (56, "B", 855_770)],
+)
+def test_resnet_cifar_parameters_per_shortcut_option(depth, shortcut, parameters):
+    """METHODS.md B.2; option A is the default."""
+    config = {"depth": depth, "shortcut": shortcut}
+    assert count_parameters(_build("resnet_cifar", config, (3, 32, 32), num_classes=10)) == (
+        parameters
+    )
+    if shortcut == "A":
+        assert count_parameters(_resnet_cifar(depth)) == parameters
+
+
+def test_option_a_shortcut_subsamples_and_zero_pads_the_new_channels():
+    model = _build("resnet_cifar", {"depth": 8, "width_multiplier": 0.5}, (3, 8, 8))  # 8, 16, 32
+    assert isinstance(model.stages[0][0].shortcut, nn.Identity)
+    shortcut = model.stages[1][0].shortcut
+    assert not list(shortcut.parameters()) and not list(shortcut.buffers())
+    x = torch.randn(2, 8, 8, 8)
+    out = shortcut(x)
+    assert out.shape == (2, 16, 4, 4)
+    assert torch.equal(out[:, 4:12], x[:, :, ::2, ::2])
+    assert not out[:, :4].any() and not out[:, 12:].any()
+
+
+def test_option_b_keeps_its_weight_names_and_label():
+    """Stored option-B weights load into a model built with ``shortcut: B``."""
+    model = _build("resnet_cifar", {"depth": 8, "shortcut": "B"}, (3, 8, 8))
+    assert {"stages.1.0.shortcut.0.weight", "stages.1.0.shortcut.1.running_var"} <= set(
+        model.state_dict()
+    )
+    assert (
+        describe("resnet_cifar", {"depth": 56, "shortcut": "B"}) == "resnet_cifar 56 ×1 shortcut-B"
+    )
+    with pytest.raises(pydantic.ValidationError, match="shortcut"):
+        config_class("resnet_cifar")(depth=20, shortcut="C")

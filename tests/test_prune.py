@@ -136,7 +136,10 @@ def _residual_widths(model: nn.Module) -> list[int]:
 
 @pytest.mark.parametrize(
     ("family", "config"),
-    [("resnet_cifar", {"depth": 20}), ("mobilenetv2_cifar", {"width_multiplier": 0.25})],
+    [
+        ("resnet_cifar", {"depth": 20, "shortcut": "B"}),
+        ("mobilenetv2_cifar", {"width_multiplier": 0.25}),
+    ],
 )
 @pytest.mark.parametrize("scope", ["uniform", "global"])
 def test_residual_keep_prunes_only_inside_blocks(family, config, scope):
@@ -149,6 +152,22 @@ def test_residual_keep_prunes_only_inside_blocks(family, config, scope):
     if scope == "uniform":  # global L1 happens to spare the residual streams here
         pruned = prune_structured(model, shape, flops_remaining=0.6, scope=scope)
         assert _residual_widths(pruned) != _residual_widths(model)
+
+
+@pytest.mark.parametrize("scope", ["uniform", "global"])
+def test_option_a_shortcuts_keep_every_residual_stream(scope):
+    """Zero-padding shortcuts tie every stream to the first convolution, which is never
+    pruned: ``residual="prune"`` prunes inside the blocks only, exactly as ``"keep"`` does."""
+    shape = (3, 16, 16)
+    model = build_model("resnet_cifar", {"depth": 20}, shape, 10, generator=torch.Generator())
+    kept = prune_structured(model, shape, flops_remaining=0.6, scope=scope, residual="keep")
+    pruned = prune_structured(model, shape, flops_remaining=0.6, scope=scope, residual="prune")
+    assert architecture(pruned) == architecture(kept)
+    assert _residual_widths(pruned) == _residual_widths(kept) == _residual_widths(model)
+    for net in (kept, pruned):
+        assert count_flops(net, shape) == pytest.approx(0.6 * count_flops(model, shape), rel=0.01)
+        assert count_parameters(net) < count_parameters(model)
+        assert net(torch.randn(2, *shape)).shape == (2, 10)
 
 
 def _heads(model: nn.Module) -> list[int]:
