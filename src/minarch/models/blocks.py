@@ -74,9 +74,7 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(
-        self, in_channels: int, width: int, stride: int, shortcut: Shortcut = projection
-    ) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut) -> None:
         super().__init__()
         self.conv1 = conv_bn(in_channels, width, 3, stride, activation=nn.ReLU)
         self.conv2 = conv_bn(width, width, 3)
@@ -91,9 +89,7 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(
-        self, in_channels: int, width: int, stride: int, shortcut: Shortcut = projection
-    ) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut) -> None:
         super().__init__()
         out_channels = width * self.expansion
         self.conv1 = conv_bn(in_channels, width, 1, activation=nn.ReLU)
@@ -136,7 +132,7 @@ class ResNet(nn.Module):
         channels: int,
         plan: Sequence[tuple[int, int, int]],
         num_classes: int,
-        shortcut: Shortcut = projection,
+        shortcut: Shortcut,
     ) -> None:
         super().__init__()
         self.stem = stem
