@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -9,35 +10,39 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from minarch.models import build_model
+from minarch.data import Dataset
+from minarch.models import build_model, example, family_names
 from minarch.train import FusedOptions, Hooks, Member, Recipe, train_fused, train_pack
 from minarch.train.engine import choose_engine, fleet_chunk_size
 from minarch.train.fleet import linear_chain
 from tests.synthetic import class_patterns
 
-SHAPE = (3, 8, 8)
 CLASSES = 4
-
-
-DATA = class_patterns(SHAPE, CLASSES, 120, 48, noise=30)
-SMALL = class_patterns(SHAPE, CLASSES, 64, 32, noise=30)  # for the expensive families
 RECIPE = Recipe(batch_size=40, epochs=2, schedule="step", augmentation="crop-flip")
 
-FAMILIES = {
-    "mlp": ({"width": 16, "depth": 2}, DATA),
-    "cnn": ({"channels": 8}, DATA),
-    "vit": ({"dim": 16, "depth": 1, "heads": 2, "patch_size": 4}, DATA),
-    "resnet_cifar": ({"depth": 8, "width_multiplier": 0.25}, DATA),
-    "mobilenetv2_cifar": ({"width_multiplier": 0.25}, SMALL),
-    "resnet50": ({"width_multiplier": 0.0625}, SMALL),
-}
+
+@functools.cache
+def patterns(shape: tuple[int, ...], n_train: int, n_val: int) -> Dataset:
+    return class_patterns(shape, CLASSES, n_train, n_val, noise=30)
+
+
+def dataset(family: str) -> Dataset:
+    """Class patterns of the family's example input; fewer samples for the expensive deep nets."""
+    shape = example(family).input_shape
+    return patterns(shape, 64, 32) if is_deep(family) else patterns(shape, 120, 48)
+
+
+def is_deep(family: str) -> bool:
+    """Over 20 conv and linear layers: trained gently and compared more loosely (see GENTLE)."""
+    model = maker(family)(torch.Generator())
+    return sum(isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) for m in model.modules()) > 20
 
 
 def maker(family: str):
-    config = FAMILIES[family][0]
+    config, shape = example(family).config, example(family).input_shape
 
     def make(generator: torch.Generator) -> nn.Module:
-        return build_model(family, config, SHAPE, CLASSES, generator=generator)
+        return build_model(family, config, shape, CLASSES, generator=generator)
 
     return make
 
@@ -54,7 +59,7 @@ GENTLE = members((1e-4, 1e-4, 0), (5e-5, 0.0, 1))
 
 
 def run(family: str, pack: list[Member], engine: str, recipe: Recipe = RECIPE, **options):
-    data = FAMILIES[family][1]
+    data = dataset(family)
     if engine == "fused":
         return train_fused(
             make_model=maker(family),
@@ -87,9 +92,9 @@ def assert_same_run(fused, plain, rtol: float = 1e-3, atol: float = 1e-5) -> Non
         )
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", family_names())
 def test_fused_member_equals_plain_member(family: str) -> None:
-    cheap = FAMILIES[family][1] is DATA
+    cheap = not is_deep(family)
     pack = MIXED if cheap else GENTLE
     recipe = RECIPE if cheap else replace(RECIPE, epochs=1)
     fused, plain = run(family, pack, "fused", recipe), run(family, pack, "plain", recipe)
@@ -156,7 +161,7 @@ def test_non_finite_validation_loss_stops_the_member() -> None:
 
     assert linear_chain(NanInEval(torch.Generator())) is None  # the branch rules the fast path out
     results = train_fused(
-        make_model=NanInEval, members=MIXED, recipe=RECIPE, data=DATA, hooks=Hooks()
+        make_model=NanInEval, members=MIXED, recipe=RECIPE, data=dataset("mlp"), hooks=Hooks()
     )
     assert {r.message for r in results} == {"non-finite validation loss after epoch 1"}
     assert all(r.state == "diverged" and len(r.epochs) == 1 for r in results)
@@ -172,8 +177,8 @@ def test_chunking_gives_the_same_results() -> None:
 
 
 def test_chunk_size_estimate_is_positive_and_shrinks_with_the_model() -> None:
-    small = fleet_chunk_size(maker("mlp")(torch.Generator()), DATA, 128)
-    large = fleet_chunk_size(maker("resnet_cifar")(torch.Generator()), DATA, 128)
+    small = fleet_chunk_size(maker("mlp")(torch.Generator()), dataset("mlp"), 128)
+    large = fleet_chunk_size(maker("resnet_cifar")(torch.Generator()), dataset("resnet_cifar"), 128)
     assert small >= large >= 1
 
 
@@ -204,8 +209,9 @@ def test_hooks_see_every_member_step_and_epoch() -> None:
             self.epochs.append(member.key)
 
     hooks = Counting()
-    train_fused(make_model=maker("mlp"), members=MIXED, recipe=RECIPE, data=DATA, hooks=hooks)
-    steps = math.ceil(len(DATA.train_y) / RECIPE.batch_size)
+    data = dataset("mlp")
+    train_fused(make_model=maker("mlp"), members=MIXED, recipe=RECIPE, data=data, hooks=hooks)
+    steps = math.ceil(len(data.train_y) / RECIPE.batch_size)
     assert sorted(hooks.steps) == sorted(
         (m.key, e, s) for m in MIXED for e in (1, 2) for s in range(1, steps + 1)
     )

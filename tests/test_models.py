@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
+import pkgutil
+import subprocess
+import sys
+
 import pydantic
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import minarch.models
 from minarch.errors import MinarchError, ModelError
 from minarch.models import (
+    Example,
     build_model,
     config_class,
     count_flops,
     count_parameters,
     describe,
+    example,
     family_names,
+    registry,
 )
+from minarch.spec import expand, parse_study
+from tests import test_fused, test_prune, test_quant
 
-# A small config and a suitable input shape per family; every registered family needs one.
-CONTRACT = {
-    "mlp": ({"depth": 2, "width": 8}, (1, 8, 8)),
-    "cnn": ({"depth": 2, "channels": 4}, (1, 8, 8)),
-    "vit": ({"dim": 8, "patch_size": 4}, (1, 8, 8)),
-    "resnet_cifar": ({"depth": 8, "width_multiplier": 0.25}, (3, 8, 8)),
-    "mobilenetv2_cifar": ({"width_multiplier": 0.25}, (3, 16, 16)),
-    "resnet50": ({"width_multiplier": 0.125}, (3, 16, 16)),
-}
 NUM_CLASSES = 5
 
 
@@ -40,14 +41,9 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_every_family_has_a_contract_entry():
-    assert sorted(CONTRACT) == family_names()
-
-
 @pytest.mark.parametrize("family", family_names())
 def test_family_contract(family):
-    assert family in CONTRACT, f"add {family!r} to CONTRACT"
-    config, shape = CONTRACT[family]
+    config, shape = example(family).config, example(family).input_shape
     model = _build(family, config, shape)
     x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(1))
     y = torch.arange(4) % NUM_CLASSES
@@ -91,7 +87,7 @@ def test_vit_patch_7_on_28x28():
 
 @pytest.mark.parametrize("family", family_names())
 def test_any_input_channel_count(family):
-    config, shape = CONTRACT[family]
+    config, shape = example(family).config, example(family).input_shape
     shape = (5, *shape[1:])
     assert _build(family, config, shape)(torch.randn(2, *shape)).shape == (2, NUM_CLASSES)
 
@@ -224,3 +220,215 @@ def test_vit_flops_count_the_attention_products():
     on_meta = count_flops(build_model("vit", config, (1, 28, 28), 10).to("meta"), (1, 28, 28))
     tokens = (28 // 4) ** 2 + 1  # patches and the class token
     assert on_cpu == on_meta and on_cpu > 2 * 2 * tokens**2 * 32
+
+
+# --- A new family is one file ---------------------------------------------------------------
+
+LENET5 = """\
+\"\"\"LeNet-5 (LeCun et al. 1998) with ReLU and max pooling, on 32×32 inputs.\"\"\"
+
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from minarch.models.registry import Example, register
+
+
+class LeNet5Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def build(config, input_shape, num_classes):
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )
+
+
+register(
+    "lenet5", LeNet5Config, build, lambda config: "lenet5",
+    example=Example(LeNet5Config(), (1, 32, 32)),
+)
+"""
+
+
+@pytest.fixture
+def package_file(tmp_path, monkeypatch):
+    """Writes a module into the models package (through a second folder on its path) and
+    imports the package's modules as ``import minarch.models`` does; cleans up afterwards."""
+    folder = tmp_path / "package"
+    folder.mkdir()
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    monkeypatch.setattr(minarch.models, "__path__", [*minarch.models.__path__, str(folder)])
+    written = []
+
+    def add(name: str, source: str) -> None:
+        (folder / f"{name}.py").write_text(source)
+        written.append(name)
+        registry.discover(minarch.models)
+
+    yield add
+    for name in written:
+        sys.modules.pop(f"minarch.models.{name}", None)
+        if hasattr(minarch.models, name):
+            delattr(minarch.models, name)
+
+
+def _parametrised_families(test) -> list[str]:
+    (families,) = [m.args[1] for m in test.pytestmark if m.args[0] == "family"]
+    return families
+
+
+# The tests that run once per family: contract, fused engine, pruning, quantization.
+FAMILY_TESTS = [
+    test_family_contract,
+    test_any_input_channel_count,
+    test_fused.test_fused_member_equals_plain_member,
+    test_prune.test_structured_hits_flop_target_and_runs,
+    test_prune.test_save_load_round_trip,
+    test_quant.test_every_family_quantizes_activations,
+]
+# ... and once per family with BatchNorm.
+FOLDABLE_TESTS = [
+    test_quant.test_folding_keeps_eval_outputs,
+    test_quant.test_quantize_scheme_end_to_end,
+    test_quant.test_qat_forward_matches_ptq_and_keeps_the_family_keys,
+]
+
+
+def test_family_tests_run_over_the_registry():
+    assert all(_parametrised_families(test) == family_names() for test in FAMILY_TESTS)
+    foldable = test_quant.foldable_families()
+    assert all(_parametrised_families(test) == foldable for test in FOLDABLE_TESTS)
+    assert "resnet_cifar" in foldable and "mlp" not in foldable
+
+
+def test_a_new_family_is_one_file_and_every_suite_covers_it(package_file, tmp_path):
+    """LeNet-5 as one new module and nothing else: it is registered, listed where the
+    per-family tests take their families from, and passes each of them."""
+    package_file("lenet5", LENET5)
+    assert "lenet5" in family_names()
+    assert describe("lenet5", {}) == "lenet5"
+    test_family_contract("lenet5")
+    test_any_input_channel_count("lenet5")
+    test_fused.test_fused_member_equals_plain_member("lenet5")
+    for scope in ("uniform", "global"):
+        test_prune.test_structured_hits_flop_target_and_runs("lenet5", scope)
+    test_prune.test_save_load_round_trip("lenet5", tmp_path)
+    test_quant.test_every_family_quantizes_activations("lenet5")
+    assert "lenet5" not in test_quant.foldable_families()  # no BatchNorm to fold
+
+
+def test_importing_the_package_registers_a_file_dropped_into_it(tmp_path):
+    """What start-up does: a fresh ``import minarch.models`` finds the new module alone."""
+    (tmp_path / "lenet5.py").write_text(LENET5)
+    script = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.find_spec('minarch.models')\n"
+        f"spec.submodule_search_locations.append({str(tmp_path)!r})\n"
+        "package = importlib.util.module_from_spec(spec)\n"
+        "sys.modules[spec.name] = package\n"
+        "spec.loader.exec_module(package)\n"
+        "print(package.family_names())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert "'lenet5'" in result.stdout and "'resnet_cifar'" in result.stdout
+
+
+def test_the_throwaway_family_is_gone_afterwards():
+    assert "lenet5" not in family_names()
+    assert "minarch.models.lenet5" not in sys.modules
+
+
+def test_every_module_of_the_package_is_imported():
+    names = [module.name for module in pkgutil.iter_modules(minarch.models.__path__)]
+    assert {"cnn", "mlp", "resnet_cifar", "vit"} <= set(names)
+    assert all(f"minarch.models.{name}" in sys.modules for name in names)
+
+
+def test_a_module_that_fails_to_import_fails_loudly(package_file):
+    with pytest.raises(AttributeError, match="Sequentail"):
+        package_file("broken", "from torch import nn\n\nLAYER = nn.Sequentail()\n")
+
+
+def test_an_example_must_be_a_config_of_its_family(monkeypatch):
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    mlp = example("mlp")
+    with pytest.raises(ModelError, match="'wide_mlp': its example is not a CNNConfig"):
+        registry.register("wide_mlp", type(example("cnn").config), None, None, example=mlp)
+    assert "wide_mlp" not in family_names()
+    assert isinstance(mlp, Example) and isinstance(mlp.config, config_class("mlp"))
+
+
+# --- ResNet-CIFAR shortcuts (He et al. 2016, section 4.2) -----------------------------------
+
+RESNETS = """
+name: resnets
+datasets: [cifar10]
+models:
+  - family: resnet_cifar
+    depth: [20, 56]
+training: {lr: 0.1, weight_decay: 0.0001, epochs: 180}
+seeds: 1
+"""
+# Run ids and pack keys of ResNet-20 and ResNet-56 as stored before ``shortcut`` existed,
+# when every CIFAR ResNet had option-B shortcuts; and those of option A, new with it.
+OPTION_B_IDS = [("7b26be3f2dd1ae40", "7ec9c4722100b757"), ("9589a82ab14ddf57", "8218ff25553da0b4")]
+OPTION_A_IDS = [("3cb0f26a920a34ce", "c95e936ffc507390"), ("9a553bb4d0c38619", "9bea076cdad0877f")]
+
+
+def _ids(shortcut: str | None = None) -> list[tuple[str, str]]:
+    text = RESNETS if shortcut is None else RESNETS.replace("56]", f"56]\n    shortcut: {shortcut}")
+    return [(run.id, run.pack_key) for run in expand(parse_study(text, "resnets.yaml"))]
+
+
+def test_option_b_keeps_the_run_ids_of_the_runs_stored_before_the_setting():
+    assert _ids("B") == OPTION_B_IDS
+
+
+def test_option_a_is_the_default_and_has_its_own_run_ids():
+    assert _ids() == _ids("A") == OPTION_A_IDS
+    (run,) = expand(parse_study(RESNETS.replace("[20, 56]", "20"), "resnets.yaml"))
+    assert run.dump()["model"]["shortcut"] == "A", "stored configs name the option"
+
+
+@pytest.mark.parametrize(
+    ("depth", "shortcut", "parameters"),
+    [(20, "A", 269_722), (56, "A", 853_018), (20, "B", 272_474), (56, "B", 855_770)],
+)
+def test_resnet_cifar_parameters_per_shortcut_option(depth, shortcut, parameters):
+    """METHODS.md B.2; option A is the default."""
+    config = {"depth": depth, "shortcut": shortcut}
+    assert count_parameters(_build("resnet_cifar", config, (3, 32, 32), num_classes=10)) == (
+        parameters
+    )
+    if shortcut == "A":
+        assert count_parameters(_resnet_cifar(depth)) == parameters
+
+
+def test_option_a_shortcut_subsamples_and_zero_pads_the_new_channels():
+    model = _build("resnet_cifar", {"depth": 8, "width_multiplier": 0.5}, (3, 8, 8))  # 8, 16, 32
+    assert isinstance(model.stages[0][0].shortcut, nn.Identity)
+    shortcut = model.stages[1][0].shortcut
+    assert not list(shortcut.parameters()) and not list(shortcut.buffers())
+    x = torch.randn(2, 8, 8, 8)
+    out = shortcut(x)
+    assert out.shape == (2, 16, 4, 4)
+    assert torch.equal(out[:, 4:12], x[:, :, ::2, ::2])
+    assert not out[:, :4].any() and not out[:, 12:].any()
+
+
+def test_option_b_keeps_its_weight_names_and_label():
+    """Stored option-B weights load into a model built with ``shortcut: B``."""
+    model = _build("resnet_cifar", {"depth": 8, "shortcut": "B"}, (3, 8, 8))
+    assert {"stages.1.0.shortcut.0.weight", "stages.1.0.shortcut.1.running_var"} <= set(
+        model.state_dict()
+    )
+    assert (
+        describe("resnet_cifar", {"depth": 56, "shortcut": "B"}) == "resnet_cifar 56 ×1 shortcut-B"
+    )
+    with pytest.raises(pydantic.ValidationError, match="shortcut"):
+        config_class("resnet_cifar")(depth=20, shortcut="C")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from minarch.models import build_model, count_flops, count_parameters
+from minarch.models import build_model, count_flops, count_parameters, example, family_names
 from minarch.models.vit import Attention
 from minarch.prune import (
     PruneError,
@@ -30,6 +30,8 @@ from tests.synthetic import class_patterns
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+# Models the tests below are written against; every family is covered through its
+# registered example (the tests parametrised over ``family_names()``).
 CASES = {
     "mlp": ({"depth": 2, "width": 64}, (1, 28, 28)),
     "cnn": ({"depth": 3, "channels": 64, "pooling": "none"}, (3, 8, 8)),
@@ -48,11 +50,16 @@ def _widths(model: nn.Module) -> list[int]:
     return list(layer_widths(model).values())
 
 
+def _example(family: str) -> nn.Module:
+    config, shape = example(family).config, example(family).input_shape
+    return build_model(family, config, shape, 10, generator=torch.Generator().manual_seed(0))
+
+
 @pytest.mark.parametrize("scope", ["uniform", "global"])
-@pytest.mark.parametrize("family", sorted(CASES))
+@pytest.mark.parametrize("family", family_names())
 def test_structured_hits_flop_target_and_runs(family, scope):
-    model = _model(family)
-    shape = CASES[family][1]
+    model = _example(family)
+    shape = example(family).input_shape
     full_flops, full_params = count_flops(model, shape), count_parameters(model)
     for target in (0.8, 0.5):
         pruned = prune_structured(model, shape, flops_remaining=target, scope=scope)
@@ -129,7 +136,10 @@ def _residual_widths(model: nn.Module) -> list[int]:
 
 @pytest.mark.parametrize(
     ("family", "config"),
-    [("resnet_cifar", {"depth": 20}), ("mobilenetv2_cifar", {"width_multiplier": 0.25})],
+    [
+        ("resnet_cifar", {"depth": 20, "shortcut": "B"}),
+        ("mobilenetv2_cifar", {"width_multiplier": 0.25}),
+    ],
 )
 @pytest.mark.parametrize("scope", ["uniform", "global"])
 def test_residual_keep_prunes_only_inside_blocks(family, config, scope):
@@ -142,6 +152,22 @@ def test_residual_keep_prunes_only_inside_blocks(family, config, scope):
     if scope == "uniform":  # global L1 happens to spare the residual streams here
         pruned = prune_structured(model, shape, flops_remaining=0.6, scope=scope)
         assert _residual_widths(pruned) != _residual_widths(model)
+
+
+@pytest.mark.parametrize("scope", ["uniform", "global"])
+def test_option_a_shortcuts_keep_every_residual_stream(scope):
+    """Zero-padding shortcuts tie every stream to the first convolution, which is never
+    pruned: ``residual="prune"`` prunes inside the blocks only, exactly as ``"keep"`` does."""
+    shape = (3, 16, 16)
+    model = build_model("resnet_cifar", {"depth": 20}, shape, 10, generator=torch.Generator())
+    kept = prune_structured(model, shape, flops_remaining=0.6, scope=scope, residual="keep")
+    pruned = prune_structured(model, shape, flops_remaining=0.6, scope=scope, residual="prune")
+    assert architecture(pruned) == architecture(kept)
+    assert _residual_widths(pruned) == _residual_widths(kept) == _residual_widths(model)
+    for net in (kept, pruned):
+        assert count_flops(net, shape) == pytest.approx(0.6 * count_flops(model, shape), rel=0.01)
+        assert count_parameters(net) < count_parameters(model)
+        assert net(torch.randn(2, *shape)).shape == (2, 10)
 
 
 def _heads(model: nn.Module) -> list[int]:
@@ -201,10 +227,10 @@ def test_unstructured_rejects_bad_arguments(bad):
         prune_unstructured(_model("mlp"), **arguments)
 
 
-@pytest.mark.parametrize("family", sorted(CASES))
+@pytest.mark.parametrize("family", family_names())
 def test_save_load_round_trip(family, tmp_path):
-    config, shape = CASES[family]
-    pruned = prune_structured(_model(family), shape, flops_remaining=0.5, scope="global")
+    config, shape = example(family).config, example(family).input_shape
+    pruned = prune_structured(_example(family), shape, flops_remaining=0.5, scope="global")
     pruned = prune_unstructured(pruned, sparsity=0.3, scope="layer").eval()
     path = tmp_path / "pruned.pt"
     save_pruned(pruned, path, family=family, config=config, input_shape=shape, num_classes=10)

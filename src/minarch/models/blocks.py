@@ -1,13 +1,15 @@
 """Residual building blocks shared by the ResNet families (He et al. 2016).
 
-Shortcuts are identities unless the shape changes, where a 1×1 conv + BN
-projects (the paper's option B). ReLUs are functional and additions are
-out of place, so the blocks run under ``torch.func`` transforms.
+Shortcuts are identities unless the shape changes; there the paper's
+section 4.2 offers option A (subsample and zero-pad the new channels, no
+parameters) and option B (a 1×1 conv + BN projection). ReLUs are functional
+and additions are out of place, so the blocks run under ``torch.func``
+transforms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch.nn.functional as F
 from torch import nn
@@ -33,7 +35,35 @@ def conv_bn(
     return nn.Sequential(*layers)
 
 
-def shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+class ZeroPadShortcut(nn.Module):
+    """Option A as the thesis's code (akamaster's CIFAR ResNets) has it: every
+    ``stride``-th pixel, with the new channels as zeros split evenly before and after."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError("a zero-padding shortcut cannot reduce the channel count")
+        extra = out_channels - in_channels
+        self.stride = stride
+        self.padding = (extra // 2, extra - extra // 2)
+
+    def forward(self, x):
+        return F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, *self.padding))
+
+
+# How a block builds its shortcut from (in channels, out channels, stride).
+Shortcut = Callable[[int, int, int], nn.Module]
+
+
+def zero_padding(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """Option A: the identity, subsampled and zero-padded where the shape changes."""
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return ZeroPadShortcut(in_channels, out_channels, stride)
+
+
+def projection(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """Option B: the identity, or a 1×1 conv + BN where the shape changes."""
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     return conv_bn(in_channels, out_channels, 1, stride)
@@ -44,7 +74,7 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, width: int, stride: int) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut) -> None:
         super().__init__()
         self.conv1 = conv_bn(in_channels, width, 3, stride, activation=nn.ReLU)
         self.conv2 = conv_bn(width, width, 3)
@@ -59,7 +89,7 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, width: int, stride: int) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut) -> None:
         super().__init__()
         out_channels = width * self.expansion
         self.conv1 = conv_bn(in_channels, width, 1, activation=nn.ReLU)
@@ -72,12 +102,17 @@ class Bottleneck(nn.Module):
 
 
 def stage(
-    block: type[BasicBlock | Bottleneck], in_channels: int, width: int, blocks: int, stride: int
+    block: type[BasicBlock | Bottleneck],
+    in_channels: int,
+    width: int,
+    blocks: int,
+    stride: int,
+    shortcut: Shortcut,
 ) -> tuple[nn.Sequential, int]:
     """``blocks`` residual blocks, the first one carrying the stride; returns the out channels."""
     layers = []
     for index in range(blocks):
-        layers.append(block(in_channels, width, stride if index == 0 else 1))
+        layers.append(block(in_channels, width, stride if index == 0 else 1, shortcut))
         in_channels = width * block.expansion
     return nn.Sequential(*layers), in_channels
 
@@ -86,7 +121,8 @@ class ResNet(nn.Module):
     """Stem, stages of residual blocks, global average pool, linear classifier.
 
     Shared by the CIFAR ResNets and ResNet-50, which differ only in stem,
-    block type and stage plan; ``plan`` holds (width, blocks, stride) per stage.
+    block type, stage plan and shortcut option; ``plan`` holds (width, blocks,
+    stride) per stage.
     """
 
     def __init__(
@@ -96,12 +132,13 @@ class ResNet(nn.Module):
         channels: int,
         plan: Sequence[tuple[int, int, int]],
         num_classes: int,
+        shortcut: Shortcut,
     ) -> None:
         super().__init__()
         self.stem = stem
         stages = []
         for width, blocks, stride in plan:
-            layer, channels = stage(block, channels, width, blocks, stride)
+            layer, channels = stage(block, channels, width, blocks, stride, shortcut)
             stages.append(layer)
         self.stages = nn.Sequential(*stages)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())

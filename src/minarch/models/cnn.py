@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.registry import register
+from minarch.models.registry import Example, register
 from minarch.models.shapes import spatial_dims
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
@@ -82,4 +82,6 @@ def describe(config: CNNConfig) -> str:
     return label if config.batch_norm else f"{label} no-bn"
 
 
-register("cnn", CNNConfig, build, describe)
+register(
+    "cnn", CNNConfig, build, describe, example=Example(CNNConfig(depth=3, channels=16), (3, 8, 8))
+)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.registry import register
+from minarch.models.registry import Example, register
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -50,4 +50,6 @@ def describe(config: MLPConfig) -> str:
     return label if config.activation == "relu" else f"{label} {config.activation}"
 
 
-register("mlp", MLPConfig, build, describe)
+register(
+    "mlp", MLPConfig, build, describe, example=Example(MLPConfig(depth=2, width=32), (1, 8, 8))
+)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from minarch.models.blocks import conv_bn
-from minarch.models.registry import register
+from minarch.models.registry import Example, register
 from minarch.models.shapes import spatial_dims
 
 # (expansion t, output channels c, repeats n, first stride s); paper table 2 with s=1 in row 2.
@@ -92,4 +92,10 @@ def describe(config: MobileNetV2Config) -> str:
     return f"mobilenetv2_cifar ×{config.width_multiplier:g}"
 
 
-register("mobilenetv2_cifar", MobileNetV2Config, build, describe)
+register(
+    "mobilenetv2_cifar",
+    MobileNetV2Config,
+    build,
+    describe,
+    example=Example(MobileNetV2Config(width_multiplier=0.25), (3, 8, 8)),
+)

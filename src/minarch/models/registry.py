@@ -1,14 +1,19 @@
 """The one entry point to model families: register, look up, build, describe.
 
-Each family module registers its name, frozen config class, builder and label
-function here at import time; everything else in minarch reaches models
-through the functions below, never through a family module directly.
+Each family module registers its name, frozen config class, builder, label
+function and a small example here at import time, and ``discover`` imports
+every module of the package, so a new family is one new file; everything else
+in minarch reaches models through the functions below, never through a family
+module directly.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 from pydantic import BaseModel
@@ -22,6 +27,16 @@ Labeller = Callable[[BaseModel], str]
 
 
 @dataclass(frozen=True)
+class Example:
+    """A small configuration and an input it fits: what the contract, fused-engine,
+    pruning and quantization tests build every family with. It should be cheap to
+    train yet wide enough that structured pruning reaches 80 % and 50 % of its FLOPs."""
+
+    config: BaseModel
+    input_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Family:
     """One architecture family: its config schema, how to build it, how to name it."""
 
@@ -29,16 +44,31 @@ class Family:
     config: type[BaseModel]
     build: Builder
     describe: Labeller
+    example: Example
 
 
 _FAMILIES: dict[str, Family] = {}
 
 
-def register(name: str, config: type[BaseModel], build: Builder, describe: Labeller) -> None:
+def register(
+    name: str, config: type[BaseModel], build: Builder, describe: Labeller, *, example: Example
+) -> None:
     """Add a family; a second family under the same name is an error, not an override."""
     if name in _FAMILIES:
         raise ModelError(f"model family {name!r} is already registered")
-    _FAMILIES[name] = Family(name, config, build, describe)
+    if not isinstance(example.config, config):
+        raise ModelError(f"model family {name!r}: its example is not a {config.__name__}")
+    _FAMILIES[name] = Family(name, config, build, describe, example)
+
+
+def discover(package: ModuleType) -> None:
+    """Import every module of ``package``, so each family module registers itself.
+
+    A module that fails to import fails here, loudly: no family goes missing
+    silently, and adding one needs no list to edit.
+    """
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
 
 
 def family_names() -> list[str]:
@@ -55,6 +85,11 @@ def _family(name: str) -> Family:
 
 def config_class(family: str) -> type[BaseModel]:
     return _family(family).config
+
+
+def example(family: str) -> Example:
+    """The family's small example configuration and input shape (for tests over every family)."""
+    return _family(family).example
 
 
 def _resolve(family: Family, config: BaseModel | Mapping) -> BaseModel:

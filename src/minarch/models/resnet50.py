@@ -9,8 +9,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.blocks import Bottleneck, ResNet, conv_bn, scaled
-from minarch.models.registry import register
+from minarch.models.blocks import Bottleneck, ResNet, conv_bn, projection, scaled
+from minarch.models.registry import Example, register
 from minarch.models.shapes import spatial_dims
 
 _BLOCKS = (3, 4, 6, 3)
@@ -35,11 +35,17 @@ def build(config: ResNet50Config, input_shape: tuple[int, ...], num_classes: int
         (scaled(width, multiplier), blocks, 1 if index == 0 else 2)
         for index, (blocks, width) in enumerate(zip(_BLOCKS, _WIDTHS, strict=True))
     ]
-    return ResNet(stem, Bottleneck, channels, plan, num_classes)
+    return ResNet(stem, Bottleneck, channels, plan, num_classes, projection)
 
 
 def describe(config: ResNet50Config) -> str:
     return f"resnet50 ×{config.width_multiplier:g}"
 
 
-register("resnet50", ResNet50Config, build, describe)
+register(
+    "resnet50",
+    ResNet50Config,
+    build,
+    describe,
+    example=Example(ResNet50Config(width_multiplier=0.0625), (3, 8, 8)),
+)

@@ -16,7 +16,7 @@ from torch import nn
 
 from minarch.errors import ModelError
 from minarch.models.init import OwnParameters
-from minarch.models.registry import register
+from minarch.models.registry import Example, register
 from minarch.models.shapes import format_size, spatial_dims
 
 
@@ -122,4 +122,4 @@ def describe(config: ViTConfig) -> str:
     return label if config.mlp_ratio == 2.0 else f"{label} mlp×{config.mlp_ratio:g}"
 
 
-register("vit", ViTConfig, build, describe)
+register("vit", ViTConfig, build, describe, example=Example(ViTConfig(dim=16, depth=1), (3, 8, 8)))

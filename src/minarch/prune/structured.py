@@ -61,7 +61,9 @@ def prune_structured(
     and the first convolution and the classifier are never pruned.
     ``residual="keep"`` leaves every channel tied to a residual addition (a
     stage's width, a ViT's token width) and prunes only inside blocks, as the
-    thesis did; ``"prune"`` removes such channels together across the stage.
+    thesis did; ``"prune"`` removes such channels together across the stage,
+    except a stream tied to the first convolution: behind zero-padding (option
+    A) shortcuts that is every stream, so there both settings prune alike.
     A ViT loses whole attention heads and MLP hidden units (and, with
     ``"prune"``, token width); its head width never changes. A group whose
     next unit would overshoot the band stops short (module docstring).
