@@ -7,10 +7,12 @@ other error marks them failed with its reason.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
 import socket
+import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -199,11 +201,28 @@ def save_weights(
     return path, hashlib.sha256(content).hexdigest(), len(content)
 
 
+@functools.cache
+def source_commit() -> str | None:
+    """The git commit minarch runs from (a source checkout), '-dirty' if edited; else None."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=Path(minarch.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def environment(device: torch.device, workspace: Workspace) -> dict[str, str | int]:
     """Enough to trace a number back to the software, hardware and policy that made it."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     return {
         "minarch": minarch.__version__,
+        "git": source_commit(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(device),

@@ -39,6 +39,10 @@ FINAL_METRICS = (
     "final_val_top5",
     "train_seconds",
 )
+ENVIRONMENT_COLUMNS = tuple(
+    f"env.{key}" for key in ("minarch", "git", "torch", "device", "threads", "workers", "host")
+)
+"""Provenance of a run's numbers (``finish(environment=...)``), shown as columns."""
 TAIL_COLUMNS = ("started_at", "finished_at", "message")
 STATUS_COLUMNS = ("study", *RUN_STATES, "total")
 EPOCH_COLUMNS = ("run_id", "epoch", *EPOCH_METRICS)
@@ -88,10 +92,11 @@ def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
                 **{column: row[column] for column in RUN_COLUMNS},
                 **config,
                 **row["metrics"],
+                **flatten(row.get("environment") or {}, "env."),
                 **{column: row[column] for column in TAIL_COLUMNS},
             }
         )
-    columns = [*RUN_COLUMNS, *config_columns, *metric_columns, *TAIL_COLUMNS]
+    columns = [*RUN_COLUMNS, *config_columns, *metric_columns, *ENVIRONMENT_COLUMNS, *TAIL_COLUMNS]
     frame = pd.DataFrame(records, columns=columns)
     for column in ("started_at", "finished_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)

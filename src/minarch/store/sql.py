@@ -631,6 +631,7 @@ class SQLStore(Store):
                 run_table.c.engine,
                 run_table.c.config,
                 run_table.c.metrics,
+                run_table.c.environment,
                 run_table.c.started_at,
                 run_table.c.finished_at,
                 run_table.c.message,
