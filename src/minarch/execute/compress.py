@@ -109,11 +109,11 @@ def load_trained(config: RunConfig, store: Store, data: Dataset) -> nn.Module:
         raise MinarchError(f"weights of run {config.id}: {path} does not match its SHA-256")
     if config.derived is not None:  # saved with its architecture (it may be pruned)
         return load_pruned(path)
+    state = read_weights(path)
     info = data.info
     model = build_model(
         config.model.family, config.model.config, info.input_shape, info.num_classes
     )
-    state = read_weights(path)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError):
