@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -9,6 +11,7 @@ from torch import nn
 from minarch.errors import SpecError
 from minarch.models import build_model, count_flops
 from minarch.prune import CRITERIA, PruneError, prune_structured
+from minarch.prune.attention import attention_layers, is_attention
 from minarch.spec import parse_study
 from tests.test_prune import CASES, _model
 
@@ -95,3 +98,18 @@ prune: {structured: {scope: [global], flops_remaining: [0.5]CRITERION}}
     with pytest.raises(SpecError, match=r"prune\.structured\.criterion") as info:
         parse_study(base.replace("CRITERION", ", criterion: random"))
     assert "\n" not in str(info.value)
+
+
+def test_attention_blocks_are_found_by_their_layers_not_their_family():
+    """prune/attention.py imports no model family: any block with heads, qkv and proj counts."""
+    source = (Path(__file__).parents[1] / "src/minarch/prune/attention.py").read_text()
+    assert "minarch.models" not in source
+
+    class Lookalike(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.heads, self.qkv, self.proj = 2, nn.Linear(8, 24), nn.Linear(8, 8)
+
+    vit = _model("vit")
+    assert attention_layers(vit) == [block.attn.qkv for block in vit.blocks]
+    assert is_attention(Lookalike()) and not is_attention(nn.Linear(8, 24))

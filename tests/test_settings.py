@@ -115,7 +115,7 @@ PERCENTILE = Calibration(method="percentile", percentile=99.9, batches=2)
             "2902f214780ca22b",
         ),
         (
-            StructuredPrune("uniform", 0.9, tolerance=0.03),
+            StructuredPrune("uniform", 0.9, "prune", 0.03),
             {"kind": "prune", "method": "structured-uniform", "flops_remaining": 0.9,
              "residual": "prune", "tolerance": 0.03},
             "f49356c8f01ab8da",
@@ -132,7 +132,7 @@ PERCENTILE = Calibration(method="percentile", percentile=99.9, batches=2)
             "9ddb5245fba0a3e8",
         ),
         (
-            WeightQuant(8, "channel"),
+            WeightQuant(8, "channel", True),
             {"kind": "quant", "method": "weights-channel", "bits": 8, "fold_bn": True},
             "5fbb867e6428b092",
         ),
@@ -185,7 +185,8 @@ def test_derived_run_ids_are_pinned():
 
 
 def test_a_non_default_criterion_is_part_of_the_setting_and_its_label():
-    l1, l2 = StructuredPrune("global", 0.5), StructuredPrune("global", 0.5, criterion="l2")
+    l1 = StructuredPrune("global", 0.5, "prune")
+    l2 = StructuredPrune("global", 0.5, "prune", criterion="l2")
     assert "criterion" not in l1.to_dict() and l2.to_dict()["criterion"] == "l2"
     assert setting_key(l1) != setting_key(l2)
     assert (l1.label, l2.label) == ("structured-global 0.5", "structured-global 0.5 l2")

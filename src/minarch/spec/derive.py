@@ -1,7 +1,7 @@
 """Compression settings and derived runs: what the ``prune:`` and ``quantize:`` sections ask for.
 
 A setting (spec/settings.py) says what is done to a trained model, say
-``StructuredPrune("global", 0.6)``. One-shot settings become evaluations of a
+``StructuredPrune("global", 0.6, "prune")``. One-shot settings become evaluations of a
 trained run; the pipelines that train (fine-tune, retrain, iterative pruning,
 quantization-aware fine-tuning) become derived runs whose configuration names
 their parent.

@@ -39,7 +39,7 @@ class StructuredPrune:
 
     scope: Literal["uniform", "global"]
     flops_remaining: float
-    residual: Literal["prune", "keep"] = "prune"
+    residual: Literal["prune", "keep"]
     tolerance: float = DEFAULT_TOLERANCE
     criterion: str = DEFAULT_CRITERION
 
@@ -122,7 +122,7 @@ class WeightQuant(_Quantized):
 
     bits: int
     granularity: Literal["channel", "tensor"]
-    fold_bn: bool = True
+    fold_bn: bool
     calibration: Calibration | None = None  # None: weights only
 
     @property
