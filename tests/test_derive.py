@@ -15,7 +15,6 @@ from minarch.spec.derive import (
     prune_settings,
     quant_settings,
     setting_key,
-    setting_label,
 )
 
 BASE = """
@@ -51,7 +50,7 @@ quantize: {bits: [8, 2], granularity: [channel, tensor], casts: [fp16], with_pru
 """
     )
     prune = prune_settings(s.prune)
-    assert [setting_label(p) for p in prune] == [
+    assert [p.label for p in prune] == [
         "structured-uniform 0.5",
         "structured-uniform 0.25",
         "structured-global 0.5",
@@ -60,7 +59,7 @@ quantize: {bits: [8, 2], granularity: [channel, tensor], casts: [fp16], with_pru
         "unstructured-layer 0.9",
     ]
     quant = quant_settings(s.quantize, s.prune)
-    labels = [setting_label(q) for q in quant]
+    labels = [q.label for q in quant]
     assert labels[:5] == [
         "weights-channel 8",
         "weights-channel 2",
@@ -98,7 +97,7 @@ quantize: {bits: [8], qat: {bits: [4, 2], epochs: 1}}
             parent.training.weight_decay,
         )
         assert child.derived.base == parent.id
-    assert {c.derived.setting["bits"] for c in qat} == {4, 2}
+    assert {c.derived.setting.bits for c in qat} == {4, 2}
     assert all(c.training.epochs == 1 for c in qat)
 
 
@@ -143,7 +142,7 @@ prune:
         if child.derived.parent == parent:
             chain.append(child)
             parent = child.id
-    assert [c.derived.setting["sparsity"] for c in chain] == pytest.approx([0.2, 0.36, 0.488])
+    assert [c.derived.setting.sparsity for c in chain] == pytest.approx([0.2, 0.36, 0.488])
     assert all(c.derived.base == first.id and c.training == first.training for c in chain)
 
 

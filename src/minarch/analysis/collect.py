@@ -16,6 +16,15 @@ import pandas as pd
 from minarch.analysis.compression import COMPRESSION_COLUMNS
 from minarch.data import dataset_info
 from minarch.errors import MinarchError
+from minarch.spec.settings import (
+    ImpRound,
+    Int8,
+    PrunedThenQuantized,
+    Setting,
+    StructuredPrune,
+    UnstructuredPrune,
+    from_dict,
+)
 from minarch.store import EvaluationRecord
 
 TRAINED_PIPELINES = ("finetune", "retrain", "imp")
@@ -36,10 +45,9 @@ def compression_frame(runs: pd.DataFrame, evaluations: Iterable[EvaluationRecord
         derived = _derivation(run)
         base = by_id.get(derived["base"]) if derived else run
         pipeline = derived["pipeline"] if derived else None
+        setting = from_dict(evaluation.setting)
         rows.append(
-            _row(base, run, evaluation.setting, evaluation.metrics, pipeline)
-            if base is not None
-            else None
+            _row(base, run, setting, evaluation.metrics, pipeline) if base is not None else None
         )
     for run in by_id.values():
         derived = _derivation(run)
@@ -47,17 +55,17 @@ def compression_frame(runs: pd.DataFrame, evaluations: Iterable[EvaluationRecord
             continue
         if run["state"] not in ("done", "diverged") or derived["base"] not in by_id:
             continue
-        base = by_id[derived["base"]]
+        base, setting = by_id[derived["base"]], from_dict(derived["setting"])
         metrics = {
             "val_acc": 0.0 if run["state"] == "diverged" else run.get("final_val_acc"),
             "val_loss": run.get("final_val_loss"),
             "params_after": run["params"],
             "flops_after": run["flops"],
         }
-        if "flops_remaining" in derived["setting"]:
+        if isinstance(setting, StructuredPrune):
             metrics["sparsity"] = 1 - run["params"] / base["params"]
             metrics["flops_remaining"] = run["flops"] / base["flops"]
-        rows.append(_row(base, run, derived["setting"], metrics, derived["pipeline"]))
+        rows.append(_row(base, run, setting, metrics, derived["pipeline"]))
     frame = pd.DataFrame([r for r in rows if r is not None])
     extra = [c for c in frame.columns if c not in COMPRESSION_COLUMNS]
     return frame.reindex(columns=[*COMPRESSION_COLUMNS, *extra])
@@ -66,20 +74,22 @@ def compression_frame(runs: pd.DataFrame, evaluations: Iterable[EvaluationRecord
 def _row(
     base: dict[str, Any],
     run: dict[str, Any],
-    setting: dict[str, Any],
+    setting: Setting,
     metrics: dict[str, Any],
     pipeline: str | None,
 ) -> dict[str, Any] | None:
     if base.get("state") != "done":
         return None
-    kind = setting["kind"]
+    kind = setting.kind
     if pipeline is None:
-        pipeline = (
-            "oneshot" if kind == "prune" else ("int8" if setting["method"] == "int8" else "ptq")
-        )
+        ptq = "int8" if isinstance(setting, Int8) else "ptq"
+        pipeline = "oneshot" if kind == "prune" else ptq
     # The nominal target (exact up to one weight), so seeds and models share a grid.
-    nominal = setting.get("after", setting)
-    sparsity = nominal["sparsity"] if "sparsity" in nominal else metrics.get("sparsity")
+    nominal = setting.pruning if isinstance(setting, PrunedThenQuantized) else setting
+    sparsity = (
+        nominal.sparsity if isinstance(nominal, UnstructuredPrune) else metrics.get("sparsity")
+    )
+    flops_remaining = setting.flops_remaining if isinstance(setting, StructuredPrune) else math.nan
     return {
         "run_id": run["run_id"],
         "dataset": base["dataset"],
@@ -95,11 +105,11 @@ def _row(
         "base_val_acc": base.get("final_val_acc"),
         "kind": kind,
         "pipeline": pipeline,
-        "method": setting["method"],
+        "method": setting.method,
         "sparsity": math.nan if sparsity is None else sparsity,
-        "flops_remaining": metrics.get("flops_remaining", setting.get("flops_remaining", math.nan)),
-        "bits": setting.get("bits", math.nan) if kind == "quant" else math.nan,
-        "round": setting.get("round", math.nan),
+        "flops_remaining": metrics.get("flops_remaining", flops_remaining),
+        "bits": setting.bits if kind == "quant" else math.nan,
+        "round": setting.round if isinstance(setting, ImpRound) else math.nan,
         **{k: v for k, v in metrics.items() if k not in ("sparsity", "flops_remaining")},
     }
 

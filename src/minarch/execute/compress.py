@@ -1,19 +1,18 @@
-"""Apply one compression setting (spec/derive.py) to a trained model and measure the result.
+"""Apply one compression setting (spec/settings.py) to a trained model and measure the result.
 
 The one place where settings meet the pruning and quantization libraries:
-one-shot evaluations and derived runs both come through ``compress``.
+one-shot evaluations and derived runs both come through ``compress``, which
+applies a setting through ``PRUNERS`` or ``QUANTIZERS`` under its name.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from minarch.data import Dataset
@@ -25,14 +24,12 @@ from minarch.models import (
     cpu_latency_ms,
     serialized_size,
 )
-from minarch.prune import layer_widths, load_pruned, prune_structured, prune_unstructured, sparsity
-from minarch.quant import QuantScheme, cast, convert_int8, quantize
+from minarch.prune import PRUNERS, layer_widths, load_pruned, read_weights, sparsity
+from minarch.quant import QUANTIZERS
 from minarch.spec import RunConfig
-from minarch.spec.derive import Setting
+from minarch.spec.settings import PrunedThenQuantized, Setting
 from minarch.store import Store
 from minarch.train import evaluate
-
-CALIBRATION_BATCH = 256
 
 
 @dataclass
@@ -47,22 +44,16 @@ class Compressed:
 def compress(model: nn.Module, setting: Setting, data: Dataset) -> Compressed:
     """The setting applied to a copy of ``model`` (left untouched), with its size measured."""
     input_shape = data.info.input_shape
-    if "after" in setting:  # prune first, then quantize: the combined (sparsity, bits) view
-        pruned = compress(model, setting["after"], data)
-        inner = {k: v for k, v in setting.items() if k != "after"}
-        result = compress(pruned.model, inner, data)
+    if isinstance(setting, PrunedThenQuantized):  # the combined (sparsity, bits) view
+        pruned = compress(model, setting.pruning, data)
+        result = compress(pruned.model, setting.quantization, data)
         result.metrics["sparsity_measured"] = pruned.metrics["sparsity_measured"]
         return result
-    method = setting["method"]
-    if method.startswith("structured-"):
-        pruned = prune_structured(
-            model,
-            input_shape,
-            flops_remaining=setting["flops_remaining"],
-            scope=method.removeprefix("structured-"),
-            residual=setting.get("residual", "prune"),
-            tolerance=setting.get("tolerance", 0.01),
-        )
+    if setting.kind == "prune":
+        pruner = PRUNERS[setting.pruner]
+        pruned = pruner.apply(model, setting, input_shape)
+        if not pruner.resizes:
+            return Compressed(pruned, {"sparsity_measured": sparsity(pruned)})
         metrics = {
             "sparsity": 1 - count_parameters(pruned) / count_parameters(model),
             "flops_remaining": count_flops(pruned, input_shape) / count_flops(model, input_shape),
@@ -70,41 +61,13 @@ def compress(model: nn.Module, setting: Setting, data: Dataset) -> Compressed:
             "base_widths": json.dumps(layer_widths(model)),
         }
         return Compressed(pruned, {**metrics, **_costs(pruned, input_shape)})
-    if method.startswith("unstructured-"):
-        pruned = prune_unstructured(
-            model, sparsity=setting["sparsity"], scope=method.removeprefix("unstructured-")
-        )
-        return Compressed(pruned, {"sparsity_measured": sparsity(pruned)})
-    if method in ("fp16", "bf16"):
-        return Compressed(cast(model, method))
-    if method == "fp32":
-        return Compressed(copy.deepcopy(model), _costs(model, input_shape), cpu_only=True)
-    if method == "int8":
-        calibration = _calibration(data, setting.get("calibration") or {})
-        converted = convert_int8(model.cpu(), input_shape, calibration.cpu())
-        return Compressed(converted, _costs(converted, input_shape), cpu_only=True)
-    calibration = _calibration(data, setting.get("calibration"))
-    return Compressed(quantize(model, scheme_of(setting), calibration=calibration))
-
-
-def scheme_of(setting: Setting) -> QuantScheme:
-    """The simulated-quantization scheme of a 'weights-…' or 'weights+acts-…' setting."""
-    part, granularity = setting["method"].rsplit("-", 1)
-    calibration = setting.get("calibration") or {}
-    return QuantScheme(
-        bits=setting["bits"],
-        granularity=granularity,
-        fold_bn=setting.get("fold_bn", True),
-        activations=setting["bits"] if part == "weights+acts" else None,
-        **{
-            k: v
-            for k, v in (
-                ("calibration", calibration.get("method")),
-                ("percentile", calibration.get("percentile")),
-            )
-            if v is not None
-        },
+    quantizer = QUANTIZERS[setting.quantizer]
+    quantized = quantizer.apply(
+        model, setting, input_shape, lambda count: data.normalize(data.train_x[:count])
     )
+    if quantizer.deployed:
+        return Compressed(quantized, _costs(quantized, input_shape), cpu_only=True)
+    return Compressed(quantized)
 
 
 def measure(compressed: Compressed, data: Dataset) -> dict[str, Any]:
@@ -132,14 +95,6 @@ def _costs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any]:
     return costs
 
 
-def _calibration(data: Dataset, calibration: dict[str, Any] | None) -> torch.Tensor | None:
-    """The first training batches, normalised: what activation ranges are calibrated on."""
-    if calibration is None:
-        return None
-    count = calibration.get("batches", 4) * CALIBRATION_BATCH
-    return data.normalize(data.train_x[:count])
-
-
 def load_trained(config: RunConfig, store: Store, data: Dataset) -> nn.Module:
     """A finished run's model with its trained weights, checked against the stored SHA-256."""
     weights = [a for a in store.artifacts(config.id) if a.kind == "weights"]
@@ -154,9 +109,13 @@ def load_trained(config: RunConfig, store: Store, data: Dataset) -> nn.Module:
         raise MinarchError(f"weights of run {config.id}: {path} does not match its SHA-256")
     if config.derived is not None:  # saved with its architecture (it may be pruned)
         return load_pruned(path)
+    state = read_weights(path)
     info = data.info
     model = build_model(
         config.model.family, config.model.config, info.input_shape, info.num_classes
     )
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError):
+        raise MinarchError(f"weights of run {config.id}: {path} holds another model") from None
     return model

@@ -16,12 +16,13 @@ import torch
 from torch import nn
 
 from minarch.data import Dataset
-from minarch.execute.compress import compress, load_trained, scheme_of
+from minarch.execute.compress import compress, load_trained
 from minarch.models import build_model
 from minarch.models.init import initialise
 from minarch.prune import imp_step, keep_pruned
-from minarch.quant import finish_qat, prepare_qat
+from minarch.quant import finish_qat, prepare_qat, scheme_of
 from minarch.spec import RunConfig
+from minarch.spec.settings import ImpRound, UnstructuredPrune, WeightQuant
 from minarch.store import Store
 
 
@@ -59,6 +60,7 @@ def derived_start(config: RunConfig, parent: RunConfig, store: Store, data: Data
     trained = load_trained(parent, store, data)
     setting = derived.setting
     if derived.pipeline == "qat":
+        assert isinstance(setting, WeightQuant)
         template = prepare_qat(trained, scheme_of(setting))
         return Start(
             lambda generator: copy.deepcopy(template),
@@ -66,14 +68,14 @@ def derived_start(config: RunConfig, parent: RunConfig, store: Store, data: Data
             lambda state: finish_qat(_loaded(copy.deepcopy(template), state)),
         )
     if derived.pipeline == "imp":
+        assert isinstance(setting, ImpRound)
         fresh = ordinary_start(config, data).make_model
 
         def rewound(generator: torch.Generator) -> nn.Module:
             initial = fresh(generator).state_dict()
-            scope = setting["method"].removeprefix("unstructured-")
-            rate = 1 - (1 - setting["sparsity"]) / (1 - _parent_sparsity(parent))
+            rate = 1 - (1 - setting.sparsity) / (1 - _parent_sparsity(parent))
             parent_model = trained.to(generator.device)
-            return keep_pruned(imp_step(parent_model, initial, rate=rate, scope=scope))
+            return keep_pruned(imp_step(parent_model, initial, rate=rate, scope=setting.scope))
 
         template = fresh(torch.Generator())
         return Start(rewound, "plain", lambda state: _loaded(copy.deepcopy(template), state))
@@ -86,7 +88,7 @@ def derived_start(config: RunConfig, parent: RunConfig, store: Store, data: Data
             return model
 
         return Start(fresh_pruned, "auto", lambda state: _loaded(copy.deepcopy(pruned), state))
-    masked = setting["method"].startswith("unstructured")
+    masked = isinstance(setting, UnstructuredPrune)
     return Start(
         lambda generator: keep_pruned(copy.deepcopy(pruned)) if masked else copy.deepcopy(pruned),
         "plain" if masked else "auto",
@@ -96,7 +98,7 @@ def derived_start(config: RunConfig, parent: RunConfig, store: Store, data: Data
 
 def _parent_sparsity(parent: RunConfig) -> float:
     derived = parent.derived
-    return derived.setting["sparsity"] if derived and derived.pipeline == "imp" else 0.0
+    return derived.setting.sparsity if derived and isinstance(derived.setting, ImpRound) else 0.0
 
 
 def _loaded(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

@@ -17,7 +17,8 @@ from minarch.execute.compress import compress, load_trained, measure
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.progress import progress_bar
 from minarch.spec import RunConfig, StudySpec
-from minarch.spec.derive import Setting, oneshot_settings, setting_key
+from minarch.spec.derive import oneshot_settings, setting_key
+from minarch.spec.settings import Setting
 from minarch.store import Store
 
 
@@ -65,9 +66,8 @@ def evaluate_study(
             data = datasets.get(config.dataset)
             trained = load_trained(config, store, data).to(datasets.device)
             for setting in settings:
-                store.record_evaluation(
-                    config.id, setting_key(setting), setting, _measured(trained, setting, data)
-                )
+                key, measured = setting_key(setting), _measured(trained, setting, data)
+                store.record_evaluation(config.id, key, setting.to_dict(), measured)
                 progress.advance(task)
     return total
 

@@ -11,7 +11,8 @@ from minarch.errors import MinarchError
 from minarch.execute.pack import Pack, group_packs
 from minarch.models import build_model, count_flops, count_parameters, describe
 from minarch.spec import DatasetSpec, ModelChoice, RunConfig, StudySpec, expand
-from minarch.spec.derive import derived_runs, setting_label
+from minarch.spec.derive import derived_runs
+from minarch.spec.settings import StructuredPrune
 from minarch.store import NewRun
 
 
@@ -44,7 +45,7 @@ class PlannedRun:
     def variant(self) -> str:
         """'base', or the pipeline and setting: 'retrain structured-global 0.6'."""
         derived = self.config.derived
-        return "base" if derived is None else f"{derived.pipeline} {setting_label(derived.setting)}"
+        return "base" if derived is None else f"{derived.pipeline} {derived.setting.label}"
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ def plan_study(
 def _sized(config: RunConfig) -> PlannedRun:
     """A derived run's size is the parent's until it is pruned: structured targets scale FLOPs."""
     params, flops = _measure(config.dataset, config.model)
-    if config.derived is not None and "flops_remaining" in config.derived.setting:
-        flops = round(flops * config.derived.setting["flops_remaining"])
+    if config.derived is not None and isinstance(config.derived.setting, StructuredPrune):
+        flops = round(flops * config.derived.setting.flops_remaining)
     return PlannedRun(config, describe(config.model.family, config.model.config), params, flops)
 
 

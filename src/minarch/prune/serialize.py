@@ -8,14 +8,16 @@ attention module to its stored head count) before loading the state dict, so
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import BaseModel
 from torch import nn
 
-from minarch.errors import PruneError
+from minarch.errors import MinarchError, PruneError
 from minarch.models import build_model
 
 FORMAT = 1
@@ -74,10 +76,26 @@ def save_pruned(
     )
 
 
+def read_weights(path: str | Path) -> Any:
+    """What ``torch.load(weights_only=True)`` reads from ``path``, onto the CPU.
+
+    A file it refuses was not written by minarch (and was replaced, since its
+    SHA-256 was checked): say so in one line, never suggest loading it unsafely.
+    """
+    try:
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it fails
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception:  # UnpicklingError, EOFError, KeyError, RuntimeError: whatever it was
+        raise MinarchError(f"{path}: not a minarch weights file") from None
+
+
 def load_pruned(path: str | Path) -> nn.Module:
     """Rebuild a model written by ``save_pruned``; it is in eval mode on the CPU."""
-    saved = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if saved.get("format") != FORMAT:
+    saved = read_weights(path)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise PruneError(f"{path}: not a pruned-model file of format {FORMAT}")
     model = build_model(
         saved["family"], saved["config"], tuple(saved["input_shape"]), saved["num_classes"]

@@ -1,10 +1,11 @@
-"""Structured L1 filter pruning (Li et al. 2017) to a target fraction of FLOPs remaining.
+"""Structured filter pruning to a target fraction of FLOPs remaining.
 
 Torch-Pruning's dependency graph groups the channels that must go together
 (residual additions, depthwise convolutions, batch norms) and removes them
-physically, so the result is a smaller dense model. Each group is ranked by
-the L1 norm of its root layer's filters (no normalisation across groups); a
-ViT's attention heads are ranked and removed whole (``attention.py``).
+physically, so the result is a smaller dense model. Each group is ranked by a
+criterion from ``CRITERIA`` (by default the L1 norm of its root layer's
+filters, Li et al. 2017; no normalisation across groups); a ViT's attention
+heads are ranked and removed whole (``attention.py``).
 
 The scope fixes the order in which units (channels, heads) go; how many go is
 found by a bracketing search on that order, each try pruning a fresh copy.
@@ -28,14 +29,14 @@ from torch import nn
 from minarch.errors import PruneError
 from minarch.models import count_flops
 from minarch.prune.attention import Group, attention_layers, head_groups
+from minarch.prune.registry import CRITERIA, PRUNERS, Criterion, Pruner
 from minarch.prune.unstructured import LAYERS, prunable_layers
+from minarch.spec.settings import DEFAULT_CRITERION, DEFAULT_TOLERANCE, StructuredPrune
 
 Scope = Literal["uniform", "global"]
 Residual = Literal["prune", "keep"]
 
-TOLERANCE = 0.01
 _ATTEMPTS = 200
-_IMPORTANCE = tp.importance.MagnitudeImportance(p=1, normalizer=None, group_reduction="first")
 
 # A unit's removal: (group index, unit index within the group).
 Event = tuple[int, int]
@@ -48,7 +49,8 @@ def prune_structured(
     flops_remaining: float,
     scope: Scope,
     residual: Residual = "prune",
-    tolerance: float = TOLERANCE,
+    tolerance: float = DEFAULT_TOLERANCE,
+    criterion: str = DEFAULT_CRITERION,
 ) -> nn.Module:
     """A pruned copy whose FLOPs are within ``tolerance`` of ``flops_remaining`` × the original's.
 
@@ -67,6 +69,7 @@ def prune_structured(
     A ViT loses whole attention heads and MLP hidden units (and, with
     ``"prune"``, token width); its head width never changes. A group whose
     next unit would overshoot the band stops short (module docstring).
+    ``criterion`` names how units are ranked (``CRITERIA``).
     """
     if scope not in ("uniform", "global"):
         raise PruneError(f"structured pruning scope must be 'uniform' or 'global', got {scope!r}")
@@ -76,11 +79,15 @@ def prune_structured(
         raise PruneError(f"flops_remaining must be in (0, 1], got {flops_remaining}")
     if not 0 < tolerance < 0.5:
         raise PruneError(f"tolerance must be in (0, 0.5), got {tolerance}")
+    ranking = CRITERIA[criterion]
+    if ranking.heads is None and attention_layers(model):
+        name = type(model).__name__
+        raise PruneError(f"the {criterion} criterion cannot rank the attention heads of {name}")
     input_shape = tuple(input_shape)
     if flops_remaining == 1:
         return copy.deepcopy(model)
     try:
-        pruned = _prune(model, input_shape, flops_remaining, scope, residual, tolerance)
+        pruned = _prune(model, input_shape, flops_remaining, scope, residual, tolerance, ranking)
     except PruneError:
         raise
     except Exception as error:  # Torch-Pruning reports unsupported graphs in many ways.
@@ -98,9 +105,10 @@ def _prune(
     scope: Scope,
     residual: Residual,
     tolerance: float,
+    criterion: Criterion,
 ) -> nn.Module:
     pruned = _workable_copy(model)
-    groups = _groups(pruned, input_shape, residual)
+    groups = _groups(pruned, input_shape, residual, criterion)
     if not groups:
         kept = "first convolution and its classifier"
         if residual == "keep":
@@ -109,7 +117,7 @@ def _prune(
 
     def flops_after(events: list[Event]) -> int:
         trial = _workable_copy(model)
-        _remove(_groups(trial, input_shape, residual), events)
+        _remove(_groups(trial, input_shape, residual, criterion), events)
         return count_flops(trial, input_shape)
 
     order = _order([rank() for rank, _ in groups], scope)
@@ -236,8 +244,13 @@ def _workable_copy(model: nn.Module) -> nn.Module:
     return pruned.eval()
 
 
-def _groups(model: nn.Module, input_shape: tuple[int, ...], residual: Residual) -> list[Group]:
-    """Torch-Pruning's channel groups, then a ViT's head groups.
+def _groups(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    residual: Residual,
+    criterion: Criterion,
+) -> list[Group]:
+    """Torch-Pruning's channel groups, then a ViT's head groups, ranked by ``criterion``.
 
     Free parameters (a ViT's class token and position embeddings) are pruned
     along their last dimension, their channel one: Torch-Pruning's default.
@@ -252,8 +265,17 @@ def _groups(model: nn.Module, input_shape: tuple[int, ...], residual: Residual) 
             continue
         root = group[0].dep
         remove = functools.partial(_prune_group, graph, root.target.module, root.handler)
-        groups.append((functools.partial(_IMPORTANCE, group), remove))
-    return groups + head_groups(model)
+        groups.append((functools.partial(_channel_scores, criterion, group), remove))
+    heads = head_groups(model, criterion.heads) if criterion.heads is not None else []
+    return groups + heads
+
+
+def _channel_scores(criterion: Criterion, group: tp.Group) -> torch.Tensor:
+    scores = criterion.channels(group)
+    if scores is None:
+        layer = group[0].dep.target.name
+        raise PruneError(f"the {criterion.name} criterion cannot rank the channels of {layer}")
+    return scores
 
 
 def _prune_group(graph: tp.DependencyGraph, module: nn.Module, handler, units: list[int]) -> None:
@@ -290,3 +312,18 @@ def _check_not_emptied(model: nn.Module) -> None:
 def _device(model: nn.Module) -> torch.device:
     reference = next(model.parameters(), None)
     return reference.device if reference is not None else torch.device("cpu")
+
+
+def _apply(model: nn.Module, setting: StructuredPrune, input_shape: tuple[int, ...]) -> nn.Module:
+    return prune_structured(
+        model,
+        input_shape,
+        flops_remaining=setting.flops_remaining,
+        scope=setting.scope,
+        residual=setting.residual,
+        tolerance=setting.tolerance,
+        criterion=setting.criterion,
+    )
+
+
+PRUNERS.register(StructuredPrune.pruner, Pruner(_apply, resizes=True))

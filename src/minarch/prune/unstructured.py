@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from minarch.errors import PruneError
+from minarch.prune.registry import PRUNERS, Pruner
+from minarch.spec.settings import UnstructuredPrune
 
 Scope = Literal["global", "layer"]
 LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
@@ -73,3 +75,10 @@ def sparsity(model: nn.Module) -> float:
     weights = prunable_weights(model)
     zeros = sum(int((w == 0).sum()) for w in weights)
     return zeros / sum(w.numel() for w in weights)
+
+
+def _apply(model: nn.Module, setting: UnstructuredPrune, input_shape: tuple[int, ...]) -> nn.Module:
+    return prune_unstructured(model, sparsity=setting.sparsity, scope=setting.scope)
+
+
+PRUNERS.register(UnstructuredPrune.pruner, Pruner(_apply, resizes=False))

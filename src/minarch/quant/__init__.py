@@ -1,7 +1,8 @@
 """Quantization (METHODS A.4): fold BN, fake-quantize weights and activations, cast, QAT,
 and real int8 CPU inference.
 
-Other packages use only the names re-exported here.
+Other packages use only the names re-exported here; ``QUANTIZERS`` applies a
+quantization setting by its quantizer's name.
 """
 
 from minarch.errors import QuantError
@@ -9,13 +10,16 @@ from minarch.quant.acts import ActivationQuantizer
 from minarch.quant.fold import fold_batchnorm
 from minarch.quant.int8 import convert_int8
 from minarch.quant.qat import finish_qat, prepare_qat
-from minarch.quant.scheme import QuantScheme, quantize
+from minarch.quant.registry import QUANTIZERS, Quantizer
+from minarch.quant.scheme import QuantScheme, quantize, scheme_of
 from minarch.quant.weights import cast, fake_quantize, quantize_weights, scale_of
 
 __all__ = [
+    "QUANTIZERS",
     "ActivationQuantizer",
     "QuantError",
     "QuantScheme",
+    "Quantizer",
     "cast",
     "convert_int8",
     "fake_quantize",
@@ -25,4 +29,5 @@ __all__ = [
     "quantize",
     "quantize_weights",
     "scale_of",
+    "scheme_of",
 ]

@@ -14,6 +14,7 @@ ExecuTorch, not in PyTorch.
 
 from __future__ import annotations
 
+import copy
 import logging
 import types
 import warnings
@@ -25,7 +26,9 @@ from torch import nn
 from minarch.errors import QuantError
 from minarch.quant.acts import CALIBRATION_BATCH
 from minarch.quant.fold import fold_batchnorm
+from minarch.quant.registry import QUANTIZERS, Calibrate, Quantizer
 from minarch.quant.weights import LAYERS
+from minarch.spec.settings import Float32, Int8
 
 TORCHAO = "torchao==0.18.0"
 # Lowered int8 kernels; a layer left out of them computes in float.
@@ -169,3 +172,21 @@ def convert_int8(
     lowered.train = types.MethodType(nn.Module.train, lowered)
     lowered.eval = types.MethodType(nn.Module.eval, lowered)
     return lowered.eval()
+
+
+def _apply(
+    model: nn.Module, setting: Int8, input_shape: tuple[int, ...], calibrate: Calibrate
+) -> nn.Module:
+    calibration = calibrate(setting.calibration.batches * CALIBRATION_BATCH)
+    return convert_int8(model.cpu(), input_shape, calibration.cpu())
+
+
+def _reference(
+    model: nn.Module, setting: Float32, input_shape: tuple[int, ...], calibrate: Calibrate
+) -> nn.Module:
+    """The float model as it is: what int8 is compared with, measured the same way."""
+    return copy.deepcopy(model)
+
+
+QUANTIZERS.register(Int8.quantizer, Quantizer(_apply, deployed=True))
+QUANTIZERS.register(Float32.quantizer, Quantizer(_reference, deployed=True))

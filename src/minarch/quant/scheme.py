@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from minarch.errors import QuantError
-from minarch.quant.acts import CALIBRATIONS, Calibration, quantize_activations
+from minarch.quant.acts import CALIBRATION_BATCH, CALIBRATIONS, Calibration, quantize_activations
 from minarch.quant.fold import fold_batchnorm
+from minarch.quant.registry import QUANTIZERS, Calibrate, Quantizer
 from minarch.quant.weights import (
     MAX_BITS,
     MIN_BITS,
@@ -21,6 +22,7 @@ from minarch.quant.weights import (
     check_granularity,
     quantize_weights,
 )
+from minarch.spec import settings
 
 
 def _check_activation_bits(bits: object) -> None:
@@ -117,3 +119,30 @@ def quantize(
             percentile=scheme.percentile,
         )
     return quantized
+
+
+def scheme_of(setting: settings.WeightQuant) -> QuantScheme:
+    """The scheme a weight (and activation) quantization setting simulates."""
+    calibration = setting.calibration or settings.Calibration()
+    return QuantScheme(
+        bits=setting.bits,
+        granularity=setting.granularity,
+        fold_bn=setting.fold_bn,
+        activations=setting.bits if setting.activations else None,
+        calibration=calibration.method,
+        percentile=calibration.percentile,
+    )
+
+
+def _apply(
+    model: nn.Module,
+    setting: settings.WeightQuant,
+    input_shape: tuple[int, ...],
+    calibrate: Calibrate,
+) -> nn.Module:
+    calibration = setting.calibration
+    inputs = calibrate(calibration.batches * CALIBRATION_BATCH) if calibration else None
+    return quantize(model, scheme_of(setting), calibration=inputs)
+
+
+QUANTIZERS.register(settings.WeightQuant.quantizer, Quantizer(_apply, deployed=False))

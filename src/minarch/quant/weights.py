@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from minarch.errors import QuantError
+from minarch.quant.registry import QUANTIZERS, Calibrate, Quantizer
+from minarch.spec.settings import Cast
 
 Granularity = Literal["channel", "tensor"]
 MIN_BITS, MAX_BITS = 2, 16
@@ -97,3 +99,12 @@ def cast(model: nn.Module, dtype: Literal["fp16", "bf16"] | torch.dtype) -> nn.M
             if tensor.is_floating_point():
                 tensor.copy_(tensor.to(target).to(tensor.dtype))
     return rounded
+
+
+def _apply(
+    model: nn.Module, setting: Cast, input_shape: tuple[int, ...], calibrate: Calibrate
+) -> nn.Module:
+    return cast(model, setting.dtype)
+
+
+QUANTIZERS.register(Cast.quantizer, Quantizer(_apply, deployed=False))

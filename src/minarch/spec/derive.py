@@ -1,10 +1,10 @@
 """Compression settings and derived runs: what the ``prune:`` and ``quantize:`` sections ask for.
 
-A *setting* is a small JSON-able dict that says what is done to a trained
-model (``{"kind": "prune", "method": "structured-global", "flops_remaining":
-0.6, ...}``). One-shot settings become evaluations of a trained run; the
-pipelines that train (fine-tune, retrain, iterative pruning, quantization-aware
-fine-tuning) become derived runs whose configuration names their parent.
+A setting (spec/settings.py) says what is done to a trained model, say
+``StructuredPrune("global", 0.6, "prune")``. One-shot settings become evaluations of a
+trained run; the pipelines that train (fine-tune, retrain, iterative pruning,
+quantization-aware fine-tuning) become derived runs whose configuration names
+their parent.
 """
 
 from __future__ import annotations
@@ -16,70 +16,64 @@ from typing import Any
 from minarch.spec.expand import Derivation, RunConfig
 from minarch.spec.identity import digest
 from minarch.spec.schema import PruneSpec, QuantizeSpec, StudySpec, TrainingConfig, grid_values
+from minarch.spec.settings import (
+    Cast,
+    Float32,
+    ImpRound,
+    Int8,
+    PrunedThenQuantized,
+    PruneSetting,
+    QuantSetting,
+    Setting,
+    StructuredPrune,
+    UnstructuredPrune,
+    WeightQuant,
+)
 
-Setting = dict[str, Any]
 
-
-def prune_settings(spec: PruneSpec | None) -> list[Setting]:
+def prune_settings(spec: PruneSpec | None) -> list[PruneSetting]:
     """One setting per (method, scope, target) of the ``prune:`` section."""
     if spec is None:
         return []
-    settings: list[Setting] = []
-    if spec.structured is not None:
+    settings: list[PruneSetting] = []
+    if (structured := spec.structured) is not None:
         settings += [
-            {
-                "kind": "prune",
-                "method": f"structured-{scope}",
-                "flops_remaining": target,
-                "residual": spec.structured.residual,
-                # only when not the default, so existing settings keep their keys
-                **({"tolerance": tol} if (tol := spec.structured.tolerance) != 0.01 else {}),
-            }
-            for scope in spec.structured.scope
-            for target in spec.structured.flops_remaining
+            StructuredPrune(
+                scope,
+                target,
+                structured.residual,
+                structured.tolerance,
+                structured.criterion,
+            )
+            for scope in structured.scope
+            for target in structured.flops_remaining
         ]
     if spec.unstructured is not None:
         settings += [
-            {"kind": "prune", "method": f"unstructured-{scope}", "sparsity": target}
+            UnstructuredPrune(scope, target)
             for scope in spec.unstructured.scope
             for target in spec.unstructured.sparsity
         ]
     return settings
 
 
-def quant_settings(spec: QuantizeSpec | None, prune: PruneSpec | None = None) -> list[Setting]:
+def quant_settings(spec: QuantizeSpec | None, prune: PruneSpec | None = None) -> list[QuantSetting]:
     """Post-training quantization settings: bit widths x granularities, casts, int8."""
     if spec is None:
         return []
-    parts = ["weights", "weights+acts"] if spec.activations else ["weights"]
-    calibration = spec.calibration.model_dump()
+    calibrations = [None, spec.calibration] if spec.activations else [None]
     weights = [
-        {
-            "kind": "quant",
-            "method": f"{part}-{granularity}",
-            "bits": bits,
-            "fold_bn": spec.fold_batchnorm,
-            **({"calibration": calibration} if part == "weights+acts" else {}),
-        }
-        for part in parts
+        WeightQuant(bits, granularity, spec.fold_batchnorm, calibration)
+        for calibration in calibrations
         for granularity in spec.granularity
         for bits in spec.bits
     ]
-    settings = list(weights)
-    settings += [{"kind": "quant", "method": cast, "bits": 16} for cast in spec.casts]
+    settings: list[QuantSetting] = [*weights, *(Cast(dtype) for dtype in spec.casts)]
     if spec.int8:
-        settings += [
-            {"kind": "quant", "method": "fp32", "bits": 32},
-            {
-                "kind": "quant",
-                "method": "int8",
-                "bits": 8,
-                "calibration": spec.calibration.model_dump(),
-            },
-        ]
+        settings += [Float32(), Int8(spec.calibration)]
     if spec.with_pruning:
-        unstructured = [s for s in prune_settings(prune) if s["method"].startswith("unstructured")]
-        settings += [{**w, "after": u} for u in unstructured for w in weights]
+        unstructured = [s for s in prune_settings(prune) if isinstance(s, UnstructuredPrune)]
+        settings += [PrunedThenQuantized(u, w) for u in unstructured for w in weights]
     return settings
 
 
@@ -93,18 +87,8 @@ def oneshot_settings(study: StudySpec) -> list[Setting]:
 
 
 def setting_key(setting: Setting) -> str:
-    return digest(setting)
-
-
-def setting_label(setting: Setting) -> str:
-    """Short and readable: 'structured-global 0.6', 'unstructured-layer 0.9', 'fp16 16'."""
-    if setting["kind"] == "prune":
-        target = setting.get("flops_remaining", setting.get("sparsity"))
-        return f"{setting['method']} {target:g}"
-    label = f"{setting['method']} {setting['bits']}" if "bits" in setting else setting["method"]
-    if "after" in setting:
-        label += f" after {setting_label(setting['after'])}"
-    return label
+    """The digest of the setting's canonical dict: one evaluation per (run, key)."""
+    return digest(setting.to_dict())
 
 
 def derived_runs(study: StudySpec, base: list[RunConfig]) -> list[RunConfig]:
@@ -112,7 +96,7 @@ def derived_runs(study: StudySpec, base: list[RunConfig]) -> list[RunConfig]:
     runs: list[RunConfig] = []
     prune, quantize = study.prune, study.quantize
     if prune is not None:
-        structured = [s for s in prune_settings(prune) if s["method"].startswith("structured")]
+        structured = [s for s in prune_settings(prune) if isinstance(s, StructuredPrune)]
         if "finetune" in prune.pipelines:
             runs += [
                 _child(run, "finetune", s, _short(run.training, prune.finetune))
@@ -130,7 +114,7 @@ def derived_runs(study: StudySpec, base: list[RunConfig]) -> list[RunConfig]:
             _child(run, "qat", setting, _short(run.training, quantize.qat))
             for run in base
             for setting in quant_settings(quantize.model_copy(update={"bits": quantize.qat.bits}))
-            if setting["method"].startswith("weights-")  # QAT learns the weights only
+            if isinstance(setting, WeightQuant) and not setting.activations  # weights only
         ]
     return runs
 
@@ -162,20 +146,15 @@ def _imp_chain(run: RunConfig, prune: PruneSpec) -> list[RunConfig]:
     """Rounds of iterative magnitude pruning: round k keeps (1 - rate)^k of the weights."""
     chain, parent = [], run
     for round_ in range(1, prune.imp.rounds + 1):
-        setting = {
-            "kind": "prune",
-            "method": f"unstructured-{prune.imp.scope}",
-            "sparsity": round(1 - (1 - prune.imp.rate) ** round_, 10),
-            "round": round_,
-            "rewind": "init",
-        }
+        sparsity = round(1 - (1 - prune.imp.rate) ** round_, 10)
+        setting = ImpRound(prune.imp.scope, sparsity, round_)
         parent = _child(parent, "imp", setting, run.training, base=run)
         chain.append(parent)
     return chain
 
 
 def _retrain_over_grid(
-    study: StudySpec, base: list[RunConfig], structured: list[Setting]
+    study: StudySpec, base: list[RunConfig], structured: list[StructuredPrune]
 ) -> list[RunConfig]:
     """The thesis's study: prune the run at the prior, retrain the result at every grid point.
 

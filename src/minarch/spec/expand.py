@@ -16,6 +16,7 @@ from minarch.models import config_class, family_names
 from minarch.spec.identity import digest
 from minarch.spec.messages import describe_error
 from minarch.spec.schema import DatasetSpec, StudySpec, TrainingConfig, grid_values
+from minarch.spec.settings import Setting
 
 # Fields of a run that may differ inside one pack (trained as one fused computation).
 PACK_VARYING = ("lr", "weight_decay", "seed")
@@ -37,7 +38,7 @@ class ModelChoice:
 class Derivation:
     """How a derived run's model comes from a trained parent run.
 
-    ``setting`` is the compression applied to the parent (see spec/derive.py);
+    ``setting`` is the compression applied to the parent (spec/settings.py);
     ``base`` is the uncompressed run a derived run's accuracy is compared with
     (the parent itself, or the first run of an iterative-pruning chain, or the
     unpruned run at the same grid point when retraining over the grid).
@@ -45,14 +46,14 @@ class Derivation:
 
     parent: str
     pipeline: str  # finetune | retrain | imp | qat
-    setting: dict[str, Any]
+    setting: Setting
     base: str
 
     def dump(self) -> dict[str, Any]:
         return {
             "parent": self.parent,
             "pipeline": self.pipeline,
-            "setting": self.setting,
+            "setting": self.setting.to_dict(),
             "base": self.base,
         }
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from minarch.spec.settings import DEFAULT_CRITERION, DEFAULT_TOLERANCE, Calibration
+
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -167,7 +169,11 @@ def _nonempty_unique(values: tuple) -> tuple:
 
 
 class StructuredPruning(_Frozen):
-    """L1 filter pruning (METHODS B.3) to fractions of FLOPs REMAINING."""
+    """Filter pruning (METHODS B.3) to fractions of FLOPs REMAINING.
+
+    ``criterion`` ranks the filters: their L1 norm (the default), L2 norm, or
+    the scale of the batch norm after them (network slimming).
+    """
 
     scope: Annotated[tuple[Literal["uniform", "global"], ...], Field(min_length=1)] = (
         "uniform",
@@ -175,7 +181,8 @@ class StructuredPruning(_Frozen):
     )
     flops_remaining: Annotated[tuple[OpenFraction, ...], Field(min_length=1)] = (0.8, 0.6, 0.4)
     residual: Literal["prune", "keep"] = "prune"  # keep: prune only inside residual blocks
-    tolerance: Annotated[float, Field(gt=0, lt=0.5)] = 0.01  # FLOPs within this of the target
+    tolerance: Annotated[float, Field(gt=0, lt=0.5)] = DEFAULT_TOLERANCE  # FLOPs near the target
+    criterion: Literal["l1", "l2", "bn-scale"] = DEFAULT_CRITERION  # one per prune/criteria file
 
     _unique = field_validator("scope", "flops_remaining")(_nonempty_unique)
 
@@ -244,14 +251,6 @@ class PruneSpec(_Frozen):
 
 
 Bits = Annotated[int, Field(ge=2, le=16)]
-
-
-class Calibration(_Frozen):
-    """How activation ranges are measured: training batches, min/max or a percentile."""
-
-    method: Literal["minmax", "percentile"] = "minmax"
-    percentile: Annotated[float, Field(gt=50, le=100)] = 99.99
-    batches: Annotated[int, Field(gt=0)] = 4
 
 
 class QuantAware(_Frozen):
