@@ -15,6 +15,7 @@ SOURCE = Path(minarch.__file__).parent
 
 RANKS = {
     "errors": 0,
+    "registry": 0,
     "tables": 0,
     "columns": 0,
     "data": 1,

@@ -87,19 +87,30 @@ def test_builtin_settings_and_derived_ids_are_pinned():
 
     A changed digest orphans stored evaluations or derived runs: only with a migration.
     """
-    pinned = {}
-    for path in BUILTIN:
-        study = parse_study(path.read_text())
-        keys = sorted(setting_key(s) for s in oneshot_settings(study))
-        ids = sorted(run.id for run in derived_runs(study, expand(study)))
-        if keys or ids:
-            pinned[path.stem] = digest([keys, ids])
-    assert pinned == {
+    pinned = {path.stem: _digest(path.read_text()) for path in BUILTIN}
+    assert {name: value for name, value in pinned.items() if value} == {
         "compression-cpu": "c0e8ad7490875acd",
         "hpspace-cpu": "f08776091321fff8",
         "thesis-mobilenetv2-cifar10": "5763855a7de29663",
-        "thesis-resnet56-cifar10": "49422ffa5bdbd77e",
+        # ResNet-CIFAR's default shortcut became option A (METHODS.md B.2, issue 15): new
+        # base runs, so new derived ids; "shortcut: B" keeps the dict-era id 49422ffa5bdbd77e.
+        "thesis-resnet56-cifar10": "0959d2442bf8483d",
     }
+
+
+def test_an_option_b_resnet_study_keeps_its_dict_era_ids():
+    text = next(p for p in BUILTIN if p.stem == "thesis-resnet56-cifar10").read_text()
+    option_b = text.replace("- family: resnet_cifar\n", "- family: resnet_cifar\n    shortcut: B\n")
+    assert option_b != text
+    assert _digest(option_b) == "49422ffa5bdbd77e"
+
+
+def _digest(text: str) -> str | None:
+    """One digest of a study's sorted setting keys and derived run ids; None if it has none."""
+    study = parse_study(text)
+    keys = sorted(setting_key(s) for s in oneshot_settings(study))
+    ids = sorted(run.id for run in derived_runs(study, expand(study)))
+    return digest([keys, ids]) if keys or ids else None
 
 
 PERCENTILE = Calibration(method="percentile", percentile=99.9, batches=2)
