@@ -81,7 +81,7 @@ def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:
     url = db or default_db_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return set()
-    with _opened(url) as store:
+    with closing(open_store(url, read_only=True)) as store:  # plan writes to no store
         ids = {r.config.id for r in the_plan.runs}
         return {r.id for r in store.runs(states=["done", "diverged"]) if r.id in ids}
 
