@@ -256,6 +256,22 @@ def test_bad_values_are_shown_as_short_excerpts(monkeypatch):
     assert len(message) < 200 and "..." in message
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("seeds: 2", "seeds: 2\n" + "x" * 1000 + ": 1"),  # YAML keys stop at 1024 characters
+        ("depth: [1, 2]", "depth: [1, 2]\n    " + "x" * 1000 + ": 1"),
+        ("[digits]", "[" + "d" * 10_000 + "]"),
+        ("epochs: 3", "epochs: -" + "9" * 4000),
+        ("epochs: 3", "epochs: " + "9" * 10_000),  # more digits than Python converts
+        ("epochs: 3", "epochs: 2026-13-01"),
+    ],
+)
+def test_long_names_and_values_are_shown_as_short_excerpts(old, new):
+    message = error_of(BASE.replace(old, new))
+    assert len(message) < 200 and "\n" not in message, message
+
+
 def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text(BASE.replace("lr: [0.1, 0.01]", "lr: [" + "0.1, " * 400_000 + "0.1]"))

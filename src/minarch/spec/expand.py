@@ -15,7 +15,7 @@ from minarch.data import dataset_names
 from minarch.errors import SpecError
 from minarch.models import config_class, family_names
 from minarch.spec.identity import digest
-from minarch.spec.messages import describe_error, excerpt
+from minarch.spec.messages import describe_error, excerpt, excerpt_name
 from minarch.spec.schema import DatasetSpec, StudySpec, TrainingConfig, grid_values
 
 # Fields of a run that may differ inside one pack (trained as one fused computation).
@@ -146,7 +146,9 @@ def _models(index: int, entry: dict[str, Any]) -> list[ModelChoice]:
             continue
         if name not in schema.model_fields:
             valid = ", ".join(schema.model_fields)
-            raise SpecError(f"{where}.{name}: unknown field for family {family} (valid: {valid})")
+            raise SpecError(
+                f"{where}.{excerpt_name(name)}: unknown field for family {family} (valid: {valid})"
+            )
         values = value if isinstance(value, list) else [value]
         if not values:
             raise SpecError(f"{where}.{name}: empty grid, give at least one value")

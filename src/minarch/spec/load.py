@@ -78,6 +78,8 @@ def _load_yaml(text: str, where: str) -> Any:
         raise SpecError(f"{where}: invalid YAML{at}: {problem}") from None
     except RecursionError:
         raise SpecError(f"{where}: invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # a 5000-digit integer, a 13th month
+        raise SpecError(f"{where}: invalid YAML: {str(exc).split(';')[0]}") from None
     finally:
         loader.dispose()
 

@@ -45,6 +45,12 @@ def excerpt(value: Any) -> str:
     return _EXCERPT.repr(value)
 
 
+def excerpt_name(name: Any) -> str:
+    """A field name as written, or an excerpt of it when it is too long to be one."""
+    text = str(name)
+    return text if len(text) <= _EXCERPT.maxstring else excerpt(text)
+
+
 def field_path(loc: Sequence[Any]) -> str:
     """``("models", 1, "width")`` -> ``models[1].width``; union branch tags dropped."""
     path = ""
@@ -52,7 +58,7 @@ def field_path(loc: Sequence[Any]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif _is_field_name(part):
-            path += f".{part}" if path else part
+            path += f".{excerpt_name(part)}" if path else excerpt_name(part)
     return path
 
 

@@ -4,6 +4,8 @@ Concurrency rests on short transactions and conditional updates (``UPDATE ...
 WHERE state = 'pending'``): on PostgreSQL row locks serialise claimers, on
 SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and waits up to
 ``busy_timeout`` for the file's write lock, so no claimer acts on a stale read.
+Creating the schema and registering a study read before they write; on
+PostgreSQL an advisory lock serialises them (see ``_serialise``).
 """
 
 from __future__ import annotations
