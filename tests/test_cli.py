@@ -279,3 +279,12 @@ def test_read_only_commands_do_not_import_torch(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("False")
+
+
+def test_max_runs_bounds_plan_and_run(tmp_path):
+    refused = minarch("plan", "quickstart", "--max-runs", "10", cwd=tmp_path)
+    assert refused.returncode == 2 and "90 runs, more than the limit of 10" in refused.stderr
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    refused = minarch("run", "quickstart", "--max-runs", "10", "--db", db, cwd=tmp_path)
+    assert refused.returncode == 2 and not (tmp_path / "r.db").exists()
+    assert minarch("plan", "quickstart", "--max-runs", "90", cwd=tmp_path).returncode == 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from minarch.errors import SpecError
-from minarch.spec import builtin_studies, expand, parse_study
+from minarch.spec import builtin_studies, expand, load, load_study, parse_study
+from minarch.spec.count import count_runs
+from minarch.spec.derive import derived_runs
 from minarch.spec.schema import LogGrid
 
 BASE = """
@@ -139,3 +141,141 @@ def test_malformed_files(text, expected):
 
 def test_quickstart_is_built_in():
     assert "quickstart" in builtin_studies()
+
+
+# --- hostile input: bounded work, validation gaps -----------------------------------------
+
+EVERY_PIPELINE = """
+name: every
+datasets: [digits]
+models: [{family: mlp, width: [4, 8], depth: [1, 2]}, {family: cnn, channels: 4}]
+training: {lr: [0.1, 0.01, 0.001], weight_decay: {log10: {start: -5, stop: -3, step: 1}}}
+seeds: [0, 3]
+prune:
+  structured: {scope: [uniform, global], flops_remaining: [0.5, 0.25]}
+  unstructured: {scope: [global, layer], sparsity: [0.5, 0.9, 0.95]}
+  pipelines: [oneshot, finetune, retrain, imp]
+  retrain: {over: OVER}
+  imp: {rounds: 2}
+quantize:
+  bits: [8, 4]
+  granularity: [channel, tensor]
+  activations: true
+  int8: true
+  with_pruning: true
+  qat: {bits: [8, 4, 2]}
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BASE,
+        EVERY_PIPELINE.replace("OVER", "parent"),
+        EVERY_PIPELINE.replace("OVER", "grid"),
+        *(builtin_studies()),
+    ],
+)
+def test_run_count_is_exact_without_expanding(text):
+    spec = study(text) if "\n" in text else load_study(text)[0]
+    base = expand(spec)
+    assert count_runs(spec) == len(base) + len(derived_runs(spec, base))
+    extended = expand(spec, extra_lr=[0.5], extra_wd=[0.5, 0.6])
+    assert count_runs(spec, extra_lr=1, extra_wd=2) == len(extended) + len(
+        derived_runs(spec, extended)
+    )
+
+
+def test_huge_grids_are_counted_not_listed():
+    grid = LogGrid(start=-3, stop=-1, step=1e-9)
+    assert grid.size() == 2_000_000_000  # (stop - start) / step is just below 2e9 in floats
+    huge = BASE.replace("lr: [0.1, 0.01]", "lr: {log10: {start: -3, stop: -1, step: 1.0e-9}}")
+    seeds = huge.replace("seeds: 2", "seeds: 1000000000")
+    assert count_runs(study(seeds)) == 4 * 2_000_000_000 * 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("seeds: 2", "seeds: [9223372036854775808]"), "seeds[0]: expected a number <= 922337"),
+        (("seeds: 2", "seeds: [1.0e+23]"), "seeds[0]: "),
+        (("lr: [0.1, 0.01]", "lr: .inf"), "training.lr: expected a finite number, got inf"),
+        (("lr: [0.1, 0.01]", "lr: [0.1, .nan]"), "training.lr[1]: expected a finite number"),
+        (("weight_decay: 0.0001", "weight_decay: .inf"), "training.weight_decay: expected a fin"),
+        (("name: demo", "name: " + "a" * 256), "name: a study name has at most 255 characters"),
+        (("name: demo", 'name: "nl\\n"'), "name: use letters, digits"),
+        (
+            ("lr: [0.1, 0.01]", "lr: {log10: {start: -1, stop: 400, step: 1}}"),
+            "training.lr.log10: exponents must lie between -300 and 300",
+        ),
+        (
+            ("lr: [0.1, 0.01]", "lr: {log10: {start: -300, stop: 300, step: 1.0e-320}}"),
+            "training.lr.log10: step is too small",
+        ),
+    ],
+)
+def test_hostile_values_are_refused_with_the_field_named(change, expected):
+    old, new = change
+    assert old in BASE
+    message = error_of(BASE.replace(old, new))
+    assert message.startswith("demo.yaml: " + expected) or message.startswith(expected), message
+    assert "\n" not in message and len(message) < 300
+
+
+def test_infinite_model_size_is_refused():
+    text = BASE.replace("family: mlp", "family: resnet_cifar\n    width_multiplier: .inf")
+    text = text.replace("    width: [4, 16]\n    depth: [1, 2]\n", "    depth: 20\n")
+    assert error_of(text) == "models[0].width_multiplier: expected a finite number, got inf"
+
+
+def alias_bomb(levels: int) -> str:
+    """Lists of ten aliases of the list before, ``levels`` deep: lr stands for 10**levels values."""
+    anchors = ["&a0 [" + ", ".join(["0.1"] * 10) + "]"]
+    anchors += [f"&a{k} [" + ", ".join([f"*a{k - 1}"] * 10) + "]" for k in range(1, levels)]
+    training = "training:\n  lr: [0.1, 0.01]\n  weight_decay: 0.0001\n  epochs: 3\n"
+    bomb = f"description: [{', '.join(anchors)}]\ntraining: {{lr: [*a{levels - 1}]}}\n"
+    return BASE.replace(training, bomb)
+
+
+def test_yaml_alias_bomb_is_refused_before_it_is_built():
+    message = str(pytest.raises(SpecError, study, alias_bomb(8)).value)
+    assert message == "demo.yaml: more than 100,000 values once YAML aliases are expanded"
+    recursive = BASE + "loop: &a [1, *a]\n"
+    assert "once YAML aliases are expanded" in str(pytest.raises(SpecError, study, recursive).value)
+    shared = BASE.replace(
+        "  - family: mlp", "  - &m {family: mlp, width: 8}\n  - *m\n  - family: mlp"
+    )
+    assert len(expand(study(shared))) == len(expand(study())) + 2 * 2  # aliases still work
+
+
+def test_bad_values_are_shown_as_short_excerpts(monkeypatch):
+    # let a bomb through to validation (raising=False: the landed code has no such limit)
+    monkeypatch.setattr(load, "MAX_STUDY_VALUES", 10**12, raising=False)
+    message = str(pytest.raises(SpecError, study, alias_bomb(7)).value)
+    assert message.startswith("demo.yaml: training.lr"), message
+    assert len(message) < 200 and "..." in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("seeds: 2", "seeds: 2\n" + "x" * 1000 + ": 1"),  # YAML keys stop at 1024 characters
+        ("depth: [1, 2]", "depth: [1, 2]\n    " + "x" * 1000 + ": 1"),
+        ("[digits]", "[" + "d" * 10_000 + "]"),
+        ("epochs: 3", "epochs: -" + "9" * 4000),
+        ("epochs: 3", "epochs: " + "9" * 10_000),  # more digits than Python converts
+        ("epochs: 3", "epochs: 2026-13-01"),
+    ],
+)
+def test_long_names_and_values_are_shown_as_short_excerpts(old, new):
+    message = error_of(BASE.replace(old, new))
+    assert len(message) < 200 and "\n" not in message, message
+
+
+def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(BASE.replace("lr: [0.1, 0.01]", "lr: [" + "0.1, " * 400_000 + "0.1]"))
+    with pytest.raises(SpecError, match="longer than a study file may be"):
+        load_study(path)
+    with pytest.raises(SpecError, match="invalid YAML"):
+        study(BASE + "deep: " + "[" * 5000 + "]" * 5000 + "\n")

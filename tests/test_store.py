@@ -7,13 +7,16 @@ import math
 import multiprocessing
 import random
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from minarch.errors import StoreError
@@ -27,6 +30,8 @@ from minarch.store import (
     open_store,
 )
 from minarch.store.schema import MIGRATIONS, meta_table, migrate
+from minarch.store.sql import mask_url
+from tests.cli import minarch
 
 
 def make_run(i: int, *, pack: str = "pack-a", epochs: int = 3) -> NewRun:
@@ -74,7 +79,7 @@ def dead_pid() -> int:
     return child.pid
 
 
-def set_schema_version(url: str, version: int) -> None:
+def set_schema_version(url: str, version: int | str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(meta_table.update().values(value=str(version)))
@@ -508,3 +513,220 @@ def test_two_processes_claim_each_run_once(tmp_path: Path) -> None:
     with engine.connect() as conn:  # WAL is what lets readers and the writer overlap
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+# --- several processes on a new store at once -------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def new_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
+    """Four URLs of databases that do not exist yet (SQLite) or are empty (PostgreSQL)."""
+    if request.param == "sqlite":
+        yield [f"sqlite:///{tmp_path / f'runs{k}.db'}" for k in range(4)]
+        return
+    psycopg = pytest.importorskip("psycopg")
+    server = request.getfixturevalue("postgres_server")
+    admin = f"host={server} user=postgres dbname=postgres"
+    names = [f"first_{uuid.uuid4().hex[:12]}" for _ in range(4)]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    yield [f"postgresql+psycopg://postgres@/{name}?host={server}" for name in names]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _first_use_worker(urls: list[str], start, results) -> None:
+    outcomes = []
+    for url in urls:
+        start.wait(timeout=120)
+        try:
+            with open_store(url) as store:
+                store.register_study("alpha", "spec", RUNS)
+                store.status()
+            outcomes.append("ok")
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which asserts
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+    results.put(outcomes)
+
+
+@pytest.mark.parametrize("schema", ["new", "existing"])
+def test_processes_starting_together_on_a_new_store(new_urls: list[str], schema: str) -> None:
+    """Five processes at once create each of four databases (or find its schema) and register
+    the same study: neither the tables nor the study's rows may be written twice."""
+    if schema == "existing":
+        for url in new_urls:
+            open_store(url).close()
+    context = multiprocessing.get_context("fork")  # cheap to start; the workers use no torch
+    start, results = context.Barrier(5), context.Queue()
+    workers = [
+        context.Process(target=_first_use_worker, args=(new_urls, start, results)) for _ in range(5)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [outcome for _ in workers for outcome in results.get(timeout=300)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == ["ok"] * 20, [o for o in outcomes if o != "ok"]
+    for url in new_urls:
+        with open_store(url) as store:
+            assert store.studies() == ["alpha"]
+            assert [run.id for run in store.runs(study="alpha")] == IDS
+
+
+def test_sqlite_waits_for_another_connection_switching_to_wal(tmp_path: Path) -> None:
+    """Switching a file to WAL is refused at once, not after busy_timeout, while another
+    connection holds the write lock: as when two processes open a new file together."""
+    path = tmp_path / "runs.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, other.execute, ["COMMIT"])
+    release.start()
+    try:
+        with open_store(f"sqlite:///{path}") as store:
+            assert store.studies() == []
+    finally:
+        release.join()
+        other.close()
+
+
+# --- read-only opening, other programs' databases, bad URLs ------------------------------
+
+
+def test_read_only_open_of_nothing_writes_nothing(tmp_path: Path) -> None:
+    missing, empty = tmp_path / "missing.db", tmp_path / "empty.db"
+    empty.touch()
+    for path in (missing, empty):
+        with open_store(f"sqlite:///{path}", read_only=True) as store:
+            assert (store.studies(), store.runs(), store.status().empty) == ([], [], True)
+            with pytest.raises(StoreError, match="read-only"):
+                store.register_study("alpha", "spec", RUNS)
+    assert not missing.exists() and empty.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
+def test_read_only_open_reads_and_refuses_writes(url: str) -> None:
+    with open_store(url, read_only=True) as store:  # an empty database stays empty
+        assert store.studies() == []
+    with create_engine(url).connect() as conn:
+        assert inspect(conn).get_table_names() == []
+    with open_store(url) as store:
+        store.register_study("alpha", "spec", RUNS)
+    with open_store(url, read_only=True) as store:
+        assert [run.id for run in store.runs(study="alpha")] == IDS
+        for write in (
+            lambda: store.register_study("beta", "spec", []),
+            lambda: store.claim(IDS, "host:1"),
+            lambda: store.finish(IDS[0], "done"),
+        ):
+            with pytest.raises(StoreError, match="read-only"):
+                write()
+    with open_store(url) as store:
+        assert store.studies() == ["alpha"]
+        assert {run.state for run in store.runs()} == {"pending"}
+
+
+def test_read_only_open_never_migrates(url: str) -> None:
+    open_store(url).close()
+    downgrade_to_version_1(url)
+    with pytest.raises(StoreError, match="schema version 1, older .* upgrades it"):
+        open_store(url, read_only=True)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM meta")).scalar() == "1"
+    engine.dispose()
+    set_schema_version(url, SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match="upgrade minarch"):
+        open_store(url, read_only=True)
+
+
+def test_another_programs_database_is_left_alone(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE users (name VARCHAR(20))"))
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match="tables but no minarch schema") as info:
+            open_store(url, read_only=read_only)
+        assert "\n" not in str(info.value)
+    with engine.connect() as conn:
+        assert inspect(conn).get_table_names() == ["users"]
+    engine.dispose()
+
+
+def test_plan_writes_to_no_store(tmp_path: Path) -> None:
+    empty, foreign = tmp_path / "empty.db", tmp_path / "other.db"
+    empty.touch()
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    before = foreign.read_bytes()
+    planned = minarch("plan", "quickstart", "--db", f"sqlite:///{empty}", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    assert empty.stat().st_size == 0
+    refused = minarch("plan", "quickstart", "--db", f"sqlite:///{foreign}", cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "tables but no minarch schema" in refused.stderr
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "other.db"]
+
+
+def test_schema_version_that_is_not_a_number(url: str) -> None:
+    open_store(url).close()
+    set_schema_version(url, "2b")
+    with pytest.raises(StoreError, match="schema version '2b' is not a number") as info:
+        open_store(url)
+    assert "\n" not in str(info.value)
+
+
+PG = "postgresql+psycopg://"
+SECRET_URLS = {  # as written: as shown
+    f"{PG}minarch:s3cret@db.example.org:5432/runs": f"{PG}minarch:***@db.example.org:5432/runs",
+    f"{PG}minarch:s3c@ret@db.example.org/runs": f"{PG}minarch:***@db.example.org/runs",
+    f"{PG}minarch:s3:c/r?et@db.example.org/runs": f"{PG}minarch:***@db.example.org/runs",
+    f"{PG}:s3cret@db.example.org/runs": f"{PG}:***@db.example.org/runs",
+    f"{PG}minarch:s3cret%40x@db.example.org/runs": f"{PG}minarch:***@db.example.org/runs",
+    f"{PG}minarch@db.example.org/runs?password=s3cret": (
+        f"{PG}minarch@db.example.org/runs?password=***"
+    ),
+    f"{PG}db.example.org/runs?sslmode=require&PASSWORD=s3cret&connect_timeout=3": (
+        f"{PG}db.example.org/runs?sslmode=require&PASSWORD=***&connect_timeout=3"
+    ),
+    f"{PG}db.example.org/runs?sslpassword=s3cret": f"{PG}db.example.org/runs?sslpassword=***",
+    f"{PG}minarch:s3cret@db.example.org/runs?password=s3cret": (
+        f"{PG}minarch:***@db.example.org/runs?password=***"
+    ),
+    f"{PG}minarch:s3cret@db.example.org:notaport/runs": (
+        f"{PG}minarch:***@db.example.org:notaport/runs"
+    ),
+    "mssql+pyodbc://minarch@dsn?odbc_connect=DSN%3Dx&pwd=s3cret": (
+        "mssql+pyodbc://minarch@dsn?odbc_connect=DSN%3Dx&pwd=***"
+    ),
+}
+
+
+@pytest.mark.parametrize("secret_url", sorted(SECRET_URLS))
+def test_every_password_form_is_masked(secret_url: str) -> None:
+    assert mask_url(secret_url) == SECRET_URLS[secret_url]
+
+
+@pytest.mark.parametrize(
+    "plain",
+    ["postgresql+psycopg://minarch@db.example.org:5432/runs?sslmode=require", "sqlite:////a/b.db"],
+)
+def test_urls_without_passwords_are_shown_as_written(plain: str) -> None:
+    assert mask_url(plain) == plain
+
+
+@pytest.mark.parametrize("secret_url", sorted(u for u in SECRET_URLS if u.startswith(PG)))
+def test_store_errors_never_show_a_password(secret_url: str) -> None:
+    pytest.importorskip("psycopg")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = secret_url.replace("db.example.org", f"127.0.0.1:{port}")
+    with pytest.raises(StoreError, match="cannot open store") as info:
+        open_store(url)
+    shown = str(info.value)
+    assert ("as %40" in shown) == ("s3c@ret" in url), shown
+    assert not any(piece in shown for piece in ("s3", "ret@", "@ret", "r?et", "\n")), shown

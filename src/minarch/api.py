@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # under a second.
 
 DEFAULT_REPORTS = Path("minarch-reports")
+DEFAULT_MAX_RUNS = 100_000  # execute.planner's default, here so --help loads no torch
 
 
 @dataclass(frozen=True)
@@ -45,24 +46,24 @@ def load_study(source: str | Path) -> StudySpec:
     return load(source)[0]
 
 
-def plan(source: str | Path) -> Plan:
-    """Expand and size a study without training (and without touching any store)."""
+def plan(source: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> Plan:
+    """Expand and size a study without training (and without touching any store).
+
+    A study of more than ``max_runs`` runs is refused before it is expanded.
+    """
     from minarch.execute import plan_study
     from minarch.spec import load_study as load
 
     study, text = load(source)
     try:
-        return plan_study(study, text)
+        return plan_study(study, text, max_runs=max_runs)
     except MinarchError as exc:
         raise type(exc)(f"{source}: {exc}") from None
 
 
 def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:
     """Ids of the plan's runs the store has finished; empty if the store does not exist yet."""
-    url = db or default_db_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return set()
-    with _opened(url) as store:
+    with closing(open_store(db or default_db_url(), read_only=True)) as store:  # writes nothing
         ids = {r.config.id for r in the_plan.runs}
         return {r.id for r in store.runs(states=["done", "diverged"]) if r.id in ids}
 
@@ -80,6 +81,7 @@ def run(
     workers: int | str = "auto",
     threads: int | None = None,
     report: bool = True,
+    max_runs: int = DEFAULT_MAX_RUNS,
     console: Console | None = None,
 ) -> RunOutcome:
     """Train every run of the study that is not done yet, then write its report.
@@ -105,7 +107,7 @@ def run(
     )
 
     console = console or Console(stderr=True)
-    the_plan = plan(source)
+    the_plan = plan(source, max_runs=max_runs)
     torch_device = resolve_device(device)
     reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
     url = db or default_db_url()
@@ -122,7 +124,7 @@ def run(
         writable_dir(workspace.artifacts, "--artifacts")
         datasets = DatasetCache(workspace.data_dir, torch_device, download=download)
         trainer = make_executor(executor, workspace, datasets)
-        summary = run_study(the_plan, store, trainer, datasets, console)
+        summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
         path = _report(store, the_plan.study.name, reports) if reports else None
     return RunOutcome(the_plan.study.name, summary, path)
 

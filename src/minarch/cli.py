@@ -70,6 +70,10 @@ DataDir = Annotated[
         help="Folder the datasets are read from.",
     ),
 ]
+MaxRuns = Annotated[
+    int,
+    typer.Option(help="Refuse a study of more runs than this (counted before expanding it)."),
+]
 StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
 OutDir = Annotated[
     Path | None,
@@ -150,6 +154,7 @@ def run(
             help="Download missing dataset files from their official URLs (checksums verified)."
         ),
     ] = True,
+    max_runs: MaxRuns = 100_000,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report.
 
@@ -167,6 +172,7 @@ def run(
             download=download,
             workers=workers,
             threads=threads,
+            max_runs=max_runs,
             console=stderr,
         )
     except Interrupted as exc:  # typer would turn it into "Aborted!" and exit 1
@@ -197,6 +203,7 @@ def plan(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")],
     db: Db = None,
     data_dir: DataDir = None,
+    max_runs: MaxRuns = 100_000,
 ) -> None:
     """Validate STUDY and show how many runs and packs it expands to, without training.
 
@@ -204,7 +211,7 @@ def plan(
     and whether each dataset's files are in the data folder.
     """
     api = _api()
-    the_plan = api.plan(study)
+    the_plan = api.plan(study, max_runs=max_runs)
     finished = api.finished_runs(the_plan, db=db)
     table = Table(title=f"study {the_plan.study.name}")
     for column in ("dataset", "family", "architectures", "params", "runs", "packs", "done"):

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
+from torch import nn
+from torch.nn.modules.module import register_module_parameter_registration_hook
+
 from minarch.data import dataset_info
-from minarch.errors import MinarchError
+from minarch.errors import MinarchError, ModelError, SpecError
 from minarch.execute.pack import Pack, group_packs
 from minarch.models import build_model, count_flops, count_parameters, describe
 from minarch.spec import DatasetSpec, ModelChoice, RunConfig, StudySpec, expand
+from minarch.spec.count import count_runs
 from minarch.spec.derive import derived_runs
 from minarch.spec.settings import StructuredPrune
 from minarch.store import NewRun
+
+DEFAULT_MAX_RUNS = 100_000  # a study above this is a typo more often than a plan
+MAX_PARAMETERS = 10**9  # minarch sweeps small networks; this bounds memory, not ambition
+MAX_PARAMETER_TENSORS = 10_000  # ResNet-1202 has about 3,600
 
 
 @dataclass(frozen=True)
@@ -60,13 +69,25 @@ class Plan:
 
 
 def plan_study(
-    study: StudySpec, text: str, *, extra_lr: Sequence[float] = (), extra_wd: Sequence[float] = ()
+    study: StudySpec,
+    text: str,
+    *,
+    extra_lr: Sequence[float] = (),
+    extra_wd: Sequence[float] = (),
+    max_runs: int = DEFAULT_MAX_RUNS,
 ) -> Plan:
     """Expand the study, derived runs after their parents, and size every architecture.
 
-    Raises on unbuildable architectures. ``extra_lr`` and ``extra_wd`` are
-    grid extensions (``hpspace.extend_grid``).
+    Raises on unbuildable or oversized architectures, and on more than
+    ``max_runs`` runs (counted before any is expanded). ``extra_lr`` and
+    ``extra_wd`` are grid extensions (``hpspace.extend_grid``).
     """
+    count = count_runs(study, extra_lr=len(extra_lr), extra_wd=len(extra_wd))
+    if count > max_runs:
+        raise SpecError(
+            f"the study has {count:,} runs, more than the limit of {max_runs:,} "
+            "(shrink its grids, or raise the limit with --max-runs)"
+        )
     base = expand(study, extra_lr=extra_lr, extra_wd=extra_wd)
     configs = base + derived_runs(study, base)
     return Plan(study, text, tuple(_sized(config) for config in configs))
@@ -85,8 +106,35 @@ def _measure(dataset: DatasetSpec, model: ModelChoice) -> tuple[int, int]:
     """Parameters and per-sample FLOPs, once per (dataset shape, architecture)."""
     try:
         info = dataset_info(dataset.name, path=dataset.path, image_size=dataset.image_size)
-        net = build_model(model.family, model.config, info.input_shape, info.num_classes)
+        with _bounded_build():
+            net = build_model(model.family, model.config, info.input_shape, info.num_classes)
     except MinarchError as exc:
         label = describe(model.family, model.config)
         raise type(exc)(f"{label} on {dataset.name}: {exc}") from None
     return count_parameters(net), count_flops(net, info.input_shape)
+
+
+@contextmanager
+def _bounded_build() -> Iterator[None]:
+    """Refuse an oversized model while it is still on the meta device, before memory is spent.
+
+    Parameters are counted as modules register them: a billion-wide layer is
+    refused at once, a million-layer stack after ``MAX_PARAMETER_TENSORS``.
+    """
+    tensors = elements = 0
+
+    def count(_module: nn.Module, _name: str, param: nn.Parameter | None) -> None:
+        nonlocal tensors, elements
+        if param is None:
+            return
+        tensors, elements = tensors + 1, elements + param.numel()
+        if elements > MAX_PARAMETERS:
+            raise ModelError(f"more than {MAX_PARAMETERS:,} parameters")
+        if tensors > MAX_PARAMETER_TENSORS:
+            raise ModelError(f"more than {MAX_PARAMETER_TENSORS:,} parameter tensors (layers)")
+
+    handle = register_module_parameter_registration_hook(count)
+    try:
+        yield
+    finally:
+        handle.remove()

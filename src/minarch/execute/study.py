@@ -18,7 +18,7 @@ from minarch.errors import Interrupted
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.evaluate import evaluate_study
 from minarch.execute.executor import Executor
-from minarch.execute.planner import Plan, plan_study
+from minarch.execute.planner import DEFAULT_MAX_RUNS, Plan, plan_study
 from minarch.execute.signals import interruptible
 from minarch.store import Store
 
@@ -40,6 +40,8 @@ def run_study(
     executor: Executor,
     datasets: DatasetCache,
     console: Console,
+    *,
+    max_runs: int = DEFAULT_MAX_RUNS,
 ) -> Summary:
     """Train, evaluate and (if asked) extend ``the_plan``'s study; the store ends consistent.
 
@@ -64,7 +66,8 @@ def run_study(
         with interruptible():
             _train_round(the_plan, configs, store, executor, datasets, console)
             if the_plan.study.hpspace.extend_grid:
-                unfinished |= _extend_grid(the_plan, store, executor, datasets, console)
+                extended = _extend_grid(the_plan, store, executor, datasets, console, max_runs)
+                unfinished |= extended
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else Interrupted().signum
         left = store.runs(study=name, states=["pending", "running", "failed"])
@@ -83,7 +86,12 @@ def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
 
 
 def _extend_grid(
-    the_plan: Plan, store: Store, executor: Executor, datasets: DatasetCache, console: Console
+    the_plan: Plan,
+    store: Store,
+    executor: Executor,
+    datasets: DatasetCache,
+    console: Console,
+    max_runs: int,
 ) -> set[str]:
     """Grow the lr x wd grid where a 1.0-ROI touches its edge, then train the new points.
 
@@ -107,7 +115,9 @@ def _extend_grid(
             f"extending the grid: lr {', '.join(f'{v:.3g}' for v in new_lr) or '-'}; "
             f"weight decay {', '.join(f'{v:.3g}' for v in new_wd) or '-'}"
         )
-        extended = plan_study(study, the_plan.text, extra_lr=extra_lr, extra_wd=extra_wd)
+        extended = plan_study(
+            study, the_plan.text, extra_lr=extra_lr, extra_wd=extra_wd, max_runs=max_runs
+        )
         configs = {r.config.id: r.config for r in extended.runs}
         added |= set(configs) - _finished(store, configs)
         store.register_study(name, the_plan.text, [r.new_run() for r in extended.runs])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -14,7 +15,7 @@ from minarch.data import dataset_names
 from minarch.errors import SpecError
 from minarch.models import config_class, family_names
 from minarch.spec.identity import digest
-from minarch.spec.messages import describe_error
+from minarch.spec.messages import describe_error, excerpt, excerpt_name
 from minarch.spec.schema import DatasetSpec, StudySpec, TrainingConfig, grid_values
 from minarch.spec.settings import Setting
 
@@ -126,7 +127,7 @@ def _datasets(study: StudySpec) -> list[DatasetSpec]:
     for i, spec in enumerate(specs):
         if spec.name not in known:
             raise SpecError(
-                f"datasets[{i}]: unknown dataset '{spec.name}' (known: {', '.join(known)})"
+                f"datasets[{i}]: unknown dataset {excerpt(spec.name)} (known: {', '.join(known)})"
             )
     return specs
 
@@ -137,7 +138,7 @@ def _models(index: int, entry: dict[str, Any]) -> list[ModelChoice]:
     family = entry.get("family")
     if family not in family_names():
         raise SpecError(
-            f"{where}.family: expected one of {', '.join(family_names())}, got {family!r}"
+            f"{where}.family: expected one of {', '.join(family_names())}, got {excerpt(family)}"
         )
     schema = config_class(family)
     grids: dict[str, list[Any]] = {}
@@ -146,10 +147,15 @@ def _models(index: int, entry: dict[str, Any]) -> list[ModelChoice]:
             continue
         if name not in schema.model_fields:
             valid = ", ".join(schema.model_fields)
-            raise SpecError(f"{where}.{name}: unknown field for family {family} (valid: {valid})")
+            raise SpecError(
+                f"{where}.{excerpt_name(name)}: unknown field for family {family} (valid: {valid})"
+            )
         values = value if isinstance(value, list) else [value]
         if not values:
             raise SpecError(f"{where}.{name}: empty grid, give at least one value")
+        for v in values:  # family configs accept infinity; no size is infinite
+            if isinstance(v, float) and not math.isfinite(v):
+                raise SpecError(f"{where}.{name}: expected a finite number, got {v}")
         grids[name] = values
     choices = []
     for combo in itertools.product(*grids.values()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -11,6 +12,9 @@ from pydantic import ValidationError
 from minarch.errors import SpecError
 from minarch.spec.messages import format_validation_error
 from minarch.spec.schema import StudySpec
+
+MAX_STUDY_CHARS = 1_000_000  # a study file is a few kilobytes
+MAX_STUDY_VALUES = 100_000  # YAML nodes, every alias expanded
 
 
 def builtin_studies() -> list[str]:
@@ -26,7 +30,8 @@ def read_study_text(source: str | Path) -> tuple[str, str]:
     path = Path(source)
     if path.is_file():
         try:
-            return path.read_text(encoding="utf-8"), str(path)
+            with path.open(encoding="utf-8") as file:  # enough to tell it is too long
+                return file.read(MAX_STUDY_CHARS + 1), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(f"{path}: cannot read study file ({exc})") from None
     if str(source) in builtin_studies():
@@ -39,19 +44,64 @@ def read_study_text(source: str | Path) -> tuple[str, str]:
 
 def parse_study(text: str, where: str = "<study>") -> StudySpec:
     """Validate study YAML text; errors name the file and the field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{where}: invalid YAML{at}: {problem}") from None
+    data = _load_yaml(text, where)
     if not isinstance(data, dict):
         raise SpecError(f"{where}: a study file must be a YAML mapping with name, datasets, models")
     try:
         return StudySpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(f"{where}: {format_validation_error(exc)}") from None
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` in bounded time and memory, whatever the text.
+
+    A few kilobytes of YAML aliases can stand for billions of values, so the
+    node graph is measured with every alias expanded before anything is built.
+    """
+    if len(text) > MAX_STUDY_CHARS:
+        raise SpecError(
+            f"{where}: longer than a study file may be ({MAX_STUDY_CHARS:,} characters)"
+        )
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_STUDY_VALUES:
+            raise SpecError(
+                f"{where}: more than {MAX_STUDY_VALUES:,} values once YAML aliases are expanded"
+            )
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{where}: invalid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise SpecError(f"{where}: invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # a 5000-digit integer, a 13th month
+        raise SpecError(f"{where}: invalid YAML: {str(exc).split(';')[0]}") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values in ``node`` with aliases expanded, capped just above the limit.
+
+    ``sizes`` remembers each node (an alias is the same node object again); a
+    node met again while it is being measured is recursive, so unbounded.
+    """
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    sizes[key] = MAX_STUDY_VALUES + 1
+    children = node.value if isinstance(node, yaml.SequenceNode) else []
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    size = 1
+    for child in children:
+        size = min(size + _expanded_size(child, sizes), MAX_STUDY_VALUES + 1)
+    sizes[key] = size
+    return size
 
 
 def load_study(source: str | Path) -> tuple[StudySpec, str]:

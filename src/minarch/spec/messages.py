@@ -6,6 +6,7 @@ multi-branch report of every union member it tried.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,12 +25,30 @@ _TYPE_WORDS = {
     "int_parsing": "an integer", "int_from_float": "an integer", "string_type": "text",
     "bool_type": "true or false", "bool_parsing": "true or false", "list_type": "a list",
     "tuple_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+    "finite_number": "a finite number",
 }  # fmt: skip
 
 _COMPARISONS = {
     "greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
     "less_than": ("lt", "<"), "less_than_equal": ("le", "<="),
 }  # fmt: skip
+
+
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxstring = _EXCERPT.maxother = _EXCERPT.maxlong = 40
+_EXCERPT.maxlist = _EXCERPT.maxtuple = _EXCERPT.maxdict = 5
+_EXCERPT.maxlevel = 1
+
+
+def excerpt(value: Any) -> str:
+    """A bounded ``repr``: a huge or deeply shared bad value never floods a message."""
+    return _EXCERPT.repr(value)
+
+
+def excerpt_name(name: Any) -> str:
+    """A field name as written, or an excerpt of it when it is too long to be one."""
+    text = str(name)
+    return text if len(text) <= _EXCERPT.maxstring else excerpt(text)
 
 
 def field_path(loc: Sequence[Any]) -> str:
@@ -39,7 +58,7 @@ def field_path(loc: Sequence[Any]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif _is_field_name(part):
-            path += f".{part}" if path else part
+            path += f".{excerpt_name(part)}" if path else excerpt_name(part)
     return path
 
 
@@ -56,7 +75,8 @@ def describe_error(error: dict[str, Any]) -> str:
         return "unknown field"
     if kind in _COMPARISONS:
         key, symbol = _COMPARISONS[kind]
-        expected = f"a number {symbol} {ctx[key]:g}"
+        bound = ctx[key]  # an int bound is shown exactly (2**63 - 1, not 9.22337e+18)
+        expected = f"a number {symbol} {f'{bound:g}' if isinstance(bound, float) else bound}"
     elif kind == "too_short":
         expected = "a non-empty list (an empty grid has no runs)"
     elif kind == "literal_error":
@@ -65,8 +85,8 @@ def describe_error(error: dict[str, Any]) -> str:
         expected = _TYPE_WORDS[kind]
     else:
         message = error["msg"].removeprefix("Value error, ")
-        return f"{message[:1].lower()}{message[1:]}, got {error['input']!r}"
-    return f"expected {expected}, got {error['input']!r}"
+        return f"{message[:1].lower()}{message[1:]}, got {excerpt(error['input'])}"
+    return f"expected {expected}, got {excerpt(error['input'])}"
 
 
 def format_validation_error(error: ValidationError, prefix: Sequence[Any] = ()) -> str:

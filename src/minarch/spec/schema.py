@@ -14,11 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from minarch.spec.settings import DEFAULT_CRITERION, DEFAULT_TOLERANCE, Calibration
 
-STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_NAME = 255  # the store's column width
+MAX_SEED = 2**63 - 1  # the store keeps seeds as signed 64-bit integers
+MAX_EXPONENT = 300  # 10**e is a normal positive float (lr, weight decay) only for |e| < 308
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # An infinite or NaN number is never a meaningful setting: refuse it with the field's name.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DatasetSpec(_Frozen):
@@ -51,21 +55,28 @@ class LogGrid(_Frozen):
             raise ValueError("give start and stop, or center and half_width")
         if None not in explicit and None not in around:
             raise ValueError("give either start and stop or center and half_width, not both")
-        if None not in around:
-            return self
-        if None in explicit:
-            raise ValueError("give both start and stop")
-        if self.stop < self.start:
+        if None in around and self.stop < self.start:
             raise ValueError(f"stop ({self.stop}) must not be below start ({self.start})")
+        start, stop = self._span()
+        if max(abs(start), abs(stop)) > MAX_EXPONENT:
+            raise ValueError(f"exponents must lie between -{MAX_EXPONENT} and {MAX_EXPONENT}")
+        if not math.isfinite((stop - start) / self.step):
+            raise ValueError("step is too small")
         return self
 
-    def exponents(self) -> list[float]:
+    def _span(self) -> tuple[float, float]:
         if self.center is not None and self.half_width is not None:
-            start, stop = self.center - self.half_width, self.center + self.half_width
-        else:
-            start, stop = self.start, self.stop
-        count = math.floor((stop - start) / self.step + 1e-9) + 1
-        return [round(start + k * self.step, 10) for k in range(count)]
+            return self.center - self.half_width, self.center + self.half_width
+        return self.start, self.stop
+
+    def size(self) -> int:
+        """How many values the grid has, without listing them."""
+        start, stop = self._span()
+        return math.floor((stop - start) / self.step + 1e-9) + 1
+
+    def exponents(self) -> list[float]:
+        start, _ = self._span()
+        return [round(start + k * self.step, 10) for k in range(self.size())]
 
     def values(self) -> list[float]:
         return [10**exponent for exponent in self.exponents()]
@@ -297,7 +308,7 @@ class StudySpec(_Frozen):
     training: TrainingSpec = TrainingSpec()
     seeds: (
         Annotated[int, Field(gt=0)]
-        | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+        | Annotated[list[Annotated[int, Field(ge=0, le=MAX_SEED)]], Field(min_length=1)]
     ) = 3
     analysis: AnalysisSpec = AnalysisSpec()
     prune: PruneSpec | None = None
@@ -307,8 +318,10 @@ class StudySpec(_Frozen):
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not STUDY_NAME.match(value):
+        if not STUDY_NAME.fullmatch(value):
             raise ValueError("use letters, digits, '_', '.' and '-' only")
+        if len(value) > MAX_NAME:
+            raise ValueError(f"a study name has at most {MAX_NAME} characters")
         return value
 
     def dataset_specs(self) -> list[DatasetSpec]:
@@ -317,9 +330,19 @@ class StudySpec(_Frozen):
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
+    def seed_count(self) -> int:
+        return self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+
 
 def grid_values(grid: float | list[float] | Log10) -> list[float]:
     """The concrete values of a float grid field, in file order."""
     if isinstance(grid, Log10):
         return grid.log10.values()
     return list(grid) if isinstance(grid, list) else [grid]
+
+
+def grid_size(grid: float | list[float] | Log10) -> int:
+    """How many values ``grid_values`` gives, without listing them."""
+    if isinstance(grid, Log10):
+        return grid.log10.size()
+    return len(grid) if isinstance(grid, list) else 1

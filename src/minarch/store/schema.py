@@ -144,18 +144,59 @@ MIGRATIONS: dict[int, Migration] = {1: _add_compression}
 def ensure_schema(conn: Connection) -> None:
     """Create the tables of an empty database, then bring an older one up to date.
 
-    Raises ``StoreError`` for a database written by a newer minarch.
+    Raises ``StoreError`` for a database written by a newer minarch or by
+    another program.
     """
-    if not inspect(conn).has_table("meta"):
+    found = schema_version(conn)
+    if found is None:
         metadata.create_all(conn)
         conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
         return
+    migrate(conn, found)
+
+
+def check_schema(conn: Connection) -> bool:
+    """What a read-only open needs: False for an empty database, True for a current one.
+
+    Raises ``StoreError`` where ``ensure_schema`` would have to write (an
+    older version) or would refuse.
+    """
+    found = schema_version(conn)
+    if found is None:
+        return False
+    _refuse_newer(found, SCHEMA_VERSION)
+    if found < SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has schema version {found}, older than this minarch's "
+            f"({SCHEMA_VERSION}): any command that writes (minarch run) upgrades it"
+        )
+    return True
+
+
+def schema_version(conn: Connection) -> int | None:
+    """The database's minarch schema version; None when it has no tables at all.
+
+    A database with other tables and no ``meta`` belongs to another program:
+    minarch adds nothing to it.
+    """
+    if not inspect(conn).has_table("meta"):
+        if inspect(conn).get_table_names():
+            raise StoreError(
+                "the database has tables but no minarch schema: give minarch a database of its own"
+            )
+        return None
     found = conn.execute(
         select(meta_table.c.value).where(meta_table.c.key == "schema_version")
     ).scalar()
     if found is None:
         raise StoreError("the database has no schema version: it was not written by minarch")
-    migrate(conn, int(found))
+    try:
+        return int(found)
+    except ValueError:
+        raise StoreError(
+            f"the database's schema version {found[:20]!r} is not a number: "
+            "it was not written by minarch"
+        ) from None
 
 
 def migrate(
@@ -166,11 +207,7 @@ def migrate(
     migrations: Mapping[int, Migration] = MIGRATIONS,
 ) -> None:
     """Apply the migrations from schema version ``found`` up to ``target``."""
-    if found > target:
-        raise StoreError(
-            f"the database has schema version {found} but this minarch knows only up to "
-            f"{target}: upgrade minarch"
-        )
+    _refuse_newer(found, target)
     for version in range(found, target):
         if version not in migrations:
             raise StoreError(f"no migration from schema version {version}: the database is too old")
@@ -179,4 +216,12 @@ def migrate(
             update(meta_table)
             .where(meta_table.c.key == "schema_version")
             .values(value=str(version + 1))
+        )
+
+
+def _refuse_newer(found: int, target: int) -> None:
+    if found > target:
+        raise StoreError(
+            f"the database has schema version {found} but this minarch knows only up to "
+            f"{target}: upgrade minarch"
         )

@@ -4,6 +4,8 @@ Concurrency rests on short transactions and conditional updates (``UPDATE ...
 WHERE state = 'pending'``): on PostgreSQL row locks serialise claimers, on
 SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and waits up to
 ``busy_timeout`` for the file's write lock, so no claimer acts on a stale read.
+Creating the schema and registering a study read before they write; on
+PostgreSQL an advisory lock serialises them (see ``_serialise``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import re
 import socket
+import sqlite3
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, timezone
@@ -58,6 +63,7 @@ from minarch.store.schema import (
 )
 
 SQLITE_BUSY_TIMEOUT_S = 30
+ADVISORY_LOCK = 0x6D696E61726368  # "minarch" in ASCII: PostgreSQL's lock for schema and studies
 CHUNK = 500  # ids per IN (...) clause, well under every backend's parameter limit
 
 
@@ -66,20 +72,26 @@ def default_db_url() -> str:
     return os.environ.get("MINARCH_DB") or f"sqlite:///{Path('minarch.db').resolve()}"
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, read_only: bool = False) -> Store:
     """Open (creating the schema if absent) the store at SQLAlchemy URL ``url``.
 
-    Raises ``StoreError`` naming the URL (password masked) when it cannot be
-    parsed or reached, or when the database was written by a newer minarch.
+    Raises ``StoreError`` naming the URL (passwords masked) when it cannot be
+    parsed or reached, or when the database was written by a newer minarch or
+    holds another program's tables. ``read_only`` writes nothing anywhere (for
+    ``minarch plan``): the schema is checked, never created or migrated; a
+    missing or empty database reads as an empty store; every write raises.
     """
+    shown = mask_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        masked = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-        raise StoreError(f"cannot open store {masked!r}: not a database URL ({exc})") from None
-    shown = parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise StoreError(f"cannot open store {shown}: not a database URL ({exc})") from None
+    if "@" in (parsed.host or ""):  # the driver would name the host: part of the password
+        raise StoreError(f"cannot open store {shown}: write '@' in a user or password as %40")
+    if read_only and _missing_file(parsed):  # connecting would create it
+        return _empty_store(shown)
     try:
-        engine = _create_engine(parsed)
+        engine = _create_engine(parsed, read_only=read_only)
     except StoreError as exc:
         raise StoreError(f"cannot open store {shown}: {exc}") from None
     except ArgumentError as exc:
@@ -88,21 +100,80 @@ def open_store(url: str) -> Store:
         hint = "for PostgreSQL, pip install 'minarch[postgres]' and use postgresql+psycopg://"
         raise StoreError(f"cannot open store {shown}: {exc}; {hint}") from None
     try:
-        with engine.begin() as conn:
-            schema.ensure_schema(conn)
+        with engine.connect() as conn:
+            conn.execution_options(minarch_begin="DEFERRED" if read_only else "IMMEDIATE")
+            with conn.begin():
+                has_schema = read_only and schema.check_schema(conn)
+                if not read_only:
+                    _serialise(conn)
+                    schema.ensure_schema(conn)
     except (DBAPIError, StoreError) as exc:  # DBAPIError: unreachable, or not a database
         engine.dispose()
         reason = _one_line(exc) if isinstance(exc, DBAPIError) else str(exc)
         raise StoreError(f"cannot open store {shown}: {reason}") from None
-    return SQLStore(engine, shown)
+    if read_only and not has_schema:
+        engine.dispose()
+        return _empty_store(shown)
+    return SQLStore(engine, shown, read_only=read_only)
 
 
-def _create_engine(url: URL) -> Engine:
-    if url.get_backend_name() != "sqlite":
-        connect_args = {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
-        return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+def mask_url(url: str) -> str:
+    """``url`` as it may be printed: every password replaced by ``***``.
+
+    The user part ends at the last ``@`` (a password may hold ``@``, ``:`` or
+    ``/``), and query parameters such as ``?password=`` or ``sslpassword=``
+    are masked too. Where the text is ambiguous, more is masked, never less.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        userinfo, _, host = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}{colon}{'***' if colon else ''}@{host}"
+    return _SECRET_PARAMETER.sub(r"\1***", f"{scheme}{sep}{rest}")
+
+
+_SECRET_PARAMETER = re.compile(r"([?&;][^=&;?]*(?:pass|pwd|secret)[^=&;?]*=)[^&;]*", re.IGNORECASE)
+
+
+def _in_memory(url: URL) -> bool:
     database = url.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    return database in ("", ":memory:") or database.startswith("file::memory:")
+
+
+def _missing_file(url: URL) -> bool:
+    sqlite = url.get_backend_name() == "sqlite"
+    return sqlite and not _in_memory(url) and not Path(url.database or "").exists()
+
+
+def _empty_store(shown: str) -> Store:
+    """A read-only store with nothing in it, standing for a database minarch has not written."""
+    engine = _create_engine(make_url("sqlite://"))
+    with engine.begin() as conn:
+        schema.ensure_schema(conn)
+    return SQLStore(engine, shown, read_only=True)
+
+
+def _serialise(conn: Connection) -> None:
+    """PostgreSQL: hold minarch's lock until the transaction ends.
+
+    Creating the schema and registering a study read, then write what they
+    found missing; two processes doing so at once would both find it missing
+    and collide (a duplicate type, a duplicate key). SQLite needs nothing:
+    its write transactions begin with the file's write lock held.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK)))
+
+
+def _create_engine(url: URL, *, read_only: bool = False) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        connect_args: dict[str, Any] = {}
+        if url.get_backend_name() == "postgresql":
+            connect_args["connect_timeout"] = 10
+            if read_only:
+                connect_args["options"] = "-c default_transaction_read_only=on"
+        return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    database, in_memory = url.database or "", _in_memory(url)
     if not in_memory and not Path(database).expanduser().resolve().parent.is_dir():
         raise StoreError(f"directory {Path(database).parent} does not exist: create it first")
     if in_memory:  # one connection, or every checkout would see a new empty database
@@ -115,8 +186,10 @@ def _create_engine(url: URL) -> Engine:
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-        if not in_memory:  # readers never block the writer, nor it them
-            cursor.execute("PRAGMA journal_mode=WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        elif not in_memory:  # readers never block the writer, nor it them
+            _set_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -126,6 +199,24 @@ def _create_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switch the file to WAL, retrying while another connection is switching it too.
+
+    The switch upgrades a read lock to a write lock; SQLite answers "database
+    is locked" at once, without waiting ``busy_timeout``, when another
+    connection is mid-upgrade (two processes opening a new file together).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -226,9 +317,10 @@ def _forget_results(conn: Connection, run_ids: Sequence[str]) -> None:
 class SQLStore(Store):
     """The store on any SQLAlchemy database; open it with ``open_store``."""
 
-    def __init__(self, engine: Engine, shown_url: str) -> None:
+    def __init__(self, engine: Engine, shown_url: str, *, read_only: bool = False) -> None:
         self._engine = engine
         self._shown_url = shown_url
+        self._read_only = read_only
 
     # -- transactions -------------------------------------------------------------
 
@@ -245,6 +337,8 @@ class SQLStore(Store):
 
     def _write(self) -> AbstractContextManager[Connection]:
         """A write transaction; on SQLite it holds the write lock from its start."""
+        if self._read_only:
+            raise StoreError(f"store {self._shown_url} is open read-only")
         return self._transaction("IMMEDIATE")
 
     def _read(self) -> AbstractContextManager[Connection]:
@@ -275,6 +369,7 @@ class SQLStore(Store):
                 ) from None
         now = _now()
         with self._write() as conn:
+            _serialise(conn)
             if conn.execute(select(study_table.c.name).where(study_table.c.name == name)).first():
                 conn.execute(
                     update(study_table)
