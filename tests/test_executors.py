@@ -165,3 +165,20 @@ def test_a_worker_killed_by_sigkill_is_replaced_and_the_study_completes(tmp_path
     with open_store(f"sqlite:///{tmp_path / 'runs.db'}") as store:
         runs = store.runs()
     assert len(runs) == 16 and {r.state for r in runs} == {"done"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_workers_of_a_parent_killed_by_sigkill_release_their_runs_and_exit(tmp_path):
+    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 30"))
+    process = _start(tmp_path, "--workers", "2")
+    db = tmp_path / "runs.db"
+    _wait_for(db, lambda s: not s.epochs_frame().empty, process)
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 120
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers"
+    assert "running" not in _states(db)  # released, not left to a two-minute heartbeat

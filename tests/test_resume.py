@@ -46,6 +46,8 @@ def _start(folder: Path) -> subprocess.Popen:
             "sqlite:///runs.db",
             "--device",
             "cpu",
+            "--workers",
+            "1",  # one process: some runs pending, one part-way, when the kill lands
         ],
         cwd=folder,
         env=env,

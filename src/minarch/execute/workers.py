@@ -9,8 +9,12 @@ worker's runs to pending and starts a replacement, a bounded number of times.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import socket
+import sys
 import time
 from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
@@ -25,6 +29,7 @@ from minarch.spec import RunConfig
 from minarch.store import Store
 
 POLL_SECONDS = 1.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_GRACE_SECONDS = 30.0
 
 
@@ -83,10 +88,21 @@ def _start(workspace, study: str, configs: Mapping[str, RunConfig]) -> BaseProce
 def _work(workspace, study: str, configs: Mapping[str, RunConfig]) -> None:
     """A worker's life: SIGTERM from the parent ends it as Ctrl-C does, runs released."""
     raise_on_sigterm()
+    _terminate_with_parent()
     try:
         train_in_worker(workspace, study, configs)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+def _terminate_with_parent() -> None:
+    """On Linux, a parent killed by SIGKILL sends this worker SIGTERM instead of orphaning it."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere a worker outlives a killed parent; its runs are reclaimed later
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the line above took effect
+        raise SystemExit(143)
 
 
 def _stop(processes: list[BaseProcess], store: Store) -> None:
