@@ -35,10 +35,13 @@ def choose_engine(model: nn.Module, members: int, device: torch.device) -> str:
     """Return "fused" or "plain" for a pack of ``members`` copies of ``model`` on ``device``.
 
     On a GPU fusing is assumed to pay (small models leave it idle one at a
-    time; not yet measured). On a CPU it pays for linear chains (MLPs), whose
-    first layer becomes one large matmul; under vmap, convolutions become
-    grouped convolutions and attention falls back to a per-member loop, both
-    slower on a CPU than the plain loop.
+    time; not yet measured). On a CPU the fused engine runs each member's own
+    layers one after another, for the plain engine's exact numbers, and gains
+    by sharing the batch, the optimizer step and the bookkeeping: that pays for
+    linear chains (MLPs), whose small steps those dominate, and is at parity
+    for convolutional models, which spend their time in the convolutions.
+    The engine never changes a member's numbers on a CPU, so a pack cut to
+    fewer members (a resume) may switch engines.
     """
     if members < MIN_FUSED_MEMBERS:
         return "plain"

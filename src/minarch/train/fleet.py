@@ -1,11 +1,15 @@
-"""K models of one architecture held as stacked tensors, with one batched forward.
+"""K models of one architecture held as stacked tensors, with one forward for the fleet.
 
-Two forwards, same results: a chain of linear layers (an MLP) runs as explicit
-matmuls, and when every member sees the same batch its first layer is ONE
-matmul against all members' weights side by side; any other model runs under
-``torch.func.vmap`` of ``functional_call``, which turns convolutions into
-grouped convolutions. BatchNorm needs no special case there: its running
-statistics are stacked buffers, and vmap updates each member's slice in place.
+On a CPU the members run one after another, each through the plain model's
+own calls on its slices of the stacks: batched or widened, a matmul or a
+convolution rounds differently (the CPU libraries pick kernels by shape), and
+a member's numbers must not depend on the fleet it trains in. On a GPU a chain
+of linear layers (an MLP) runs as explicit matmuls, and when every member sees
+the same batch its first layer is ONE matmul against all members' weights side
+by side; any other model runs under ``torch.func.vmap`` of ``functional_call``,
+which turns convolutions into grouped convolutions. BatchNorm needs no special
+case: its running statistics are stacked buffers, and both forwards update
+each member's slice in place.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def _traced_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
 
 
 class Fleet:
-    """Stacked parameters (leaves with grad), stacked buffers and the batched forward."""
+    """Stacked parameters (leaves with grad), stacked buffers and the fleet's forward."""
 
     def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
         template = models[0]
@@ -77,6 +81,7 @@ class Fleet:
             name: torch.stack([b[name] for b in buffers]).to(device) for name in buffers[0]
         }
         self.chain = linear_chain(template)
+        self.per_member = device.type == "cpu"
         # The stacked tensors replace every parameter and buffer, so the skeleton holds none.
         self.skeleton = template.to("meta")
 
@@ -87,6 +92,8 @@ class Fleet:
         """(K, B, classes) logits of one batch seen by every member (``shared``) or of
         (K, B, ...) batches, one per member."""
         self.skeleton.train(train)
+        if self.per_member:
+            return self._member_logits(x, shared)
         if self.chain is not None:
             return self._chain_logits(x, shared)
 
@@ -95,6 +102,29 @@ class Fleet:
 
         in_dims = (0, 0, None if shared else 0)
         return vmap(member, in_dims=in_dims)(self.params, self.buffers, x)
+
+    def _member_logits(self, x: Tensor, shared: bool) -> Tensor:
+        """Member after member, each the plain model's calls on its slices of the stack.
+
+        BatchNorm updates its running statistics in place, so in the stacked buffers.
+        """
+        params = {name: p.unbind(0) for name, p in self.params.items()}
+        buffers = {name: b.unbind(0) for name, b in self.buffers.items()}
+        logits = []
+        for k, h in enumerate([x] * len(self) if shared else x.unbind(0)):
+            if self.chain is None:
+                tensors = {name: v[k] for name, v in params.items()}
+                tensors |= {name: v[k] for name, v in buffers.items()}
+                logits.append(functional_call(self.skeleton, tensors, (h,)))
+                continue
+            for name, module in self.chain:  # a chain skips functional_call's overhead
+                if isinstance(module, nn.Linear):
+                    bias = params.get(f"{name}.bias")
+                    h = F.linear(h, params[f"{name}.weight"][k], None if bias is None else bias[k])
+                else:
+                    h = module(h)
+            logits.append(h)
+        return torch.stack(logits)
 
     def _chain_logits(self, x: Tensor, shared: bool) -> Tensor:
         h = x
