@@ -16,6 +16,7 @@ from torch import nn
 
 from minarch.models import build_model
 from minarch.train import FusedOptions, Hooks, Member, MemberResult, Recipe, train_fused, train_pack
+from minarch.train import recipe as recipe_module
 from tests.synthetic import class_patterns
 
 SHAPE = (3, 8, 8)
@@ -114,3 +115,39 @@ def test_diverging_member_stops_at_the_same_step_in_any_pack() -> None:
     for member, result in zip(pack[:5], fused[:5], strict=True):
         (alone,) = train("mlp", [member], "plain")
         assert_identical(result, alone)
+
+
+# The divergence check runs every CHECK_EVERY steps, not every step (no device wait per step).
+
+
+@pytest.mark.parametrize("engine", ["plain", "fused"])
+def test_windowed_divergence_check_stops_where_a_check_every_step_stops(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = replace(RECIPE, batch_size=8)  # 13 steps an epoch
+    pack = [*PACK[:3], Member("boom", 300.0, 0.0, 1)]  # diverges at step 8
+    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 1)
+    every_step = train("mlp", pack, engine, recipe)
+    assert every_step[-1].message == "non-finite training loss at epoch 1, step 8"
+    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 5)  # step 8 is inside the second window
+    for a, b in zip(train("mlp", pack, engine, recipe), every_step, strict=True):
+        assert_identical(a, b)
+
+
+@pytest.mark.parametrize("engine", ["plain", "fused"])
+def test_training_waits_for_the_device_once_per_window_not_per_step(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[str] = []
+    for name in ("item", "tolist", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self: torch.Tensor, *args, _original=original, _name=name):
+            waits.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    recipe = replace(RECIPE, batch_size=1, epochs=1)  # 100 steps: two windows
+    members = PACK[:1] if engine == "plain" else PACK[:4]
+    train("mlp", members, engine, recipe)
+    assert len(waits) <= 10, waits

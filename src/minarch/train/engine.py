@@ -25,8 +25,9 @@ MIN_FUSED_MEMBERS = 4
 # for the allocator, the data and (on a shared CPU machine) everyone else.
 CUDA_MEMORY_FRACTION = 0.6
 CPU_MEMORY_FRACTION = 0.25
-# Per parameter: the weight, its gradient and up to two optimizer states.
-TENSORS_PER_PARAMETER = 4
+# Per parameter: the weight, its gradient, up to two optimizer states, and the
+# copies of the weight and states that the divergence check rewinds to.
+TENSORS_PER_PARAMETER = 7
 # Per activation: the forward value kept for backward and its gradient.
 TENSORS_PER_ACTIVATION = 2
 

@@ -151,6 +151,17 @@ class Fleet:
         tensors = self.params | self.buffers
         return {key: tensors[key][index].detach().to("cpu", copy=True) for key in self.keys}
 
+    def snapshot(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Copies of the parameters and buffers, for one ``restore``."""
+        params = {name: p.detach().clone() for name, p in self.params.items()}
+        return params, {name: b.clone() for name, b in self.buffers.items()}
+
+    def restore(self, saved: tuple[dict[str, Tensor], dict[str, Tensor]]) -> None:
+        """Back to a ``snapshot``, whose tensors become the fleet's own."""
+        params, buffers = saved
+        self.params = {name: p.requires_grad_() for name, p in params.items()}
+        self.buffers = buffers
+
     def keep(self, index: Tensor) -> None:
         """Keep only the members at ``index``; parameters become new leaves."""
         self.params = {n: p.detach()[index].requires_grad_() for n, p in self.params.items()}

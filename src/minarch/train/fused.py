@@ -34,7 +34,7 @@ from minarch.train.engine import fleet_chunk_size
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
 from minarch.train.plain import eval_batch_size
-from minarch.train.recipe import lr_factor, member_generators
+from minarch.train.recipe import lr_factor, member_generators, windows
 from minarch.train.stacked import StackedOptimizer
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
 
@@ -140,43 +140,80 @@ def train_chunk(
         active[:] = [active[i] for i in kept]
         return index
 
-    for epoch in range(1, recipe.epochs + 1):
-        orders = {
-            seed: torch.randperm(n, generator=data_gen, device=device)
-            for seed, (_, data_gen) in generators.items()
-            if any(m.seed == seed for m in active)
-        }
-        loss_sum = torch.zeros(len(active), device=device)
-        correct = torch.zeros(len(active), dtype=torch.int64, device=device)
-        for step in range(steps_per_epoch):
+    def factor(epoch: int, step: int) -> float:
+        return lr_factor(recipe, epoch - 1 + step / steps_per_epoch, steps_per_epoch)
+
+    def train_steps(
+        epoch: int,
+        orders: dict[int, Tensor],
+        steps: range,
+        sums: tuple[Tensor, Tensor],
+        check: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """Train ``steps``; returns ``sums`` (loss, hits per active member) with them added.
+
+        With ``check``, a member whose loss turns non-finite is recorded as the
+        plain loop records it (weights before the step, BN statistics after its
+        forward) and dropped. Without, nothing waits for the device, and the
+        hooks see each step.
+        """
+        loss_sum, correct = sums
+        for step in steps:
             if not active:
                 break
-            factor = lr_factor(recipe, epoch - 1 + step / steps_per_epoch, steps_per_epoch)
             x, y, shared = _batch(data, recipe, generators, orders, active, step)
             if options.channels_last and shared and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast:
                 logits = fleet.logits(x, shared=shared, train=True).float()
             losses = _member_losses(logits, y, label_smoothing=recipe.label_smoothing)
-            finite = torch.isfinite(losses)
-            diverged = [] if bool(finite.all()) else (~finite).nonzero().flatten().tolist()
-            if diverged:
-                # As in the plain loop: weights before this step, BN stats after its forward.
-                message = f"non-finite training loss at epoch {epoch}, step {step + 1}"
-                stop(diverged, "diverged", message)
-                losses = torch.where(finite, losses, 0.0)
+            diverged: list[int] = []
+            if check:
+                finite = torch.isfinite(losses)
+                if not bool(finite.all()):
+                    diverged = (~finite).nonzero().flatten().tolist()
+                    message = f"non-finite training loss at epoch {epoch}, step {step + 1}"
+                    stop(diverged, "diverged", message)
+                    losses = torch.where(finite, losses, 0.0)
             losses.sum().backward()
-            optimizer.step(fleet.params, factor)
+            optimizer.step(fleet.params, factor(epoch, step))
 
             loss_sum += losses.detach()
             correct += (logits.detach().argmax(dim=2) == y).sum(dim=1)
             if diverged:
                 kept = drop(diverged)
                 loss_sum, correct = loss_sum[kept], correct[kept]
-            for m in active:
-                hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+            if not check:
+                for m in active:
+                    hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+        return loss_sum, correct
+
+    for epoch in range(1, recipe.epochs + 1):
+        orders = {
+            seed: torch.randperm(n, generator=data_gen, device=device)
+            for seed, (_, data_gen) in generators.items()
+            if any(m.seed == seed for m in active)
+        }
+        sums = (
+            torch.zeros(len(active), device=device),
+            torch.zeros(len(active), dtype=torch.int64, device=device),
+        )
+        for steps in windows(steps_per_epoch):
+            fleet_state, optimizer_state = fleet.snapshot(), optimizer.snapshot()
+            rngs = {seed: data_gen.get_state() for seed, (_, data_gen) in generators.items()}
+            start_sums = (sums[0].clone(), sums[1].clone())
+            sums = train_steps(epoch, orders, steps, sums, check=False)
+            # A non-finite loss leaves its member's sum non-finite: the window's one wait.
+            if bool(sums[0].isfinite().all()):
+                continue
+            fleet.restore(fleet_state)
+            optimizer.restore(optimizer_state)
+            for seed, state in rngs.items():
+                generators[seed][1].set_state(state)
+            sums = train_steps(epoch, orders, steps, start_sums, check=True)
         if not active:
             break
+        loss_sum, correct = sums
 
         val_loss, val_acc, val_top5 = evaluate_fleet(fleet, data)
         # Divided in Python, as the plain loop divides its .item()s.
@@ -191,7 +228,7 @@ def train_chunk(
                 val_loss=val_loss[i],
                 val_acc=val_acc[i],
                 val_top5=val_top5[i],
-                lr=m.lr * factor,
+                lr=m.lr * factor(epoch, steps_per_epoch - 1),
                 wall_time=wall_time,
             )
             records[m.key].append(record)

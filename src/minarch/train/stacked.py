@@ -75,6 +75,15 @@ class StackedOptimizer:
         step = exp_avg * (-(lr / bias_correction1)).float()
         param.addcdiv_(step, denom)
 
+    def snapshot(self) -> tuple[dict[str, dict[str, Tensor]], int]:
+        """Copies of the state and the step count, for one ``restore``."""
+        state = {name: {k: v.clone() for k, v in s.items()} for name, s in self.state.items()}
+        return state, self.steps
+
+    def restore(self, saved: tuple[dict[str, dict[str, Tensor]], int]) -> None:
+        """Back to a ``snapshot``, whose tensors become the optimizer's own."""
+        self.state, self.steps = saved
+
     def keep(self, index: Tensor) -> None:
         """Keep only the members at ``index`` (and their optimizer state)."""
         self.lrs = self.lrs[index]
