@@ -81,6 +81,7 @@ class Fleet:
             name: torch.stack([b[name] for b in buffers]).to(device) for name in buffers[0]
         }
         self.chain = linear_chain(template)
+        self.flatten_first = self.chain is not None and isinstance(self.chain[0][1], nn.Flatten)
         self.per_member = device.type == "cpu"
         # The stacked tensors replace every parameter and buffer, so the skeleton holds none.
         self.skeleton = template.to("meta")
@@ -104,27 +105,37 @@ class Fleet:
         return vmap(member, in_dims=in_dims)(self.params, self.buffers, x)
 
     def _member_logits(self, x: Tensor, shared: bool) -> Tensor:
-        """Member after member, each the plain model's calls on its slices of the stack.
+        """Member after member, each the plain model's calls on its slices of the stacks.
 
         BatchNorm updates its running statistics in place, so in the stacked buffers.
         """
+        if self.chain is not None and (x.dim() == (2 if shared else 3) or self.flatten_first):
+            return self._member_chain_logits(x, shared)
         params = {name: p.unbind(0) for name, p in self.params.items()}
         buffers = {name: b.unbind(0) for name, b in self.buffers.items()}
         logits = []
-        for k, h in enumerate([x] * len(self) if shared else x.unbind(0)):
-            if self.chain is None:
-                tensors = {name: v[k] for name, v in params.items()}
-                tensors |= {name: v[k] for name, v in buffers.items()}
-                logits.append(functional_call(self.skeleton, tensors, (h,)))
-                continue
-            for name, module in self.chain:  # a chain skips functional_call's overhead
-                if isinstance(module, nn.Linear):
-                    bias = params.get(f"{name}.bias")
-                    h = F.linear(h, params[f"{name}.weight"][k], None if bias is None else bias[k])
-                else:
-                    h = module(h)
-            logits.append(h)
+        for k, inputs in enumerate([x] * len(self) if shared else x.unbind(0)):
+            tensors = {name: v[k] for name, v in params.items()}
+            tensors |= {name: v[k] for name, v in buffers.items()}
+            logits.append(functional_call(self.skeleton, tensors, (inputs,)))
         return torch.stack(logits)
+
+    def _member_chain_logits(self, x: Tensor, shared: bool) -> Tensor:
+        """A chain without ``functional_call``'s overhead and with no copies of the gradients."""
+        h = x
+        for name, module in self.chain:
+            if isinstance(module, nn.Flatten):
+                h = h.flatten(1 if shared else 2)
+            elif isinstance(module, nn.Linear):
+                h = MemberLinear.apply(
+                    h, self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
+                )
+                shared = False
+            elif shared:
+                h = module(h)
+            else:  # on each member's slice: a vectorised kernel may round a tail differently
+                h = torch.stack([module(member) for member in h.unbind(0)])
+        return h
 
     def _chain_logits(self, x: Tensor, shared: bool) -> Tensor:
         h = x
@@ -166,3 +177,44 @@ class Fleet:
         """Keep only the members at ``index``; parameters become new leaves."""
         self.params = {n: p.detach()[index].requires_grad_() for n, p in self.params.items()}
         self.buffers = {n: b[index] for n, b in self.buffers.items()}
+
+
+class MemberLinear(torch.autograd.Function):
+    """``F.linear`` on each member's slice: (B, in) shared or (K, B, in) inputs, (K, B, out) out.
+
+    Forward and backward make the very calls autograd makes for one
+    ``nn.Linear`` on a 2-d input (``addmm``; then grad^T @ input, grad @ weight
+    and the bias gradient's sum over the batch), each member's written straight
+    into its slice of the stacked result: a member's bits are the plain loop's,
+    and no per-member gradient is copied into the stack afterwards.
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(h, weight)
+        ctx.has_bias = bias is not None
+        inputs = [h] * len(weight) if h.dim() == 2 else h.unbind(0)
+        out = h.new_empty(len(weight), inputs[0].shape[0], weight.shape[1])
+        for k, member in enumerate(inputs):
+            if bias is None:
+                torch.mm(member, weight[k].t(), out=out[k])
+            else:
+                torch.addmm(bias[k], member, weight[k].t(), out=out[k])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None]:
+        h, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        inputs = [h] * len(weight) if h.dim() == 2 else h.unbind(0)
+        grad_weight = torch.empty_like(weight)
+        grad_bias = weight.new_empty(weight.shape[:2]) if ctx.has_bias else None
+        # A shared input is the data, which takes no gradient.
+        grad_h = torch.empty_like(h) if ctx.needs_input_grad[0] and h.dim() == 3 else None
+        for k, member in enumerate(inputs):
+            torch.mm(grad[k].t(), member, out=grad_weight[k])
+            if grad_bias is not None:
+                torch.sum(grad[k], dim=0, out=grad_bias[k])
+            if grad_h is not None:
+                torch.mm(grad[k], weight[k], out=grad_h[k])
+        return grad_h, grad_weight, grad_bias
