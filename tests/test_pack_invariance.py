@@ -7,6 +7,7 @@ the final weights must come out bit for bit as in the whole pack.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -131,6 +132,43 @@ def test_windowed_divergence_check_stops_where_a_check_every_step_stops(
     assert every_step[-1].message == "non-finite training loss at epoch 1, step 8"
     monkeypatch.setattr(recipe_module, "CHECK_EVERY", 5)  # step 8 is inside the second window
     for a, b in zip(train("mlp", pack, engine, recipe), every_step, strict=True):
+        assert_identical(a, b)
+
+
+class NanAtStep(nn.Module):
+    """An MLP whose 8th training forward gives NaN; a buffer counts the forwards."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        super().__init__()
+        self.inner = maker("mlp")(generator)
+        self.register_buffer("forwards", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        if not self.training:
+            return out
+        self.forwards.add_(1)
+        return out + torch.where(self.forwards == 8, math.nan, 0.0)  # no wait for the device
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("engine", ["plain", "fused"])
+def test_a_failed_window_is_retrained_from_its_snapshot(
+    engine: str, optimizer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights, optimizer state, buffers and data RNG all rewind: step 8 is found again."""
+    recipe = replace(RECIPE, batch_size=8, optimizer=optimizer)
+
+    def run() -> list[MemberResult]:
+        return train_pack(
+            make_model=NanAtStep, members=PACK[:3], recipe=recipe, data=DATA, engine=engine
+        )
+
+    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 1)
+    every_step = run()
+    assert {r.message for r in every_step} == {"non-finite training loss at epoch 1, step 8"}
+    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 5)
+    for a, b in zip(run(), every_step, strict=True):
         assert_identical(a, b)
 
 

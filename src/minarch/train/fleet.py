@@ -108,6 +108,7 @@ class Fleet:
         """Member after member, each the plain model's calls on its slices of the stacks.
 
         BatchNorm updates its running statistics in place, so in the stacked buffers.
+        A chain takes its own path when its Linear layers see 2-d batches per member.
         """
         if self.chain is not None and (x.dim() == (2 if shared else 3) or self.flatten_first):
             return self._member_chain_logits(x, shared)

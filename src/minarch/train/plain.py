@@ -6,7 +6,6 @@ data already on the device, whole-batch augmentation, no DataLoader.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -160,8 +159,11 @@ def _snapshot(
 ) -> _Snapshot:
     """Copies of all that training a window changes: weights, optimizer, data RNG, sums."""
     return (
-        copy.deepcopy(model.state_dict()),
-        copy.deepcopy(optimizer.state_dict()),
+        {name: value.clone() for name, value in model.state_dict().items()},
+        {
+            param: {k: v.clone() if isinstance(v, Tensor) else v for k, v in state.items()}
+            for param, state in optimizer.state.items()
+        },
         generator.get_state(),
         [total.clone() for total in sums],
     )
@@ -176,7 +178,8 @@ def _restore(
 ) -> None:
     weights, optimizer_state, rng, totals = saved
     model.load_state_dict(weights)
-    optimizer.load_state_dict(optimizer_state)
+    optimizer.state.clear()
+    optimizer.state.update(optimizer_state)
     generator.set_state(rng)
     for total, value in zip(sums, totals, strict=True):
         total.copy_(value)
