@@ -25,8 +25,9 @@ MIN_FUSED_MEMBERS = 4
 # for the allocator, the data and (on a shared CPU machine) everyone else.
 CUDA_MEMORY_FRACTION = 0.6
 CPU_MEMORY_FRACTION = 0.25
-# Per parameter: the weight, its gradient and up to two optimizer states.
-TENSORS_PER_PARAMETER = 4
+# Per parameter: the weight, its gradient, up to two optimizer states, and the
+# copies of the weight and states that the divergence check rewinds to.
+TENSORS_PER_PARAMETER = 7
 # Per activation: the forward value kept for backward and its gradient.
 TENSORS_PER_ACTIVATION = 2
 
@@ -35,10 +36,13 @@ def choose_engine(model: nn.Module, members: int, device: torch.device) -> str:
     """Return "fused" or "plain" for a pack of ``members`` copies of ``model`` on ``device``.
 
     On a GPU fusing is assumed to pay (small models leave it idle one at a
-    time; not yet measured). On a CPU it pays for linear chains (MLPs), whose
-    first layer becomes one large matmul; under vmap, convolutions become
-    grouped convolutions and attention falls back to a per-member loop, both
-    slower on a CPU than the plain loop.
+    time; not yet measured). On a CPU the fused engine runs each member's own
+    layers one after another, for the plain engine's exact numbers, and gains
+    by sharing the batch, the optimizer step and the bookkeeping: that pays for
+    linear chains (MLPs), whose small steps those dominate, and is at parity
+    for convolutional models, which spend their time in the convolutions.
+    The engine never changes a member's numbers on a CPU, so a pack cut to
+    fewer members (a resume) may switch engines.
     """
     if members < MIN_FUSED_MEMBERS:
         return "plain"

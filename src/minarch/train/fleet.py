@@ -1,11 +1,15 @@
-"""K models of one architecture held as stacked tensors, with one batched forward.
+"""K models of one architecture held as stacked tensors, with one forward for the fleet.
 
-Two forwards, same results: a chain of linear layers (an MLP) runs as explicit
-matmuls, and when every member sees the same batch its first layer is ONE
-matmul against all members' weights side by side; any other model runs under
-``torch.func.vmap`` of ``functional_call``, which turns convolutions into
-grouped convolutions. BatchNorm needs no special case there: its running
-statistics are stacked buffers, and vmap updates each member's slice in place.
+On a CPU the members run one after another, each through the plain model's
+own calls on its slices of the stacks: batched or widened, a matmul or a
+convolution rounds differently (the CPU libraries pick kernels by shape), and
+a member's numbers must not depend on the fleet it trains in. On a GPU a chain
+of linear layers (an MLP) runs as explicit matmuls, and when every member sees
+the same batch its first layer is ONE matmul against all members' weights side
+by side; any other model runs under ``torch.func.vmap`` of ``functional_call``,
+which turns convolutions into grouped convolutions. BatchNorm needs no special
+case: its running statistics are stacked buffers, and both forwards update
+each member's slice in place.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def _traced_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
 
 
 class Fleet:
-    """Stacked parameters (leaves with grad), stacked buffers and the batched forward."""
+    """Stacked parameters (leaves with grad), stacked buffers and the fleet's forward."""
 
     def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
         template = models[0]
@@ -77,6 +81,8 @@ class Fleet:
             name: torch.stack([b[name] for b in buffers]).to(device) for name in buffers[0]
         }
         self.chain = linear_chain(template)
+        self.flatten_first = self.chain is not None and isinstance(self.chain[0][1], nn.Flatten)
+        self.per_member = device.type == "cpu"
         # The stacked tensors replace every parameter and buffer, so the skeleton holds none.
         self.skeleton = template.to("meta")
 
@@ -87,6 +93,8 @@ class Fleet:
         """(K, B, classes) logits of one batch seen by every member (``shared``) or of
         (K, B, ...) batches, one per member."""
         self.skeleton.train(train)
+        if self.per_member:
+            return self._member_logits(x, shared)
         if self.chain is not None:
             return self._chain_logits(x, shared)
 
@@ -95,6 +103,40 @@ class Fleet:
 
         in_dims = (0, 0, None if shared else 0)
         return vmap(member, in_dims=in_dims)(self.params, self.buffers, x)
+
+    def _member_logits(self, x: Tensor, shared: bool) -> Tensor:
+        """Member after member, each the plain model's calls on its slices of the stacks.
+
+        BatchNorm updates its running statistics in place, so in the stacked buffers.
+        A chain takes its own path when its Linear layers see 2-d batches per member.
+        """
+        if self.chain is not None and (x.dim() == (2 if shared else 3) or self.flatten_first):
+            return self._member_chain_logits(x, shared)
+        params = {name: p.unbind(0) for name, p in self.params.items()}
+        buffers = {name: b.unbind(0) for name, b in self.buffers.items()}
+        logits = []
+        for k, inputs in enumerate([x] * len(self) if shared else x.unbind(0)):
+            tensors = {name: v[k] for name, v in params.items()}
+            tensors |= {name: v[k] for name, v in buffers.items()}
+            logits.append(functional_call(self.skeleton, tensors, (inputs,)))
+        return torch.stack(logits)
+
+    def _member_chain_logits(self, x: Tensor, shared: bool) -> Tensor:
+        """A chain without ``functional_call``'s overhead and with no copies of the gradients."""
+        h = x
+        for name, module in self.chain:
+            if isinstance(module, nn.Flatten):
+                h = h.flatten(1 if shared else 2)
+            elif isinstance(module, nn.Linear):
+                h = MemberLinear.apply(
+                    h, self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
+                )
+                shared = False
+            elif shared:
+                h = module(h)
+            else:  # on each member's slice: a vectorised kernel may round a tail differently
+                h = torch.stack([module(member) for member in h.unbind(0)])
+        return h
 
     def _chain_logits(self, x: Tensor, shared: bool) -> Tensor:
         h = x
@@ -121,7 +163,59 @@ class Fleet:
         tensors = self.params | self.buffers
         return {key: tensors[key][index].detach().to("cpu", copy=True) for key in self.keys}
 
+    def snapshot(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Copies of the parameters and buffers, for one ``restore``."""
+        params = {name: p.detach().clone() for name, p in self.params.items()}
+        return params, {name: b.clone() for name, b in self.buffers.items()}
+
+    def restore(self, saved: tuple[dict[str, Tensor], dict[str, Tensor]]) -> None:
+        """Back to a ``snapshot``, whose tensors become the fleet's own."""
+        params, buffers = saved
+        self.params = {name: p.requires_grad_() for name, p in params.items()}
+        self.buffers = buffers
+
     def keep(self, index: Tensor) -> None:
         """Keep only the members at ``index``; parameters become new leaves."""
         self.params = {n: p.detach()[index].requires_grad_() for n, p in self.params.items()}
         self.buffers = {n: b[index] for n, b in self.buffers.items()}
+
+
+class MemberLinear(torch.autograd.Function):
+    """``F.linear`` on each member's slice: (B, in) shared or (K, B, in) inputs, (K, B, out) out.
+
+    Forward and backward make the very calls autograd makes for one
+    ``nn.Linear`` on a 2-d input (``addmm``; then grad^T @ input, grad @ weight
+    and the bias gradient's sum over the batch), each member's written straight
+    into its slice of the stacked result: a member's bits are the plain loop's,
+    and no per-member gradient is copied into the stack afterwards.
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(h, weight)
+        ctx.has_bias = bias is not None
+        inputs = [h] * len(weight) if h.dim() == 2 else h.unbind(0)
+        out = h.new_empty(len(weight), inputs[0].shape[0], weight.shape[1])
+        for k, member in enumerate(inputs):
+            if bias is None:
+                torch.mm(member, weight[k].t(), out=out[k])
+            else:
+                torch.addmm(bias[k], member, weight[k].t(), out=out[k])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None]:
+        h, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        inputs = [h] * len(weight) if h.dim() == 2 else h.unbind(0)
+        grad_weight = torch.empty_like(weight)
+        grad_bias = weight.new_empty(weight.shape[:2]) if ctx.has_bias else None
+        # A shared input is the data, which takes no gradient.
+        grad_h = torch.empty_like(h) if ctx.needs_input_grad[0] and h.dim() == 3 else None
+        for k, member in enumerate(inputs):
+            torch.mm(grad[k].t(), member, out=grad_weight[k])
+            if grad_bias is not None:
+                torch.sum(grad[k], dim=0, out=grad_bias[k])
+            if grad_h is not None:
+                torch.mm(grad[k], weight[k], out=grad_h[k])
+        return grad_h, grad_weight, grad_bias

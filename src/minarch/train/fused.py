@@ -1,11 +1,19 @@
 """The fused engine: a pack's members trained together as one stacked computation.
 
 Member i sees exactly the batches, augmentations and initial weights the plain
-engine would give it (its own generators, drawn in the same order), so fused
-member i matches plain member i up to float rounding. Members sharing a seed
-share those draws (common random numbers): one batch per seed, and one batch
-for the whole fleet when all seeds agree. A member whose loss turns non-finite
-is recorded and dropped from the stack, so nothing of it reaches the others.
+engine would give it (its own generators, drawn in the same order). Members
+sharing a seed share those draws (common random numbers): one batch per seed,
+and one batch for the whole fleet when all seeds agree. A member whose loss
+turns non-finite is recorded and dropped from the stack, so nothing of it
+reaches the others.
+
+On a CPU a run's numbers must not depend on the pack it trained in: a resumed
+pack is smaller, and below ``MIN_FUSED_MEMBERS`` it trains plain. So there a
+member's forward (fleet.py), loss and validation sums are the plain loop's
+calls on that member's slices, and its optimizer update (on any device) is
+the plain optimizer's arithmetic: fused member i equals plain member i bit for
+bit, whatever the fleet or chunk size (tests/test_pack_invariance.py). On a
+GPU the forward, loss and validation are batched for speed instead.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from minarch.data import augment
 from minarch.train.engine import fleet_chunk_size
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
-from minarch.train.recipe import lr_factor, member_generators
+from minarch.train.plain import eval_batch_size
+from minarch.train.recipe import lr_factor, member_generators, windows
 from minarch.train.stacked import StackedOptimizer
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
 
@@ -33,8 +42,8 @@ if TYPE_CHECKING:
     from minarch.data import Dataset
 
 ENGINE = "fused"
-# Images per validation batch, summed over the members: their activations stay
-# small, since on a CPU the fused engine runs only MLPs (plain.eval_batch_size).
+# On a GPU: images per validation batch summed over the members, so a fleet of
+# large models keeps its activations about the size of one model's.
 FLEET_EVAL_IMAGES = 1024
 
 
@@ -99,8 +108,8 @@ def train_chunk(
     fleet = Fleet([initial[m.seed] for m in members], device)
     optimizer = StackedOptimizer(
         recipe,
-        torch.tensor([m.lr for m in members], device=device),
-        torch.tensor([m.weight_decay for m in members], device=device),
+        torch.tensor([m.lr for m in members], dtype=torch.float64, device=device),
+        torch.tensor([m.weight_decay for m in members], dtype=torch.float64, device=device),
     )
     active = list(members)
     records: dict[str, list[EpochRecord]] = {m.key: [] for m in members}
@@ -131,46 +140,85 @@ def train_chunk(
         active[:] = [active[i] for i in kept]
         return index
 
-    for epoch in range(1, recipe.epochs + 1):
-        orders = {
-            seed: torch.randperm(n, generator=data_gen, device=device)
-            for seed, (_, data_gen) in generators.items()
-            if any(m.seed == seed for m in active)
-        }
-        loss_sum = torch.zeros(len(active), device=device)
-        correct = torch.zeros(len(active), dtype=torch.int64, device=device)
-        for step in range(steps_per_epoch):
+    def factor(epoch: int, step: int) -> float:
+        return lr_factor(recipe, epoch - 1 + step / steps_per_epoch, steps_per_epoch)
+
+    def train_steps(
+        epoch: int,
+        orders: dict[int, Tensor],
+        steps: range,
+        sums: tuple[Tensor, Tensor],
+        check: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """Train ``steps``; returns ``sums`` (loss, hits per active member) with them added.
+
+        With ``check``, a member whose loss turns non-finite is recorded as the
+        plain loop records it (weights before the step, BN statistics after its
+        forward) and dropped. Without, nothing waits for the device, and the
+        hooks see each step.
+        """
+        loss_sum, correct = sums
+        for step in steps:
             if not active:
                 break
-            factor = lr_factor(recipe, epoch - 1 + step / steps_per_epoch, steps_per_epoch)
             x, y, shared = _batch(data, recipe, generators, orders, active, step)
             if options.channels_last and shared and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast:
                 logits = fleet.logits(x, shared=shared, train=True).float()
-            losses = _sample_losses(logits, y, recipe.label_smoothing).mean(dim=1)
-            finite = torch.isfinite(losses)
-            diverged = [] if bool(finite.all()) else (~finite).nonzero().flatten().tolist()
-            if diverged:
-                # As in the plain loop: weights before this step, BN stats after its forward.
-                message = f"non-finite training loss at epoch {epoch}, step {step + 1}"
-                stop(diverged, "diverged", message)
-                losses = torch.where(finite, losses, 0.0)
+            losses = _member_losses(logits, y, label_smoothing=recipe.label_smoothing)
+            diverged: list[int] = []
+            if check:
+                finite = torch.isfinite(losses)
+                if not bool(finite.all()):
+                    diverged = (~finite).nonzero().flatten().tolist()
+                    message = f"non-finite training loss at epoch {epoch}, step {step + 1}"
+                    stop(diverged, "diverged", message)
+                    losses = torch.where(finite, losses, 0.0)
             losses.sum().backward()
-            optimizer.step(fleet.params, factor)
+            optimizer.step(fleet.params, factor(epoch, step))
 
             loss_sum += losses.detach()
             correct += (logits.detach().argmax(dim=2) == y).sum(dim=1)
             if diverged:
                 kept = drop(diverged)
                 loss_sum, correct = loss_sum[kept], correct[kept]
-            for m in active:
-                hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+            if not check:
+                for m in active:
+                    hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+        return loss_sum, correct
+
+    for epoch in range(1, recipe.epochs + 1):
+        orders = {
+            seed: torch.randperm(n, generator=data_gen, device=device)
+            for seed, (_, data_gen) in generators.items()
+            if any(m.seed == seed for m in active)
+        }
+        sums = (
+            torch.zeros(len(active), device=device),
+            torch.zeros(len(active), dtype=torch.int64, device=device),
+        )
+        for steps in windows(steps_per_epoch):
+            fleet_state, optimizer_state = fleet.snapshot(), optimizer.snapshot()
+            rngs = {seed: data_gen.get_state() for seed, (_, data_gen) in generators.items()}
+            start_sums = (sums[0].clone(), sums[1].clone())
+            sums = train_steps(epoch, orders, steps, sums, check=False)
+            # A non-finite loss leaves its member's sum non-finite: the window's one wait.
+            if bool(sums[0].isfinite().all()):
+                continue
+            fleet.restore(fleet_state)
+            optimizer.restore(optimizer_state)
+            for seed, state in rngs.items():
+                generators[seed][1].set_state(state)
+            sums = train_steps(epoch, orders, steps, start_sums, check=True)
         if not active:
             break
+        loss_sum, correct = sums
 
         val_loss, val_acc, val_top5 = evaluate_fleet(fleet, data)
-        train_loss, train_acc = (loss_sum / steps_per_epoch).tolist(), (correct / n).tolist()
+        # Divided in Python, as the plain loop divides its .item()s.
+        train_loss = [total / steps_per_epoch for total in loss_sum.tolist()]
+        train_acc = [hits / n for hits in correct.tolist()]
         wall_time = time.perf_counter() - start
         for i, m in enumerate(active):
             record = EpochRecord(
@@ -180,7 +228,7 @@ def train_chunk(
                 val_loss=val_loss[i],
                 val_acc=val_acc[i],
                 val_top5=val_top5[i],
-                lr=m.lr * factor,
+                lr=m.lr * factor(epoch, steps_per_epoch - 1),
                 wall_time=wall_time,
             )
             records[m.key].append(record)
@@ -223,30 +271,50 @@ def _batch(
     return x, torch.stack(ys), False
 
 
-def _sample_losses(logits: Tensor, y: Tensor, label_smoothing: float) -> Tensor:
-    """(K, B) cross-entropies of (K, B, classes) logits against (K, B) labels."""
+def _member_losses(
+    logits: Tensor, y: Tensor, *, label_smoothing: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """(K,) cross-entropies of (K, B, classes) logits against (K, B) labels.
+
+    On a CPU one ``F.cross_entropy`` per member, exactly the plain loop's call:
+    one call over all K·B rows sums a member's losses in another order. On a
+    GPU that one call, since K small calls would each launch its own kernels.
+    """
+    if logits.device.type == "cpu":
+        return torch.stack(
+            [
+                F.cross_entropy(
+                    member, labels, label_smoothing=label_smoothing, reduction=reduction
+                )
+                for member, labels in zip(logits, y, strict=True)
+            ]
+        )
     k, b, classes = logits.shape
     per_sample = F.cross_entropy(
         logits.reshape(k * b, classes),
         y.reshape(k * b),
         reduction="none",
         label_smoothing=label_smoothing,
-    )
-    return per_sample.view(k, b)
+    ).view(k, b)
+    return per_sample.mean(dim=1) if reduction == "mean" else per_sample.sum(dim=1)
 
 
 @torch.no_grad()
 def evaluate_fleet(fleet: Fleet, data: Dataset) -> tuple[list[float], list[float], list[float]]:
     """Per-member validation (loss, top-1, top-k), k = min(5, num_classes), unaugmented.
 
-    The validation batch is split among the members so activations stay
-    about the size of one model's.
+    On a CPU each member sees the plain ``evaluate``'s batches and sums, so its
+    numbers do not depend on the fleet; on a GPU the fleet's batch is capped
+    instead, keeping activations about the size of one model's.
     """
     members = len(fleet)
-    batch = max(1, FLEET_EVAL_IMAGES // members)
+    device = data.val_x.device
+    if device.type == "cpu":
+        batch = eval_batch_size(device)
+    else:
+        batch = max(1, FLEET_EVAL_IMAGES // members)
     k = min(5, data.info.num_classes)
     n = data.val_x.shape[0]
-    device = data.val_x.device
     loss_sum = torch.zeros(members, device=device)
     top1 = torch.zeros(members, dtype=torch.int64, device=device)
     topk = torch.zeros(members, dtype=torch.int64, device=device)
@@ -254,8 +322,12 @@ def evaluate_fleet(fleet: Fleet, data: Dataset) -> tuple[list[float], list[float
         x = data.normalize(data.val_x[start : start + batch])
         y = data.val_y[start : start + batch]
         logits = fleet.logits(x, shared=True, train=False).float()
-        loss_sum += _sample_losses(logits, y.expand(members, -1), 0.0).sum(dim=1)
+        loss_sum += _member_losses(logits, y.expand(members, -1), reduction="sum")
         hits = logits.topk(k, dim=2).indices == y[None, :, None]
         top1 += hits[:, :, 0].sum(dim=1)
         topk += hits.any(dim=2).sum(dim=1)
-    return (loss_sum / n).tolist(), (top1 / n).tolist(), (topk / n).tolist()
+    return (
+        [total / n for total in loss_sum.tolist()],
+        [hits / n for hits in top1.tolist()],
+        [hits / n for hits in topk.tolist()],
+    )

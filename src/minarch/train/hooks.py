@@ -10,6 +10,9 @@ class Hooks:
 
     Exceptions raised here propagate out of ``train_pack``: that is how a caller
     aborts a pack. ``on_step`` runs after every optimizer step, so keep it cheap.
+    The loss is checked for divergence once per ``CHECK_EVERY`` steps, so a
+    member that diverges may have had ``on_step`` calls for steps past the one
+    it stops before (at most to the end of that window).
     """
 
     def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from minarch.data import augment
 from minarch.train.hooks import Hooks
-from minarch.train.recipe import lr_factor, make_optimizer, member_generators
+from minarch.train.recipe import lr_factor, make_optimizer, member_generators, windows
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe
 
 if TYPE_CHECKING:
@@ -59,7 +59,12 @@ def train_member(
     data: Dataset,
     hooks: Hooks,
 ) -> MemberResult:
-    """One member's training; a non-finite loss ends it early as "diverged"."""
+    """One member's training; a non-finite loss ends it early as "diverged".
+
+    The loss is checked once per window of ``CHECK_EVERY`` steps, through the
+    epoch's loss sum; a window that fails is trained again from its snapshot,
+    checking every step, so the run stops before its first non-finite step.
+    """
     device = data.train_x.device
     init_generator, data_generator = member_generators(member.seed, device)
     model = make_model(init_generator).to(device)
@@ -69,17 +74,23 @@ def train_member(
     steps_per_epoch = math.ceil(n / batch_size)
     records: list[EpochRecord] = []
     start = time.perf_counter()
+    lr = member.lr
 
     def finish(state: str, message: str | None = None) -> MemberResult:
         weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         return MemberResult(member.key, state, tuple(records), weights, message, ENGINE)
 
-    for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        order = torch.randperm(n, generator=data_generator, device=device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        for step in range(steps_per_epoch):
+    def train_steps(
+        epoch: int, order: Tensor, steps: range, sums: tuple[Tensor, Tensor], check: bool
+    ) -> int | None:
+        """Train ``steps``, adding each loss and hit count to ``sums`` in place.
+
+        With ``check``, stop before the first non-finite loss and return its
+        step. Without, nothing waits for the device, and the hooks see each step.
+        """
+        nonlocal lr
+        loss_sum, correct = sums
+        for step in steps:
             progress = epoch - 1 + step / steps_per_epoch
             lr = member.lr * lr_factor(recipe, progress, steps_per_epoch)
             for group in optimizer.param_groups:
@@ -90,23 +101,39 @@ def train_member(
             x, y = data.normalize(x), data.train_y[index]
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
-            if not torch.isfinite(loss):
-                return finish(
-                    "diverged", f"non-finite training loss at epoch {epoch}, step {step + 1}"
-                )
+            if check and not torch.isfinite(loss):
+                return step
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
 
             loss_sum += loss.detach()
             correct += (logits.detach().argmax(dim=1) == y).sum()
-            hooks.on_step(member, epoch, step + 1, steps_per_epoch)
+            if not check:
+                hooks.on_step(member, epoch, step + 1, steps_per_epoch)
+        return None
+
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=data_generator, device=device)
+        sums = (torch.zeros((), device=device), torch.zeros((), dtype=torch.int64, device=device))
+        for steps in windows(steps_per_epoch):
+            saved = _snapshot(model, optimizer, data_generator, sums)
+            train_steps(epoch, order, steps, sums, check=False)
+            # A non-finite loss leaves the sum non-finite: the window's one wait.
+            if math.isfinite(sums[0].item()):
+                continue
+            _restore(saved, model, optimizer, data_generator, sums)
+            stop = train_steps(epoch, order, steps, sums, check=True)
+            if stop is not None:
+                message = f"non-finite training loss at epoch {epoch}, step {stop + 1}"
+                return finish("diverged", message)
 
         val_loss, val_acc, val_top5 = evaluate(model, data)
         record = EpochRecord(
             epoch=epoch,
-            train_loss=loss_sum.item() / steps_per_epoch,
-            train_acc=correct.item() / n,
+            train_loss=sums[0].item() / steps_per_epoch,
+            train_acc=sums[1].item() / n,
             val_loss=val_loss,
             val_acc=val_acc,
             val_top5=val_top5,
@@ -119,6 +146,43 @@ def train_member(
         if not math.isfinite(val_loss):
             return finish("diverged", f"non-finite validation loss after epoch {epoch}")
     return finish("done")
+
+
+_Snapshot = tuple[dict[str, Tensor], dict, Tensor, list[Tensor]]
+
+
+def _snapshot(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    sums: tuple[Tensor, Tensor],
+) -> _Snapshot:
+    """Copies of all that training a window changes: weights, optimizer, data RNG, sums."""
+    return (
+        {name: value.clone() for name, value in model.state_dict().items()},
+        {
+            param: {k: v.clone() if isinstance(v, Tensor) else v for k, v in state.items()}
+            for param, state in optimizer.state.items()
+        },
+        generator.get_state(),
+        [total.clone() for total in sums],
+    )
+
+
+def _restore(
+    saved: _Snapshot,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    sums: tuple[Tensor, Tensor],
+) -> None:
+    weights, optimizer_state, rng, totals = saved
+    model.load_state_dict(weights)
+    optimizer.state.clear()
+    optimizer.state.update(optimizer_state)
+    generator.set_state(rng)
+    for total, value in zip(sums, totals, strict=True):
+        total.copy_(value)
 
 
 @torch.no_grad()

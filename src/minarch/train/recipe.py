@@ -14,6 +14,12 @@ from torch import nn
 
 from minarch.train.types import Member, Recipe
 
+# Steps between two checks for a non-finite training loss. A check waits for
+# the device, so checking every step would serialise a GPU's pipeline; a
+# window that failed its check is trained again from a snapshot, checking
+# every step, so a diverged run still stops before its first non-finite step.
+CHECK_EVERY = 50
+
 
 def lr_factor(recipe: Recipe, progress: float, steps_per_epoch: int) -> float:
     """Multiplier of the base lr for a step taken after ``progress`` epochs of training.
@@ -65,3 +71,11 @@ def member_generators(seed: int, device: torch.device) -> tuple[torch.Generator,
     init = torch.Generator().manual_seed(_stream_seed(seed, "init"))
     data = torch.Generator(device=device).manual_seed(_stream_seed(seed, "data"))
     return init, data
+
+
+def windows(steps_per_epoch: int) -> list[range]:
+    """An epoch's steps (0-based) in runs of ``CHECK_EVERY``; the last run ends the epoch."""
+    return [
+        range(first, min(first + CHECK_EVERY, steps_per_epoch))
+        for first in range(0, steps_per_epoch, CHECK_EVERY)
+    ]
