@@ -11,9 +11,9 @@ import plotly.offline
 import pytest
 
 from minarch.errors import MinarchError
-from minarch.report import ReportInput, write_report
-from minarch.report.sections.accuracy import accuracy_vs_params
-from minarch.report.sections.curves import learning_curves
+from minarch.reporting import ReportInput, write_report
+from minarch.reporting.sections.accuracy import accuracy_vs_params
+from minarch.reporting.sections.curves import learning_curves
 from tests.browser import CHROMIUM, assert_renders_without_console_errors, requires_chromium
 
 EVIL = "<script>alert(1)</script>"
@@ -233,7 +233,7 @@ def test_missing_column_is_a_minarch_error(tmp_path):
 
 
 def test_pngs_grow_taller_for_long_legends_only():
-    from minarch.report.png import PNG_OPTIONS, _options
+    from minarch.reporting.png import PNG_OPTIONS, _options
 
     def figure(entries: int, hidden: int = 0) -> go.Figure:
         fig = go.Figure()

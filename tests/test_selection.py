@@ -10,9 +10,9 @@ from minarch.analysis import analyze
 from minarch.data import DatasetInfo, by_difficulty
 from minarch.data.registry import register
 from minarch.errors import DataError
-from minarch.report import ReportInput
-from minarch.report.sections.pruning import section_rows
-from minarch.report.sections.summary import summary_tables
+from minarch.reporting import ReportInput
+from minarch.reporting.sections.pruning import section_rows
+from minarch.reporting.sections.summary import summary_tables
 from tests.test_analysis import EPOCHS, run_frames
 from tests.test_compression import pruned
 

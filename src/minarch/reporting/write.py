@@ -12,10 +12,10 @@ import pandas as pd
 from minarch.analysis import summary
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
-from minarch.report import page
-from minarch.report.png import export_pngs
-from minarch.report.section import Figure, ReportInput, Section
-from minarch.report.sections import SECTION_BUILDERS
+from minarch.reporting import page
+from minarch.reporting.png import export_pngs
+from minarch.reporting.section import Figure, ReportInput, Section
+from minarch.reporting.sections import SECTION_BUILDERS
 from minarch.spec import StudySpec
 
 

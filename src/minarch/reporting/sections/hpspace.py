@@ -22,9 +22,9 @@ from minarch.analysis.hpspace import (
     hpspace_tables,
     roi_column,
 )
-from minarch.report import style
-from minarch.report.prose import verdict
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import style
+from minarch.reporting.prose import verdict
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 TOP_FRACTION = 0.15
 """The colour scale spans the best 15 % of a model's observations; lower ones clip."""

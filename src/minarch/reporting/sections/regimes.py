@@ -16,8 +16,8 @@ from plotly.subplots import make_subplots
 
 from minarch.analysis import REGIMES, Analysis, analyze
 from minarch.data import by_difficulty
-from minarch.report import style
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import style
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 REGIME_COLORS = {"unstable": "#C0392B", "overfitting": "#8E44AD", "learning": "#2E86C1"}
 FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}

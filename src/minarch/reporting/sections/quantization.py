@@ -23,10 +23,10 @@ from minarch.analysis.compression import (
     quantization_curves,
 )
 from minarch.data import by_difficulty
-from minarch.report import style
-from minarch.report.prose import describe_bits_trend
-from minarch.report.section import Figure, ReportInput, Section, slugify
-from minarch.report.sections.pruning import (
+from minarch.reporting import style
+from minarch.reporting.prose import describe_bits_trend
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
+from minarch.reporting.sections.pruning import (
     METHOD_SYMBOLS,
     depth,
     html_table,

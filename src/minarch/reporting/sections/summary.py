@@ -8,8 +8,8 @@ import pandas as pd
 
 from minarch.analysis import summary
 from minarch.analysis.selection import selection_note, validated_on_test
-from minarch.report import style
-from minarch.report.section import ReportInput, Section
+from minarch.reporting import style
+from minarch.reporting.section import ReportInput, Section
 
 _HEADER = (
     "Architecture",

@@ -16,9 +16,9 @@ import plotly.offline
 
 import minarch
 from minarch.analysis import summary
-from minarch.report.png import PNG_OPTIONS
-from minarch.report.section import Figure, Section, slugify
-from minarch.report.style import FONT
+from minarch.reporting.png import PNG_OPTIONS
+from minarch.reporting.section import Figure, Section, slugify
+from minarch.reporting.style import FONT
 
 STATES = ("done", "running", "pending", "diverged", "failed")
 

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.analysis import summary
-from minarch.report import style
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import style
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 
 def learning_curves(data: ReportInput) -> Section | None:

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.analysis import summary
-from minarch.report import style
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import style
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"

@@ -27,9 +27,9 @@ from minarch.analysis.compression import (
 )
 from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.data import by_difficulty
-from minarch.report import style
-from minarch.report.prose import describe_redundancy_trend
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import style
+from minarch.reporting.prose import describe_redundancy_trend
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 from minarch.spec.schema import AnalysisSpec
 
 PIPELINE_DASHES = {"oneshot": "solid", "finetune": "dash", "retrain": "dot", "imp": "dashdot"}

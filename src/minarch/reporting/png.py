@@ -20,7 +20,7 @@ import kaleido
 import plotly.graph_objects as go
 from kaleido.errors import ChromeNotFoundError, KaleidoError
 
-from minarch.report.section import Figure
+from minarch.reporting.section import Figure
 
 PNG_OPTIONS = {"format": "png", "width": 900, "height": 560, "scale": 2}
 LEGEND_TOP, LEGEND_ENTRY = 150, 32  # px above the legend's entries, and per entry (font 14)
