@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 import pytest
+from kaleido.errors import ChromeNotFoundError
 
 from minarch.errors import MinarchError
-from minarch.reporting import ReportInput, write_report
+from minarch.reporting import ReportInput, png, write_report
+from minarch.reporting.png import GET_CHROME
 from minarch.reporting.sections.accuracy import accuracy_vs_params
 from minarch.reporting.sections.curves import learning_curves
 from tests.browser import CHROMIUM, assert_renders_without_console_errors, requires_chromium
@@ -207,13 +213,53 @@ def test_dataset_names_that_slug_alike_get_distinct_figures(tmp_path):
     assert len(ids) == len(set(ids)) == 2 * FIGURES_PER_DATASET + STUDY_FIGURES
 
 
-def test_missing_chromium_warns_and_still_writes_html(tmp_path, monkeypatch):
-    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
-    runs, epochs = frames(datasets=("digits",))
-    with pytest.warns(UserWarning, match="PNG export needs Chromium"):
-        path = write_report(runs, epochs, tmp_path / "out", title="t")
-    assert path.is_file()
+_WITHOUT_CHROME = """
+import sys
+import kaleido
+from kaleido.errors import ChromeNotFoundError
+
+def no_browser(*args, **kwargs):
+    raise ChromeNotFoundError("no browser on this machine")
+
+kaleido.write_fig_from_object_sync = no_browser
+from minarch.reporting import write_report
+from tests.test_report import frames
+
+write_report(*frames(datasets=("digits",)), sys.argv[1], title="t")
+"""
+
+
+def test_missing_chromium_says_so_in_one_plain_line_and_still_writes_html(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_CHROME, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+        check=True,
+    )
+    (line,) = done.stderr.splitlines()  # no warning's source line, no traceback
+    assert line.startswith("PNG figures skipped (the HTML report is complete): no Chrome")
+    assert f"run `{GET_CHROME}` to enable them" in line
+    assert (tmp_path / "out" / "report.html").is_file()
     assert not (tmp_path / "out" / "figures").exists()
+
+
+def test_missing_chromium_is_a_log_record_not_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(png.kaleido, "write_fig_from_object_sync", _raise(ChromeNotFoundError))
+    runs, epochs = frames(datasets=("digits",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = write_report(runs, epochs, tmp_path / "out", title="t")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "PNG figures skipped" in caplog.text
+    assert path.is_file()
+
+
+def _raise(error: type[Exception]):
+    def fail(*args, **kwargs):
+        raise error("simulated")
+
+    return fail
 
 
 def test_unwritable_out_dir_is_a_minarch_error_and_writes_nothing(tmp_path):

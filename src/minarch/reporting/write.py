@@ -33,7 +33,7 @@ def write_report(
 
     Nothing is written until the whole report is built, and each file appears
     by rename, so a failure never leaves a half-written report. Missing
-    Chromium only costs the PNGs (with a warning), never the HTML.
+    Chromium only costs the PNGs (one log line says so), never the HTML.
     """
     out_dir = Path(out_dir)
     runs = require_columns(runs, summary.RUN_COLUMNS, "report input 'runs'")
