@@ -7,8 +7,9 @@ see the same figures, and a builder never needs to know where the report goes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import escape
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -59,3 +60,11 @@ def slugify(text: object) -> str:
     """Lower-case ASCII words joined by '-', safe as a file name and an HTML id."""
     slug = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
     return slug or "x"
+
+
+def findings_html(sentences: Sequence[str]) -> str:
+    """The findings block at the top of a section; plain-text sentences, escaped here."""
+    if not sentences:
+        return ""
+    items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
+    return f'<div class="findings"><p><b>Findings</b></p><ul>{items}</ul></div>'

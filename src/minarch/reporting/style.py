@@ -66,6 +66,13 @@ def log10(value: float) -> str:
     return f"{math.log10(value):.2f}"
 
 
+def number(value: float) -> str:
+    """A learning rate or weight decay as the study file writes it: 0.003, 0.0005, 1e-5."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:.3g}".replace("e-0", "e-").replace("e+0", "e+")
+
+
 def count(value: float) -> str:
     """Large counts (parameters, FLOPs) compactly: 12.3k, 4.56M, 7.89G."""
     if not math.isfinite(value):

@@ -40,7 +40,8 @@ def write_report(
     epochs = require_columns(epochs, summary.EPOCH_COLUMNS, "report input 'epochs'")
     data = ReportInput(runs, epochs, study, compression)
     sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(data))])
-    html = page.render(title, runs, sections)
+    description = study.description if study is not None else ""
+    html = page.render(title, runs, sections, description=description)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if png:

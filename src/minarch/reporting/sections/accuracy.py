@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.analysis import summary
-from minarch.reporting import style
-from minarch.reporting.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import findings, style
+from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"
@@ -42,7 +42,8 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
         "chance); error bars are the standard deviation over seeds. &times; marks diverged "
         "runs.</p>"
     )
-    return Section("Validation accuracy vs parameter count", (note, *parts))
+    top = findings_html(findings.accuracy(archs))
+    return Section("Validation accuracy vs parameter count", (top, note, *parts))
 
 
 def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figure:

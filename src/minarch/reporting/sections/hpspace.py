@@ -22,9 +22,9 @@ from minarch.analysis.hpspace import (
     hpspace_tables,
     roi_column,
 )
-from minarch.reporting import style
+from minarch.reporting import findings, style
 from minarch.reporting.prose import verdict
-from minarch.reporting.section import Figure, ReportInput, Section, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
 
 TOP_FRACTION = 0.15
 """The colour scale spans the best 15 % of a model's observations; lower ones clip."""
@@ -56,7 +56,8 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
     source = "the study's" if study is not None else "the default"
     items = "".join(f"<li>{escape(line)}</li>" for line in result.definitions)
     parts: list[str | Figure] = [
-        f"<p>Definitions (METHODS.md B.4–B.9) with {source} thresholds:</p><ul>{items}</ul>"
+        findings_html([findings.hpspace(result, key) for key in models]),
+        f"<p>Definitions (METHODS.md B.4–B.9) with {source} thresholds:</p><ul>{items}</ul>",
     ]
     slugs: set[str] = set()
     for key in models:

@@ -27,9 +27,9 @@ from minarch.analysis.compression import (
 )
 from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.data import by_difficulty
-from minarch.reporting import style
+from minarch.reporting import findings, style
 from minarch.reporting.prose import describe_redundancy_trend
-from minarch.reporting.section import Figure, ReportInput, Section, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
 from minarch.spec.schema import AnalysisSpec
 
 PIPELINE_DASHES = {"oneshot": "solid", "finetune": "dash", "retrain": "dot", "imp": "dashdot"}
@@ -81,7 +81,10 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     trend = redundancy_trend(table)
     widths = layer_widths(rows)
     colors = model_colors(curves)
-    parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
+    parts: list[str | Figure] = [
+        findings_html(findings.pruning(table, curves, t.prune_delta)),
+        _definitions(t, given=data.study is not None),
+    ]
     for dataset in by_difficulty(curves["dataset"]):
         name, slug = escape(dataset), slugify(dataset)
         points = found.points[found.points["dataset"] == dataset]

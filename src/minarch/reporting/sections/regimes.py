@@ -16,8 +16,8 @@ from plotly.subplots import make_subplots
 
 from minarch.analysis import REGIMES, Analysis, analyze
 from minarch.data import by_difficulty
-from minarch.reporting import style
-from minarch.reporting.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import findings, style
+from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
 
 REGIME_COLORS = {"unstable": "#C0392B", "overfitting": "#8E44AD", "learning": "#2E86C1"}
 FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
@@ -42,6 +42,7 @@ def convergence_regimes(data: ReportInput) -> Section | None:
         return None
     datasets = by_difficulty(result.architectures["dataset"])
     parts: list[str | Figure] = [
+        findings_html(findings.regimes(result, datasets)),
         _definitions(result, given=thresholds is not None),
         _minimal_table(result.minimal, datasets),
     ]
