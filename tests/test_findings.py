@@ -21,10 +21,8 @@ from tests.test_report import frames
 
 
 def findings_of(section) -> str:
-    """The section's findings block: its first part."""
-    block = section.parts[0]
-    assert block.startswith('<div class="findings">'), block[:80]
-    return block
+    assert section.findings
+    return "\n".join(section.findings)
 
 
 def test_accuracy_findings_name_the_best_architecture_and_growth_with_size():
@@ -86,6 +84,8 @@ def test_the_study_description_opens_the_report(tmp_path):
     html = write_report(runs, epochs, tmp_path, title="t", study=study, png=False).read_text()
     header = html[html.index("<header>") : html.index("</header>")]
     assert '<p class="description">Does width help? &lt;b&gt;n&lt;/b&gt;</p>' in header
+    first = html.index("<section")
+    assert html.index('<div class="findings"><p><b>Findings</b></p><ul><li>digits: ') > first
 
 
 def test_the_description_is_not_part_of_run_ids(tmp_path):

@@ -82,6 +82,9 @@ def _header(title: str, runs: pd.DataFrame, description: str) -> str:
 
 def _section(section: Section) -> str:
     parts = [f'<section id="{slugify(section.title)}"><h2>{escape(section.title)}</h2>']
+    if section.findings:
+        items = "".join(f"<li>{escape(s)}</li>" for s in section.findings)
+        parts.append(f'<div class="findings"><p><b>Findings</b></p><ul>{items}</ul></div>')
     parts += [_figure(p) if isinstance(p, Figure) else p for p in section.parts]
     return "\n".join([*parts, "</section>"])
 

@@ -7,9 +7,8 @@ see the same figures, and a builder never needs to know where the report goes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -27,10 +26,14 @@ class Figure:
 
 @dataclass(frozen=True)
 class Section:
-    """A report section; ``parts`` are escaped HTML fragments and figures in page order."""
+    """A report section; ``parts`` are escaped HTML fragments and figures in page order.
+
+    ``findings`` are plain-text sentences (escaped by the page) shown above the parts.
+    """
 
     title: str
     parts: tuple[str | Figure, ...]
+    findings: tuple[str, ...] = ()
 
     @property
     def figures(self) -> tuple[Figure, ...]:
@@ -60,11 +63,3 @@ def slugify(text: object) -> str:
     """Lower-case ASCII words joined by '-', safe as a file name and an HTML id."""
     slug = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
     return slug or "x"
-
-
-def findings_html(sentences: Sequence[str]) -> str:
-    """The findings block at the top of a section; plain-text sentences, escaped here."""
-    if not sentences:
-        return ""
-    items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
-    return f'<div class="findings"><p><b>Findings</b></p><ul>{items}</ul></div>'

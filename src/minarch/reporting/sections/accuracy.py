@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from minarch.analysis import summary
 from minarch.reporting import findings, style
-from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"
@@ -42,8 +42,9 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
         "chance); error bars are the standard deviation over seeds. &times; marks diverged "
         "runs.</p>"
     )
-    top = findings_html(findings.accuracy(archs))
-    return Section("Validation accuracy vs parameter count", (top, note, *parts))
+    return Section(
+        "Validation accuracy vs parameter count", (note, *parts), tuple(findings.accuracy(archs))
+    )
 
 
 def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figure:

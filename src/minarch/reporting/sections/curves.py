@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from minarch.analysis import summary
 from minarch.reporting import findings, style
-from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 
 def learning_curves(data: ReportInput) -> Section | None:
@@ -45,7 +45,7 @@ def learning_curves(data: ReportInput) -> Section | None:
         "<p>One line per architecture (its chosen configuration, mean over seeds); "
         "darker lines are larger models of the same family.</p>"
     )
-    return Section("Learning curves", (findings_html(findings.curves(curves)), note, *parts))
+    return Section("Learning curves", (note, *parts), tuple(findings.curves(curves)))
 
 
 def _figure(

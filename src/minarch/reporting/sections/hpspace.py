@@ -24,7 +24,7 @@ from minarch.analysis.hpspace import (
 )
 from minarch.reporting import findings, style
 from minarch.reporting.prose import verdict
-from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 TOP_FRACTION = 0.15
 """The colour scale spans the best 15 % of a model's observations; lower ones clip."""
@@ -56,7 +56,6 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
     source = "the study's" if study is not None else "the default"
     items = "".join(f"<li>{escape(line)}</li>" for line in result.definitions)
     parts: list[str | Figure] = [
-        findings_html([findings.hpspace(result, key) for key in models]),
         f"<p>Definitions (METHODS.md B.4–B.9) with {source} thresholds:</p><ul>{items}</ul>",
     ]
     slugs: set[str] = set()
@@ -81,7 +80,8 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
                 _risk_table(_rows(result.risk, key)),
             ]
         parts.append(f"<p>{escape(verdict(result, dataset, base))}</p>")
-    return Section("Hyperparameter space under pruning", tuple(parts))
+    sentences = tuple(findings.hpspace(result, key) for key in models)
+    return Section("Hyperparameter space under pruning", tuple(parts), sentences)
 
 
 def _gridded_models(result: HpSpaceResult) -> list[tuple]:

@@ -29,7 +29,7 @@ from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.data import by_difficulty
 from minarch.reporting import findings, style
 from minarch.reporting.prose import describe_redundancy_trend
-from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 from minarch.spec.schema import AnalysisSpec
 
 PIPELINE_DASHES = {"oneshot": "solid", "finetune": "dash", "retrain": "dot", "imp": "dashdot"}
@@ -81,10 +81,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     trend = redundancy_trend(table)
     widths = layer_widths(rows)
     colors = model_colors(curves)
-    parts: list[str | Figure] = [
-        findings_html(findings.pruning(table, curves, t.prune_delta)),
-        _definitions(t, given=data.study is not None),
-    ]
+    parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
     for dataset in by_difficulty(curves["dataset"]):
         name, slug = escape(dataset), slugify(dataset)
         points = found.points[found.points["dataset"] == dataset]
@@ -106,7 +103,8 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
             parts.append(f"<p>Trend (one point per model):</p><ul>{items}</ul>")
         if not widths.empty:
             parts += _widths_tables(widths[widths["dataset"] == dataset])
-    return Section("Pruning sensitivity and phases", tuple(parts))
+    sentences = findings.pruning(table, curves, t.prune_delta)
+    return Section("Pruning sensitivity and phases", tuple(parts), tuple(sentences))
 
 
 # --- shared with the quantization section ---------------------------------------------------

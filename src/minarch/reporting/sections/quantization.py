@@ -25,7 +25,7 @@ from minarch.analysis.compression import (
 from minarch.data import by_difficulty
 from minarch.reporting import findings, style
 from minarch.reporting.prose import describe_bits_trend
-from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 from minarch.reporting.sections.pruning import (
     METHOD_SYMBOLS,
     depth,
@@ -54,10 +54,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
     trend = bits_trend(table)
     int8 = int8_comparison(rows)
     colors = model_colors(curves) if not curves.empty else {}
-    parts: list[str | Figure] = [
-        findings_html(findings.quantization(table)),
-        _definitions(t, given=data.study is not None),
-    ]
+    parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
     datasets = by_difficulty([*curves["dataset"], *int8["dataset"]])
     if len(datasets) > 1 and np.isfinite(trend.by_dataset["mean_bits"].astype(float)).any():
         parts.append(Figure("quant-bits-vs-dataset", _dataset_figure(trend.by_dataset, datasets)))
@@ -84,7 +81,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
         combined = _combined_figure(here, name)
         if combined is not None:
             parts.append(Figure(f"quant-pruned-{slug}", combined))
-    return Section("Quantization robustness", tuple(parts))
+    return Section("Quantization robustness", tuple(parts), tuple(findings.quantization(table)))
 
 
 def _definitions(t: AnalysisSpec, *, given: bool) -> str:

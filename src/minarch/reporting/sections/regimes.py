@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from minarch.analysis import REGIMES, Analysis, analyze
 from minarch.data import by_difficulty
 from minarch.reporting import findings, style
-from minarch.reporting.section import Figure, ReportInput, Section, findings_html, slugify
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 REGIME_COLORS = {"unstable": "#C0392B", "overfitting": "#8E44AD", "learning": "#2E86C1"}
 FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
@@ -42,7 +42,6 @@ def convergence_regimes(data: ReportInput) -> Section | None:
         return None
     datasets = by_difficulty(result.architectures["dataset"])
     parts: list[str | Figure] = [
-        findings_html(findings.regimes(result, datasets)),
         _definitions(result, given=thresholds is not None),
         _minimal_table(result.minimal, datasets),
     ]
@@ -59,7 +58,11 @@ def convergence_regimes(data: ReportInput) -> Section | None:
             Figure(f"regime-map-{slug}", _regime_map(result, dataset)),
             Figure(f"regime-curves-{slug}", _curves_figure(runs_here, epochs, name)),
         ]
-    return Section("Convergence regimes and minimal parameters", tuple(parts))
+    return Section(
+        "Convergence regimes and minimal parameters",
+        tuple(parts),
+        tuple(findings.regimes(result, datasets)),
+    )
 
 
 def family_symbol(family: object) -> str:
