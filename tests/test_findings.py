@@ -38,7 +38,7 @@ def minimal(rows: list[tuple[str, str, float]]) -> Analysis:
     table = pd.DataFrame(
         [
             {"dataset": d, "family": f, "n_architectures": 4, "best_acc": 0.9, "p_min": p}
-            | {"reached": p == p}
+            | {"reached": p == p, "p_min_at_edge": False}
             for d, f, p in rows
         ]
     )

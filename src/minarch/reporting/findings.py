@@ -76,7 +76,8 @@ def regimes(result: Analysis, datasets: Sequence[str]) -> list[str]:
             group = group.loc[[d for d in datasets if d in group.index]]
             reached = group[group["reached"].astype(bool)]
             if len(reached) >= 2:
-                sentences.append(f"P_min {_trend(reached['p_min'])} for {family}.")
+                trend = _trend(reached["p_min"], reached["p_min_at_edge"].astype(bool))
+                sentences.append(f"P_min {trend} for {family}.")
     for dataset in datasets:
         for row in minimal[minimal["dataset"] == dataset].itertuples(index=False):
             sentences.append(f"{row.family} on {dataset}: {_p_min(row)}.")
@@ -169,6 +170,13 @@ def hpspace(result: HpSpaceResult, key: tuple) -> str:
         moved = int(others["optimum_moved"].fillna(False).astype(bool).sum())
         text += f"; pruning moved the optimum by more than one grid step for {moved} of "
         text += f"{len(others)} variant{'s' if len(others) != 1 else ''}"
+    at_edge = rows[rows["touches_edge"].astype(bool)]
+    if len(at_edge) and result.rois:
+        where = "; ".join(f"{r.variant} ({r.edges})" for r in at_edge.itertuples(index=False))
+        text += (
+            f"; the {max(result.rois):g}-ROI reaches the grid's edge for {where}, so θ* there "
+            "is a bound and the optimum may lie outside the grid (hpspace.extend_grid grows it)"
+        )
     risk = result.risk[result.risk[GROUP].eq(list(key)).all(axis=1)]
     risk = risk[(risk["variant"] != result.reference) & (risk["points"] > 0)]
     if len(risk):
@@ -180,17 +188,22 @@ def hpspace(result: HpSpaceResult, key: tuple) -> str:
     return text + "."
 
 
-def _trend(p_min: pd.Series) -> str:
-    """'rises from 1.2k (digits) to 12.7k (mnist)': P_min along datasets, easy to hard."""
+def _trend(p_min: pd.Series, at_edge: pd.Series) -> str:
+    """'rises from 1.2k (digits) to ≥ 12.7k (mnist)': P_min along datasets, easy to hard.
+
+    A P_min at the largest size tested is a bound, written "≥"; a trend into a
+    bound only says P_min is at least that large there.
+    """
+    values = [("≥ " if edge else "") + _params(v) for v, edge in zip(p_min, at_edge, strict=True)]
     first, last = float(p_min.iloc[0]), float(p_min.iloc[-1])
+    if (p_min == first).all() and not at_edge.any():
+        return f"is {values[0]} on {_join(p_min.index)}"
+    steps = [f"{v} ({d})" for v, d in zip(values, p_min.index, strict=True)]
     if (p_min == first).all():
-        return f"is {_params(first)} on {_join(p_min.index)}"
-    verb = "rises" if last > first else "falls" if last < first else "returns"
-    via = "".join(f", {_params(v)} ({d})" for d, v in p_min.iloc[1:-1].items())
-    return (
-        f"{verb} from {_params(first)} ({p_min.index[0]}){via} to {_params(last)} "
-        f"({p_min.index[-1]})"
-    )
+        return f"is {_join(steps)}"
+    verb = "rises" if last > first else "falls" if last < first else "goes"
+    via = "".join(f", {step}" for step in steps[1:-1])
+    return f"{verb} from {steps[0]}{via} to {steps[-1]}"
 
 
 def _every(n: int) -> str:
@@ -202,11 +215,24 @@ def _join(names: Sequence[object]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def p_min(value: float, at_edge: bool) -> str:
+    """A P_min as tables and findings write it: a bound when it is the largest size tested."""
+    if not np.isfinite(value):
+        return "not reached"
+    return f"≥ {value:,.0f}, at the largest size tested" if at_edge else f"{value:,.0f}"
+
+
 def _p_min(row: Any) -> str:
     if not row.reached:
         sizes = row.n_architectures
         return f"P_min not reached: not even the largest of its {sizes} sizes qualifies"
-    return f"P_min = {row.p_min:,.0f} parameters (best mean accuracy {_pct(row.best_acc)})"
+    best = f"best mean accuracy {_pct(row.best_acc)}"
+    if row.p_min_at_edge:
+        return (
+            f"P_min {p_min(row.p_min, True)} ({best}): only the largest architecture qualifies, "
+            "so this is a bound, not a found minimum; train larger ones to find it"
+        )
+    return f"P_min = {p_min(row.p_min, False)} parameters ({best})"
 
 
 def _params(value: float) -> str:

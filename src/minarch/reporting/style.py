@@ -48,6 +48,24 @@ def styled(fig: go.Figure, *, title: str, x_title: str, y_title: str) -> go.Figu
     return fig
 
 
+def chance_line(fig: go.Figure, chance: float, **where: str) -> None:
+    """A dotted line at chance accuracy (%): where a model that learned nothing sits.
+
+    ``where`` is ``row="all", col="all"`` for figures with panels; no line when
+    chance is unknown (0).
+    """
+    if not chance > 0:
+        return
+    fig.add_hline(
+        y=100 * chance,
+        line={"color": "#777", "dash": "dot", "width": 1},
+        annotation_text=f"chance ({100 * chance:.3g} %)",
+        annotation_position="bottom right",
+        annotation_font={"color": "#555", "size": 12},
+        **where,
+    )
+
+
 def percent(fraction: float, std: float = math.nan) -> str:
     """Accuracy as the report shows it: a percentage, with ± std when there is one."""
     if not math.isfinite(fraction):

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.analysis import summary
+from minarch.analysis.selection import chance
 from minarch.reporting import findings, style
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
@@ -31,6 +32,7 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
             failed[failed["dataset"] == dataset],
         )
         if fig.data:
+            style.chance_line(fig, chance(dataset))
             slug = f"acc-vs-params-{slugify(dataset)}"
             parts += [f"<h3>{escape(str(dataset))}</h3>", Figure(slug, fig)]
     if not parts:

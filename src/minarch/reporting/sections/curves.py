@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.analysis import summary
+from minarch.analysis.selection import chance
 from minarch.reporting import findings, style
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
@@ -31,6 +32,7 @@ def learning_curves(data: ReportInput) -> Section | None:
     for dataset, group in curves.groupby("dataset", dropna=False):
         name, slug = escape(str(dataset)), slugify(dataset)
         acc = _figure(group, "val_acc", f"{name}: validation accuracy", "Validation accuracy (%)")
+        style.chance_line(acc, chance(dataset))
         loss = _figure(
             group, "train_loss", f"{name}: training loss", "Train loss (log scale)", log_y=True
         )

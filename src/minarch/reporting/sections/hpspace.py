@@ -154,9 +154,16 @@ def _surface_figures(result: HpSpaceResult, key: tuple, name: str) -> list[tuple
         )
         for col in (1, 2):
             _overlay(fig, result, tables.loc[variant], col)
+        edges = tables.loc[variant, "edges"]
+        bound = (
+            f"<br><sup>its {_width(max(result.rois))}-ROI reaches the grid's edge "
+            f"({escape(edges)}): θ* is a bound, the optimum may lie outside the grid</sup>"
+            if edges
+            else ""
+        )
         style.styled(
             fig,
-            title=f"{name}: {escape(str(variant))}",
+            title=f"{name}: {escape(str(variant))}{bound}",
             x_title="log10 weight decay",
             y_title="log10 learning rate",
         )
@@ -278,6 +285,7 @@ def _ellipse_table(ellipses: pd.DataFrame, rois: tuple[float, ...]) -> str:
         name = f"{_width(x)}-ROI"
         head += [f"{name} points", f"{name} length", f"{name} width", f"{name} angle (°)"]
         head += [f"{name} centre (log10 wd, log10 lr)"]
+    head += [f"{_width(max(rois))}-ROI at the grid's edge" if rois else "ROI at the grid's edge"]
     head += [f"Centre shift ({_width(max(rois))}-ROI)" if rois else "Centre shift", "θ* moved"]
     rows = []
     for row in ellipses.to_dict("records"):
@@ -303,6 +311,7 @@ def _ellipse_table(ellipses: pd.DataFrame, rois: tuple[float, ...]) -> str:
             ]
         moved = row["optimum_moved"]
         cells += [
+            f"yes ({escape(row['edges'])}): a bound" if row["touches_edge"] else "no",
             _number(row["shift"]),
             "—" if pd.isna(moved) else "yes" if moved else "no",
         ]

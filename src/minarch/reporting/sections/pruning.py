@@ -238,6 +238,7 @@ def _curve_figure(
                 col=col,
             )
             shown.add((model, pipeline))
+    style.chance_line(fig, float(points["chance"].max()), row="all", col="all")
     thresholds = bounds["collapse_threshold"].dropna()
     if len(thresholds):
         fig.add_hline(

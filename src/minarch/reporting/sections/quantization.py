@@ -167,14 +167,7 @@ def _bits_figure(curves: pd.DataFrame, colors: dict, dataset: str) -> go.Figure:
             )
     chance = curves["chance"].dropna()
     if len(chance):
-        fig.add_hline(
-            y=100 * float(chance.iloc[0]),
-            line={"color": "#777", "dash": "dot", "width": 1},
-            annotation_text="chance",
-            annotation_position="bottom left",
-            row="all",
-            col="all",
-        )
+        style.chance_line(fig, float(chance.iloc[0]), row="all", col="all")
     ticks = sorted({FP32_BITS, *curves["bits"].dropna().astype(float)}, reverse=True)
     style.styled(
         fig,

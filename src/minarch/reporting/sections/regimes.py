@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from minarch.analysis import REGIMES, Analysis, analyze
+from minarch.analysis.selection import chance
 from minarch.data import by_difficulty
 from minarch.reporting import findings, style
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
@@ -104,7 +105,7 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
             escape(str(row.family)),
             str(row.n_architectures),
             style.percent(float(row.best_acc)),
-            _parameters(row.p_min),
+            escape(findings.p_min(row.p_min, row.p_min_at_edge)),
             interval if np.isfinite(row.reached_fraction) else "—",
             style.percent(float(row.reached_fraction)),
             _parameters(row.p_over) if np.isfinite(row.p_over) else "none",
@@ -159,12 +160,14 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
         )
     minimal = result.minimal[result.minimal["dataset"] == dataset]
     for row in minimal[minimal["reached"]].itertuples():
+        bound = " ≥ (largest size tested)" if row.p_min_at_edge else ""
         fig.add_vline(
             x=row.p_min,
             line={"color": style.family_color(row.family), "dash": "dash", "width": 1.2},
-            annotation_text=f"P_min {escape(str(row.family))}",
+            annotation_text=f"P_min {escape(str(row.family))}{bound}",
             annotation_position="top left",
         )
+    style.chance_line(fig, chance(dataset))
     style.styled(
         fig,
         title=f"{escape(str(dataset))}: convergence regimes",
@@ -197,6 +200,7 @@ def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) ->
                 col=col,
             )
             shown.add(family)
+    style.chance_line(fig, float(classified["chance"].max()), row="all", col="all")
     style.styled(
         fig,
         title=f"{name}: validation accuracy by regime",
@@ -227,6 +231,10 @@ def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
         fig.add_scatter(
             x=[escape(str(d)) for d in datasets],
             y=p,
+            customdata=[
+                escape(findings.p_min(v, bool(edge)))
+                for v, edge in zip(p, group["p_min_at_edge"].fillna(False), strict=True)
+            ],
             error_y={
                 "type": "data",
                 "symmetric": False,
@@ -237,12 +245,18 @@ def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
             mode="lines+markers",
             name=escape(str(family)),
             line={"color": style.family_color(family), "width": 1.5},
-            marker={"symbol": family_symbol(family), "size": 9},
-            hovertemplate="%{x}<br>P_min %{y:,}<extra></extra>",
+            marker={
+                "symbol": [
+                    f"{family_symbol(family)}-open" if edge else family_symbol(family)
+                    for edge in group["p_min_at_edge"].fillna(False)
+                ],
+                "size": 9,
+            },
+            hovertemplate="%{x}<br>P_min %{customdata}<extra></extra>",
         )
     style.styled(
         fig,
-        title="Minimal learnable parameters vs dataset",
+        title="Minimal learnable parameters vs dataset (open marker: ≥, the largest size tested)",
         x_title="Dataset (easy to hard)",
         y_title="P_min (parameters, log scale)",
     )
