@@ -20,6 +20,7 @@ from minarch.reporting import ReportInput, png, write_report
 from minarch.reporting.png import GET_CHROME
 from minarch.reporting.sections.accuracy import accuracy_vs_params
 from minarch.reporting.sections.curves import learning_curves
+from minarch.reporting.style import count
 from tests.browser import CHROMIUM, assert_renders_without_console_errors, requires_chromium
 
 EVIL = "<script>alert(1)</script>"
@@ -199,11 +200,16 @@ def test_single_seed_has_no_error_bars_and_nan_accuracies_are_skipped():
 def test_family_colour_is_the_same_in_every_figure():
     runs, epochs = frames(datasets=("digits",))
     data = ReportInput(runs, epochs)
-    figures = [*accuracy_vs_params(data).figures, *learning_curves(data).figures]
-    colours = {
-        (trace.name, trace.line.color) for f in figures for trace in f.figure.data if trace.line
-    }
-    assert len({name for name, _ in colours}) == len(colours) == len(FAMILIES)
+    (accuracy,) = accuracy_vs_params(data).figures
+    family = {trace.name: trace.line.color for trace in accuracy.figure.data}
+    assert len(family) == len(set(family.values())) == len(FAMILIES)
+    for curves in learning_curves(data).figures:
+        for name, sizes in FAMILIES.items():
+            traces = [t for t in curves.figure.data if t.legendgroup == name]
+            assert [t.name for t in traces] == [f"{name} w{p} ({count(p)})" for p in sizes]
+            colours = [t.line.color for t in traces]
+            assert colours[-1] == family[name]  # the largest in the family's own colour
+            assert len(set(colours)) == len(sizes)  # smaller ones lighter, each its own
 
 
 def test_dataset_names_that_slug_alike_get_distinct_figures(tmp_path):

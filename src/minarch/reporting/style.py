@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable, Iterable
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 FONT = "Arial, Helvetica, Liberation Sans, sans-serif"
@@ -75,20 +78,75 @@ def percent(fraction: float, std: float = math.nan) -> str:
     return f"{100 * fraction:.2f} ± {100 * std:.2f}"
 
 
-def log10(value: float) -> str:
-    """Learning rates and weight decays are shown as log10 (0 stays 0: 'off')."""
-    if not math.isfinite(value) or value < 0:
+def number(value: float) -> str:
+    """A learning rate or weight decay as a study file writes it: 0.003, 0.0005, 1e-5, 0 (off)."""
+    if not math.isfinite(value):
         return "—"
     if value == 0:
         return "0 (off)"
-    return f"{math.log10(value):.2f}"
-
-
-def number(value: float) -> str:
-    """A learning rate or weight decay as the study file writes it: 0.003, 0.0005, 1e-5."""
-    if not math.isfinite(value):
-        return "—"
     return f"{value:.3g}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def log_axis(
+    fig: go.Figure,
+    values: Iterable[float],
+    *,
+    axis: str = "x",
+    label: Callable[[float], str] | None = None,
+    **where: object,
+) -> None:
+    """Make an axis logarithmic with labels only where a reader needs them.
+
+    Plotly labels 2, 3, 5 ... between decades when a log axis spans little;
+    here ticks are the decades the data spans, else 1-2-5 steps, else the
+    data's own values, whichever first puts two labels on the data; labelled
+    by ``label`` (``count`` by default).
+    """
+    finite = sorted({float(v) for v in values if math.isfinite(v) and v > 0})
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    if not finite:
+        update(type="log", **where)
+        return
+    low, high = math.floor(math.log10(finite[0])), math.ceil(math.log10(finite[-1]))
+    decades = [10.0**k for k in range(low, high + 1)]
+    steps = [m * 10.0**k for k in range(low, high + 1) for m in (1, 2, 5)]
+    for ticks in (decades, steps, finite[:: -(-len(finite) // 6)]):
+        if sum(finite[0] <= t <= finite[-1] for t in ticks) >= 2:
+            break
+    show = label or count
+    update(type="log", tickvals=ticks, ticktext=[show(t) for t in ticks], **where)
+
+
+def epoch_axis(fig: go.Figure, last_epoch: float, **where: object) -> None:
+    """Whole epochs on the x axis: every epoch up to 10, then round steps."""
+    step = max(1, math.ceil(last_epoch / 10)) if math.isfinite(last_epoch) else 1
+    fig.update_xaxes(tickmode="linear", tick0=0, dtick=step, **where)
+
+
+def model_colors(table: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+    """A colour per (dataset, family, model): the family's colour, lighter for smaller models.
+
+    So a figure coloured by model still reads by family, size runs light to
+    dark, and a family's largest model has exactly the family's colour.
+    """
+    colors = {}
+    keys = ["dataset", "family", "model"]
+    models = table.drop_duplicates(keys).sort_values([*keys[:2], "params", "model"])
+    for _, group in models.groupby(["dataset", "family"], sort=False):
+        base = family_color(group["family"].iloc[0])
+        tints = np.linspace(0.6, 0.0, len(group)) if len(group) > 1 else [0.0]
+        for key, tint in zip(group[keys].itertuples(index=False), tints, strict=True):
+            colors[tuple(key)] = _tint(base, float(tint))
+    return colors
+
+
+def _tint(color: str, amount: float) -> str:
+    """``color`` mixed with white by ``amount`` (0: unchanged)."""
+    if amount == 0:
+        return color
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    mixed = [round(v + (255 - v) * amount) for v in rgb]
+    return "#" + "".join(f"{v:02x}" for v in mixed)
 
 
 def count(value: float) -> str:

@@ -53,7 +53,8 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
     fig = go.Figure()
     for family, group in archs.dropna(subset=["acc_mean"]).groupby("family", dropna=False):
         seeds = group["n_done"].map(lambda n: f"{n} seed{'s' if n != 1 else ''}")
-        config = group["lr"].map(style.log10) + " / " + group["weight_decay"].map(style.log10)
+        lr, wd = group["lr"].map(style.number), group["weight_decay"].map(style.number)
+        config = "lr " + lr + ", weight decay " + wd
         fig.add_scatter(
             x=group["params"],
             y=100 * group["acc_mean"],
@@ -67,7 +68,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
                 [
                     group["model"].map(lambda m: escape(str(m))),
                     group["flops"].map(style.count),
-                    seeds + ", log10 lr / wd " + config,
+                    seeds + ", " + config,
                 ]
             ),
             hovertemplate=_HOVER,
@@ -98,7 +99,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
         x_title="Parameters (count, log scale)",
         y_title="Best validation accuracy (%)",
     )
-    fig.update_xaxes(type="log")
+    style.log_axis(fig, [*archs["params"], *failed["params"]])
     return fig
 
 

@@ -30,7 +30,6 @@ from minarch.reporting.sections.pruning import (
     METHOD_SYMBOLS,
     depth,
     html_table,
-    model_colors,
     none_for_nan,
     parameters,
     section_rows,
@@ -53,7 +52,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
     table = minimal_bits(rows, delta=t.quant_delta)
     trend = bits_trend(table)
     int8 = int8_comparison(rows)
-    colors = model_colors(curves) if not curves.empty else {}
+    colors = style.model_colors(curves) if not curves.empty else {}
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
     datasets = by_difficulty([*curves["dataset"], *int8["dataset"]])
     if len(datasets) > 1 and np.isfinite(trend.by_dataset["mean_bits"].astype(float)).any():
@@ -264,7 +263,7 @@ def _params_figure(table: pd.DataFrame, dataset: str, t: AnalysisSpec) -> go.Fig
         y_title="Minimal bits (32: none qualifies)",
     )
     fig.update_layout(legend_title_text="Family · method · pipeline")
-    fig.update_xaxes(type="log")
+    style.log_axis(fig, table["params"].astype(float))
     ticks = sorted({FP32_BITS, *table["bits_tested"].str.split(", ").explode().astype(float)})
     fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{b:g}" for b in ticks])
     return fig
@@ -277,16 +276,18 @@ def _dataset_figure(by_dataset: pd.DataFrame, datasets: list[str]) -> go.Figure:
         ["family", "method", "pipeline"], sort=True
     ):
         group = group.set_index("dataset").reindex(datasets)
+        symbol = METHOD_SYMBOLS.get(method, "star")
         fig.add_scatter(
             x=[escape(d) for d in datasets],
             y=group["mean_bits"],
-            mode="lines+markers",
+            mode="markers",  # datasets are categories: nothing lies between them
             name=f"{escape(family)} · {escape(method)} · {escape(pipeline)}",
-            line={
+            marker={
+                "size": 10,
                 "color": style.family_color(family),
-                "dash": PIPELINE_DASHES.get(pipeline, "longdash"),
+                # no lines to dash: quantization-aware training gets open markers
+                "symbol": f"{symbol}-open" if pipeline == "qat" else symbol,
             },
-            marker={"size": 9, "symbol": METHOD_SYMBOLS.get(method, "star")},
             hovertemplate="%{x}<br>mean minimal bits %{y:.1f}<extra></extra>",
         )
     style.styled(
