@@ -8,7 +8,7 @@ section escapes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -148,6 +148,40 @@ def quantization(min_bits: pd.DataFrame) -> list[str]:
             failing = group.loc[~group["qualifies"].astype(bool), "model"]
             if len(failing):
                 text += f"; no tested width suffices for {', '.join(map(str, failing))}"
+        sentences.append(text + ".")
+    return sentences
+
+
+def sensitivity(
+    dataset: str, slices: Mapping[str, pd.DataFrame], names: Mapping[str, str]
+) -> list[str]:
+    """Per varied hyperparameter: the architectures whose accuracy it moves most and least.
+
+    ``slices`` holds, per hyperparameter, each architecture's configurations
+    along it with the other held at its chosen value (mean accuracy over seeds).
+    """
+    sentences = []
+    for varied, rows in slices.items():
+        spans = []
+        for model, line in rows.groupby("model", sort=False):
+            if len(line) < 2:
+                continue
+            low, high = line.loc[line["acc_mean"].idxmin()], line.loc[line["acc_mean"].idxmax()]
+            spans.append((high["acc_mean"] - low["acc_mean"], str(model), low, high))
+        if not spans:
+            continue
+        spread, model, low, high = max(spans, key=lambda s: s[0])
+        other = next(n for h, n in names.items() if h != varied)
+        name = names[varied]
+        text = (
+            f"{dataset}: over the {name}s tried (each architecture at its chosen {other}), "
+            f"accuracy moves by up to {100 * spread:.1f} pp, for {model} ({_pct(low['acc_mean'])} "
+            f"at {name} {style.number(low[varied])}, {_pct(high['acc_mean'])} at "
+            f"{style.number(high[varied])})"
+        )
+        least = min(spans, key=lambda s: s[0])
+        if len(spans) > 1:
+            text += f", and by {100 * least[0]:.1f} pp for {least[1]}"
         sentences.append(text + ".")
     return sentences
 

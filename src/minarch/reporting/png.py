@@ -57,7 +57,10 @@ def _options(figure: go.Figure) -> dict:
 
     A static image cannot scroll its legend: entries past the bottom are lost.
     """
-    entries = sum(1 for t in figure.data if t.showlegend is not False and t.name)
+    entries = sum(
+        1 for t in figure.data if "showlegend" in t and t.showlegend is not False and t.name
+    )
+    entries += sum(1 for shape in figure.layout.shapes if shape.showlegend)
     height = max(PNG_OPTIONS["height"], LEGEND_TOP + LEGEND_ENTRY * entries)
     return PNG_OPTIONS | {"height": height}
 

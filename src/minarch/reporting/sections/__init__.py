@@ -12,12 +12,14 @@ from minarch.reporting.sections.hpspace import hyperparameter_space
 from minarch.reporting.sections.pruning import pruning_sensitivity
 from minarch.reporting.sections.quantization import quantization_robustness
 from minarch.reporting.sections.regimes import convergence_regimes
+from minarch.reporting.sections.sensitivity import hyperparameter_sensitivity
 from minarch.reporting.sections.summary import summary_tables
 
 SECTION_BUILDERS: list[SectionBuilder] = [
     accuracy_vs_params,
     learning_curves,
     convergence_regimes,
+    hyperparameter_sensitivity,
     pruning_sensitivity,
     quantization_robustness,
     hyperparameter_space,
