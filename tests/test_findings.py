@@ -30,7 +30,7 @@ def test_accuracy_findings_name_the_best_architecture_and_growth_with_size():
     runs.loc[runs["model"] == "cnn w200000", "best_val_acc"] = 0.99
     text = findings_of(accuracy_vs_params(ReportInput(runs, epochs)))
     assert "digits: the best architecture is cnn w200000 (200k parameters) at 99.0 %" in text
-    assert re.search(r"mlp from \d+\.\d % \(1k\) to \d+\.\d % \(100k\)", text)
+    assert re.search(r"mlp from \d+\.\d % \(1k parameters\) to \d+\.\d % \(100k\)", text)
 
 
 def minimal(rows: list[tuple[str, str, float]]) -> Analysis:

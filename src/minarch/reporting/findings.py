@@ -37,8 +37,8 @@ def accuracy(archs: pd.DataFrame) -> list[str]:
             small, large = fam.iloc[0], fam.iloc[-1]
             if len(fam) > 1:
                 growth.append(
-                    f"{family} from {_pct(small['acc_mean'])} ({_params(small['params'])}) to "
-                    f"{_pct(large['acc_mean'])} ({_params(large['params'])})"
+                    f"{family} from {_pct(small['acc_mean'])} ({_params(small['params'])} "
+                    f"parameters) to {_pct(large['acc_mean'])} ({_params(large['params'])})"
                 )
         sentences.append(text + (f"; by size, {', '.join(growth)}." if growth else "."))
     return sentences
@@ -162,7 +162,7 @@ def sensitivity(
     """
     sentences = []
     for varied, rows in slices.items():
-        spans = []
+        spans = []  # (accuracy range, model, worst row, best row)
         for model, line in rows.groupby("model", sort=False):
             if len(line) < 2:
                 continue
@@ -170,7 +170,8 @@ def sensitivity(
             spans.append((high["acc_mean"] - low["acc_mean"], str(model), low, high))
         if not spans:
             continue
-        spread, model, low, high = max(spans, key=lambda s: s[0])
+        spans.sort(key=lambda s: s[0])
+        spread, model, low, high = spans[-1]
         other = next(n for h, n in names.items() if h != varied)
         name = names[varied]
         text = (
@@ -179,9 +180,8 @@ def sensitivity(
             f"at {name} {style.number(low[varied])}, {_pct(high['acc_mean'])} at "
             f"{style.number(high[varied])})"
         )
-        least = min(spans, key=lambda s: s[0])
         if len(spans) > 1:
-            text += f", and by {100 * least[0]:.1f} pp for {least[1]}"
+            text += f", and by {100 * spans[0][0]:.1f} pp for {spans[0][1]}"
         sentences.append(text + ".")
     return sentences
 

@@ -181,7 +181,7 @@ def _surface_figures(result: HpSpaceResult, key: tuple, name: str) -> list[tuple
             margin={"b": 130, "t": 100 if bound else 60},
         )
         fig.update_yaxes(title_text=None, col=2)
-        fig.update_xaxes(matches="x")  # both panels show the same part of the plane
+        fig.update_xaxes(matches="x", col=2)  # both panels show the same part of the plane
         out.append((variant, fig))
     return out
 

@@ -216,6 +216,8 @@ def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) ->
     shown: set[str] = set()
     for col, regime in enumerate(REGIMES, start=1):
         if not (curves["regime"] == regime).any():
+            # plotly draws no axes for a panel without a trace: an empty one keeps its frame
+            fig.add_scatter(x=[None], y=[None], showlegend=False, hoverinfo="skip", row=1, col=col)
             fig.add_annotation(
                 text="no runs in this regime",
                 x=0.5,
@@ -250,6 +252,8 @@ def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) ->
     for col in range(2, len(REGIMES) + 1):  # one y title, on the first panel
         fig.update_yaxes(title_text=None, col=col)
     style.epoch_axis(fig, float(curves["epoch"].max()) if len(curves) else 1.0)
+    for col in range(2, len(REGIMES) + 1):  # one epoch range, empty panels included
+        fig.update_xaxes(matches="x", col=col)
     return fig
 
 

@@ -3,7 +3,7 @@
 Per dataset, each architecture's accuracy along the learning rates it was
 trained with (at its chosen weight decay) and along the weight decays (at its
 chosen learning rate), mean ± std over seeds; and every run on parallel
-coordinates over the fields the study varies, coloured by accuracy.
+categories over the fields the study varies, coloured by accuracy.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 HYPERPARAMETERS = {"lr": "learning rate", "weight_decay": "weight decay"}
 ARCHITECTURE_FIELDS = ["family", "params"]
-"""Parallel-coordinate axes that describe the architecture; the plot needs more than these."""
+"""Parallel-category axes that describe the architecture; the plot needs more than these."""
 _SAME_AS = ("config.seed", "config.training.lr", "config.training.weight_decay")
 _SAME_AS += ("config.model.family", "config.dataset.name")  # repeat a shown column
 MAX_CATEGORY_LABEL = 24
 
 
 def hyperparameter_sensitivity(data: ReportInput) -> Section | None:
-    """Slices through the lr × weight-decay grid and a parallel-coordinates view, per dataset."""
+    """Slices through the lr × weight-decay grid and a parallel-categories view, per dataset."""
     runs = _finished(data.runs)
     if runs.empty:
         return None
@@ -65,9 +65,9 @@ def hyperparameter_sensitivity(data: ReportInput) -> Section | None:
         "learning rates tried, each architecture at its chosen weight decay; right: along the "
         "weight decays, at its chosen learning rate (★ the chosen configuration). Mean final "
         "validation accuracy over seeds, a diverged seed counting at chance; error bars: "
-        "standard deviation over seeds. The parallel-coordinates plot draws one line per run "
+        "standard deviation over seeds. The parallel-categories plot draws one band per run "
         "across the fields the study varies, coloured by its final validation accuracy; drag "
-        "along an axis to select a range.</p>"
+        "a category to reorder it.</p>"
     )
     return Section("Sensitivity to hyperparameters", (note, *parts), tuple(sentences))
 
@@ -159,20 +159,25 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _parallel(runs: pd.DataFrame, fields: list[str], name: str) -> go.Figure:
-    """One line per run across ``fields``, coloured by its final validation accuracy (%)."""
+    """One band per run across ``fields``, coloured by its final validation accuracy (%).
+
+    Parallel categories, not plotly's parallel coordinates: a grid's values are
+    categories anyway, and parcats draws SVG where parcoords needs WebGL.
+    """
     acc = 100 * runs["acc"].to_numpy(float)
-    dimensions = [_dimension(runs[field], field) for field in fields]
-    dimensions.append({"label": "val. acc. (%)", "values": acc})
     fig = go.Figure(
-        go.Parcoords(
+        go.Parcats(
+            dimensions=[_dimension(runs[field], field) for field in fields],
             line={
                 "color": np.nan_to_num(acc, nan=0.0),
                 "colorscale": "Viridis",
                 "showscale": True,
                 "colorbar": {"title": {"text": "val. acc. (%)"}},
+                "shape": "hspline",
             },
-            dimensions=dimensions,
-            labelangle=-20,
+            hoveron="color",
+            hoverinfo="count+probability",
+            arrangement="freeform",
         )
     )
     title = f"{name}: every run across the fields the study varies"
@@ -182,26 +187,19 @@ def _parallel(runs: pd.DataFrame, fields: list[str], name: str) -> go.Figure:
 
 
 def _dimension(values: pd.Series, field: str) -> dict:
-    """A parallel-coordinates axis: log10 for rates and sizes, codes for categories."""
+    """A parallel-categories axis: values as the study file writes them, in numeric order."""
     label = HYPERPARAMETERS.get(field, field.removeprefix("config.").replace("training.", ""))
     numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all() and field in (*HYPERPARAMETERS, "params") and (numeric > 0).all():
-        ticks = np.unique(np.log10(numeric.to_numpy(float)))
-        show = style.count if field == "params" else style.number
-        ticks = ticks[:: -(-len(ticks) // 8)]
-        return {
-            "label": f"{label} (log)",
-            "values": np.log10(numeric.to_numpy(float)),
-            "tickvals": ticks,
-            "ticktext": [show(10**t) for t in ticks],
-        }
     if numeric.notna().all():
-        return {"label": label, "values": numeric.to_numpy(float)}
-    text = _text(values)
-    names = sorted(text.unique())
+        show = style.count if field == "params" else style.number
+        order = [show(v) for v in sorted(numeric.unique())]
+        shown = numeric.map(show)
+    else:
+        shown = _text(values).map(lambda v: escape(v[:MAX_CATEGORY_LABEL]))
+        order = sorted(shown.unique())
     return {
         "label": label,
-        "values": text.map({n: i for i, n in enumerate(names)}).to_numpy(float),
-        "tickvals": list(range(len(names))),
-        "ticktext": [escape(n[:MAX_CATEGORY_LABEL]) for n in names],
+        "values": shown.tolist(),
+        "categoryorder": "array",
+        "categoryarray": order,
     }
