@@ -49,8 +49,8 @@ def minimal_parameters(
     ``acc_mean``) is at least ``accuracy_fraction`` of the family's best;
     NaN with ``reached`` False when even the largest fails.
     ``p_min_at_edge`` is True when P_min is the largest size tested: only the
-    grid's last architecture qualifies (and it sets the family's best), so a
-    larger grid may move P_min up; it is a bound, not a found minimum.
+    grid's last architecture qualifies, so larger ones may be needed to tell
+    where reliable learning starts; it is a bound, not a found minimum.
     P_over is the smallest p from which every architecture's majority regime
     is overfitting (NaN when the largest one's is not). ``best_acc`` is the
     family's best mean accuracy (a fraction).

@@ -206,7 +206,7 @@ def hpspace(result: HpSpaceResult, key: tuple) -> str:
         text += f"{len(others)} variant{'s' if len(others) != 1 else ''}"
     at_edge = rows[rows["touches_edge"].astype(bool)]
     if len(at_edge) and result.rois:
-        where = "; ".join(f"{r.variant} ({r.edges})" for r in at_edge.itertuples(index=False))
+        where = "; ".join(f"{e.variant} ({e.edges})" for e in at_edge.itertuples(index=False))
         text += (
             f"; the {max(result.rois):g}-ROI reaches the grid's edge for {where}, so θ* there "
             "is a bound and the optimum may lie outside the grid (hpspace.extend_grid grows it)"
@@ -220,6 +220,13 @@ def hpspace(result: HpSpaceResult, key: tuple) -> str:
             f"{worst['d_mean']:.2f} pp on average ({worst['variant']})"
         )
     return text + "."
+
+
+def p_min(value: float, at_edge: bool) -> str:
+    """A P_min as tables and findings write it: a bound when it is the largest size tested."""
+    if not np.isfinite(value):
+        return "not reached"
+    return f"≥ {value:,.0f}, at the largest size tested" if at_edge else f"{value:,.0f}"
 
 
 def _trend(p_min: pd.Series, at_edge: pd.Series) -> str:
@@ -247,13 +254,6 @@ def _every(n: int) -> str:
 def _join(names: Sequence[object]) -> str:
     names = [str(n) for n in names]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def p_min(value: float, at_edge: bool) -> str:
-    """A P_min as tables and findings write it: a bound when it is the largest size tested."""
-    if not np.isfinite(value):
-        return "not reached"
-    return f"≥ {value:,.0f}, at the largest size tested" if at_edge else f"{value:,.0f}"
 
 
 def _p_min(row: Any) -> str:

@@ -61,9 +61,10 @@ def hyperparameter_sensitivity(data: ReportInput) -> Section | None:
     if not parts:
         return None
     note = (
-        "<p>Every configuration trained, not only the chosen one. Left: accuracy along the "
-        "learning rates tried, each architecture at its chosen weight decay; right: along the "
-        "weight decays, at its chosen learning rate (★ the chosen configuration). Mean final "
+        "<p>Every configuration trained, not only the chosen one: a panel per hyperparameter "
+        "the grid varies, accuracy along the learning rates tried (each architecture at its "
+        "chosen weight decay) and along the weight decays (at its chosen learning rate); ★ the "
+        "chosen configuration. Mean final "
         "validation accuracy over seeds, a diverged seed counting at chance; error bars: "
         "standard deviation over seeds. The parallel-categories plot draws one band per run "
         "across the fields the study varies, coloured by its final validation accuracy; drag "
