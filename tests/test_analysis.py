@@ -15,8 +15,8 @@ from minarch.analysis import (
     minimal_parameters,
 )
 from minarch.errors import MinarchError, SpecError
-from minarch.report import ReportInput, write_report
-from minarch.report.sections.regimes import convergence_regimes
+from minarch.reporting import ReportInput, write_report
+from minarch.reporting.sections.regimes import convergence_regimes
 from minarch.spec import StudySpec, expand, parse_study
 
 EPOCHS = 10

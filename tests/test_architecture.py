@@ -28,7 +28,7 @@ RANKS = {
     "analysis": 3,
     "bench": 3,
     "execute": 4,
-    "report": 4,
+    "reporting": 4,
     "api": 5,
     "cli": 6,
     "__main__": 6,
@@ -79,9 +79,9 @@ def test_imports_go_to_equal_or_lower_ranks():
 
 
 def test_the_rank_check_can_fail():
-    tree = ast.parse("from minarch.report import write_report\nimport minarch.api")
-    assert _imported_units(tree) == {"report", "api"}
-    assert RANKS["report"] > RANKS["analysis"]
+    tree = ast.parse("from minarch.reporting import write_report\nimport minarch.api")
+    assert _imported_units(tree) == {"reporting", "api"}
+    assert RANKS["reporting"] > RANKS["analysis"]
 
 
 def test_the_package_facade_imports_only_errors_at_load_time():

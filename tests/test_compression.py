@@ -22,10 +22,10 @@ from minarch.analysis.compression import (
 )
 from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.errors import MinarchError
-from minarch.report import ReportInput
-from minarch.report.prose import describe_redundancy_trend
-from minarch.report.sections.pruning import pruning_sensitivity
-from minarch.report.sections.quantization import quantization_robustness
+from minarch.reporting import ReportInput
+from minarch.reporting.prose import describe_redundancy_trend
+from minarch.reporting.sections.pruning import pruning_sensitivity
+from minarch.reporting.sections.quantization import quantization_robustness
 from minarch.spec.schema import AnalysisSpec
 
 EVIL = "<script>alert(1)</script>"

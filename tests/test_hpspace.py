@@ -20,9 +20,9 @@ from minarch.analysis.hpspace import (
     surface,
 )
 from minarch.errors import MinarchError
-from minarch.report.prose import band, verdict
-from minarch.report.section import ReportInput
-from minarch.report.sections.hpspace import hyperparameter_space
+from minarch.reporting.prose import band, verdict
+from minarch.reporting.section import ReportInput
+from minarch.reporting.sections.hpspace import hyperparameter_space
 
 EVIL = "<script>alert(1)</script>"
 STEP = 0.2

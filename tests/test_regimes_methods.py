@@ -13,10 +13,10 @@ import pytest
 import minarch
 from minarch.analysis import AnalysisSpec, analyze, classify_runs
 from minarch.analysis.hpspace import ellipse, grid_extension, hpspace_tables, surface
-from minarch.report import ReportInput
-from minarch.report.sections.hpspace import hyperparameter_space
-from minarch.report.sections.regimes import convergence_regimes
-from minarch.report.sections.summary import summary_tables
+from minarch.reporting import ReportInput
+from minarch.reporting.sections.hpspace import hyperparameter_space
+from minarch.reporting.sections.regimes import convergence_regimes
+from minarch.reporting.sections.summary import summary_tables
 from minarch.spec import parse_study
 from tests.test_analysis import EPOCHS, run_frames
 from tests.test_hpspace import axis, runs_on_grid
@@ -158,7 +158,7 @@ def test_an_all_diverged_surface_has_no_roi_and_says_so():
 
 
 def test_an_roi_of_coincident_points_has_no_direction():
-    from minarch.report.prose import band
+    from minarch.reporting.prose import band
 
     fit = ellipse(np.tile([-4.0, -2.0], (5, 1)))
     assert fit.length == fit.width == 0 and math.isnan(fit.angle)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 import pytest
+from kaleido.errors import ChromeNotFoundError
 
 from minarch.errors import MinarchError
-from minarch.report import ReportInput, write_report
-from minarch.report.sections.accuracy import accuracy_vs_params
-from minarch.report.sections.curves import learning_curves
+from minarch.reporting import ReportInput, png, write_report
+from minarch.reporting.png import GET_CHROME
+from minarch.reporting.sections.accuracy import accuracy_vs_params
+from minarch.reporting.sections.curves import learning_curves
+from minarch.reporting.style import count
 from tests.browser import CHROMIUM, assert_renders_without_console_errors, requires_chromium
 
 EVIL = "<script>alert(1)</script>"
@@ -193,11 +200,16 @@ def test_single_seed_has_no_error_bars_and_nan_accuracies_are_skipped():
 def test_family_colour_is_the_same_in_every_figure():
     runs, epochs = frames(datasets=("digits",))
     data = ReportInput(runs, epochs)
-    figures = [*accuracy_vs_params(data).figures, *learning_curves(data).figures]
-    colours = {
-        (trace.name, trace.line.color) for f in figures for trace in f.figure.data if trace.line
-    }
-    assert len({name for name, _ in colours}) == len(colours) == len(FAMILIES)
+    (accuracy,) = accuracy_vs_params(data).figures
+    family = {trace.name: trace.line.color for trace in accuracy.figure.data}
+    assert len(family) == len(set(family.values())) == len(FAMILIES)
+    for curves in learning_curves(data).figures:
+        for name, sizes in FAMILIES.items():
+            traces = [t for t in curves.figure.data if t.legendgroup == name]
+            assert [t.name for t in traces] == [f"{name} w{p} ({count(p)})" for p in sizes]
+            colours = [t.line.color for t in traces]
+            assert colours[-1] == family[name]  # the largest in the family's own colour
+            assert len(set(colours)) == len(sizes)  # smaller ones lighter, each its own
 
 
 def test_dataset_names_that_slug_alike_get_distinct_figures(tmp_path):
@@ -207,13 +219,53 @@ def test_dataset_names_that_slug_alike_get_distinct_figures(tmp_path):
     assert len(ids) == len(set(ids)) == 2 * FIGURES_PER_DATASET + STUDY_FIGURES
 
 
-def test_missing_chromium_warns_and_still_writes_html(tmp_path, monkeypatch):
-    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
-    runs, epochs = frames(datasets=("digits",))
-    with pytest.warns(UserWarning, match="PNG export needs Chromium"):
-        path = write_report(runs, epochs, tmp_path / "out", title="t")
-    assert path.is_file()
+_WITHOUT_CHROME = """
+import sys
+import kaleido
+from kaleido.errors import ChromeNotFoundError
+
+def no_browser(*args, **kwargs):
+    raise ChromeNotFoundError("no browser on this machine")
+
+kaleido.write_fig_from_object_sync = no_browser
+from minarch.reporting import write_report
+from tests.test_report import frames
+
+write_report(*frames(datasets=("digits",)), sys.argv[1], title="t")
+"""
+
+
+def test_missing_chromium_says_so_in_one_plain_line_and_still_writes_html(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_CHROME, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+        check=True,
+    )
+    (line,) = done.stderr.splitlines()  # no warning's source line, no traceback
+    assert line.startswith("PNG figures skipped (the HTML report is complete): no Chrome")
+    assert f"run `{GET_CHROME}` to enable them" in line
+    assert (tmp_path / "out" / "report.html").is_file()
     assert not (tmp_path / "out" / "figures").exists()
+
+
+def test_missing_chromium_is_a_log_record_not_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(png.kaleido, "write_fig_from_object_sync", _raise(ChromeNotFoundError))
+    runs, epochs = frames(datasets=("digits",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = write_report(runs, epochs, tmp_path / "out", title="t")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "PNG figures skipped" in caplog.text
+    assert path.is_file()
+
+
+def _raise(error: type[Exception]):
+    def fail(*args, **kwargs):
+        raise error("simulated")
+
+    return fail
 
 
 def test_unwritable_out_dir_is_a_minarch_error_and_writes_nothing(tmp_path):
@@ -233,7 +285,7 @@ def test_missing_column_is_a_minarch_error(tmp_path):
 
 
 def test_pngs_grow_taller_for_long_legends_only():
-    from minarch.report.png import PNG_OPTIONS, _options
+    from minarch.reporting.png import PNG_OPTIONS, _options
 
     def figure(entries: int, hidden: int = 0) -> go.Figure:
         fig = go.Figure()

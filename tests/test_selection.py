@@ -10,9 +10,9 @@ from minarch.analysis import analyze
 from minarch.data import DatasetInfo, by_difficulty
 from minarch.data.registry import register
 from minarch.errors import DataError
-from minarch.report import ReportInput
-from minarch.report.sections.pruning import section_rows
-from minarch.report.sections.summary import summary_tables
+from minarch.reporting import ReportInput
+from minarch.reporting.sections.pruning import section_rows
+from minarch.reporting.sections.summary import summary_tables
 from tests.test_analysis import EPOCHS, run_frames
 from tests.test_compression import pruned
 
@@ -56,7 +56,7 @@ def test_every_section_shows_the_same_chosen_configuration():
     archs = analyze(runs, epochs).architectures
     assert archs.loc[archs["chosen"], "lr"].tolist() == [1e-2]
     html = "".join(p for p in summary_tables(ReportInput(runs, epochs)).parts)
-    assert "<td>-2.00</td>" in html and "<td>-3.00</td>" not in html
+    assert "<td>0.01</td>" in html and "<td>0.001</td>" not in html  # lr as a number
     parents = runs.set_index("lr")["final_val_acc"]
     compressed = pd.DataFrame(
         [

@@ -248,7 +248,7 @@ def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFr
 
 def _report(store: Store, study: str, reports: Path) -> Path:
     from minarch.analysis import compression_results, stored_study
-    from minarch.report import write_report
+    from minarch.reporting import write_report
 
     return write_report(
         store.runs_frame(study=study),

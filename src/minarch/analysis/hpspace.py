@@ -285,12 +285,35 @@ def grid_extension(
         spacing = _step(values) if step is None else float(step)
         if len(region) == 0 or not np.isfinite(spacing):
             continue
-        inside = region[column].to_numpy(float)
-        if (inside <= values[0] + TOLERANCE).any():
+        low, high = _touched(values, region[column].to_numpy(float))
+        if low:
             out[key].append(10 ** round(values[0] - spacing, 10))
-        if (inside >= values[-1] - TOLERANCE).any():
+        if high:
             out[key].append(10 ** round(values[-1] + spacing, 10))
     return {key: sorted(set(new)) for key, new in out.items()}
+
+
+def roi_edges(surf: pd.DataFrame, region: pd.DataFrame) -> list[str]:
+    """The grid edges ``region`` lies on: "lr min", "lr max", "wd min", "wd max".
+
+    An edge is an axis's smallest or largest value on the surface; an axis
+    with a single value has none (the grid does not span it). A ROI on an edge
+    is cut off by the grid, so its θ* and ellipse are bounds, not findings.
+    """
+    edges = []
+    for name, column in (("lr", "log_lr"), ("wd", "log_wd")):
+        values = np.unique(surf[column].to_numpy(float))
+        if len(values) < 2 or region.empty:
+            continue
+        low, high = _touched(values, region[column].to_numpy(float))
+        edges += [f"{name} {side}" for side, hit in (("min", low), ("max", high)) if hit]
+    return edges
+
+
+def _touched(values: np.ndarray, inside: np.ndarray) -> tuple[bool, bool]:
+    """Whether points ``inside`` reach the smallest and the largest of an axis's ``values``."""
+    low = bool((inside <= values[0] + TOLERANCE).any())
+    return low, bool((inside >= values[-1] - TOLERANCE).any())
 
 
 def hpspace_tables(
@@ -311,6 +334,8 @@ def hpspace_tables(
     ROI in ``rois`` (1.0 by default); risk uses the reference's ``risk_roi``-ROI.
     ``learned`` is False for a variant whose best f is at or below chance: it
     has no ROI (0 points, no ellipse) and neither a shift nor a moved optimum.
+    ``touches_edge`` says the widest ROI reaches the grid's border (``edges``
+    names the sides, ``roi_edges``): the optimum may lie outside the grid.
     """
     rois = tuple(float(x) for x in rois)
     runs = require_columns(runs, RUN_INPUT, "hyperparameter-space input 'runs'")
@@ -366,7 +391,7 @@ def ellipse_columns(rois: Sequence[float]) -> list[str]:
     per_roi = [roi_column(x, stat) for x in rois for stat in ELLIPSE_STATS]
     best = ["best_f", "best_f_seed_std", "best_log_wd", "best_log_lr", "ties", "learned"]
     shift = ["shift_wd", "shift_lr", "shift", "optimum_moved"]
-    return [*KEYS, "model", "grid_points", *best, *per_roi, *shift]
+    return [*KEYS, "model", "grid_points", *best, *per_roi, "touches_edge", "edges", *shift]
 
 
 def hpspace_definitions(
@@ -424,13 +449,16 @@ def _ellipse_row(surf: pd.DataFrame, rois: tuple[float, ...], n_sde: float, leve
         "ties": best.ties,
         "learned": best.f > 100 * level + TOLERANCE,
     }
+    edges: list[str] = []
     for x in rois:
         region = roi(surf, x, chance=level)
         fit = ellipse(region, n_sde)
         row[roi_column(x, "points")] = len(region)
         for stat in ELLIPSE_STATS[1:]:
             row[roi_column(x, stat)] = getattr(fit, stat) if fit is not None else np.nan
-    return row
+        if x == max(rois):
+            edges = roi_edges(surf, region)
+    return row | {"touches_edge": bool(edges), "edges": ", ".join(edges)}
 
 
 def _compare(

@@ -29,6 +29,7 @@ MINIMAL_COLUMNS = [
     "best_acc",
     "p_min",
     "reached",
+    "p_min_at_edge",
     "p_min_low",
     "p_min_high",
     "reached_fraction",
@@ -47,6 +48,9 @@ def minimal_parameters(
     and its mean final validation accuracy (``architecture_table``'s
     ``acc_mean``) is at least ``accuracy_fraction`` of the family's best;
     NaN with ``reached`` False when even the largest fails.
+    ``p_min_at_edge`` is True when P_min is the largest size tested: only the
+    grid's last architecture qualifies, so larger ones may be needed to tell
+    where reliable learning starts; it is a bound, not a found minimum.
     P_over is the smallest p from which every architecture's majority regime
     is overfitting (NaN when the largest one's is not). ``best_acc`` is the
     family's best mean accuracy (a fraction).
@@ -80,6 +84,7 @@ def minimal_parameters(
                 "best_acc": np.nanmax(acc) if np.isfinite(acc).any() else np.nan,
                 "p_min": p_min,
                 "reached": bool(np.isfinite(p_min)),
+                "p_min_at_edge": bool(p_min == params[-1]),
                 "p_min_low": low,
                 "p_min_high": high,
                 "reached_fraction": np.isfinite(samples).mean() if len(samples) else np.nan,

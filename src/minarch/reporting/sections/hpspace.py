@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from minarch.analysis.hpspace import (
+    AXES,
     GROUP,
     RUN_INPUT,
     Ellipse,
@@ -22,9 +23,9 @@ from minarch.analysis.hpspace import (
     hpspace_tables,
     roi_column,
 )
-from minarch.report import style
-from minarch.report.prose import verdict
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import findings, style
+from minarch.reporting.prose import verdict
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 TOP_FRACTION = 0.15
 """The colour scale spans the best 15 % of a model's observations; lower ones clip."""
@@ -33,9 +34,10 @@ ELLIPSE_LINES = ({"color": "black", "width": 2.5}, {"color": "white", "width": 2
 """The narrowest ROI's ellipse black, the next white (on a dark casing); others dashed grey."""
 VARIANT_COLORS = ("#555555", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 _HOVER = (
-    "log10 wd %{x:.2f}<br>log10 lr %{y:.2f}<br>f %{customdata[0]:.2f}% "
+    "lr %{customdata[4]}<br>weight decay %{customdata[3]}<br>f %{customdata[0]:.2f}% "
     "± %{customdata[1]:.2f}<br>%{customdata[2]} seed(s)<extra></extra>"
 )
+MAX_TICKS = 6
 
 
 def hyperparameter_space(data: ReportInput) -> Section | None:
@@ -56,7 +58,7 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
     source = "the study's" if study is not None else "the default"
     items = "".join(f"<li>{escape(line)}</li>" for line in result.definitions)
     parts: list[str | Figure] = [
-        f"<p>Definitions (METHODS.md B.4–B.9) with {source} thresholds:</p><ul>{items}</ul>"
+        f"<p>Definitions (METHODS.md B.4–B.9) with {source} thresholds:</p><ul>{items}</ul>",
     ]
     slugs: set[str] = set()
     for key in models:
@@ -70,7 +72,8 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
             risk = _risk_figure(result, key, name)
             parts.append(Figure(_unique(slugs, "hpspace-risk", dataset, base), risk))
         parts += [
-            "<p>Table 4.1: best configuration and ROI ellipses (log10 units).</p>",
+            "<p>Table 4.1: best configuration and ROI ellipses (lengths and widths in "
+            "decades, i.e. log10 units).</p>",
             _ellipse_table(ellipses, result.rois),
         ]
         if not _rows(result.risk, key).empty:
@@ -80,7 +83,8 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
                 _risk_table(_rows(result.risk, key)),
             ]
         parts.append(f"<p>{escape(verdict(result, dataset, base))}</p>")
-    return Section("Hyperparameter space under pruning", tuple(parts))
+    sentences = tuple(findings.hpspace(result, key) for key in models)
+    return Section("Hyperparameter space under pruning", tuple(parts), sentences)
 
 
 def _gridded_models(result: HpSpaceResult) -> list[tuple]:
@@ -143,7 +147,9 @@ def _surface_figures(result: HpSpaceResult, key: tuple, name: str) -> list[tuple
                     "showscale": not contour,
                     "colorbar": colorbar,
                 },
-                customdata=np.column_stack([surf["f"], surf["f_std"], surf["seeds"]]),
+                customdata=np.column_stack(
+                    [surf["f"], surf["f_std"], surf["seeds"], *(_numbers(surf[a]) for a in AXES)]
+                ),
                 hovertemplate=_HOVER,
                 name="grid point",
                 showlegend=False,
@@ -153,21 +159,50 @@ def _surface_figures(result: HpSpaceResult, key: tuple, name: str) -> list[tuple
         )
         for col in (1, 2):
             _overlay(fig, result, tables.loc[variant], col)
+        edges = tables.loc[variant, "edges"]
+        bound = (
+            f"<br><sup>its {_width(max(result.rois))}-ROI reaches the grid's edge "
+            f"({escape(edges)}): θ* is a bound, the optimum may lie outside the grid</sup>"
+            if edges
+            else ""
+        )
         style.styled(
             fig,
-            title=f"{name}: {escape(str(variant))}",
-            x_title="log10 weight decay",
-            y_title="log10 learning rate",
+            title=f"{name}: {escape(str(variant))}{bound}",
+            x_title="Weight decay (log scale)",
+            y_title="Learning rate (log scale)",
         )
+        _log_ticks(fig, "x", surfaces["log_wd"])
+        _log_ticks(fig, "y", surfaces["log_lr"])
         fig.update_layout(
-            legend={"title": {"text": ""}, "orientation": "h", "y": -0.18, "x": 0},
+            # below the tick labels (numbers like 0.000631 may be set at an angle)
+            legend={"title": {"text": ""}, "orientation": "h", "y": -0.3, "x": 0},
             legend_bgcolor="#d9d9d9",  # grey, so the white ellipse shows in the legend
-            margin={"b": 90},
+            margin={"b": 130, "t": 100 if bound else 60},
         )
         fig.update_yaxes(title_text=None, col=2)
-        fig.update_xaxes(matches="x")  # both panels show the same part of the plane
+        fig.update_xaxes(matches="x", col=2)  # both panels show the same part of the plane
         out.append((variant, fig))
     return out
+
+
+def _theta(row: pd.Series) -> str:
+    lr, wd = (style.number(10 ** row[f"best_log_{axis}"]) for axis in ("lr", "wd"))
+    return f"lr {lr}, weight decay {wd}"
+
+
+def _numbers(log_values: pd.Series) -> list[str]:
+    """log10 grid coordinates as the numbers a study file writes (0.003, not −2.52)."""
+    return [style.number(10**v) for v in log_values.to_numpy(float)]
+
+
+def _log_ticks(fig: go.Figure, axis: str, log_values: pd.Series) -> None:
+    """Label a log10-coordinate axis with the grid's own values as numbers (at most MAX_TICKS)."""
+    values = np.unique(log_values.to_numpy(float))
+    values = values[:: -(-len(values) // MAX_TICKS)] if len(values) else values
+    labels = _numbers(pd.Series(values))
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    update(tickmode="array", tickvals=values, ticktext=labels)
 
 
 def _contour(grid: pd.DataFrame, zmin: float, zmax: float, colorbar: dict) -> go.Contour:
@@ -183,7 +218,7 @@ def _contour(grid: pd.DataFrame, zmin: float, zmax: float, colorbar: dict) -> go
         connectgaps=True,  # interpolate over missing grid points; the scatter shows them
         contours={"start": zmin, "end": zmax, "size": (zmax - zmin) / 10},
         line={"width": 0.5},
-        hovertemplate="log10 wd %{x:.2f}<br>log10 lr %{y:.2f}<extra></extra>",
+        hoverinfo="skip",  # interpolated: the grid points panel shows the measured values
         name="f",
         showlegend=False,
     )
@@ -213,7 +248,8 @@ def _overlay(fig: go.Figure, result: HpSpaceResult, row: pd.Series, col: int) ->
             name="θ*",
             legendgroup="theta",
             showlegend=col == 1,
-            hovertemplate="θ*<br>log10 wd %{x:.2f}<br>log10 lr %{y:.2f}<extra></extra>",
+            text=[_theta(row)],
+            hovertemplate="θ*<br>%{text}<extra></extra>",
         ),
         row=1,
         col=col,
@@ -271,12 +307,14 @@ def _html_table(head: list[str], rows: list[tuple[str, ...]]) -> str:
 
 def _ellipse_table(ellipses: pd.DataFrame, rois: tuple[float, ...]) -> str:
     """Thesis Table 4.1: θ*, each ROI's ellipse, and the shift from the reference."""
-    head = ["Variant", "Model", "Grid points", "Best f (%) ± seed std", "θ* log10 wd"]
-    head += ["θ* log10 lr", "Ties"]
+    head = ["Variant", "Model", "Grid points", "Best f (%) ± seed std", "θ* learning rate"]
+    head += ["θ* weight decay", "Ties"]
     for x in rois:
         name = f"{_width(x)}-ROI"
-        head += [f"{name} points", f"{name} length", f"{name} width", f"{name} angle (°)"]
-        head += [f"{name} centre (log10 wd, log10 lr)"]
+        head += [f"{name} points", f"{name} length (decades)", f"{name} width (decades)"]
+        head += [f"{name} angle (°)"]
+        head += [f"{name} centre (weight decay, lr)"]
+    head += [f"{_width(max(rois))}-ROI at the grid's edge" if rois else "ROI at the grid's edge"]
     head += [f"Centre shift ({_width(max(rois))}-ROI)" if rois else "Centre shift", "θ* moved"]
     rows = []
     for row in ellipses.to_dict("records"):
@@ -287,8 +325,8 @@ def _ellipse_table(ellipses: pd.DataFrame, rois: tuple[float, ...]) -> str:
             escape(str(row["model"])),
             str(row["grid_points"]),
             f"{f} ± {_number(std)}" if np.isfinite(std) else f,
-            _number(row["best_log_wd"]),
-            _number(row["best_log_lr"]),
+            style.number(10 ** row["best_log_lr"]),
+            style.number(10 ** row["best_log_wd"]),
             str(row["ties"]),
         ]
         for x in rois:
@@ -298,10 +336,13 @@ def _ellipse_table(ellipses: pd.DataFrame, rois: tuple[float, ...]) -> str:
                 _number(row[roi_column(x, "length")]),
                 _number(row[roi_column(x, "width")]),
                 _number(row[roi_column(x, "angle")], 0),
-                f"({_number(centre[0])}, {_number(centre[1])})" if np.isfinite(centre[0]) else "—",
+                f"({style.number(10 ** centre[0])}, {style.number(10 ** centre[1])})"
+                if np.isfinite(centre[0])
+                else "—",
             ]
         moved = row["optimum_moved"]
         cells += [
+            f"yes ({escape(row['edges'])}): a bound" if row["touches_edge"] else "no",
             _number(row["shift"]),
             "—" if pd.isna(moved) else "yes" if moved else "no",
         ]

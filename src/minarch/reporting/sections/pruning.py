@@ -17,7 +17,6 @@ from plotly.subplots import make_subplots
 
 from minarch.analysis.compression import (
     CURVE,
-    MODEL,
     compression_rows,
     layer_widths,
     phases,
@@ -27,9 +26,9 @@ from minarch.analysis.compression import (
 )
 from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.data import by_difficulty
-from minarch.report import style
-from minarch.report.prose import describe_redundancy_trend
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import findings, style
+from minarch.reporting.prose import describe_redundancy_trend
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 from minarch.spec.schema import AnalysisSpec
 
 PIPELINE_DASHES = {"oneshot": "solid", "finetune": "dash", "retrain": "dot", "imp": "dashdot"}
@@ -80,7 +79,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     table = redundancy(rows, delta=t.prune_delta)
     trend = redundancy_trend(table)
     widths = layer_widths(rows)
-    colors = model_colors(curves)
+    colors = style.model_colors(curves)
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
     for dataset in by_difficulty(curves["dataset"]):
         name, slug = escape(dataset), slugify(dataset)
@@ -103,7 +102,8 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
             parts.append(f"<p>Trend (one point per model):</p><ul>{items}</ul>")
         if not widths.empty:
             parts += _widths_tables(widths[widths["dataset"] == dataset])
-    return Section("Pruning sensitivity and phases", tuple(parts))
+    sentences = findings.pruning(table, curves, t.prune_delta)
+    return Section("Pruning sensitivity and phases", tuple(parts), tuple(sentences))
 
 
 # --- shared with the quantization section ---------------------------------------------------
@@ -114,21 +114,6 @@ def html_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return f'<table class="summary"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def model_colors(table: pd.DataFrame) -> dict[tuple[str, str, str], str]:
-    """A colour per (dataset, family, model): the family's colour, lighter for smaller models.
-
-    So a figure coloured by model still reads by family, and size runs light to dark.
-    """
-    colors = {}
-    models = table.drop_duplicates(MODEL).sort_values(["dataset", "family", "params", "model"])
-    for _, group in models.groupby(["dataset", "family"], sort=False):
-        base = style.family_color(group["family"].iloc[0])
-        tints = np.linspace(0.6, 0.0, len(group)) if len(group) > 1 else [0.0]
-        for key, tint in zip(group[MODEL].itertuples(index=False), tints, strict=True):
-            colors[tuple(key)] = _tint(base, float(tint))
-    return colors
 
 
 def none_for_nan(values: Iterable[float]) -> list[float | None]:
@@ -142,13 +127,6 @@ def parameters(value: float) -> str:
 
 def depth(value: float) -> str:
     return f"{value:g}" if np.isfinite(value) else "—"
-
-
-def _tint(color: str, amount: float) -> str:
-    """``color`` mixed with white by ``amount`` (0: unchanged)."""
-    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
-    mixed = [round(v + (255 - v) * amount) for v in rgb]
-    return "#" + "".join(f"{v:02x}" for v in mixed)
 
 
 # --- this section ----------------------------------------------------------------------------
@@ -237,6 +215,7 @@ def _curve_figure(
                 col=col,
             )
             shown.add((model, pipeline))
+    style.chance_line(fig, float(points["chance"].max()), row="all", col="all")
     thresholds = bounds["collapse_threshold"].dropna()
     if len(thresholds):
         fig.add_hline(
@@ -340,7 +319,7 @@ def _trend_figure(table: pd.DataFrame, dataset: str, t: AnalysisSpec) -> go.Figu
         y_title="R_δ (% sparsity or FLOPs removed)",
     )
     fig.update_layout(legend_title_text="Family · method · pipeline")
-    fig.update_xaxes(type="log", col=len(panels))
+    style.log_axis(fig, table["params"].astype(float), col=len(panels))
     if has_depth:
         fig.update_xaxes(title_text="Parameters (count, log scale)", col=2)
         fig.update_yaxes(title_text=None, col=2)

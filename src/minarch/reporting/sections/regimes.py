@@ -6,6 +6,7 @@ that smallest reliable size grows as the dataset gets harder.
 
 from __future__ import annotations
 
+import math
 import zlib
 from html import escape
 
@@ -15,13 +16,18 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from minarch.analysis import REGIMES, Analysis, analyze
+from minarch.analysis.selection import chance
 from minarch.data import by_difficulty
-from minarch.report import style
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.reporting import findings, style
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 REGIME_COLORS = {"unstable": "#C0392B", "overfitting": "#8E44AD", "learning": "#2E86C1"}
 FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
 _OTHER_SYMBOLS = ("triangle-up", "cross", "star", "hexagon", "triangle-down", "pentagon")
+P_MIN_COLOR = "#222222"
+"""P_min lines are near-black, so no regime colour can be mistaken for one."""
+P_MIN_DASHES = ("dash", "dot", "dashdot", "longdash", "longdashdot")
+"""One dash pattern per family (in name order) tells the families' P_min lines apart."""
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>final val. acc. %{y:.2f}%"
@@ -58,7 +64,11 @@ def convergence_regimes(data: ReportInput) -> Section | None:
             Figure(f"regime-map-{slug}", _regime_map(result, dataset)),
             Figure(f"regime-curves-{slug}", _curves_figure(runs_here, epochs, name)),
         ]
-    return Section("Convergence regimes and minimal parameters", tuple(parts))
+    return Section(
+        "Convergence regimes and minimal parameters",
+        tuple(parts),
+        tuple(findings.regimes(result, datasets)),
+    )
 
 
 def family_symbol(family: object) -> str:
@@ -100,7 +110,7 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
             escape(str(row.family)),
             str(row.n_architectures),
             style.percent(float(row.best_acc)),
-            _parameters(row.p_min),
+            escape(findings.p_min(row.p_min, row.p_min_at_edge)),
             interval if np.isfinite(row.reached_fraction) else "—",
             style.percent(float(row.reached_fraction)),
             _parameters(row.p_over) if np.isfinite(row.p_over) else "none",
@@ -133,10 +143,10 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
             + (100 * group["stability"]).map("{:.0f}%".format)
             + ", "
             + group["n_seeds"].astype(str)
-            + " seeds, log10 lr / wd "
-            + group["lr"].map(style.log10)
-            + " / "
-            + group["weight_decay"].map(style.log10)
+            + " seeds, lr "
+            + group["lr"].map(style.number)
+            + ", weight decay "
+            + group["weight_decay"].map(style.number)
         )
         fig.add_scatter(
             x=group["params"],
@@ -153,14 +163,8 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
             customdata=np.column_stack([group["model"].map(lambda m: escape(str(m))), detail]),
             hovertemplate=_HOVER,
         )
-    minimal = result.minimal[result.minimal["dataset"] == dataset]
-    for row in minimal[minimal["reached"]].itertuples():
-        fig.add_vline(
-            x=row.p_min,
-            line={"color": style.family_color(row.family), "dash": "dash", "width": 1.2},
-            annotation_text=f"P_min {escape(str(row.family))}",
-            annotation_position="top left",
-        )
+    _p_min_lines(fig, result.minimal[result.minimal["dataset"] == dataset])
+    style.chance_line(fig, chance(dataset))
     style.styled(
         fig,
         title=f"{escape(str(dataset))}: convergence regimes",
@@ -168,8 +172,41 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
         y_title="Mean final validation accuracy (%)",
     )
     fig.update_layout(legend_title_text="Family · regime")
-    fig.update_xaxes(type="log")
+    style.log_axis(fig, archs["params"])
     return fig
+
+
+def _p_min_lines(fig: go.Figure, minimal: pd.DataFrame) -> None:
+    """A near-black dashed line per family's P_min, with a legend entry naming it.
+
+    Families that share a P_min share one label at the top of their lines.
+    """
+    families = sorted(minimal["family"].astype(str).unique())
+    labels: dict[float, list[str]] = {}
+    for row in minimal[minimal["reached"]].itertuples():
+        line = {
+            "color": P_MIN_COLOR,
+            "dash": P_MIN_DASHES[families.index(str(row.family)) % len(P_MIN_DASHES)],
+            "width": 1.5,
+        }
+        family = escape(str(row.family))
+        value = escape(findings.p_min(row.p_min, row.p_min_at_edge))
+        fig.add_vline(x=row.p_min, line=line, name=f"P_min {family}: {value}", showlegend=True)
+        label = family + (" ≥" if row.p_min_at_edge else "")
+        labels.setdefault(float(row.p_min), []).append(label)
+    for p_min, names in labels.items():
+        # add_vline's own annotation lands at 10^x on a log axis: placed here in log10 units
+        fig.add_annotation(
+            x=math.log10(p_min),
+            y=1,
+            yref="paper",
+            text=f"P_min {', '.join(names)}",
+            showarrow=False,
+            xanchor="right",
+            yanchor="top",
+            textangle=-90,
+            font={"size": 12, "color": P_MIN_COLOR},
+        )
 
 
 def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) -> go.Figure:
@@ -178,6 +215,18 @@ def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) ->
     curves = classified[["run_id", "family", "regime"]].merge(epochs, on="run_id")
     shown: set[str] = set()
     for col, regime in enumerate(REGIMES, start=1):
+        if not (curves["regime"] == regime).any():
+            # plotly draws no axes for a panel without a trace: an empty one keeps its frame
+            fig.add_scatter(x=[None], y=[None], showlegend=False, hoverinfo="skip", row=1, col=col)
+            fig.add_annotation(
+                text="no runs in this regime",
+                x=0.5,
+                y=0.5,
+                xref="x domain" if col == 1 else f"x{col} domain",
+                yref="y domain" if col == 1 else f"y{col} domain",
+                showarrow=False,
+                font={"color": "#777"},
+            )
         for family, group in curves[curves["regime"] == regime].groupby("family", sort=True):
             x, y = _joined(group)
             fig.add_scatter(
@@ -193,6 +242,7 @@ def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) ->
                 col=col,
             )
             shown.add(family)
+    style.chance_line(fig, float(classified["chance"].max()), row="all", col="all")
     style.styled(
         fig,
         title=f"{name}: validation accuracy by regime",
@@ -201,6 +251,9 @@ def _curves_figure(classified: pd.DataFrame, epochs: pd.DataFrame, name: str) ->
     )
     for col in range(2, len(REGIMES) + 1):  # one y title, on the first panel
         fig.update_yaxes(title_text=None, col=col)
+    style.epoch_axis(fig, float(curves["epoch"].max()) if len(curves) else 1.0)
+    for col in range(2, len(REGIMES) + 1):  # one epoch range, empty panels included
+        fig.update_xaxes(matches="x", col=col)
     return fig
 
 
@@ -223,24 +276,36 @@ def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
         fig.add_scatter(
             x=[escape(str(d)) for d in datasets],
             y=p,
+            customdata=[
+                escape(findings.p_min(v, bool(edge)))
+                for v, edge in zip(p, group["p_min_at_edge"].fillna(False), strict=True)
+            ],
             error_y={
                 "type": "data",
                 "symmetric": False,
                 "array": group["p_min_high"].to_numpy(float) - p,  # NaN: no bar
                 "arrayminus": p - group["p_min_low"].to_numpy(float),
                 "thickness": 1.2,
+                "color": style.family_color(family),
             },
-            mode="lines+markers",
+            mode="markers",  # datasets are categories: nothing lies between them
             name=escape(str(family)),
-            line={"color": style.family_color(family), "width": 1.5},
-            marker={"symbol": family_symbol(family), "size": 9},
-            hovertemplate="%{x}<br>P_min %{y:,}<extra></extra>",
+            marker={
+                "color": style.family_color(family),
+                "symbol": [
+                    f"{family_symbol(family)}-open" if edge else family_symbol(family)
+                    for edge in group["p_min_at_edge"].fillna(False)
+                ],
+                "size": 9,
+            },
+            hovertemplate="%{x}<br>P_min %{customdata}<extra></extra>",
         )
     style.styled(
         fig,
-        title="Minimal learnable parameters vs dataset",
+        title="Minimal learnable parameters vs dataset (open marker: ≥, the largest size tested)",
         x_title="Dataset (easy to hard)",
         y_title="P_min (parameters, log scale)",
     )
-    fig.update_yaxes(type="log")
+    bounds = minimal[["p_min_low", "p_min", "p_min_high"]].to_numpy(float).ravel()
+    style.log_axis(fig, bounds, axis="y")
     return fig

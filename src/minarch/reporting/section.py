@@ -26,10 +26,14 @@ class Figure:
 
 @dataclass(frozen=True)
 class Section:
-    """A report section; ``parts`` are escaped HTML fragments and figures in page order."""
+    """A report section; ``parts`` are escaped HTML fragments and figures in page order.
+
+    ``findings`` are plain-text sentences (escaped by the page) shown above the parts.
+    """
 
     title: str
     parts: tuple[str | Figure, ...]
+    findings: tuple[str, ...] = ()
 
     @property
     def figures(self) -> tuple[Figure, ...]:

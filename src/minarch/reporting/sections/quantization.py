@@ -23,14 +23,13 @@ from minarch.analysis.compression import (
     quantization_curves,
 )
 from minarch.data import by_difficulty
-from minarch.report import style
-from minarch.report.prose import describe_bits_trend
-from minarch.report.section import Figure, ReportInput, Section, slugify
-from minarch.report.sections.pruning import (
+from minarch.reporting import findings, style
+from minarch.reporting.prose import describe_bits_trend
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
+from minarch.reporting.sections.pruning import (
     METHOD_SYMBOLS,
     depth,
     html_table,
-    model_colors,
     none_for_nan,
     parameters,
     section_rows,
@@ -53,7 +52,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
     table = minimal_bits(rows, delta=t.quant_delta)
     trend = bits_trend(table)
     int8 = int8_comparison(rows)
-    colors = model_colors(curves) if not curves.empty else {}
+    colors = style.model_colors(curves) if not curves.empty else {}
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
     datasets = by_difficulty([*curves["dataset"], *int8["dataset"]])
     if len(datasets) > 1 and np.isfinite(trend.by_dataset["mean_bits"].astype(float)).any():
@@ -81,7 +80,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
         combined = _combined_figure(here, name)
         if combined is not None:
             parts.append(Figure(f"quant-pruned-{slug}", combined))
-    return Section("Quantization robustness", tuple(parts))
+    return Section("Quantization robustness", tuple(parts), tuple(findings.quantization(table)))
 
 
 def _definitions(t: AnalysisSpec, *, given: bool) -> str:
@@ -167,14 +166,7 @@ def _bits_figure(curves: pd.DataFrame, colors: dict, dataset: str) -> go.Figure:
             )
     chance = curves["chance"].dropna()
     if len(chance):
-        fig.add_hline(
-            y=100 * float(chance.iloc[0]),
-            line={"color": "#777", "dash": "dot", "width": 1},
-            annotation_text="chance",
-            annotation_position="bottom left",
-            row="all",
-            col="all",
-        )
+        style.chance_line(fig, float(chance.iloc[0]), row="all", col="all")
     ticks = sorted({FP32_BITS, *curves["bits"].dropna().astype(float)}, reverse=True)
     style.styled(
         fig,
@@ -271,7 +263,7 @@ def _params_figure(table: pd.DataFrame, dataset: str, t: AnalysisSpec) -> go.Fig
         y_title="Minimal bits (32: none qualifies)",
     )
     fig.update_layout(legend_title_text="Family · method · pipeline")
-    fig.update_xaxes(type="log")
+    style.log_axis(fig, table["params"].astype(float))
     ticks = sorted({FP32_BITS, *table["bits_tested"].str.split(", ").explode().astype(float)})
     fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{b:g}" for b in ticks])
     return fig
@@ -284,16 +276,18 @@ def _dataset_figure(by_dataset: pd.DataFrame, datasets: list[str]) -> go.Figure:
         ["family", "method", "pipeline"], sort=True
     ):
         group = group.set_index("dataset").reindex(datasets)
+        symbol = METHOD_SYMBOLS.get(method, "star")
         fig.add_scatter(
             x=[escape(d) for d in datasets],
             y=group["mean_bits"],
-            mode="lines+markers",
+            mode="markers",  # datasets are categories: nothing lies between them
             name=f"{escape(family)} · {escape(method)} · {escape(pipeline)}",
-            line={
+            marker={
+                "size": 10,
                 "color": style.family_color(family),
-                "dash": PIPELINE_DASHES.get(pipeline, "longdash"),
+                # no lines to dash: quantization-aware training gets open markers
+                "symbol": f"{symbol}-open" if pipeline == "qat" else symbol,
             },
-            marker={"size": 9, "symbol": METHOD_SYMBOLS.get(method, "star")},
             hovertemplate="%{x}<br>mean minimal bits %{y:.1f}<extra></extra>",
         )
     style.styled(

@@ -5,14 +5,18 @@ looks for one in this order: its own downloaded copy, the ``BROWSER_PATH``
 environment variable, ``chromium``/``chrome`` on ``PATH``, then the usual
 install paths (``/usr/bin/chromium``). It never downloads one by itself, and it
 starts the browser with ``--no-sandbox`` (needed when running as root).
+
+PNGs are an optional extra: without a browser the HTML report is complete, and
+one plain log line (no warning with a source line) says what was skipped and
+the one command that enables them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,18 +24,18 @@ import kaleido
 import plotly.graph_objects as go
 from kaleido.errors import ChromeNotFoundError, KaleidoError
 
-from minarch.report.section import Figure
+from minarch.reporting.section import Figure
 
 PNG_OPTIONS = {"format": "png", "width": 900, "height": 560, "scale": 2}
 LEGEND_TOP, LEGEND_ENTRY = 150, 32  # px above the legend's entries, and per entry (font 14)
-NEEDS_CHROMIUM = (
-    "PNG export needs Chromium: install it (`apt install chromium`) or set "
-    "BROWSER_PATH to a Chrome/Chromium executable"
-)
+GET_CHROME = "plotly_get_chrome -y"
+"""Installs a Chrome where kaleido looks first (it comes with plotly); see the module doc."""
+
+log = logging.getLogger(__name__)
 
 
 def export_pngs(figures: Sequence[Figure], fig_dir: Path) -> None:
-    """Write ``fig_dir/<slug>.png`` for each figure, or warn and write none.
+    """Write ``fig_dir/<slug>.png`` for each figure, or log why not and write none.
 
     PNGs are rendered into a scratch folder first, so a failure leaves the
     previous figures in place rather than a partial set.
@@ -53,13 +57,16 @@ def _options(figure: go.Figure) -> dict:
 
     A static image cannot scroll its legend: entries past the bottom are lost.
     """
-    entries = sum(1 for t in figure.data if t.showlegend is not False and t.name)
+    entries = sum(
+        1 for t in figure.data if "showlegend" in t and t.showlegend is not False and t.name
+    )
+    entries += sum(1 for shape in figure.layout.shapes if shape.showlegend)
     height = max(PNG_OPTIONS["height"], LEGEND_TOP + LEGEND_ENTRY * entries)
     return PNG_OPTIONS | {"height": height}
 
 
 def _render(figures: Sequence[Figure], scratch: Path) -> bool:
-    """Render all PNGs into ``scratch``; False (with a warning) when kaleido cannot."""
+    """Render all PNGs into ``scratch``; False (with a log line) when kaleido cannot."""
     jobs = [
         {"fig": f.figure, "path": scratch / f"{f.slug}.png", "opts": _options(f.figure)}
         for f in figures
@@ -72,14 +79,17 @@ def _render(figures: Sequence[Figure], scratch: Path) -> bool:
             jobs, kopts={"mathjax": False, "n": 1}, cancel_on_error=True
         )
     except ChromeNotFoundError:
-        warnings.warn(f"report written without PNGs: {NEEDS_CHROMIUM}", stacklevel=4)
+        log.warning(
+            "PNG figures skipped (the HTML report is complete): no Chrome or Chromium found; "
+            f"run `{GET_CHROME}` to enable them, then write the report again."
+        )
         return False
     # browser start/crash errors are RuntimeErrors; a stuck render is a TimeoutError
     except (KaleidoError, OSError, RuntimeError, TimeoutError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        warnings.warn(
-            f"report written without PNGs: kaleido failed ({reason}); {NEEDS_CHROMIUM}",
-            stacklevel=4,
+        log.warning(
+            f"PNG figures skipped (the HTML report is complete): the browser failed ({reason}); "
+            "set BROWSER_PATH to a working Chrome or Chromium, then write the report again."
         )
         return False
     return True

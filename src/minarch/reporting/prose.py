@@ -19,6 +19,7 @@ from minarch.analysis.hpspace import (
     roi_shape,
 )
 from minarch.errors import MinarchError
+from minarch.reporting.style import number
 
 _VERBS = {Relation.RISES: "rises with", Relation.FALLS: "falls with"}
 
@@ -130,8 +131,8 @@ def _verdict(result: HpSpaceResult, rows: pd.DataFrame, head: str) -> str:
         ]
     else:
         sentences = [
-            f"{head}: the {ref_name} model's best configuration θ* is at log10 wd "
-            f"{r.best_log_wd:.2f}, log10 lr {r.best_log_lr:.2f}, with f = {r.best_f:.2f} % "
+            f"{head}: the {ref_name} model's best configuration θ* is at "
+            f"{_theta(r.best_log_lr, r.best_log_wd)}, with f = {r.best_f:.2f} % "
             f"({_spread(r.best_f_seed_std)} at θ*)."
         ]
     if result.rois:
@@ -157,7 +158,7 @@ def _verdict(result: HpSpaceResult, rows: pd.DataFrame, head: str) -> str:
         moved = "moved" if row.optimum_moved else "did not move"
         text = (
             f"For {row.variant}, the optimum {moved} by more than one grid step (θ* at "
-            f"log10 wd {row.best_log_wd:.2f}, log10 lr {row.best_log_lr:.2f}, f = "
+            f"{_theta(row.best_log_lr, row.best_log_wd)}, f = "
             f"{row.best_f:.2f} %, {_spread(row.best_f_seed_std)})"
         )
         same = risk[KEYS].eq([row.dataset, row.family, row.base_model, row.variant]).all(axis=1)
@@ -174,6 +175,10 @@ def _verdict(result: HpSpaceResult, rows: pd.DataFrame, head: str) -> str:
     if len(sentences) == 1:
         sentences.append("No pruned variant was trained on this grid.")
     return " ".join(sentences)
+
+
+def _theta(log_lr: float, log_wd: float) -> str:
+    return f"lr {number(10**log_lr)}, weight decay {number(10**log_wd)}"
 
 
 def _spread(std: float) -> str:

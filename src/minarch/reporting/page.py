@@ -16,9 +16,9 @@ import plotly.offline
 
 import minarch
 from minarch.analysis import summary
-from minarch.report.png import PNG_OPTIONS
-from minarch.report.section import Figure, Section, slugify
-from minarch.report.style import FONT
+from minarch.reporting.png import PNG_OPTIONS
+from minarch.reporting.section import Figure, Section, slugify
+from minarch.reporting.style import FONT
 
 STATES = ("done", "running", "pending", "diverged", "failed")
 
@@ -34,14 +34,20 @@ th {{ border-bottom: 2px solid #444; }}
 td:first-child, td:nth-child(2), th:first-child, th:nth-child(2) {{ text-align: left; }}
 figure {{ margin: 0 0 1.5em; }}
 .empty {{ font-size: 1.2em; color: #a33; }}
+.description {{ font-size: 1.05em; }}
+.findings {{ background: #f3f6fa; border-left: 4px solid #2E86C1; padding: 0.2em 1em;
+            margin: 0.8em 0 1.2em; }}
+.findings p {{ margin: 0.5em 0 0; }}
 """
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": PNG_OPTIONS}
 
 
-def render(title: str, runs: pd.DataFrame, sections: list[Section]) -> str:
-    """The whole report as one HTML string."""
-    body = [_header(title, runs)]
+def render(
+    title: str, runs: pd.DataFrame, sections: list[Section], *, description: str = ""
+) -> str:
+    """The whole report as one HTML string; ``description`` is the study file's, shown first."""
+    body = [_header(title, runs, description)]
     if summary.finished(runs).empty:
         body.append('<p class="empty">No finished runs yet.</p>')
     if len(sections) > 1:
@@ -56,15 +62,17 @@ def render(title: str, runs: pd.DataFrame, sections: list[Section]) -> str:
     )
 
 
-def _header(title: str, runs: pd.DataFrame) -> str:
+def _header(title: str, runs: pd.DataFrame, description: str) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     counts = runs["state"].value_counts()
     states = [*STATES, *sorted(set(counts.index) - set(STATES), key=str)]
     cells = "".join(f"<th>{escape(str(s))}</th>" for s in states)
     values = "".join(f"<td>{int(counts.get(s, 0))}</td>" for s in states)
     studies = ", ".join(escape(str(s)) for s in runs["study"].dropna().unique())
+    paragraphs = (p.strip() for p in description.split("\n\n") if p.strip())
+    about = "".join(f'<p class="description">{escape(p)}</p>\n' for p in paragraphs)
     return (
-        f"<header><h1>{escape(title)}</h1>\n"
+        f"<header><h1>{escape(title)}</h1>\n{about}"
         f'<p class="meta">Generated {now} by minarch {escape(minarch.__version__)}'
         + (f" &middot; studies: {studies}" if studies else "")
         + f"</p>\n<table><thead><tr><th>state</th>{cells}<th>total</th></tr></thead>"
@@ -74,6 +82,9 @@ def _header(title: str, runs: pd.DataFrame) -> str:
 
 def _section(section: Section) -> str:
     parts = [f'<section id="{slugify(section.title)}"><h2>{escape(section.title)}</h2>']
+    if section.findings:
+        items = "".join(f"<li>{escape(s)}</li>" for s in section.findings)
+        parts.append(f'<div class="findings"><p><b>Findings</b></p><ul>{items}</ul></div>')
     parts += [_figure(p) if isinstance(p, Figure) else p for p in section.parts]
     return "\n".join([*parts, "</section>"])
 

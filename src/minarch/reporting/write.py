@@ -12,10 +12,10 @@ import pandas as pd
 from minarch.analysis import summary
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
-from minarch.report import page
-from minarch.report.png import export_pngs
-from minarch.report.section import Figure, ReportInput, Section
-from minarch.report.sections import SECTION_BUILDERS
+from minarch.reporting import page
+from minarch.reporting.png import export_pngs
+from minarch.reporting.section import Figure, ReportInput, Section
+from minarch.reporting.sections import SECTION_BUILDERS
 from minarch.spec import StudySpec
 
 
@@ -33,14 +33,15 @@ def write_report(
 
     Nothing is written until the whole report is built, and each file appears
     by rename, so a failure never leaves a half-written report. Missing
-    Chromium only costs the PNGs (with a warning), never the HTML.
+    Chromium only costs the PNGs (one log line says so), never the HTML.
     """
     out_dir = Path(out_dir)
     runs = require_columns(runs, summary.RUN_COLUMNS, "report input 'runs'")
     epochs = require_columns(epochs, summary.EPOCH_COLUMNS, "report input 'epochs'")
     data = ReportInput(runs, epochs, study, compression)
     sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(data))])
-    html = page.render(title, runs, sections)
+    description = study.description if study is not None else ""
+    html = page.render(title, runs, sections, description=description)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if png:

@@ -9,8 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.analysis import summary
-from minarch.report import style
-from minarch.report.section import Figure, ReportInput, Section, slugify
+from minarch.analysis.selection import chance
+from minarch.reporting import findings, style
+from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"
@@ -31,6 +32,7 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
             failed[failed["dataset"] == dataset],
         )
         if fig.data:
+            style.chance_line(fig, chance(dataset))
             slug = f"acc-vs-params-{slugify(dataset)}"
             parts += [f"<h3>{escape(str(dataset))}</h3>", Figure(slug, fig)]
     if not parts:
@@ -42,14 +44,17 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
         "chance); error bars are the standard deviation over seeds. &times; marks diverged "
         "runs.</p>"
     )
-    return Section("Validation accuracy vs parameter count", (note, *parts))
+    return Section(
+        "Validation accuracy vs parameter count", (note, *parts), tuple(findings.accuracy(archs))
+    )
 
 
 def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for family, group in archs.dropna(subset=["acc_mean"]).groupby("family", dropna=False):
         seeds = group["n_done"].map(lambda n: f"{n} seed{'s' if n != 1 else ''}")
-        config = group["lr"].map(style.log10) + " / " + group["weight_decay"].map(style.log10)
+        lr, wd = group["lr"].map(style.number), group["weight_decay"].map(style.number)
+        config = "lr " + lr + ", weight decay " + wd
         fig.add_scatter(
             x=group["params"],
             y=100 * group["acc_mean"],
@@ -63,7 +68,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
                 [
                     group["model"].map(lambda m: escape(str(m))),
                     group["flops"].map(style.count),
-                    seeds + ", log10 lr / wd " + config,
+                    seeds + ", " + config,
                 ]
             ),
             hovertemplate=_HOVER,
@@ -94,7 +99,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
         x_title="Parameters (count, log scale)",
         y_title="Best validation accuracy (%)",
     )
-    fig.update_xaxes(type="log")
+    style.log_axis(fig, [*archs["params"], *failed["params"]])
     return fig
 
 

@@ -8,16 +8,16 @@ import pandas as pd
 
 from minarch.analysis import summary
 from minarch.analysis.selection import selection_note, validated_on_test
-from minarch.report import style
-from minarch.report.section import ReportInput, Section
+from minarch.reporting import style
+from minarch.reporting.section import ReportInput, Section
 
 _HEADER = (
     "Architecture",
     "Family",
     "Parameters",
     "FLOPs (forward, per sample)",
-    "log10 lr",
-    "log10 wd",
+    "Learning rate",
+    "Weight decay",
     "Seeds done",
     "Best val. acc. (%) mean ± std",
     "Diverged",
@@ -46,8 +46,8 @@ def _table(archs: pd.DataFrame) -> str:
             escape(str(row.family)),
             f"{int(row.params):,}" if pd.notna(row.params) else "—",
             style.count(float(row.flops)),
-            style.log10(float(row.lr)),
-            style.log10(float(row.weight_decay)),
+            style.number(float(row.lr)),
+            style.number(float(row.weight_decay)),
             str(row.n_done),
             style.percent(float(row.acc_mean), float(row.acc_std)),
             str(row.n_diverged),

@@ -1,0 +1,69 @@
+"""End to end in a real browser: a small study's report, rendered by headless Chromium, shows
+its findings, flags P_min at the grid's edge as a bound and names its legend entries, with no
+console message; and a screenshot of it is a drawn page."""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+import tempfile
+
+import pytest
+
+import minarch
+from tests.browser import CHROMIUM, assert_renders_without_console_errors, requires_chromium
+from tests.cli import TINY_STUDY
+from tests.tiny_store import tiny_store
+
+DESCRIPTION = "Does a wider MLP learn digits more reliably?"
+STUDY = TINY_STUDY.replace("lr: 0.01", "lr: [0.001, 0.01, 0.1]") + f"description: {DESCRIPTION}\n"
+# accuracy vs size, two learning curves, regime map, curves by regime, lr slices, parallel view
+PLOTS = 7
+EDGE = r"≥ [\d,]+, at the largest size tested"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser")
+    (path,) = minarch.report(db=tiny_store(folder, STUDY), out=folder / "reports")
+    return path
+
+
+@pytest.mark.slow
+@requires_chromium
+def test_the_rendered_report_shows_findings_edges_and_legends(report):
+    dom = assert_renders_without_console_errors(report, min_plots=PLOTS)
+    assert f'<p class="description">{DESCRIPTION}</p>' in dom
+    findings = re.findall(r'<div class="findings">(.*?)</div>', dom, re.S)
+    assert len(findings) == 4  # accuracy, curves, regimes, sensitivity (the summary has none)
+    assert re.search(f"mlp on digits: P_min {EDGE}", findings[2])
+    assert "over the learning rates tried" in findings[3]
+    assert re.search(f"<td>{EDGE}</td>", dom)  # the minimal-parameters table
+    legend = re.findall(r'class="legendtext"[^>]*>([^<]*)<', dom)
+    assert any(re.fullmatch(f"P_min mlp: {EDGE}", entry) for entry in legend)
+    assert "mlp · learning" in legend
+    assert {"mlp d1 w4 (310)", "mlp d1 w32 (2.41k)"} <= set(legend)
+    assert "no runs in this regime" in dom
+    assert "chance (10 %)" in dom
+
+
+@pytest.mark.slow
+@requires_chromium
+def test_a_screenshot_of_the_report_is_a_drawn_page(report, tmp_path):
+    shot = tmp_path / "report.png"
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+            + ["--no-first-run", "--disable-background-networking", "--disable-component-update"]
+            + [f"--user-data-dir={profile}", "--window-size=1100,4000"]
+            + ["--virtual-time-budget=5000", f"--screenshot={shot}", report.resolve().as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1100, 4000)
+    assert len(data) > 100_000  # a blank page of this size compresses to a few kB
