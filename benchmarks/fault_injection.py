@@ -4,10 +4,12 @@ python benchmarks/fault_injection.py --trials 20 --seed 0
 
 Trains a small study (fused MLP packs and plain CNN packs on digits) once
 without interruption, then ``--trials`` times: start ``minarch run``, SIGKILL
-its whole process group (the driver and any workers) after a random delay
-drawn from the reference wall time, run it again to the end, and compare every
-run's final metrics and every epoch row with the reference store. Prints JSON:
-how many kills landed mid-training, and how many values differed (expected 0).
+its whole process group (the driver and any workers) once the store holds a
+random number of epoch rows (drawn between 1 and the study's total, so kills
+land inside epochs, between members' saves and between packs), run it again
+to the end, and compare every run's final metrics and every epoch row with
+the reference store. Prints JSON: how many kills landed while runs were
+training, and how many values differed (expected 0).
 """
 
 from __future__ import annotations
@@ -56,6 +58,20 @@ def _numbers(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, epochs.sort_values(["run_id", "epoch"]).reset_index(drop=True)
 
 
+def _kill_at(folder: Path, process: subprocess.Popen, epoch_rows: int) -> dict[str, int]:
+    """SIGKILL the run's process group once ``epoch_rows`` curve points are stored."""
+    db = folder / "runs.db"
+    while process.poll() is None:
+        if db.exists():
+            with open_store(f"sqlite:///{db}", read_only=True) as store:
+                if len(store.epochs_frame()) >= epoch_rows:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    break
+        time.sleep(0.01)
+    process.wait()
+    return _numbers(folder)[0]["state"].value_counts().to_dict()
+
+
 def _finish(folder: Path, workers: str) -> None:
     process = _command(folder, workers)
     _, stderr = process.communicate(timeout=1800)
@@ -81,28 +97,20 @@ def main() -> None:
         reference = Path(root, "reference")
         reference.mkdir()
         (reference / "faults.yaml").write_text(STUDY)
-        started = time.perf_counter()
         _finish(reference, options.workers)
-        wall = time.perf_counter() - started
         expected = _numbers(reference)
+        total_rows = len(expected[1])
         trials = []
         for trial in range(options.trials):
             folder = Path(root, f"trial-{trial}")
             folder.mkdir()
             (folder / "faults.yaml").write_text(STUDY)
-            delay = chooser.uniform(0.0, wall)
-            process = _command(folder, options.workers)
-            time.sleep(delay)
-            killed = process.poll() is None
-            if killed:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            states = _numbers(folder)[0]["state"].value_counts().to_dict() if killed else {}
+            rows = chooser.randint(1, total_rows - 1)
+            states = _kill_at(folder, _command(folder, options.workers), rows)
             _finish(folder, options.workers)
             trials.append(
                 {
-                    "delay_s": round(delay, 2),
-                    "killed": killed,
+                    "kill_after_epoch_rows": rows,
                     "states_at_kill": states,
                     "differences": _differences(expected, _numbers(folder)),
                 }
@@ -111,12 +119,9 @@ def main() -> None:
         json.dumps(
             {
                 "trials": len(trials),
-                "kills": sum(t["killed"] for t in trials),
-                "kills_mid_training": sum(
-                    t["killed"] and set(t["states_at_kill"]) - {"done"} != set() for t in trials
-                ),
+                "kills_while_training": sum("running" in t["states_at_kill"] for t in trials),
                 "differences": sum(t["differences"] for t in trials),
-                "reference_wall_s": round(wall, 1),
+                "epoch_rows": total_rows,
                 "workers": options.workers,
                 "detail": trials,
             },
