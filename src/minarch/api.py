@@ -198,7 +198,7 @@ def _data_status(checks) -> str:
 
 
 def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Analysis]:
-    """Convergence regimes and minimal parameters (METHODS.md A.1–A.2) per study.
+    """Convergence regimes and minimal parameters (docs/methods.md A.1–A.2) per study.
 
     Each study is analysed with the thresholds of its own ``analysis:`` section.
     """

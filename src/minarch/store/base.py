@@ -77,7 +77,7 @@ class ArtifactRecord:
 
 @dataclass(frozen=True)
 class EvaluationRecord:
-    """A measurement of a trained run without training (METHODS A.3-A.4)."""
+    """A measurement of a trained run without training (docs/methods.md A.3-A.4)."""
 
     run_id: str
     key: str
