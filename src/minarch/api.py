@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
-from minarch.errors import MinarchError
+from minarch.errors import MinarchError, StoreError
 from minarch.store import Store, default_db_url, open_store
 from minarch.tables import TABLES
 
@@ -29,6 +31,31 @@ if TYPE_CHECKING:
 # under a second.
 
 DEFAULT_REPORTS = Path("minarch-reports")
+_UNFINISHED = ("finished runs", " yet")
+_PRUNED = ("pruning results", ": its file has no prune: section, or none is measured yet")
+_GRID = (
+    "hyperparameter-space runs",
+    ": no model of it was trained on a grid of at least 2 learning rates x 2 weight decays",
+)
+ABSENT = {
+    "minimal": _UNFINISHED,
+    "architectures": _UNFINISHED,
+    "runs": _UNFINISHED,
+    "redundancy": _PRUNED,
+    "phases": _PRUNED,
+    "min-bits": (
+        "quantization results",
+        ": its file has no quantize: section, or none is measured yet",
+    ),
+    "int8": ("real int8 results", ": its file does not ask for int8, or none is measured yet"),
+    "ellipses": _GRID,
+    "risk": _GRID,
+    "compression": (
+        "compression results",
+        ": its file has no prune: or quantize: section, or none is measured yet",
+    ),
+}
+"""Per table: what a study without it lacks, and why that usually is."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +87,7 @@ def plan(source: str | Path) -> Plan:
 def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:
     """Ids of the plan's runs the store has finished; empty if the store does not exist yet."""
     url = db or default_db_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if _missing_file(url) is not None:
         return set()
     with _opened(url) as store:
         ids = {r.config.id for r in the_plan.runs}
@@ -129,20 +156,20 @@ def run(
 
 def status(*, db: str | None = None) -> pd.DataFrame:
     """Per study: how many runs are pending, running, done, failed, diverged."""
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         return store.status()
 
 
 def runs(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
     """One row per run: configuration, size, state and final/best metrics."""
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
         return store.runs_frame(study=study)
 
 
 def epochs(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
     """One row per run and epoch: the training curves."""
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
         return store.epochs_frame(study=study)
 
@@ -153,10 +180,10 @@ def report(
     """Write ``OUT/<study>/report.html`` (and figures) for one study or all of them."""
     from minarch.execute import writable_dir
 
-    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
-        names = [study] if study else store.studies()
+        names = _names(store, study)
+        reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
         return [_report(store, name, reports) for name in names]
 
 
@@ -204,7 +231,7 @@ def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Ana
     """
     from minarch.analysis import analyze_study
 
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
         return {name: analyze_study(store, name) for name in _names(store, study)}
 
@@ -220,14 +247,16 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
 
     if name not in TABLES:
         raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
-        names = _names(store, study)
-        frames = [study_table(store, name, each).assign(study=each) for each in names]
-        thresholds = {each: stored_study(store, each).analysis.model_dump() for each in names}
-        notes = {each: study_selection_note(store, each) for each in names}
-    frames = [f[["study", *f.columns.drop("study")]] for f in frames]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        tables = {each: study_table(store, name, each) for each in _names(store, study)}
+        if name in ("ellipses", "risk"):  # these tables have a row even for a single point
+            tables = {each: f for each, f in tables.items() if _has_grid(store, each)}
+        tables = _present(tables, name, study)
+        thresholds = {each: stored_study(store, each).analysis.model_dump() for each in tables}
+        notes = {each: study_selection_note(store, each) for each in tables}
+    frames = [f.assign(study=each) for each, f in tables.items()]
+    frame = pd.concat([f[["study", *f.columns.drop("study")]] for f in frames], ignore_index=True)
     frame.attrs["thresholds"] = thresholds  # what each study was analysed with
     frame.attrs["notes"] = {each: note for each, note in notes.items() if note}
     return frame
@@ -237,11 +266,31 @@ def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFr
     """One row per pruning or quantization result, beside its uncompressed run."""
     from minarch.analysis import compression_results
 
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
-        frames = [compression_results(store, each) for each in _names(store, study)]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        frames = {each: compression_results(store, each) for each in _names(store, study)}
+    return pd.concat(_present(frames, "compression", study).values(), ignore_index=True)
+
+
+def _present(
+    frames: dict[str, pd.DataFrame], name: str, study: str | None
+) -> dict[str, pd.DataFrame]:
+    """The studies' non-empty ``frames``; none at all is an error saying what is missing."""
+    present = {each: frame for each, frame in frames.items() if not frame.empty}
+    if not present:
+        what, why = ABSENT[name]
+        raise MinarchError(
+            f"study {study!r} has no {what}{why}" if study else f"no study in the store has {what}"
+        )
+    return present
+
+
+def _has_grid(store: Store, study: str) -> bool:
+    """Whether some model of ``study`` finished runs at 2 or more learning rates x weight decays."""
+    runs = store.runs_frame(study=study)
+    base = runs[(runs["variant"] == "base") & runs["state"].isin(["done", "diverged"])]
+    spans = base.groupby(["dataset", "family", "model"])[["lr", "weight_decay"]].nunique()
+    return bool((spans.min(axis=1) >= 2).any())
 
 
 def _report(store: Store, study: str, reports: Path) -> Path:
@@ -265,10 +314,40 @@ def _check_study(store: Store, study: str | None) -> None:
 
 
 def _names(store: Store, study: str | None) -> list[str]:
-    """The one study asked for, or every study in the store."""
-    return [study] if study else store.studies()
+    """The one study asked for, or every study in the store (which must have one)."""
+    names = [study] if study else store.studies()
+    if not names:
+        raise StoreError("the store has no studies yet: train one into it first")
+    return names
 
 
 def _opened(url: str) -> closing[Store]:
     """``with _opened(url) as store``: closed however the block ends."""
     return closing(open_store(url))
+
+
+def _existing(db: str | None) -> closing[Store]:
+    """``_opened`` for reading: a missing SQLite file is an error, not a new empty store."""
+    url = db or default_db_url()
+    missing = _missing_file(url)
+    if missing is not None:
+        raise StoreError(
+            f"no run store at {missing}: nothing has been trained into it yet "
+            "(train a study first, or name an existing store)"
+        )
+    return _opened(url)
+
+
+def _missing_file(url: str) -> Path | None:
+    """The file of a SQLite URL if it does not exist yet; None for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # open_store says what is wrong with the URL
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    path = Path(database).expanduser()
+    return None if path.exists() else path

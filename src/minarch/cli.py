@@ -250,12 +250,17 @@ def runs(
     output: Output = None,
 ) -> None:
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
+    _check_output(format, output)
     _write_frame(_api().runs(db=db, study=study), format, output)
 
 
-def _write_frame(frame, format: Format, output: Path | None) -> None:
+def _check_output(format: Format, output: Path | None) -> None:
+    """Before any work: parquet is binary, so it goes to a file."""
     if format is Format.parquet and output is None:
         raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
+
+
+def _write_frame(frame, format: Format, output: Path | None) -> None:
     target = output or sys.stdout
     if format is Format.csv:
         frame.to_csv(target, index=False)
@@ -300,6 +305,7 @@ def compression(
     output: Output = None,
 ) -> None:
     """One row per pruning or quantization result, beside its uncompressed run."""
+    _check_output(format, output)
     _write_frame(_api().compression(db=db, study=study), format, output)
 
 
