@@ -85,7 +85,9 @@ def test_run_status_runs_report_and_resume(tmp_path):
     assert len(regimes) == 4 and {"study", "regime", "rule"} <= set(regimes)
     human = minarch("analyze", "--db", db, cwd=tmp_path)
     assert human.returncode == 0 and "thresholds" in human.stdout
-    narrow = minarch("analyze", "--db", db, "--table", "runs", cwd=tmp_path, env={"COLUMNS": "70"})
+    narrow = minarch(
+        "analyze", "--db", db, "--table", "runs", "--wide", cwd=tmp_path, env={"COLUMNS": "70"}
+    )
     assert "runs · row 4" in narrow.stdout  # too wide for 70 columns: one block per run
     assert "│ regime" in narrow.stdout and "…" not in narrow.stdout  # no cell cut short
 

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from minarch.errors import Interrupted, MinarchError
 from minarch.tables import TABLES
+from minarch.terminal import print_analysis, print_frame, whole_numbers
 
 app = typer.Typer(
     help="Find the smallest network that reliably learns an image-classification task.",
@@ -251,7 +252,7 @@ def runs(
 ) -> None:
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
     _check_output(format, output)
-    _write_frame(_api().runs(db=db, study=study), format, output)
+    _write_frame(whole_numbers(_api().runs(db=db, study=study)), format, output)
 
 
 def _check_output(format: Format, output: Path | None) -> None:
@@ -282,19 +283,25 @@ def analyze(
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = (
         TextFormat.table
     ),
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Every column under its own name (default: the main ones, compact)."
+        ),
+    ] = False,
 ) -> None:
-    """Analysis tables per study: regimes, minimal parameters, pruning, quantization, hpspace."""
+    """Analysis tables per study: regimes, minimal parameters, pruning, quantization, hpspace.
+
+    The table format shows accuracies in percent; csv and json keep every
+    column, accuracies as fractions.
+    """
     frame = _api().table(table.value, db=db, study=study)
     if format is TextFormat.csv:
         frame.to_csv(sys.stdout, index=False)
     elif format is TextFormat.json:
         sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
     else:
-        _print_frame(frame, title=table.value)
-        for name, thresholds in frame.attrs["thresholds"].items():
-            stdout.print(f"[dim]{name}: thresholds {thresholds}[/dim]")
-        for name, note in frame.attrs["notes"].items():
-            stdout.print(f"{name}: {note}", highlight=False)
+        print_analysis(stdout, frame, table.value, wide=wide)
 
 
 @app.command()
@@ -373,37 +380,7 @@ def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
 
 
 def _print_frame(frame, title: str | None = None) -> None:
-    """A DataFrame as a terminal table: numbers right-aligned, floats to 4 digits.
-
-    A table wider than the terminal would have every cell cut to a few
-    characters, so it is printed as one block of (column, value) per row
-    instead, like psql's expanded display.
-    """
-    table = Table(title=title)
-    for column in frame.columns:
-        numeric = frame[column].dtype.kind in "iuf"
-        table.add_column(str(column), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    unlimited = stdout.options.update_width(sys.maxsize)
-    if stdout.measure(table, options=unlimited).minimum <= stdout.width:
-        stdout.print(table)
-        return
-    for number, row in enumerate(frame.itertuples(index=False), start=1):
-        block = Table(
-            title=f"{title} · row {number}" if title else f"row {number}",
-            title_justify="left",
-            show_header=False,
-        )
-        block.add_column(style="bold")
-        block.add_column()
-        for column, value in zip(frame.columns, row, strict=True):
-            block.add_row(str(column), _cell(value))
-        stdout.print(block)
-
-
-def _cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    print_frame(stdout, frame, title)
 
 
 def main() -> None:
