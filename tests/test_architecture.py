@@ -31,6 +31,7 @@ RANKS = {
     "report": 4,
     "api": 5,
     "cli": 6,
+    "terminal": 6,
     "__main__": 6,
 }
 """docs/architecture.md's layers; a new package or module needs a rank here."""
