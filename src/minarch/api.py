@@ -7,6 +7,7 @@ frame = minarch.runs(db="sqlite:///runs.db", study="quickstart")
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,19 +66,26 @@ class RunOutcome:
     report: Path | None
 
 
-def load_study(source: str | Path) -> StudySpec:
-    """A validated study from a YAML path or a built-in name such as ``quickstart``."""
+def load_study(source: str | Path, *, overrides: Sequence[str] = ()) -> StudySpec:
+    """A validated study from a YAML path or a built-in name such as ``quickstart``.
+
+    ``overrides`` set values of the file before validation, each ``PATH=VALUE``
+    with a dotted path and a YAML value: ``["training.epochs=3", "seeds=[0, 1]"]``.
+    """
     from minarch.spec import load_study as load
 
-    return load(source)[0]
+    return load(source, overrides)[0]
 
 
-def plan(source: str | Path) -> Plan:
-    """Expand and size a study without training (and without touching any store)."""
+def plan(source: str | Path, *, overrides: Sequence[str] = ()) -> Plan:
+    """Expand and size a study (with ``overrides``, as ``load_study``) without training.
+
+    Touches no store.
+    """
     from minarch.execute import plan_study
     from minarch.spec import load_study as load
 
-    study, text = load(source)
+    study, text = load(source, overrides)
     try:
         return plan_study(study, text)
     except MinarchError as exc:
@@ -97,6 +105,7 @@ def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:
 def run(
     source: str | Path = "quickstart",
     *,
+    overrides: Sequence[str] = (),
     db: str | None = None,
     data_dir: str | Path | None = None,
     out: str | Path | None = None,
@@ -112,7 +121,9 @@ def run(
     """Train every run of the study that is not done yet, then write its report.
 
     All input is checked (study, devices, folders, database, data files)
-    before anything is written to the store. ``workers="auto"`` trains in one
+    before anything is written to the store. ``overrides`` change the study
+    file's values as in ``load_study``: a changed configuration is a new run,
+    and the store keeps the overridden text as the study's. ``workers="auto"`` trains in one
     process per usable core (CPU) or GPU; on a CPU each pack trains with one
     intra-op thread unless ``threads`` says otherwise, so a run's numbers do
     not depend on the machine's load or the number of workers.
@@ -132,7 +143,7 @@ def run(
     )
 
     console = console or Console(stderr=True)
-    the_plan = plan(source)
+    the_plan = plan(source, overrides=overrides)
     torch_device = resolve_device(device)
     reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
     url = db or default_db_url()

@@ -72,6 +72,15 @@ DataDir = Annotated[
     ),
 ]
 StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Set a value of the study file, e.g. training.epochs=3, seeds=[0,1], "
+        "models.0.width=[4,8] (a YAML value; repeatable). A changed configuration is a new run.",
+    ),
+]
 OutDir = Annotated[
     Path | None,
     typer.Option(
@@ -120,6 +129,7 @@ class TextFormat(str, Enum):
 @app.command()
 def run(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")] = "quickstart",
+    overrides: Overrides = None,
     db: Db = None,
     data_dir: DataDir = None,
     out: OutDir = None,
@@ -160,6 +170,7 @@ def run(
     try:
         outcome = _api().run(
             study,
+            overrides=overrides or (),
             db=db,
             data_dir=data_dir,
             out=out,
@@ -196,6 +207,7 @@ def run(
 @app.command()
 def plan(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")],
+    overrides: Overrides = None,
     db: Db = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -205,7 +217,7 @@ def plan(
     and whether each dataset's files are in the data folder.
     """
     api = _api()
-    the_plan = api.plan(study)
+    the_plan = api.plan(study, overrides=overrides or ())
     finished = api.finished_runs(the_plan, db=db)
     table = Table(title=f"study {the_plan.study.name}")
     for column in ("dataset", "family", "architectures", "params", "runs", "packs", "done"):
@@ -228,6 +240,8 @@ def plan(
     stdout.print(table)
     packs = len(the_plan.packs())
     stdout.print(f"{len(the_plan.runs)} runs in {packs} packs, {len(finished)} done")
+    if overrides:
+        stdout.print(f"with {', '.join(overrides)}", highlight=False)
     data = api.datasets(data_dir=data_dir).set_index("dataset")["status"]
     needed = sorted({r.config.dataset.name for r in the_plan.runs})
     stdout.print("data: " + ", ".join(f"{name} {data[name]}" for name in needed))
