@@ -23,6 +23,8 @@ VERBS = [
     ["status"],
     ["runs"],
     ["report"],
+    ["rm"],
+    ["compression"],
     ["datasets"],
     ["datasets", "list"],
     ["datasets", "check"],

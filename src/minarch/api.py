@@ -198,6 +198,55 @@ def report(
         return [_report(store, name, reports) for name in names]
 
 
+def remove(
+    *,
+    study: str,
+    db: str | None = None,
+    failed: bool = False,
+    run_ids: Sequence[str] = (),
+    dry_run: bool = False,
+) -> pd.DataFrame:
+    """Delete runs of ``study``: its failed ones, the ``run_ids``, or (neither given) all.
+
+    Every run derived from a deleted run (pruned, fine-tuned, retrained,
+    quantization-aware) goes too, since it cannot train or be analysed without
+    its parent, and so do their curves, evaluations and weight files. A run
+    another study also holds only leaves this one; a study left without runs
+    is deleted. Returns the rows of ``runs`` deleted, or with ``dry_run`` the
+    ones that would be, deleting nothing.
+    """
+    with _existing(db) as store:
+        _check_study(store, study)
+        runs = store.runs_frame(study=study)
+        unknown = sorted(set(run_ids) - set(runs["run_id"]))
+        if unknown:
+            raise MinarchError(f"study {study!r} has no run {', '.join(unknown)}")
+        chosen = set(run_ids)
+        if failed:
+            chosen |= set(runs.loc[runs["state"] == "failed", "run_id"])
+        elif not run_ids:
+            chosen = set(runs["run_id"])
+        while True:  # derived runs, and runs derived from them
+            derived = set(runs.loc[runs["parent_id"].isin(chosen), "run_id"]) - chosen
+            if not derived:
+                break
+            chosen |= derived
+        doomed = runs[runs["run_id"].isin(chosen)].reset_index(drop=True)
+        if not dry_run and len(doomed):
+            for artifact in store.delete_runs(study, list(doomed["run_id"])):
+                Path(artifact.path).unlink(missing_ok=True)
+    return doomed
+
+
+def has_study(name: str, *, db: str | None = None) -> bool:
+    """Whether the store exists and holds study ``name``; never creates a store."""
+    url = db or default_db_url()
+    if _missing_file(url) is not None:
+        return False
+    with _opened(url) as store:
+        return name in store.studies()
+
+
 def datasets(*, data_dir: str | Path | None = None) -> pd.DataFrame:
     """Known datasets, whether their files are in the data folder, and their checksums."""
     from minarch.data import (

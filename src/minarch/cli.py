@@ -72,6 +72,9 @@ DataDir = Annotated[
     ),
 ]
 StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Delete without asking (needed without a terminal).")
+]
 Overrides = Annotated[
     list[str] | None,
     typer.Option(
@@ -130,6 +133,15 @@ class TextFormat(str, Enum):
 def run(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")] = "quickstart",
     overrides: Overrides = None,
+    rerun_failed: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-failed",
+            help="First delete the study's failed runs and the runs derived from them "
+            "(asks; see --yes), so they train from nothing.",
+        ),
+    ] = False,
+    yes: Yes = False,
     db: Db = None,
     data_dir: DataDir = None,
     out: OutDir = None,
@@ -165,8 +177,13 @@ def run(
     """Train every run of STUDY that is not done yet, then write its report.
 
     Ctrl-C or SIGTERM stops cleanly: unfinished runs go back to pending and the
-    next `minarch run` resumes them.
+    next `minarch run` resumes them. A failed run is trained again anyway;
+    --rerun-failed deletes it (with its weights and derived runs) first.
     """
+    if rerun_failed:
+        name = _api().load_study(study, overrides=overrides or ()).name
+        if _api().has_study(name, db=db):
+            _remove(db, name, failed=True, run_ids=(), yes=yes)
     try:
         outcome = _api().run(
             study,
@@ -316,6 +333,54 @@ def analyze(
         sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
     else:
         print_analysis(stdout, frame, table.value, wide=wide)
+
+
+@app.command()
+def rm(
+    study: Annotated[str, typer.Option("--study", help="The study to delete runs of.")],
+    failed: Annotated[bool, typer.Option("--failed", help="Only its failed runs.")] = False,
+    run_ids: Annotated[
+        list[str] | None, typer.Option("--run", metavar="ID", help="Only this run (repeatable).")
+    ] = None,
+    yes: Yes = False,
+    db: Db = None,
+) -> None:
+    """Delete runs of a study from the store: all of them, the failed ones, or given ids.
+
+    Runs derived from a deleted run (pruned, fine-tuned, retrained, QAT) are
+    deleted with it, as are the curves, evaluations and weight files of all of
+    them; a run another study also holds stays there. Asks before deleting.
+    """
+    if failed and run_ids:
+        raise MinarchError("--failed and --run: give one or the other")
+    _remove(db, study, failed=failed, run_ids=run_ids or (), yes=yes)
+
+
+def _interactive() -> bool:
+    """Whether someone can answer a question: stdin is a terminal."""
+    return sys.stdin.isatty()
+
+
+def _remove(db: str | None, study: str, *, failed: bool, run_ids, yes: bool) -> None:
+    """Show what would be deleted, ask (unless ``yes``), delete it."""
+    doomed = _api().remove(study=study, db=db, failed=failed, run_ids=run_ids, dry_run=True)
+    if doomed.empty:
+        stdout.print(f"study {study}: no {'failed ' if failed else ''}runs to delete")
+        return
+    states = doomed["state"].value_counts()
+    derived = int(doomed["parent_id"].notna().sum())
+    what = (
+        f"{len(doomed)} runs of study {study} ("
+        + ", ".join(f"{n} {state}" for state, n in states.items())
+        + (f"; {derived} of them derived runs" if derived else "")
+        + ") with their curves, evaluations and weights"
+    )
+    if not yes:
+        if not _interactive():
+            raise MinarchError(f"not deleting {what} without confirmation: pass --yes")
+        typer.confirm(f"delete {what}?", abort=True)
+    _api().remove(study=study, db=db, run_ids=list(doomed["run_id"]))
+    stderr.print(f"deleted {what}", highlight=False)
 
 
 @app.command()

@@ -194,6 +194,19 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def delete_runs(self, study: str, run_ids: Sequence[str]) -> list[ArtifactRecord]:
+        """Take ``run_ids`` out of ``study``, deleting each run no other study holds.
+
+        A deleted run goes with its epochs, evaluations and artifact records;
+        the artifacts of deleted runs are returned so the caller can remove
+        their files. A study left without runs is deleted too. Every run
+        derived from a listed run must be listed as well: a derived run
+        without its parent could neither train nor be analysed. Raises
+        ``StoreError`` for an unknown study, a run not in it, or a derived run
+        left out, and changes nothing then.
+        """
+
+    @abc.abstractmethod
     def status(self) -> pd.DataFrame:
         """Run counts per study and state (plus ``total``), one row per study."""
 
