@@ -18,6 +18,7 @@ RANKS = {
     "registry": 0,
     "tables": 0,
     "columns": 0,
+    "plugins": 0,
     "data": 1,
     "models": 1,
     "store": 1,

@@ -239,6 +239,13 @@ def test_datasets_check_reads_the_real_data_dir(tmp_path):
     assert "mnist" in result.stdout and "missing" in result.stdout
 
 
+def test_datasets_list_names_the_default_data_folder(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path), "COLUMNS": "300"}
+    result = minarch("datasets", "list", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"data folder: {tmp_path / 'minarch' / 'datasets'}" in result.stdout
+
+
 def test_bench_prints_json_with_the_documented_keys(tmp_path):
     result = minarch(
         "bench", "--quick", "--workload", "mlp-grid", "--device", "cpu", "--json", cwd=tmp_path

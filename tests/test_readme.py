@@ -16,6 +16,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ from tests.cli import minarch as minarch_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^([ \t]*)```(\w+)\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
+"""A fenced block, also one indented in a list item: (indent, language, code)."""
 
 STAND_INS = {
     "quickstart": """
@@ -62,7 +64,8 @@ seeds: 1
 
 
 def blocks(language: str) -> list[str]:
-    return [code for lang, code in FENCE.findall(README.read_text()) if lang == language]
+    found = FENCE.findall(README.read_text())
+    return [textwrap.dedent(code) for _, lang, code in found if lang == language]
 
 
 def minarch_commands(script: str) -> list[list[str]]:
@@ -70,14 +73,17 @@ def minarch_commands(script: str) -> list[list[str]]:
     commands = []
     for segment in re.split(r"&&|\|\||[;|()\n]", script):
         words = shlex.split(segment, comments=True)
+        while words and re.fullmatch(r"\w+=\S*", words[0]):  # VAR=value before the command
+            words = words[1:]
         if words and words[0] == "minarch":
             commands.append(words[1:])
     return commands
 
 
 def test_the_readme_has_the_blocks_this_file_checks():
-    assert blocks("bash") and blocks("python") and blocks("yaml")
-    assert ["run"] in [c for block in blocks("bash") for c in minarch_commands(block)]
+    assert blocks("bash") and blocks("python") and blocks("yaml") and blocks("toml")
+    commands = [c for block in blocks("bash") for c in minarch_commands(block)]
+    assert ["run"] in commands and ["plan", "my-study.yaml"] in commands  # an indented block
 
 
 @pytest.mark.parametrize("script", blocks("bash"), ids=lambda s: s.splitlines()[0][:40])

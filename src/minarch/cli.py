@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from minarch.errors import Interrupted, MinarchError
+from minarch.plugins import add_plugins
 from minarch.tables import TABLES
 from minarch.terminal import print_analysis, print_frame, whole_numbers
 
@@ -46,8 +47,20 @@ def _options(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    plugins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            metavar="MODULE",
+            help="Import MODULE, which registers model families or datasets (repeatable; "
+            "also $MINARCH_PLUGINS, comma-separated; installed packages are found by "
+            "their minarch.plugins entry points).",
+        ),
+    ] = None,
 ) -> None:
     """Find the smallest network that reliably learns an image-classification task."""
+    if plugins:
+        add_plugins(plugins)
 
 
 stderr = Console(stderr=True)
@@ -454,8 +467,10 @@ def datasets_check(data_dir: DataDir = None) -> None:
 
 
 def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
+    from minarch.data import default_data_dir
+
     frame = _api().datasets(data_dir=data_dir)[list(columns)]
-    _print_frame(frame, title=f"data folder: {data_dir or _api().default_data_dir()}")
+    _print_frame(frame, title=f"data folder: {data_dir or default_data_dir()}")
 
 
 def _print_frame(frame, title: str | None = None) -> None:
