@@ -141,3 +141,11 @@ def test_run_rerun_failed_deletes_then_trains_the_failed_runs_again(trained):
     assert "trained 1 done" in result.stderr
     runs = minarch.runs(db=db)
     assert failed in set(runs["run_id"]) and set(runs["state"]) == {"done"}
+
+
+def test_running_runs_are_not_deleted(filled: Store, url: str):  # noqa: F811
+    filled.claim([BASE[1].id], "elsewhere:1")
+    with pytest.raises(minarch.MinarchError, match="1 of the runs to delete are running"):
+        minarch.remove(study="alpha", db=url)
+    assert len(filled.runs(study="alpha")) == 5
+    assert len(minarch.remove(study="alpha", db=url, run_ids=[BASE[2].id])) == 1

@@ -123,8 +123,8 @@ def run(
     All input is checked (study, devices, folders, database, data files)
     before anything is written to the store. ``overrides`` change the study
     file's values as in ``load_study``: a changed configuration is a new run,
-    and the store keeps the overridden text as the study's. ``workers="auto"`` trains in one
-    process per usable core (CPU) or GPU; on a CPU each pack trains with one
+    and the store keeps the overridden text as the study's. ``workers="auto"``
+    trains in one process per usable core (CPU) or GPU; on a CPU each pack trains with one
     intra-op thread unless ``threads`` says otherwise, so a run's numbers do
     not depend on the machine's load or the number of workers.
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
@@ -212,8 +212,8 @@ def remove(
     quantization-aware) goes too, since it cannot train or be analysed without
     its parent, and so do their curves, evaluations and weight files. A run
     another study also holds only leaves this one; a study left without runs
-    is deleted. Returns the rows of ``runs`` deleted, or with ``dry_run`` the
-    ones that would be, deleting nothing.
+    is deleted; a running run is an error. Returns the rows of ``runs``
+    deleted, or with ``dry_run`` the ones that would be, deleting nothing.
     """
     with _existing(db) as store:
         _check_study(store, study)
@@ -232,6 +232,12 @@ def remove(
                 break
             chosen |= derived
         doomed = runs[runs["run_id"].isin(chosen)].reset_index(drop=True)
+        running = int((doomed["state"] == "running").sum())
+        if running:  # its trainer would find it gone
+            raise MinarchError(
+                f"{running} of the runs to delete are running: stop their training first "
+                "(a run left running by a killed process is pending again after the next run)"
+            )
         if not dry_run and len(doomed):
             for artifact in store.delete_runs(study, list(doomed["run_id"])):
                 Path(artifact.path).unlink(missing_ok=True)
@@ -405,9 +411,8 @@ def _missing_file(url: str) -> Path | None:
     except ArgumentError:
         return None  # open_store says what is wrong with the URL
     database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    if database.startswith("file:"):
+    in_memory = database in ("", ":memory:") or database.startswith("file:")
+    if parsed.get_backend_name() != "sqlite" or in_memory:
         return None
     path = Path(database).expanduser()
     return None if path.exists() else path

@@ -284,7 +284,7 @@ def status(db: Db = None) -> None:
     if frame.empty:
         stdout.print("no studies in the store yet (minarch run STUDY)")
         return
-    _print_frame(frame)
+    print_frame(stdout, frame)
 
 
 @app.command()
@@ -449,7 +449,8 @@ def bench(
         "speedup",
         "peak_fraction",
     ]
-    _print_frame(pd.DataFrame(rows)[columns], title=f"pack engine vs plain PyTorch ({target})")
+    title = f"pack engine vs plain PyTorch ({target})"
+    print_frame(stdout, pd.DataFrame(rows)[columns], title=title)
 
 
 @datasets_app.command("list")
@@ -470,11 +471,7 @@ def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
     from minarch.data import default_data_dir
 
     frame = _api().datasets(data_dir=data_dir)[list(columns)]
-    _print_frame(frame, title=f"data folder: {data_dir or default_data_dir()}")
-
-
-def _print_frame(frame, title: str | None = None) -> None:
-    print_frame(stdout, frame, title)
+    print_frame(stdout, frame, title=f"data folder: {data_dir or default_data_dir()}")
 
 
 def main() -> None:
