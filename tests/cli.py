@@ -30,6 +30,7 @@ def minarch(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600
         [sys.executable, "-m", "minarch", *args],
         cwd=cwd,
         env=environment,
+        stdin=subprocess.DEVNULL,  # no terminal: a command never waits for an answer
         capture_output=True,
         text=True,
         timeout=timeout,

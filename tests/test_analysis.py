@@ -1,4 +1,4 @@
-"""Convergence regimes and minimal parameters (METHODS.md A.1-A.2) on constructed tables."""
+"""Convergence regimes and minimal parameters (docs/methods.md A.1-A.2) on constructed tables."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import torch
 from rich.console import Console
 
 import minarch
+from minarch import api
 from minarch.data import dataset_info
 from minarch.execute import artifacts_dir, resolve_device
 from minarch.models import build_model
@@ -95,6 +96,54 @@ def test_rerun_trains_nothing(finished):
         folder / "tiny.yaml", db=db, device="cpu", report=False, console=Console(quiet=True)
     )
     assert again.summary.trained == {} and again.report is None
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [minarch.status, minarch.runs, minarch.epochs, minarch.analyze, minarch.compression],
+    ids=lambda verb: verb.__name__,
+)
+def test_reading_a_missing_store_is_an_error_that_creates_nothing(verb, tmp_path):
+    missing = tmp_path / "runs.db"
+    with pytest.raises(minarch.MinarchError, match=f"no run store at {missing}") as error:
+        verb(db=f"sqlite:///{missing}")
+    assert "--" not in str(error.value)  # the API's words name no CLI flag
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_a_missing_store_through_every_other_reader(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MINARCH_DB", raising=False)
+    with pytest.raises(minarch.MinarchError, match="no run store at"):
+        minarch.table("risk")  # the default store, ./minarch.db
+    with pytest.raises(minarch.MinarchError, match="no run store at"):
+        api.report(out=tmp_path / "reports")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "lacking"),
+    [
+        ("risk", "no hyperparameter-space runs"),
+        ("ellipses", "no hyperparameter-space runs"),
+        ("redundancy", "no pruning results"),
+        ("min-bits", "no quantization results"),
+        ("int8", "no real int8 results"),
+    ],
+)
+def test_a_table_the_study_has_no_runs_for_is_an_error(finished, table, lacking):
+    _, db, _ = finished
+    with pytest.raises(minarch.MinarchError, match=f"study 'tiny' has {lacking}") as error:
+        minarch.table(table, db=db, study="tiny")
+    assert "--" not in str(error.value)
+    with pytest.raises(minarch.MinarchError, match=f"no study in the store has {lacking[3:]}"):
+        minarch.table(table, db=db)
+
+
+def test_compression_of_a_study_without_any_is_an_error(finished):
+    _, db, _ = finished
+    with pytest.raises(minarch.MinarchError, match="study 'tiny' has no compression results"):
+        minarch.compression(db=db, study="tiny")
 
 
 def test_datasets_frame_lists_every_registered_dataset(tmp_path):

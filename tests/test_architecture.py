@@ -18,6 +18,7 @@ RANKS = {
     "registry": 0,
     "tables": 0,
     "columns": 0,
+    "plugins": 0,
     "data": 1,
     "models": 1,
     "store": 1,
@@ -31,6 +32,7 @@ RANKS = {
     "reporting": 4,
     "api": 5,
     "cli": 6,
+    "terminal": 6,
     "__main__": 6,
 }
 """docs/architecture.md's layers; a new package or module needs a rank here."""

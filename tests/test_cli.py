@@ -23,6 +23,8 @@ VERBS = [
     ["status"],
     ["runs"],
     ["report"],
+    ["rm"],
+    ["compression"],
     ["datasets"],
     ["datasets", "list"],
     ["datasets", "check"],
@@ -85,7 +87,9 @@ def test_run_status_runs_report_and_resume(tmp_path):
     assert len(regimes) == 4 and {"study", "regime", "rule"} <= set(regimes)
     human = minarch("analyze", "--db", db, cwd=tmp_path)
     assert human.returncode == 0 and "thresholds" in human.stdout
-    narrow = minarch("analyze", "--db", db, "--table", "runs", cwd=tmp_path, env={"COLUMNS": "70"})
+    narrow = minarch(
+        "analyze", "--db", db, "--table", "runs", "--wide", cwd=tmp_path, env={"COLUMNS": "70"}
+    )
     assert "runs · row 4" in narrow.stdout  # too wide for 70 columns: one block per run
     assert "│ regime" in narrow.stdout and "…" not in narrow.stdout  # no cell cut short
 
@@ -213,6 +217,7 @@ def test_unreachable_db_exits_2(url, tmp_path):
 
 
 def test_unknown_study_in_runs_exits_2(tmp_path):
+    open_store(f"sqlite:///{tmp_path / 'x.db'}").close()  # a store, without that study
     result = minarch(
         "runs", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--study", "nope", cwd=tmp_path
     )
@@ -232,6 +237,13 @@ def test_datasets_check_reads_the_real_data_dir(tmp_path):
     result = minarch("datasets", "check", "--data-dir", str(data), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "mnist" in result.stdout and "missing" in result.stdout
+
+
+def test_datasets_list_names_the_default_data_folder(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path), "COLUMNS": "300"}
+    result = minarch("datasets", "list", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"data folder: {tmp_path / 'minarch' / 'datasets'}" in result.stdout
 
 
 def test_bench_prints_json_with_the_documented_keys(tmp_path):
@@ -263,6 +275,7 @@ def test_version_and_short_help(tmp_path):
 def test_read_only_commands_do_not_import_torch(tmp_path):
     """status and runs answer without loading torch (about 2 s of import on a laptop)."""
     db = f"sqlite:///{tmp_path / 'r.db'}"
+    open_store(db).close()
     code = (
         "import sys\n"
         "from minarch.cli import main\n"
@@ -288,3 +301,48 @@ def test_max_runs_bounds_plan_and_run(tmp_path):
     refused = minarch("run", "quickstart", "--max-runs", "10", "--db", db, cwd=tmp_path)
     assert refused.returncode == 2 and not (tmp_path / "r.db").exists()
     assert minarch("plan", "quickstart", "--max-runs", "90", cwd=tmp_path).returncode == 0
+
+
+READ_ONLY = [
+    ["status"],
+    ["runs"],
+    ["analyze"],
+    ["analyze", "--table", "risk"],
+    ["compression"],
+    ["report"],
+]
+
+
+@pytest.mark.parametrize("verb", READ_ONLY, ids=" ".join)
+def test_read_only_verbs_on_a_missing_store_say_so_and_create_nothing(verb, tmp_path):
+    result = minarch(*verb, cwd=tmp_path)  # the default store, ./minarch.db
+    assert result.returncode == 2, result.stderr
+    assert f"no run store at {tmp_path / 'minarch.db'}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_store_named_by_url_is_not_created(tmp_path):
+    result = minarch("runs", "--db", f"sqlite:///{tmp_path / 'runs.db'}", cwd=tmp_path)
+    assert result.returncode == 2 and "no run store at" in result.stderr
+    assert not (tmp_path / "runs.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("verb", "expected"),
+    [
+        (["compression"], "study 'tiny' has no compression results"),
+        (["analyze", "--table", "risk"], "study 'tiny' has no hyperparameter-space runs"),
+        (["analyze", "--table", "redundancy"], "study 'tiny' has no pruning results"),
+        (["analyze"], "study 'tiny' has no finished runs yet"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_an_absent_analysis_exits_2_in_one_line(verb, expected, tmp_path):
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    with open_store(db) as store:
+        store.register_study("tiny", TINY_STUDY, [])
+    result = minarch(*verb, "--db", db, "--study", "tiny", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""

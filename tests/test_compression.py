@@ -1,4 +1,4 @@
-"""Pruning and quantization analyses (METHODS.md A.3-A.4) on hand-made frames."""
+"""Pruning and quantization analyses (docs/methods.md A.3-A.4) on hand-made frames."""
 
 from __future__ import annotations
 

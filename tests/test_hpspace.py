@@ -1,4 +1,4 @@
-"""Hyperparameter performance space (METHODS.md B.4-B.9) against hand-computed values."""
+"""Hyperparameter performance space (docs/methods.md B.4-B.9) against hand-computed values."""
 
 from __future__ import annotations
 

@@ -400,7 +400,7 @@ def test_option_a_is_the_default_and_has_its_own_run_ids():
     [(20, "A", 269_722), (56, "A", 853_018), (20, "B", 272_474), (56, "B", 855_770)],
 )
 def test_resnet_cifar_parameters_per_shortcut_option(depth, shortcut, parameters):
-    """METHODS.md B.2; option A is the default."""
+    """docs/methods.md B.2; option A is the default."""
     config = {"depth": depth, "shortcut": shortcut}
     assert count_parameters(_build("resnet_cifar", config, (3, 32, 32), num_classes=10)) == (
         parameters

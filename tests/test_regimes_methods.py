@@ -1,4 +1,4 @@
-"""METHODS.md A.1-A.2 as revised (issue 15): each rule against the case that broke it."""
+"""docs/methods.md A.1-A.2 as revised (issue 15): each rule against the case that broke it."""
 
 from __future__ import annotations
 

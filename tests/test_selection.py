@@ -41,7 +41,7 @@ def test_a_dataset_registers_only_with_a_difficulty():
 def peaked_and_steady():
     """Two lrs of one architecture: lr 1e-3 peaks at 95 % and ends at 80 %, lr 1e-2 ends at 90 %.
 
-    By the best epoch lr 1e-3 wins; by the final accuracy (METHODS.md A.1) lr 1e-2.
+    By the best epoch lr 1e-3 wins; by the final accuracy (docs/methods.md A.1) lr 1e-2.
     """
     peaked = np.r_[np.linspace(0.3, 0.95, EPOCHS // 2), np.linspace(0.9, 0.80, EPOCHS // 2)]
     curves = {

@@ -92,7 +92,7 @@ def test_builtin_settings_and_derived_ids_are_pinned():
         "compression-cpu": "c0e8ad7490875acd",
         "hpspace-cpu": "f08776091321fff8",
         "thesis-mobilenetv2-cifar10": "5763855a7de29663",
-        # ResNet-CIFAR's default shortcut became option A (METHODS.md B.2, issue 15): new
+        # ResNet-CIFAR's default shortcut became option A (docs/methods.md B.2, issue 15): new
         # base runs, so new derived ids; "shortcut: B" keeps the dict-era id 49422ffa5bdbd77e.
         "thesis-resnet56-cifar10": "0959d2442bf8483d",
     }

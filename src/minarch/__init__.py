@@ -1,8 +1,9 @@
 """minarch: the smallest network that reliably learns an image-classification task.
 
 The Python API mirrors the CLI: ``load_study``, ``plan``, ``run``, ``status``,
-``runs``, ``epochs``, ``report`` and ``datasets``. They are loaded on first
-use, so ``minarch --help`` does not pay for importing torch.
+``runs``, ``epochs``, ``report``, ``remove`` and ``datasets``, among others.
+They are loaded on first use, so ``minarch --help`` does not pay for importing
+torch.
 """
 
 from typing import Any
@@ -16,8 +17,10 @@ _API = (
     "compression",
     "datasets",
     "epochs",
+    "has_study",
     "load_study",
     "plan",
+    "remove",
     "report",
     "run",
     "runs",

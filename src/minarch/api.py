@@ -7,6 +7,7 @@ frame = minarch.runs(db="sqlite:///runs.db", study="quickstart")
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
-from minarch.errors import MinarchError
+from minarch.errors import MinarchError, StoreError
 from minarch.store import Store, default_db_url, open_store
 from minarch.tables import TABLES
 
@@ -30,6 +33,31 @@ if TYPE_CHECKING:
 
 DEFAULT_REPORTS = Path("minarch-reports")
 DEFAULT_MAX_RUNS = 100_000  # execute.planner's default, here so --help loads no torch
+_UNFINISHED = ("finished runs", " yet")
+_PRUNED = ("pruning results", ": its file has no prune: section, or none is measured yet")
+_GRID = (
+    "hyperparameter-space runs",
+    ": no model of it was trained on a grid of at least 2 learning rates x 2 weight decays",
+)
+ABSENT = {
+    "minimal": _UNFINISHED,
+    "architectures": _UNFINISHED,
+    "runs": _UNFINISHED,
+    "redundancy": _PRUNED,
+    "phases": _PRUNED,
+    "min-bits": (
+        "quantization results",
+        ": its file has no quantize: section, or none is measured yet",
+    ),
+    "int8": ("real int8 results", ": its file does not ask for int8, or none is measured yet"),
+    "ellipses": _GRID,
+    "risk": _GRID,
+    "compression": (
+        "compression results",
+        ": its file has no prune: or quantize: section, or none is measured yet",
+    ),
+}
+"""Per table: what a study without it lacks, and why that usually is."""
 
 
 @dataclass(frozen=True)
@@ -39,22 +67,29 @@ class RunOutcome:
     report: Path | None
 
 
-def load_study(source: str | Path) -> StudySpec:
-    """A validated study from a YAML path or a built-in name such as ``quickstart``."""
+def load_study(source: str | Path, *, overrides: Sequence[str] = ()) -> StudySpec:
+    """A validated study from a YAML path or a built-in name such as ``quickstart``.
+
+    ``overrides`` set values of the file before validation, each ``PATH=VALUE``
+    with a dotted path and a YAML value: ``["training.epochs=3", "seeds=[0, 1]"]``.
+    """
     from minarch.spec import load_study as load
 
-    return load(source)[0]
+    return load(source, overrides)[0]
 
 
-def plan(source: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> Plan:
-    """Expand and size a study without training (and without touching any store).
+def plan(
+    source: str | Path, *, overrides: Sequence[str] = (), max_runs: int = DEFAULT_MAX_RUNS
+) -> Plan:
+    """Expand and size a study (with ``overrides``, as ``load_study``) without training.
 
-    A study of more than ``max_runs`` runs is refused before it is expanded.
+    Touches no store. A study of more than ``max_runs`` runs is refused before
+    it is expanded.
     """
     from minarch.execute import plan_study
     from minarch.spec import load_study as load
 
-    study, text = load(source)
+    study, text = load(source, overrides)
     try:
         return plan_study(study, text, max_runs=max_runs)
     except MinarchError as exc:
@@ -63,7 +98,10 @@ def plan(source: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> Plan:
 
 def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:
     """Ids of the plan's runs the store has finished; empty if the store does not exist yet."""
-    with closing(open_store(db or default_db_url(), read_only=True)) as store:  # writes nothing
+    url = db or default_db_url()
+    if _missing_file(url) is not None:
+        return set()
+    with closing(open_store(url, read_only=True)) as store:  # writes nothing
         ids = {r.config.id for r in the_plan.runs}
         return {r.id for r in store.runs(states=["done", "diverged"]) if r.id in ids}
 
@@ -71,6 +109,7 @@ def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:
 def run(
     source: str | Path = "quickstart",
     *,
+    overrides: Sequence[str] = (),
     db: str | None = None,
     data_dir: str | Path | None = None,
     out: str | Path | None = None,
@@ -87,8 +126,10 @@ def run(
     """Train every run of the study that is not done yet, then write its report.
 
     All input is checked (study, devices, folders, database, data files)
-    before anything is written to the store. ``workers="auto"`` trains in one
-    process per usable core (CPU) or GPU; on a CPU each pack trains with one
+    before anything is written to the store. ``overrides`` change the study
+    file's values as in ``load_study``: a changed configuration is a new run,
+    and the store keeps the overridden text as the study's. ``workers="auto"``
+    trains in one process per usable core (CPU) or GPU; on a CPU each pack trains with one
     intra-op thread unless ``threads`` says otherwise, so a run's numbers do
     not depend on the machine's load or the number of workers.
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
@@ -107,7 +148,7 @@ def run(
     )
 
     console = console or Console(stderr=True)
-    the_plan = plan(source, max_runs=max_runs)
+    the_plan = plan(source, overrides=overrides, max_runs=max_runs)
     torch_device = resolve_device(device)
     reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
     url = db or default_db_url()
@@ -131,20 +172,20 @@ def run(
 
 def status(*, db: str | None = None) -> pd.DataFrame:
     """Per study: how many runs are pending, running, done, failed, diverged."""
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         return store.status()
 
 
 def runs(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
     """One row per run: configuration, size, state and final/best metrics."""
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
         return store.runs_frame(study=study)
 
 
 def epochs(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
     """One row per run and epoch: the training curves."""
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
         return store.epochs_frame(study=study)
 
@@ -155,11 +196,66 @@ def report(
     """Write ``OUT/<study>/report.html`` (and figures) for one study or all of them."""
     from minarch.execute import writable_dir
 
-    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
-        names = [study] if study else store.studies()
+        names = _names(store, study)
+        reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
         return [_report(store, name, reports) for name in names]
+
+
+def remove(
+    *,
+    study: str,
+    db: str | None = None,
+    failed: bool = False,
+    run_ids: Sequence[str] = (),
+    dry_run: bool = False,
+) -> pd.DataFrame:
+    """Delete runs of ``study``: its failed ones, the ``run_ids``, or (neither given) all.
+
+    Every run derived from a deleted run (pruned, fine-tuned, retrained,
+    quantization-aware) goes too, since it cannot train or be analysed without
+    its parent, and so do their curves, evaluations and weight files. A run
+    another study also holds only leaves this one; a study left without runs
+    is deleted; a running run is an error. Returns the rows of ``runs``
+    deleted, or with ``dry_run`` the ones that would be, deleting nothing.
+    """
+    with _existing(db) as store:
+        _check_study(store, study)
+        runs = store.runs_frame(study=study)
+        unknown = sorted(set(run_ids) - set(runs["run_id"]))
+        if unknown:
+            raise MinarchError(f"study {study!r} has no run {', '.join(unknown)}")
+        chosen = set(run_ids)
+        if failed:
+            chosen |= set(runs.loc[runs["state"] == "failed", "run_id"])
+        elif not run_ids:
+            chosen = set(runs["run_id"])
+        while True:  # derived runs, and runs derived from them
+            derived = set(runs.loc[runs["parent_id"].isin(chosen), "run_id"]) - chosen
+            if not derived:
+                break
+            chosen |= derived
+        doomed = runs[runs["run_id"].isin(chosen)].reset_index(drop=True)
+        running = int((doomed["state"] == "running").sum())
+        if running:  # its trainer would find it gone
+            raise MinarchError(
+                f"{running} of the runs to delete are running: stop their training first "
+                "(a run left running by a killed process is pending again after the next run)"
+            )
+        if not dry_run and len(doomed):
+            for artifact in store.delete_runs(study, list(doomed["run_id"])):
+                Path(artifact.path).unlink(missing_ok=True)
+    return doomed
+
+
+def has_study(name: str, *, db: str | None = None) -> bool:
+    """Whether the store exists and holds study ``name``; never creates a store."""
+    url = db or default_db_url()
+    if _missing_file(url) is not None:
+        return False
+    with _opened(url) as store:
+        return name in store.studies()
 
 
 def datasets(*, data_dir: str | Path | None = None) -> pd.DataFrame:
@@ -200,13 +296,13 @@ def _data_status(checks) -> str:
 
 
 def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Analysis]:
-    """Convergence regimes and minimal parameters (METHODS.md A.1–A.2) per study.
+    """Convergence regimes and minimal parameters (docs/methods.md A.1–A.2) per study.
 
     Each study is analysed with the thresholds of its own ``analysis:`` section.
     """
     from minarch.analysis import analyze_study
 
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
         return {name: analyze_study(store, name) for name in _names(store, study)}
 
@@ -222,14 +318,16 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
 
     if name not in TABLES:
         raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
-        names = _names(store, study)
-        frames = [study_table(store, name, each).assign(study=each) for each in names]
-        thresholds = {each: stored_study(store, each).analysis.model_dump() for each in names}
-        notes = {each: study_selection_note(store, each) for each in names}
-    frames = [f[["study", *f.columns.drop("study")]] for f in frames]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        tables = {each: study_table(store, name, each) for each in _names(store, study)}
+        if name in ("ellipses", "risk"):  # these tables have a row even for a single point
+            tables = {each: f for each, f in tables.items() if _has_grid(store, each)}
+        tables = _present(tables, name, study)
+        thresholds = {each: stored_study(store, each).analysis.model_dump() for each in tables}
+        notes = {each: study_selection_note(store, each) for each in tables}
+    frames = [f.assign(study=each) for each, f in tables.items()]
+    frame = pd.concat([f[["study", *f.columns.drop("study")]] for f in frames], ignore_index=True)
     frame.attrs["thresholds"] = thresholds  # what each study was analysed with
     frame.attrs["notes"] = {each: note for each, note in notes.items() if note}
     return frame
@@ -239,11 +337,31 @@ def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFr
     """One row per pruning or quantization result, beside its uncompressed run."""
     from minarch.analysis import compression_results
 
-    with _opened(db or default_db_url()) as store:
+    with _existing(db) as store:
         _check_study(store, study)
-        frames = [compression_results(store, each) for each in _names(store, study)]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        frames = {each: compression_results(store, each) for each in _names(store, study)}
+    return pd.concat(_present(frames, "compression", study).values(), ignore_index=True)
+
+
+def _present(
+    frames: dict[str, pd.DataFrame], name: str, study: str | None
+) -> dict[str, pd.DataFrame]:
+    """The studies' non-empty ``frames``; none at all is an error saying what is missing."""
+    present = {each: frame for each, frame in frames.items() if not frame.empty}
+    if not present:
+        what, why = ABSENT[name]
+        raise MinarchError(
+            f"study {study!r} has no {what}{why}" if study else f"no study in the store has {what}"
+        )
+    return present
+
+
+def _has_grid(store: Store, study: str) -> bool:
+    """Whether some model of ``study`` finished runs at 2 or more learning rates x weight decays."""
+    runs = store.runs_frame(study=study)
+    base = runs[(runs["variant"] == "base") & runs["state"].isin(["done", "diverged"])]
+    spans = base.groupby(["dataset", "family", "model"])[["lr", "weight_decay"]].nunique()
+    return bool((spans.min(axis=1) >= 2).any())
 
 
 def _report(store: Store, study: str, reports: Path) -> Path:
@@ -267,10 +385,39 @@ def _check_study(store: Store, study: str | None) -> None:
 
 
 def _names(store: Store, study: str | None) -> list[str]:
-    """The one study asked for, or every study in the store."""
-    return [study] if study else store.studies()
+    """The one study asked for, or every study in the store (which must have one)."""
+    names = [study] if study else store.studies()
+    if not names:
+        raise StoreError("the store has no studies yet: train one into it first")
+    return names
 
 
 def _opened(url: str) -> closing[Store]:
     """``with _opened(url) as store``: closed however the block ends."""
     return closing(open_store(url))
+
+
+def _existing(db: str | None) -> closing[Store]:
+    """``_opened`` for reading: a missing SQLite file is an error, not a new empty store."""
+    url = db or default_db_url()
+    missing = _missing_file(url)
+    if missing is not None:
+        raise StoreError(
+            f"no run store at {missing}: nothing has been trained into it yet "
+            "(train a study first, or name an existing store)"
+        )
+    return _opened(url)
+
+
+def _missing_file(url: str) -> Path | None:
+    """The file of a SQLite URL if it does not exist yet; None for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # open_store says what is wrong with the URL
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file:")
+    if parsed.get_backend_name() != "sqlite" or in_memory:
+        return None
+    path = Path(database).expanduser()
+    return None if path.exists() else path

@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from minarch.errors import Interrupted, MinarchError
+from minarch.plugins import add_plugins
 from minarch.tables import TABLES
+from minarch.terminal import print_analysis, print_frame, whole_numbers
 
 app = typer.Typer(
     help="Find the smallest network that reliably learns an image-classification task.",
@@ -45,8 +47,20 @@ def _options(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    plugins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            metavar="MODULE",
+            help="Import MODULE, which registers model families or datasets (repeatable; "
+            "also $MINARCH_PLUGINS, comma-separated; installed packages are found by "
+            "their minarch.plugins entry points).",
+        ),
+    ] = None,
 ) -> None:
     """Find the smallest network that reliably learns an image-classification task."""
+    if plugins:
+        add_plugins(plugins)
 
 
 stderr = Console(stderr=True)
@@ -75,6 +89,18 @@ MaxRuns = Annotated[
     typer.Option(help="Refuse a study of more runs than this (counted before expanding it)."),
 ]
 StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Delete without asking (needed without a terminal).")
+]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Set a value of the study file, e.g. training.epochs=3, seeds=[0,1], "
+        "models.0.width=[4,8] (a YAML value; repeatable). A changed configuration is a new run.",
+    ),
+]
 OutDir = Annotated[
     Path | None,
     typer.Option(
@@ -123,6 +149,16 @@ class TextFormat(str, Enum):
 @app.command()
 def run(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")] = "quickstart",
+    overrides: Overrides = None,
+    rerun_failed: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-failed",
+            help="First delete the study's failed runs and the runs derived from them "
+            "(asks; see --yes), so they train from nothing.",
+        ),
+    ] = False,
+    yes: Yes = False,
     db: Db = None,
     data_dir: DataDir = None,
     out: OutDir = None,
@@ -159,11 +195,17 @@ def run(
     """Train every run of STUDY that is not done yet, then write its report.
 
     Ctrl-C or SIGTERM stops cleanly: unfinished runs go back to pending and the
-    next `minarch run` resumes them.
+    next `minarch run` resumes them. A failed run is trained again anyway;
+    --rerun-failed deletes it (with its weights and derived runs) first.
     """
+    if rerun_failed:
+        name = _api().load_study(study, overrides=overrides or ()).name
+        if _api().has_study(name, db=db):
+            _remove(db, name, failed=True, run_ids=(), yes=yes)
     try:
         outcome = _api().run(
             study,
+            overrides=overrides or (),
             db=db,
             data_dir=data_dir,
             out=out,
@@ -201,6 +243,7 @@ def run(
 @app.command()
 def plan(
     study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")],
+    overrides: Overrides = None,
     db: Db = None,
     data_dir: DataDir = None,
     max_runs: MaxRuns = 100_000,
@@ -211,7 +254,7 @@ def plan(
     and whether each dataset's files are in the data folder.
     """
     api = _api()
-    the_plan = api.plan(study, max_runs=max_runs)
+    the_plan = api.plan(study, overrides=overrides or (), max_runs=max_runs)
     finished = api.finished_runs(the_plan, db=db)
     table = Table(title=f"study {the_plan.study.name}")
     for column in ("dataset", "family", "architectures", "params", "runs", "packs", "done"):
@@ -234,6 +277,8 @@ def plan(
     stdout.print(table)
     packs = len(the_plan.packs())
     stdout.print(f"{len(the_plan.runs)} runs in {packs} packs, {len(finished)} done")
+    if overrides:
+        stdout.print(f"with {', '.join(overrides)}", highlight=False)
     data = api.datasets(data_dir=data_dir).set_index("dataset")["status"]
     needed = sorted({r.config.dataset.name for r in the_plan.runs})
     stdout.print("data: " + ", ".join(f"{name} {data[name]}" for name in needed))
@@ -246,7 +291,7 @@ def status(db: Db = None) -> None:
     if frame.empty:
         stdout.print("no studies in the store yet (minarch run STUDY)")
         return
-    _print_frame(frame)
+    print_frame(stdout, frame)
 
 
 @app.command()
@@ -257,12 +302,17 @@ def runs(
     output: Output = None,
 ) -> None:
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
-    _write_frame(_api().runs(db=db, study=study), format, output)
+    _check_output(format, output)
+    _write_frame(whole_numbers(_api().runs(db=db, study=study)), format, output)
+
+
+def _check_output(format: Format, output: Path | None) -> None:
+    """Before any work: parquet is binary, so it goes to a file."""
+    if format is Format.parquet and output is None:
+        raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
 
 
 def _write_frame(frame, format: Format, output: Path | None) -> None:
-    if format is Format.parquet and output is None:
-        raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
     target = output or sys.stdout
     if format is Format.csv:
         frame.to_csv(target, index=False)
@@ -284,19 +334,73 @@ def analyze(
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = (
         TextFormat.table
     ),
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Every column under its own name (default: the main ones, compact)."
+        ),
+    ] = False,
 ) -> None:
-    """Analysis tables per study: regimes, minimal parameters, pruning, quantization, hpspace."""
+    """Analysis tables per study: regimes, minimal parameters, pruning, quantization, hpspace.
+
+    The table format shows accuracies in percent; csv and json keep every
+    column, accuracies as fractions.
+    """
     frame = _api().table(table.value, db=db, study=study)
     if format is TextFormat.csv:
         frame.to_csv(sys.stdout, index=False)
     elif format is TextFormat.json:
         sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
     else:
-        _print_frame(frame, title=table.value)
-        for name, thresholds in frame.attrs["thresholds"].items():
-            stdout.print(f"[dim]{name}: thresholds {thresholds}[/dim]")
-        for name, note in frame.attrs["notes"].items():
-            stdout.print(f"{name}: {note}", highlight=False)
+        print_analysis(stdout, frame, table.value, wide=wide)
+
+
+@app.command()
+def rm(
+    study: Annotated[str, typer.Option("--study", help="The study to delete runs of.")],
+    failed: Annotated[bool, typer.Option("--failed", help="Only its failed runs.")] = False,
+    run_ids: Annotated[
+        list[str] | None, typer.Option("--run", metavar="ID", help="Only this run (repeatable).")
+    ] = None,
+    yes: Yes = False,
+    db: Db = None,
+) -> None:
+    """Delete runs of a study from the store: all of them, the failed ones, or given ids.
+
+    Runs derived from a deleted run (pruned, fine-tuned, retrained, QAT) are
+    deleted with it, as are the curves, evaluations and weight files of all of
+    them; a run another study also holds stays there. Asks before deleting.
+    """
+    if failed and run_ids:
+        raise MinarchError("--failed and --run: give one or the other")
+    _remove(db, study, failed=failed, run_ids=run_ids or (), yes=yes)
+
+
+def _interactive() -> bool:
+    """Whether someone can answer a question: stdin is a terminal."""
+    return sys.stdin.isatty()
+
+
+def _remove(db: str | None, study: str, *, failed: bool, run_ids, yes: bool) -> None:
+    """Show what would be deleted, ask (unless ``yes``), delete it."""
+    doomed = _api().remove(study=study, db=db, failed=failed, run_ids=run_ids, dry_run=True)
+    if doomed.empty:
+        stdout.print(f"study {study}: no {'failed ' if failed else ''}runs to delete")
+        return
+    states = doomed["state"].value_counts()
+    derived = int(doomed["parent_id"].notna().sum())
+    what = (
+        f"{len(doomed)} runs of study {study} ("
+        + ", ".join(f"{n} {state}" for state, n in states.items())
+        + (f"; {derived} of them derived runs" if derived else "")
+        + ") with their curves, evaluations and weights"
+    )
+    if not yes:
+        if not _interactive():
+            raise MinarchError(f"not deleting {what} without confirmation: pass --yes")
+        typer.confirm(f"delete {what}?", abort=True)
+    _api().remove(study=study, db=db, run_ids=list(doomed["run_id"]))
+    stderr.print(f"deleted {what}", highlight=False)
 
 
 @app.command()
@@ -307,6 +411,7 @@ def compression(
     output: Output = None,
 ) -> None:
     """One row per pruning or quantization result, beside its uncompressed run."""
+    _check_output(format, output)
     _write_frame(_api().compression(db=db, study=study), format, output)
 
 
@@ -351,7 +456,8 @@ def bench(
         "speedup",
         "peak_fraction",
     ]
-    _print_frame(pd.DataFrame(rows)[columns], title=f"pack engine vs plain PyTorch ({target})")
+    title = f"pack engine vs plain PyTorch ({target})"
+    print_frame(stdout, pd.DataFrame(rows)[columns], title=title)
 
 
 @datasets_app.command("list")
@@ -369,42 +475,10 @@ def datasets_check(data_dir: DataDir = None) -> None:
 
 
 def _print_datasets(data_dir: Path | None, columns: tuple[str, ...]) -> None:
+    from minarch.data import default_data_dir
+
     frame = _api().datasets(data_dir=data_dir)[list(columns)]
-    _print_frame(frame, title=f"data folder: {data_dir or _api().default_data_dir()}")
-
-
-def _print_frame(frame, title: str | None = None) -> None:
-    """A DataFrame as a terminal table: numbers right-aligned, floats to 4 digits.
-
-    A table wider than the terminal would have every cell cut to a few
-    characters, so it is printed as one block of (column, value) per row
-    instead, like psql's expanded display.
-    """
-    table = Table(title=title)
-    for column in frame.columns:
-        numeric = frame[column].dtype.kind in "iuf"
-        table.add_column(str(column), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    unlimited = stdout.options.update_width(sys.maxsize)
-    if stdout.measure(table, options=unlimited).minimum <= stdout.width:
-        stdout.print(table)
-        return
-    for number, row in enumerate(frame.itertuples(index=False), start=1):
-        block = Table(
-            title=f"{title} · row {number}" if title else f"row {number}",
-            title_justify="left",
-            show_header=False,
-        )
-        block.add_column(style="bold")
-        block.add_column()
-        for column, value in zip(frame.columns, row, strict=True):
-            block.add_row(str(column), _cell(value))
-        stdout.print(block)
-
-
-def _cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    print_frame(stdout, frame, title=f"data folder: {data_dir or default_data_dir()}")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Analyses: pure functions from the store's run tables to result tables.
 
-``analyze(runs, epochs, thresholds)`` does METHODS.md A.1-A.2 in one call;
+``analyze(runs, epochs, thresholds)`` does docs/methods.md A.1-A.2 in one call;
 ``classify_runs``, ``architecture_table`` and ``minimal_parameters`` are its
 steps. Thresholds are a study file's ``analysis:`` section (``AnalysisSpec``).
 ``compression_frame`` collects pruning and quantization results into one

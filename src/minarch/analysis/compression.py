@@ -1,4 +1,4 @@
-"""Pruning sensitivity, phases and quantization robustness (METHODS.md A.3-A.4).
+"""Pruning sensitivity, phases and quantization robustness (docs/methods.md A.3-A.4).
 
 Everything reads one *compression frame*: a row per (trained run, compression
 setting) with the columns of ``COMPRESSION_COLUMNS``. A row's *drop* is its
@@ -10,7 +10,7 @@ finite accuracy are left out: a missing evaluation is no evidence either way.
 
 Unstructured pruning is measured by sparsity (the fraction of prunable
 weights removed); structured pruning by the fraction of FLOPs removed,
-1 − ``flops_remaining``, which is what the pruner aims at (METHODS.md B.3).
+1 − ``flops_remaining``, which is what the pruner aims at (docs/methods.md B.3).
 Both are called *compression* below, so one definition serves both.
 """
 
@@ -312,11 +312,11 @@ def pruning_curves(frame: pd.DataFrame) -> pd.DataFrame:
 def redundancy(frame: pd.DataFrame, *, delta: float = 0.01) -> pd.DataFrame:
     """R_δ per seed, summarised over seeds, per (configuration, method, pipeline).
 
-    METHODS.md says "the largest s whose drop is at most δ"; the drop need not
-    grow monotonically with s, so one lucky grid point past a collapse must not
-    count. R_δ is therefore the *plateau edge*: the largest grid compression c
-    such that every grid point of that seed's curve at or below c has a drop of
-    at most δ. Compression 0 always qualifies, so R_δ = 0 when the first grid
+    Read as "the largest s whose drop is at most δ", one lucky grid point past a
+    collapse would count, since the drop need not grow monotonically with s.
+    R_δ (docs/methods.md A.3) is therefore the *plateau edge*: the largest grid
+    compression c such that every grid point of that seed's curve at or below c
+    has a drop of at most δ. Compression 0 always qualifies, so R_δ = 0 when the first grid
     point already drops more than δ. For structured methods R_δ is the fraction
     of FLOPs removed and ``sparsity_at_r`` the fraction of parameters removed
     at that point (for unstructured ones the two are equal). ``n_whole_grid``

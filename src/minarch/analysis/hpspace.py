@@ -1,4 +1,4 @@
-"""The hyperparameter performance space under pruning (METHODS.md B.4-B.9, the 2023 thesis).
+"""The hyperparameter performance space under pruning (docs/methods.md B.4-B.9, the 2023 thesis).
 
 Each model variant (unpruned "base", pruned ones) is trained on a grid of
 (log10 weight decay, log10 learning rate); its surface f is the seed-mean final

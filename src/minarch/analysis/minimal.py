@@ -1,4 +1,4 @@
-"""Minimal learnable parameters P_min and the overfitting boundary P_over (METHODS.md A.2).
+"""Minimal learnable parameters P_min and the overfitting boundary P_over (docs/methods.md A.2).
 
 Both are "from here on" boundaries along parameter count: one noisy small
 model that happens to learn does not lower P_min, because every larger

@@ -1,4 +1,4 @@
-"""Convergence regimes (METHODS.md A.1): every base run, then every configuration, labelled.
+"""Convergence regimes (docs/methods.md A.1): every base run, then every configuration, labelled.
 
 A run is judged from its own per-epoch curves by the first rule that fires,
 in the order of ``RULES``; then the seeds of each configuration (dataset,

@@ -1,4 +1,4 @@
-"""``analyze``: the three tables of METHODS.md A.1-A.2 and the definitions behind them."""
+"""``analyze``: the three tables of docs/methods.md A.1-A.2 and the definitions behind them."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def analyze(
 
 
 def definitions(t: AnalysisSpec) -> tuple[str, ...]:
-    """The rules and thresholds in words (METHODS.md A.1-A.2): every analysis says what it used."""
+    """The rules and thresholds in words (docs/methods.md A.1-A.2), printed with every analysis."""
 
     def pct(x: float) -> str:
         return f"{100 * x:g} %"

@@ -1,4 +1,4 @@
-"""The configuration that stands for an architecture (METHODS.md A.1), chosen one way for all.
+"""The configuration that stands for an architecture (docs/methods.md A.1), chosen one way for all.
 
 An architecture is (dataset, family, model); a configuration adds its
 learning rate and weight decay. Each architecture is represented by its
@@ -46,7 +46,7 @@ def chance(dataset: object, num_classes: Mapping[str, int] | None = None) -> flo
 
 
 def base_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs METHODS.md A.1-A.2 read: those trained from their own initialisation.
+    """The runs docs/methods.md A.1-A.2 read: those trained from their own initialisation.
 
     Pruned, fine-tuned, retrained, rewound and quantization-aware runs reuse
     their parent's model label and seed, so counted here they would pass for
@@ -103,7 +103,7 @@ def validated_on_test(runs: pd.DataFrame) -> tuple[str, ...]:
     """Datasets whose finished base runs validated on the test split, easy to hard.
 
     There the chosen configuration and best epoch were picked on test data, so
-    their accuracies are optimistic (METHODS.md A.1). "test" is the study
+    their accuracies are optimistic (docs/methods.md A.1). "test" is the study
     file's default, so a table without the column (or a run without a value)
     counts as validating on it.
     """

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from minarch.errors import DataError
+from minarch.plugins import load_plugins
 
 if TYPE_CHECKING:
     from minarch.data.dataset import Dataset
@@ -118,6 +119,7 @@ def register(
 
 
 def get_entry(name: str) -> Entry:
+    load_plugins()  # a plugin's dataset is looked up like any other (minarch.plugins)
     try:
         return _ENTRIES[name]
     except KeyError:
@@ -132,6 +134,7 @@ def needs_folder(name: str) -> bool:
 
 
 def dataset_names() -> list[str]:
+    load_plugins()
     return sorted(_ENTRIES)
 
 
@@ -141,6 +144,7 @@ def by_difficulty(names: Iterable[object]) -> list[str]:
     Names the registry does not know (a renamed or hand-made dataset) follow
     every registered one; ties keep the order in which names first appear.
     """
+    load_plugins()
     present = list(dict.fromkeys(str(name) for name in names))
 
     def rank(name: str) -> float:

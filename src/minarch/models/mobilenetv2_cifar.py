@@ -1,6 +1,6 @@
 """MobileNetV2 (Sandler et al. 2018) for 32×32 inputs.
 
-As in the thesis's CIFAR variant (METHODS.md B.2), the first conv and the first
+As in the thesis's CIFAR variant (docs/methods.md B.2), the first conv and the first
 stride-2 bottleneck stage (24 channels) use stride 1, so a 32×32 image keeps
 enough resolution; the rest follows the paper's table 2. About 2.2 M
 parameters with 10 classes.

@@ -21,6 +21,7 @@ from torch import nn
 
 from minarch.errors import ModelError
 from minarch.models.init import initialise
+from minarch.plugins import load_plugins
 
 Builder = Callable[[BaseModel, tuple[int, ...], int], nn.Module]
 Labeller = Callable[[BaseModel], str]
@@ -72,10 +73,12 @@ def discover(package: ModuleType) -> None:
 
 
 def family_names() -> list[str]:
+    load_plugins()
     return sorted(_FAMILIES)
 
 
 def _family(name: str) -> Family:
+    load_plugins()  # a plugin's family is looked up like any other (minarch.plugins)
     try:
         return _FAMILIES[name]
     except KeyError:

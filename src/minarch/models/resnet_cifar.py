@@ -1,7 +1,7 @@
 """CIFAR ResNet (He et al. 2016, section 4.2): depth 6n+2, three stages of n basic blocks.
 
 Shortcuts follow option A by default, as the paper's CIFAR models and the
-thesis's code do (METHODS.md B.2): ResNet-20 has 269,722 parameters and
+thesis's code do (docs/methods.md B.2): ResNet-20 has 269,722 parameters and
 ResNet-56 853,018 with 10 classes. ``shortcut: B`` projects instead (272,474
 and 855,770), as every CIFAR ResNet did before the setting existed.
 """

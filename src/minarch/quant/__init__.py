@@ -1,4 +1,4 @@
-"""Quantization (METHODS A.4): fold BN, fake-quantize weights and activations, cast, QAT,
+"""Quantization (docs/methods.md A.4): fold BN, fake-quantize weights and activations, cast, QAT,
 and real int8 CPU inference.
 
 Other packages use only the names re-exported here; ``QUANTIZERS`` applies a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,75 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     return size
 
 
-def load_study(source: str | Path) -> tuple[StudySpec, str]:
-    """The validated study and its YAML text (stored with the runs for traceability)."""
+def load_study(source: str | Path, overrides: Sequence[str] = ()) -> tuple[StudySpec, str]:
+    """The validated study and its YAML text (stored with the runs for traceability).
+
+    ``overrides`` ("training.epochs=3") change the file's values before
+    validation (``apply_overrides``); the text is then the overridden YAML.
+    """
     text, where = read_study_text(source)
+    if overrides:
+        text = apply_overrides(text, overrides, where)
+        where = f"{where} with {', '.join(overrides)}"
     return parse_study(text, where), text
+
+
+class _ValueLoader(yaml.SafeLoader):
+    """YAML for override values, where 1e-4 means the number (YAML 1.1 reads a string)."""
+
+
+_ValueLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def apply_overrides(text: str, overrides: Sequence[str], where: str) -> str:
+    """Study YAML ``text`` with each ``PATH=VALUE`` of ``overrides`` applied, as YAML text.
+
+    The file must be a valid study first. A path runs through mappings by key
+    and through lists by index (``models.0.width``); keys a file leaves at
+    their default are created. Values are YAML (``3``, ``[0, 1]``, ``1e-4``,
+    ``{log10: {start: -3, stop: -1, step: 0.5}}``). The result is validated by
+    ``parse_study`` like any file, and lists the overrides in a comment.
+    """
+    parse_study(text, where)
+    data = yaml.safe_load(text)
+    for item in overrides:
+        path, equals, raw = item.partition("=")
+        keys = path.strip().split(".")
+        if not equals or not all(keys):
+            raise SpecError(f"override {item!r}: expected PATH=VALUE, e.g. training.epochs=3")
+        try:
+            value = yaml.load(raw, Loader=_ValueLoader)  # a SafeLoader
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SpecError(f"override {item!r}: the value is not valid YAML ({problem})") from None
+        _assign(data, keys, value, item)
+    comment = "".join(f"# override: {item}\n" for item in overrides)
+    return comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _assign(data: dict[str, Any], keys: list[str], value: Any, item: str) -> None:
+    """Set ``data[keys[0]][keys[1]]... = value``, creating missing mappings on the way."""
+    node: Any = data
+    for depth, key in enumerate(keys):
+        here = ".".join(keys[: depth + 1])
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise SpecError(
+                    f"override {item!r}: {here}: expected a list index below {len(node)}"
+                )
+            index: Any = int(key)
+        elif isinstance(node, dict):
+            index = key
+            if depth < len(keys) - 1 and node.get(key) is None:
+                node[key] = {}
+        else:
+            parent = ".".join(keys[:depth])
+            raise SpecError(f"override {item!r}: {parent} is {node!r}, not a mapping or list")
+        if depth == len(keys) - 1:
+            node[index] = value
+        else:
+            node = node[index]

@@ -138,11 +138,11 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class AnalysisSpec(_Frozen):
-    """Thresholds of the analyses (METHODS.md A.1-A.2), documented defaults.
+    """Thresholds of the analyses (docs/methods.md A.1-A.2), documented defaults.
 
     Not part of any run's configuration: changing a threshold re-analyses the
     same runs, it never renames or retrains them. ``val_min_before``, a rule
-    METHODS.md no longer has, is accepted and ignored, so study files and
+    docs/methods.md does not have, is accepted and ignored, so study files and
     stores that still name it keep loading.
     """
 
@@ -180,7 +180,7 @@ def _nonempty_unique(values: tuple) -> tuple:
 
 
 class StructuredPruning(_Frozen):
-    """Filter pruning (METHODS B.3) to fractions of FLOPs REMAINING.
+    """Filter pruning (docs/methods.md B.3) to fractions of FLOPs REMAINING.
 
     ``criterion`` ranks the filters: their L1 norm (the default), L2 norm, or
     the scale of the batch norm after them (network slimming).
@@ -239,7 +239,7 @@ class IterativePruning(_Frozen):
 
 
 class PruneSpec(_Frozen):
-    """The study's ``prune:`` section: methods, targets and pipelines (METHODS A.3, B.3)."""
+    """The study's ``prune:`` section: methods, targets and pipelines (docs/methods.md A.3, B.3)."""
 
     structured: StructuredPruning | None = None
     unstructured: UnstructuredPruning | None = None
@@ -273,7 +273,7 @@ class QuantAware(_Frozen):
 
 
 class QuantizeSpec(_Frozen):
-    """The study's ``quantize:`` section (METHODS A.4)."""
+    """The study's ``quantize:`` section (docs/methods.md A.4)."""
 
     bits: Annotated[tuple[Bits, ...], Field(min_length=1)] = (16, 8, 6, 4, 3, 2)
     granularity: Annotated[tuple[Literal["channel", "tensor"], ...], Field(min_length=1)] = (
@@ -291,7 +291,7 @@ class QuantizeSpec(_Frozen):
 
 
 class HpSpaceSpec(_Frozen):
-    """How the lr x wd grid grows (METHODS B.4): extended where the 1.0-ROI meets its edge."""
+    """How the lr x wd grid grows (docs/methods.md B.4): extended where a 1.0-ROI meets its edge."""
 
     prior: dict[Literal["lr", "weight_decay"], Annotated[float, Field(gt=0)]] = {}
     extend_grid: bool = False

@@ -77,7 +77,7 @@ class ArtifactRecord:
 
 @dataclass(frozen=True)
 class EvaluationRecord:
-    """A measurement of a trained run without training (METHODS A.3-A.4)."""
+    """A measurement of a trained run without training (docs/methods.md A.3-A.4)."""
 
     run_id: str
     key: str
@@ -191,6 +191,19 @@ class Store(abc.ABC):
         """Evaluations of the study's runs (all runs when None), in run order.
 
         A run that is reclaimed to train again loses its evaluations.
+        """
+
+    @abc.abstractmethod
+    def delete_runs(self, study: str, run_ids: Sequence[str]) -> list[ArtifactRecord]:
+        """Take ``run_ids`` out of ``study``, deleting each run no other study holds.
+
+        A deleted run goes with its epochs, evaluations and artifact records;
+        the artifacts of deleted runs are returned so the caller can remove
+        their files. A study left without runs is deleted too. Every run
+        derived from a listed run must be listed as well: a derived run
+        without its parent could neither train nor be analysed. Raises
+        ``StoreError`` for an unknown study, a run not in it, or a derived run
+        left out, and changes nothing then.
         """
 
     @abc.abstractmethod

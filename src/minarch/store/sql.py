@@ -18,7 +18,7 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -695,6 +695,44 @@ class SQLStore(Store):
                 for row in conn.execute(query)
             ]
 
+    # -- deleting -----------------------------------------------------------------
+
+    def delete_runs(self, study: str, run_ids: Sequence[str]) -> list[ArtifactRecord]:
+        ids = list(dict.fromkeys(run_ids))
+        links, runs = study_run_table.c, run_table.c
+        with self._write() as conn:
+            self._check_study(conn, study)
+            in_study = select(links.run_id).where(links.study == study)
+            linked = _found(conn, ids, lambda chunk: in_study.where(links.run_id.in_(chunk)))
+            missing = ", ".join(run_id for run_id in ids if run_id not in linked)
+            if missing:
+                raise StoreError(f"study {study!r} has no run {missing}")
+            children = _found(
+                conn, ids, lambda chunk: select(runs.id).where(runs.parent_id.in_(chunk))
+            )
+            orphans = ", ".join(sorted(children - set(ids)))
+            if orphans:
+                raise StoreError(f"runs {orphans} derive from the runs to delete: delete them too")
+            in_others = select(links.run_id).where(links.study != study)
+            shared = _found(conn, ids, lambda chunk: in_others.where(links.run_id.in_(chunk)))
+            for chunk in _chunks(ids):
+                conn.execute(
+                    delete(study_run_table).where(links.study == study, links.run_id.in_(chunk))
+                )
+            artifacts = []
+            for chunk in _chunks([run_id for run_id in ids if run_id not in shared]):
+                query = select(artifact_table).where(artifact_table.c.run_id.in_(chunk))
+                artifacts += [
+                    ArtifactRecord(r.run_id, r.kind, r.path, r.sha256, r.size, _utc(r.created_at))
+                    for r in conn.execute(query.order_by(artifact_table.c.id))
+                ]
+                for table in (epoch_table, evaluation_table, artifact_table):
+                    conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
+                conn.execute(delete(run_table).where(runs.id.in_(chunk)))
+            if conn.execute(in_study.limit(1)).first() is None:
+                conn.execute(delete(study_table).where(study_table.c.name == study))
+        return artifacts
+
     # -- tables -------------------------------------------------------------------
 
     def status(self) -> pd.DataFrame:
@@ -759,6 +797,14 @@ class SQLStore(Store):
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _found(conn: Connection, ids: Sequence[str], query: Callable[[list[str]], Any]) -> set[str]:
+    """The ids ``query(chunk)`` selects, over ``ids`` in chunks (one IN clause each)."""
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        found.update(conn.execute(query(chunk)).scalars())
+    return found
 
 
 def _same(column: Any, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The hyperparameter performance space under pruning (METHODS.md B.4-B.9, thesis Figs 4.1-4.5).
+"""The hyperparameter space under pruning (docs/methods.md B.4-B.9, thesis Figs 4.1-4.5).
 
 Whether a pruned model still wants the unpruned model's learning rate and
 weight decay: its accuracy surface on the (log10 wd, log10 lr) grid with the
@@ -58,7 +58,7 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
     source = "the study's" if study is not None else "the default"
     items = "".join(f"<li>{escape(line)}</li>" for line in result.definitions)
     parts: list[str | Figure] = [
-        f"<p>Definitions (METHODS.md B.4–B.9) with {source} thresholds:</p><ul>{items}</ul>",
+        f"<p>Definitions (docs/methods.md B.4–B.9) with {source} thresholds:</p><ul>{items}</ul>"
     ]
     slugs: set[str] = set()
     for key in models:

@@ -1,4 +1,4 @@
-"""Pruning sensitivity and phases (METHODS.md A.3).
+"""Pruning sensitivity and phases (docs/methods.md A.3).
 
 How much of each trained model can go before its accuracy moves (R_δ), where
 it degrades and where it collapses to chance, and whether deeper or larger
@@ -149,7 +149,7 @@ def _definitions(t: AnalysisSpec, *, given: bool) -> str:
         "best mean accuracy. Error bars: standard deviation over seeds.",
     )
     lines = "".join(f"<li>{escape(line)}</li>" for line in items)
-    return f"<p>Definitions (METHODS.md A.3) with {source}:</p><ul>{lines}</ul>"
+    return f"<p>Definitions (docs/methods.md A.3) with {source}:</p><ul>{lines}</ul>"
 
 
 def _curve_figure(

@@ -1,4 +1,4 @@
-"""Quantization robustness (METHODS.md A.4).
+"""Quantization robustness (docs/methods.md A.4).
 
 How few bits each trained model keeps its accuracy with, whether small models
 and hard datasets need more, what real int8 buys in size and latency, and how
@@ -99,7 +99,7 @@ def _definitions(t: AnalysisSpec, *, given: bool) -> str:
         "best mean accuracy. Error bars: standard deviation over seeds.",
     )
     lines = "".join(f"<li>{escape(line)}</li>" for line in items)
-    return f"<p>Definitions (METHODS.md A.4) with {source}:</p><ul>{lines}</ul>"
+    return f"<p>Definitions (docs/methods.md A.4) with {source}:</p><ul>{lines}</ul>"
 
 
 def _bits_figure(curves: pd.DataFrame, colors: dict, dataset: str) -> go.Figure:

@@ -1,4 +1,4 @@
-"""Convergence regimes and minimal learnable parameters (METHODS.md A.1-A.2).
+"""Convergence regimes and minimal learnable parameters (docs/methods.md A.1-A.2).
 
 Where each family stops being unstable, where it starts to overfit, and how
 that smallest reliable size grows as the dataset gets harder.
@@ -82,7 +82,7 @@ def family_symbol(family: object) -> str:
 def _definitions(result: Analysis, *, given: bool) -> str:
     source = "the study's thresholds" if given else "the default thresholds"
     items = "".join(f"<li>{escape(line)}</li>" for line in result.definitions)
-    return f"<p>Definitions (METHODS.md A.1–A.2) with {source}:</p><ul>{items}</ul>"
+    return f"<p>Definitions (docs/methods.md A.1–A.2) with {source}:</p><ul>{items}</ul>"
 
 
 def _parameters(value: float) -> str:

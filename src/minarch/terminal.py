@@ -1,0 +1,239 @@
+"""Tables as a person reads them in a terminal: chosen columns, short headers, units.
+
+Machine formats (CSV, JSON, parquet) keep the frames as they are, accuracies as
+fractions; here accuracies read in percent, differences of accuracy in
+percentage points, missing values as "none", counts as integers. A compact
+view per analysis table fits an 80-column terminal; the wide one shows every
+column under its own name.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from numbers import Integral, Real
+from typing import Any
+
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+PERCENT = {
+    "best_acc", "acc_mean", "final_val_acc", "best_val_acc", "final_train_acc",
+    "acc_at_min", "base_acc", "acc_fp32", "acc_int8", "acc_simulated", "chance",
+    "collapse_threshold", "stability", "reached_fraction", "r_mean", "r_min", "r_max",
+    "sparsity", "sparsity_at_r", "compression", "plateau_end", "collapse_start",
+    "flops_remaining", "val_acc", "base_val_acc",
+}  # fmt: skip
+"""Fractions shown in percent: accuracies, stabilities, sparsities, FLOPs fractions."""
+POINTS = {"acc_std", "seed_spread", "drop_mean", "drop_std", "drop_at_min", "r_std"}
+"""Differences and spreads of fractions, shown in percentage points."""
+IN_PERCENT = {"best_f": "%", "best_f_seed_std": "pp", "d_mean": "pp", "d_std": "pp"}
+"""Columns already in percent (the hyperparameter space's f), with their unit."""
+INTEGERS = {
+    "params", "flops", "seed", "best_epoch", "epochs", "depth", "bits", "min_bits", "p_min",
+    "p_min_low", "p_min_high", "p_over", "grid_points", "ties", "points", "missing",
+    "env.threads", "env.workers", "round", "params_after", "flops_after",
+}  # fmt: skip
+"""Whole numbers that pandas turns into floats as soon as one value is missing."""
+
+VIEWS: dict[str, dict[str, str]] = {
+    "minimal": {
+        "family": "family", "n_architectures": "archs", "best_acc": "best acc",
+        "p_min": "P_min", "p_min_interval": "95 % interval", "p_over": "P_over",
+    },
+    "architectures": {
+        "model": "model", "params": "params", "lr": "lr", "weight_decay": "wd",
+        "regime": "regime", "stability": "stable", "acc_mean": "acc",
+    },
+    "runs": {
+        "model": "model", "lr": "lr", "weight_decay": "wd", "seed": "seed",
+        "final_val_acc": "val acc", "regime": "regime", "rule": "rule",
+    },
+    "redundancy": {
+        "model": "model", "method": "method", "pipeline": "pipeline", "n_seeds": "seeds",
+        "r_mean": "R_δ", "r_std": "± std",
+    },
+    "phases": {
+        "model": "model", "method": "method", "pipeline": "pipeline",
+        "plateau_end": "plateau to", "collapse_start": "collapse from",
+    },
+    "min-bits": {
+        "model": "model", "method": "method", "pipeline": "pipeline", "sparsity": "sparsity",
+        "min_bits": "min bits", "drop_at_min": "drop",
+    },
+    "int8": {
+        "model": "model", "acc_fp32": "fp32 acc", "acc_int8": "int8 acc",
+        "acc_simulated": "simulated", "size_ratio": "size ratio", "speedup": "speed-up",
+    },
+    "ellipses": {
+        "base_model": "model", "variant": "variant", "best_f": "best f", "best_lr": "lr*",
+        "best_wd": "wd*", "widest_points": "ROI", "widest_length": "length",
+        "widest_width": "width",
+    },
+    "risk": {
+        "base_model": "model", "variant": "variant", "d_mean": "d mean", "d_std": "d std",
+        "dR_mean": "dR mean", "dR_std": "dR std", "points": "points",
+    },
+}  # fmt: skip
+"""Per analysis table: the columns of its compact view and their short headers.
+
+The compact view prints one table per study and dataset, so neither is a
+column; it shows only the chosen configuration of each architecture (A.1).
+"""
+
+THRESHOLDS = {
+    "minimal": (
+        "chance_margin", "min_loss_drop", "seed_spread", "val_loss_rise", "val_acc_drop",
+        "gap", "stability_q", "accuracy_fraction", "bootstrap",
+    ),
+    "architectures": (
+        "chance_margin", "min_loss_drop", "seed_spread", "val_loss_rise", "val_acc_drop", "gap",
+    ),
+    "redundancy": ("prune_delta",),
+    "phases": ("prune_delta", "collapse_margin"),
+    "min-bits": ("quant_delta",),
+    "ellipses": ("roi", "ellipse_sde"),
+    "risk": ("roi",),
+}  # fmt: skip
+"""The ``analysis:`` fields each table depends on (the compact view prints only these)."""
+THRESHOLDS["runs"] = THRESHOLDS["architectures"]
+
+
+def print_analysis(console: Console, frame: pd.DataFrame, table: str, *, wide: bool) -> None:
+    """Analysis ``table`` (``minarch.table``'s frame), its thresholds and selection notes."""
+    if wide:
+        print_frame(console, whole_numbers(frame), title=table)
+    else:
+        keys = [key for key in ("study", "dataset") if key in frame]
+        for key, part in frame.groupby(keys, sort=False) if keys else [((), frame)]:
+            title = " · ".join(str(k) for k in (table, *(key if keys else ())))
+            print_frame(console, whole_numbers(_view(part, table)), title=title)
+    print_thresholds(console, frame.attrs["thresholds"], None if wide else table)
+    for name, note in frame.attrs["notes"].items():
+        console.print(f"{name}: {note}", highlight=False)
+
+
+def _view(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The compact view of one study's (and dataset's) rows of analysis ``table``."""
+    frame = frame.copy()
+    if "chosen" in frame:
+        frame = frame[frame["chosen"].astype(bool)]
+    if table == "minimal":
+        low, high = (frame[c].map(lambda v: cell("p_min", v)) for c in ("p_min_low", "p_min_high"))
+        frame["p_min_interval"] = low + "–" + high
+    if table == "ellipses":
+        widest = max((float(c[3:-7]) for c in frame if _is_roi(c)), default=None)
+        frame["best_lr"], frame["best_wd"] = 10 ** frame["best_log_lr"], 10 ** frame["best_log_wd"]
+        for stat in ("points", "length", "width"):
+            frame[f"widest_{stat}"] = frame[f"roi{widest}_{stat}"]
+    columns = {column: head for column, head in VIEWS[table].items() if column in frame}
+    if "widest_points" in columns:
+        columns["widest_points"] = f"{widest:g}-ROI"
+    view = frame[list(columns)].rename(columns=columns)
+    view.attrs["shown_from"] = {head: column for column, head in columns.items()}
+    return view
+
+
+def _is_roi(column: str) -> bool:
+    return column.startswith("roi") and column.endswith("_points")
+
+
+def print_thresholds(
+    console: Console, thresholds: Mapping[str, Mapping[str, Any]], table: str | None
+) -> None:
+    """The ``analysis:`` values each study was analysed with: one row per field.
+
+    ``table`` picks the fields that table depends on; None prints them all.
+    """
+    fields = THRESHOLDS.get(table, ()) if table else list(next(iter(thresholds.values()), {}))
+    if not fields:
+        return
+    out = Table(title="thresholds", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    out.add_column("analysis:")
+    for study in thresholds:
+        out.add_column(study, justify="right")
+    for field in fields:
+        out.add_row(field, *(_threshold(values.get(field)) for values in thresholds.values()))
+    console.print(out)
+
+
+def _threshold(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def print_frame(console: Console, frame: pd.DataFrame, title: str | None = None) -> None:
+    """A DataFrame as a terminal table, numbers right-aligned and in their units.
+
+    A table wider than the terminal would have every cell cut to a few
+    characters, so it is printed as one block of (column, value) per row
+    instead, like psql's expanded display.
+    """
+    shown_from = frame.attrs.get("shown_from", {})  # a view's header -> its column
+    sources = [shown_from.get(column, column) for column in frame.columns]
+    rows = [
+        [cell(source, value) for source, value in zip(sources, row, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in frame.columns:
+        numeric = frame[column].dtype.kind in "iuf"
+        table.add_column(str(column), justify="right" if numeric else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    unlimited = console.options.update_width(sys.maxsize)
+    if console.measure(table, options=unlimited).maximum <= console.width:
+        console.print(table)
+        return
+    for number, row in enumerate(rows, start=1):
+        block = Table(
+            title=f"{title} · row {number}" if title else f"row {number}",
+            title_justify="left",
+            show_header=False,
+        )
+        block.add_column(style="bold")
+        block.add_column()
+        for column, value in zip(frame.columns, row, strict=True):
+            block.add_row(str(column), value)
+        console.print(block)
+
+
+def cell(column: str, value: Any) -> str:
+    """One value of ``column`` as text: percent, points, integers, "none" for missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, Real):
+        return str(value)
+    if column in PERCENT:
+        return f"{100 * value:.4g} %"
+    if column in POINTS:
+        return f"{100 * value:.3g} pp"
+    if column in IN_PERCENT:
+        return f"{value:.4g} {IN_PERCENT[column]}"
+    if column in INTEGERS or isinstance(value, Integral):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:.4g}"
+    return f"{value:.4g}"
+
+
+def whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its whole-number float columns as integers ("3", not "3.0").
+
+    Those are the ``INTEGERS`` columns, and the ``config.*`` columns of a runs
+    table that pandas made float because a value is missing (a family's size
+    field on another family's rows); a config column without gaps kept its type.
+    """
+    frame = frame.copy()
+    for column in frame.columns:
+        series = frame[column]
+        present = series.dropna()
+        whole = series.dtype.kind == "f" and (present == present.round()).all()
+        gaps = column.startswith("config.") and series.isna().any()
+        if whole and (column in INTEGERS or gaps):
+            frame[column] = series.astype("Int64")
+    return frame

@@ -1,0 +1,111 @@
+"""Tables read in an 80-column terminal: compact views, percent, "none", integers."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+import minarch
+from minarch.store import open_store
+from minarch.terminal import VIEWS, cell, print_analysis, whole_numbers
+from tests.cli import TINY_STUDY
+from tests.cli import minarch as minarch_cli
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The tiny study trained, and a second study of it with one run still pending."""
+    folder = tmp_path_factory.mktemp("terminal")
+    (folder / "tiny.yaml").write_text(TINY_STUDY)
+    db = f"sqlite:///{folder / 'runs.db'}"
+    quiet = Console(quiet=True)
+    minarch.run(folder / "tiny.yaml", db=db, device="cpu", workers=1, report=False, console=quiet)
+    more = TINY_STUDY.replace("name: tiny", "name: more").replace("[4, 32]", "[4, 32, 64]")
+    (folder / "more.yaml").write_text(more)
+    with open_store(db) as opened:
+        opened.register_study(
+            "more", more, [r.new_run() for r in minarch.plan(folder / "more.yaml").runs]
+        )
+    return folder, db
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "text"),
+    [
+        ("final_val_acc", 0.93421, "93.42 %"),
+        ("best_acc", 1.0, "100 %"),
+        ("acc_std", 0.0123, "1.23 pp"),
+        ("p_min", np.nan, "none"),
+        ("p_min", 6538.0, "6,538"),
+        ("seed", 2.0, "2"),
+        ("lr", 0.003, "0.003"),
+        ("reached", False, "no"),
+        ("model", "mlp d1 w4", "mlp d1 w4"),
+        ("d_mean", 0.271, "0.271 pp"),
+        ("best_f", 93.34, "93.34 %"),
+        ("r_mean", None, "none"),
+    ],
+)
+def test_cells_carry_their_units(column, value, text):
+    assert cell(column, value) == text
+
+
+def test_whole_numbers_become_integers_and_real_floats_stay():
+    frame = pd.DataFrame(
+        {
+            "seed": [0.0, 1.0, math.nan],
+            "best_epoch": [3.0, math.nan, math.nan],
+            "config.model.width": [4.0, math.nan, 32.0],
+            "config.training.momentum": [0.9, 0.9, 0.9],
+            "config.training.warmup_epochs": [0.0, 0.0, 0.0],
+            "final_val_acc": [1.0, 0.0, math.nan],
+        }
+    )
+    text = whole_numbers(frame).to_csv(index=False)
+    assert text.splitlines()[1:] == ["0,3,4,0.9,0.0,1.0", "1,,,0.9,0.0,0.0", ",,32,0.9,0.0,"]
+
+
+@pytest.mark.parametrize("table", ["minimal", "architectures", "runs"])
+def test_compact_views_fit_80_columns_on_a_real_study(store, table):
+    _, db = store
+    frame = minarch.table(table, db=db, study="tiny")
+    out = io.StringIO()
+    print_analysis(Console(file=out, width=80), frame, table, wide=False)
+    lines = out.getvalue().splitlines()
+    assert lines[0].strip() == f"{table} · tiny · digits" and "row 1" not in lines[0]
+    assert max(len(line) for line in lines) <= 80
+    headers = set(re.split(r"\s{2,}", lines[2].strip()))
+    assert set(VIEWS[table].values()) <= headers
+    text = "\n".join(lines)
+    assert "%" in text and "nan" not in text and "{" not in text and "…" not in text
+
+
+def test_analyze_prints_a_compact_table_and_thresholds_as_a_table(store):
+    folder, db = store
+    result = minarch_cli(
+        "analyze", "--db", db, "--study", "tiny", cwd=folder, env={"COLUMNS": "80"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "minimal · tiny · digits" in result.stdout and "best acc" in result.stdout
+    assert "stability_q" in result.stdout and "{'" not in result.stdout
+    assert "nan" not in result.stdout and "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    wide = minarch_cli("analyze", "--db", db, "--study", "tiny", "--wide", cwd=folder)
+    assert "reached_fraction" in wide.stdout and "bootstrap_seed" in wide.stdout
+
+
+def test_runs_csv_writes_integer_fields_as_integers(store):
+    folder, db = store
+    result = minarch_cli("runs", "--db", db, "--study", "more", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False)
+    assert set(frame["state"]) == {"done", "pending"}
+    for column in ("seed", "params", "best_epoch", "env.threads"):
+        assert not frame[column].str.contains(r"\.").any(), frame[column].tolist()
+    assert set(frame["best_epoch"]) == {"3", ""}
