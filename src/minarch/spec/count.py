@@ -12,6 +12,7 @@ import math
 
 from minarch.spec.derive import prune_settings
 from minarch.spec.schema import StudySpec, grid_size
+from minarch.spec.settings import StructuredPrune
 
 
 def count_runs(study: StudySpec, *, extra_lr: int = 0, extra_wd: int = 0) -> int:
@@ -35,7 +36,7 @@ def derived_per_run(study: StudySpec) -> int:
     count, prune, quantize = 0, study.prune, study.quantize
     if prune is not None:
         settings = prune_settings(prune)
-        structured = sum(s["method"].startswith("structured") for s in settings)
+        structured = sum(isinstance(s, StructuredPrune) for s in settings)
         count += len(settings) * ("finetune" in prune.pipelines)
         count += structured * ("retrain" in prune.pipelines)  # over the parent or the grid
         count += prune.imp.rounds * ("imp" in prune.pipelines)
