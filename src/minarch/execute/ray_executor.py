@@ -55,6 +55,7 @@ from minarch.spec import DatasetSpec, RunConfig
 from minarch.store import Store, local_owner, open_store
 
 POLL_SECONDS = 1.0
+READY_POLL_SECONDS = 0.05
 TASK_RETRIES = 3  # a pack whose worker or node dies is tried this many more times
 CANCEL_GRACE_SECONDS = 30.0
 
@@ -81,9 +82,14 @@ def place_on_cluster(options: RayOptions, device: str, *, packs: int, db_url: st
                 log_to_driver=False,  # task failures come back as exceptions
                 logging_level=logging.WARNING,
             )
-        except (ConnectionError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # whatever Ray raises, the user gets one line
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise MinarchError(f"--address {options.address}: cannot join Ray ({reason})") from None
+            if not options.address:
+                raise MinarchError(f"--executor ray: cannot start Ray here ({reason})") from None
+            raise MinarchError(
+                f"--address {options.address}: cannot join Ray ({reason}); for HOST:PORT, "
+                "set RAY_AUTH_MODE=token and copy the head's ~/.ray/auth_token here"
+            ) from None
     nodes = [node for node in ray.nodes() if node["Alive"]]
     if db_url.startswith("sqlite") and len(nodes) > 1:
         raise MinarchError(
@@ -221,7 +227,6 @@ class RayExecutor(Executor):
     def train(
         self, study: str, configs: Mapping[str, RunConfig], store: Store, console: Console
     ) -> None:
-        ray = import_ray()
         store.reclaim(study=study, stale_after=STALE_AFTER_SECONDS)
         pending = [r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs]
         waiting = packs_of(configs, pending)
@@ -236,8 +241,7 @@ class RayExecutor(Executor):
                         waiting.remove(pack)
                         running[self._submit(pack, configs, states, store)] = pack
                     if running:
-                        done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
-                        for result in done:
+                        for result in _ready(list(running)):
                             self._collect(result, running.pop(result), store, console)
                     elif any(states.get(p.first.derived.parent) == "running" for p in waiting):
                         time.sleep(POLL_SECONDS)  # parents train in another process
@@ -308,6 +312,22 @@ class RayExecutor(Executor):
         if results:
             ray.wait(results, num_returns=len(results), timeout=CANCEL_GRACE_SECONDS)
         store.release(self.owner)
+
+
+def _ready(results: list[Any]) -> list[Any]:
+    """The results ready within ``POLL_SECONDS``.
+
+    Waits in Python's sleep rather than in Ray's wait, which turns whatever a
+    signal handler raises into a plain KeyboardInterrupt: SIGTERM must stay
+    ``Interrupted(SIGTERM)`` (exit 143).
+    """
+    ray = import_ray()
+    deadline = time.monotonic() + POLL_SECONDS
+    while True:
+        done, _ = ray.wait(results, num_returns=len(results), timeout=0)
+        if done or time.monotonic() > deadline:
+            return done
+        time.sleep(READY_POLL_SECONDS)
 
 
 def _absolute(db_url: str) -> str:
