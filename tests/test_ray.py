@@ -143,8 +143,9 @@ def _place(kind: str, ray: RayOptions | None = None, device: str = "cpu", db: st
 
 def test_gpu_check_dry_run_prints_its_plan_without_a_gpu():
     script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh"
+    env = os.environ | {"PYTHON": sys.executable}
     done = subprocess.run(
-        ["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60
+        ["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60, env=env
     )
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
