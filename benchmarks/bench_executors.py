@@ -60,7 +60,7 @@ def main() -> None:
     rows = {
         "in-process": _time(options.study, "local", "1", options.timeout),
         f"workers-{cpus}": _time(options.study, "local", cpus, options.timeout),
-        "ray": _time(options.study, "ray", cpus, options.timeout),
+        "ray": _time(options.study, "ray", "auto", options.timeout),
     }
     reference = rows[f"workers-{cpus}"]
     for row in rows.values():

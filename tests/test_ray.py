@@ -122,6 +122,8 @@ def test_ray_options_need_the_ray_executor_and_never_change_run_ids():
         _place("local", ray=RayOptions(gpus_per_pack=0.5))
     with pytest.raises(MinarchError, match="--executor: expected one of local, ray"):
         _place("dask")
+    with pytest.raises(MinarchError, match="--cpus-per-pack: expected more than 0"):
+        _place("ray", RayOptions(cpus_per_pack=0))
     plain = parse_study(STUDY)
     placed = parse_study(STUDY + "execution: {gpus_per_pack: 0.25, cpus_per_pack: 2}\n")
     assert placed.execution.gpus_per_pack == 0.25
@@ -129,15 +131,15 @@ def test_ray_options_need_the_ray_executor_and_never_change_run_ids():
     assert ids[0] == ids[1]
 
 
-def _place(kind: str, ray: RayOptions | None = None, device: str = "cpu", db: str = "sqlite://"):
+def _place(kind: str, ray: RayOptions | None = None, device: str = "cpu", workers: str = "auto"):
     return place(
         kind,
         device=device,
-        workers=1,
+        workers=workers,
         packs=4,
         ray=ray or RayOptions(),
         execution=parse_study(STUDY).execution,
-        db_url=db,
+        db_url="sqlite://",
     )
 
 
@@ -177,6 +179,8 @@ def test_packs_ask_the_cluster_for_what_it_has(local_ray):
         _place("ray", RayOptions(gpus_per_pack=0.5))
     with pytest.raises(MinarchError, match="--cpus-per-pack 3: no node"):
         _place("ray", RayOptions(cpus_per_pack=3))
+    with pytest.raises(MinarchError, match="--workers: Ray places the packs"):
+        _place("ray", workers="2")
 
 
 def _descendants_titled(prefix: str) -> list[int]:
@@ -267,6 +271,18 @@ def test_sigterm_cancels_the_tasks_and_returns_their_runs_to_pending(local_ray, 
     assert not _descendants_titled("ray::minarch ")  # the tasks were cancelled
 
 
+def test_a_task_interrupts_itself_when_its_driver_is_gone(local_ray, monkeypatch):
+    from minarch.execute import ray_executor
+
+    monkeypatch.setattr(ray_executor, "_job_is_dead", lambda job: True)
+    monkeypatch.setattr(ray_executor, "DRIVER_POLL_SECONDS", 0.01)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), ray_executor._ends_with_its_driver():
+        while time.monotonic() - started < 10:  # Python code, as training runs
+            pass
+    assert time.monotonic() - started < 5
+
+
 def _cli(folder: Path, address: str) -> subprocess.Popen:
     """``minarch run --executor ray``, a second driver on the module's Ray instance."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINARCH_")} | LOOPBACK
@@ -280,7 +296,11 @@ def _cli(folder: Path, address: str) -> subprocess.Popen:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_a_killed_driver_resumes_without_training_twice(local_ray, tmp_path):
-    (tmp_path / "study.yaml").write_text(CNN_STUDY)
+    from ray._private.state import jobs
+
+    from minarch.execute.ray_executor import _job_is_dead
+
+    (tmp_path / "study.yaml").write_text(CNN_STUDY.replace("epochs: 4", "epochs: 60"))
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     open_store(db).close()  # created here, not by two processes at once
     address = local_ray.get_runtime_context().gcs_address
@@ -291,12 +311,15 @@ def test_a_killed_driver_resumes_without_training_twice(local_ray, tmp_path):
         assert process.poll() is None, "the study ended before a run was done and another trained"
     process.kill()  # kill -9 once a run is done and another trains
     process.communicate()
-    deadline = time.monotonic() + 30  # Ray ends a dead driver's workers within seconds
+    deadline = time.monotonic() + 30  # the dead driver's tasks end within seconds
     while _descendants_titled("ray::minarch ") and time.monotonic() < deadline:
         time.sleep(0.1)
-    with open_store(db) as store:
+    assert not _descendants_titled("ray::minarch ")
+    job = next(j["JobID"] for j in jobs() if j["DriverPid"] == process.pid)
+    assert _job_is_dead(job)  # what a task of that driver checks, in case Ray lets it go on
+    with open_store(db) as store:  # left running, released or failed: all train again
         finished = {r.id: r.finished_at for r in store.runs(states=["done"])}
-        assert store.runs(states=["running"])  # the dead driver's, until the next run
+    assert 0 < len(finished) < 4
 
     process = _cli(tmp_path, address)
     _, stderr = process.communicate(timeout=600)
@@ -310,8 +333,8 @@ def test_a_killed_driver_resumes_without_training_twice(local_ray, tmp_path):
 
 def test_derived_runs_train_through_ray_as_in_process(local_ray, tmp_path):
     results = [
-        _train(tmp_path, DERIVED, f"sqlite:///{tmp_path / f'{executor}.db'}", executor=executor)
-        for executor in ("local", "ray")
+        _train(tmp_path, DERIVED, f"sqlite:///{tmp_path / f'{executor}.db'}", **options)
+        for executor, options in (("local", {"workers": 1}), ("ray", {"executor": "ray"}))
     ]
     _same(*results)
     assert len(results[0][0]) == 4  # two parents, two fine-tuned children

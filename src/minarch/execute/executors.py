@@ -61,6 +61,8 @@ def place(
     if kind == "ray":
         from minarch.execute.ray_executor import place_on_cluster
 
+        if workers != "auto":
+            raise MinarchError("--workers: Ray places the packs itself (see --cpus-per-pack)")
         asked = RayOptions(
             ray.address,
             execution.gpus_per_pack if ray.gpus_per_pack is None else ray.gpus_per_pack,

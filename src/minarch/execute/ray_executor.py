@@ -25,13 +25,15 @@ with ``--workers N`` and hand-started ``minarch run`` processes.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import logging
 import math
 import os
+import threading
 import time
-from collections.abc import Mapping
-from contextlib import closing
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -58,6 +60,7 @@ POLL_SECONDS = 1.0
 READY_POLL_SECONDS = 0.05
 TASK_RETRIES = 3  # a pack whose worker or node dies is tried this many more times
 CANCEL_GRACE_SECONDS = 30.0
+DRIVER_POLL_SECONDS = 1.0
 
 
 def import_ray() -> ModuleType:
@@ -72,6 +75,10 @@ def import_ray() -> ModuleType:
 
 def place_on_cluster(options: RayOptions, device: str, *, packs: int, db_url: str) -> Placement:
     """Connect to Ray (or start it here), check the store can be shared, size the packs."""
+    if options.gpus_per_pack is not None and options.gpus_per_pack < 0:
+        raise MinarchError(f"--gpus-per-pack: expected 0 or more, got {options.gpus_per_pack:g}")
+    if options.cpus_per_pack is not None and options.cpus_per_pack <= 0:
+        raise MinarchError(f"--cpus-per-pack: expected more than 0, got {options.cpus_per_pack:g}")
     ray = import_ray()
     if not ray.is_initialized():  # an API caller's own connection is used as it is
         try:
@@ -186,7 +193,7 @@ def train_task(
     than the driver (the driver keeps a copy), else nothing.
     """
     torch.set_num_threads(workspace.threads)
-    with closing(open_store(workspace.db_url)) as store:
+    with closing(open_store(workspace.db_url)) as store, _ends_with_its_driver():
         store.release(owner, pack.run_ids)  # what a previous attempt of this task left running
         if parent is not None:
             parent.place()
@@ -198,6 +205,37 @@ def train_task(
         if import_ray().get_runtime_context().get_node_id() == driver_node:
             return []
         return [w for w in (stored_weights(store, run_id) for run_id in claimed) if w]
+
+
+@contextmanager
+def _ends_with_its_driver() -> Iterator[None]:
+    """Interrupt the task, as Ctrl-C would, once the driver that submitted it is gone.
+
+    Ray usually stops a dead driver's tasks at once but sometimes lets a running
+    one go on, while the next ``minarch run`` already takes the dead driver's
+    runs back. Interrupted, the pack returns its unfinished runs to pending.
+    """
+    job = import_ray().get_runtime_context().get_job_id()
+    ended = threading.Event()
+
+    def watch() -> None:
+        while not ended.wait(DRIVER_POLL_SECONDS):
+            if _job_is_dead(job):
+                _thread.interrupt_main()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        yield
+    finally:
+        ended.set()
+
+
+def _job_is_dead(job: str) -> bool:
+    """Whether Ray's job table marks the job dead (its driver exited); Ray has no public call."""
+    from ray._private.state import jobs
+
+    return any(info["JobID"] == job and info["IsDead"] for info in jobs())
 
 
 class RayExecutor(Executor):
