@@ -8,11 +8,11 @@ store's claims still decide what is done: a Ray study can share its store
 with ``--workers N`` and hand-started ``minarch run`` processes.
 
 - Owner: every task claims under the driver's owner string (``host:pid``).
-  Ray ends a driver's tasks when the driver dies, so the runs of a dead
-  driver are abandoned exactly like those of a dead local process and
-  ``store.reclaim`` frees them on the next ``minarch run``. A task that Ray
-  retries (its worker process or node died) first releases what the previous
-  attempt left running in its own pack.
+  A driver's tasks end with it (Ray stops them, and each task also watches
+  its driver), so the runs of a dead driver are abandoned exactly like those
+  of a dead local process and ``store.reclaim`` frees them on the next
+  ``minarch run``. A task that Ray retries (its worker process or node died)
+  first releases what the previous attempt left running in its own pack.
 - Data: the driver loads each dataset once and shares it through Ray's object
   store, so no node needs the data files.
 - Weights: a task writes its runs' weights under the artifacts folder, at the
