@@ -119,6 +119,9 @@ def run(
     executor: str = "local",
     workers: int | str = "auto",
     threads: int | None = None,
+    address: str | None = None,
+    gpus_per_pack: float | None = None,
+    cpus_per_pack: float | None = None,
     report: bool = True,
     max_runs: int = DEFAULT_MAX_RUNS,
     console: Console | None = None,
@@ -132,39 +135,52 @@ def run(
     trains in one process per usable core (CPU) or GPU; on a CPU each pack trains with one
     intra-op thread unless ``threads`` says otherwise, so a run's numbers do
     not depend on the machine's load or the number of workers.
+    ``executor="ray"`` trains one Ray task per pack instead, on the cluster at
+    ``address`` (``"auto"`` or ``"HOST:PORT"``; default: a Ray instance on this
+    machine), each asking for ``gpus_per_pack`` and ``cpus_per_pack`` (default:
+    the study file's ``execution:`` section, else 1 GPU when the cluster has
+    GPUs and 1 CPU).
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
     """
     from minarch.data import default_data_dir
     from minarch.execute import (
         DatasetCache,
+        RayOptions,
         Workspace,
         artifacts_dir,
         make_executor,
-        resolve_device,
+        place,
         resolve_threads,
-        resolve_workers,
         run_study,
         writable_dir,
     )
 
     console = console or Console(stderr=True)
     the_plan = plan(source, overrides=overrides, max_runs=max_runs)
-    torch_device = resolve_device(device)
     reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
     url = db or default_db_url()
+    placement = place(
+        executor,
+        device=device,
+        workers=workers,
+        packs=len(the_plan.packs()),
+        ray=RayOptions(address, gpus_per_pack, cpus_per_pack),
+        execution=the_plan.study.execution,
+        db_url=url,
+    )
     workspace = Workspace(
         db_url=url,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
         artifacts=Path(artifacts) if artifacts else artifacts_dir(url),
-        device=str(torch_device),
-        threads=resolve_threads(threads, torch_device),
-        workers=resolve_workers(workers, torch_device, len(the_plan.packs())),
+        device=str(placement.device),
+        threads=resolve_threads(threads, placement.device),
+        workers=placement.workers,
         download=download,
     )
     with _opened(url) as store:  # a bad --db fails before any folder is made
         writable_dir(workspace.artifacts, "--artifacts")
-        datasets = DatasetCache(workspace.data_dir, torch_device, download=download)
-        trainer = make_executor(executor, workspace, datasets)
+        datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
+        trainer = make_executor(placement, workspace, datasets)
         summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
         path = _report(store, the_plan.study.name, reports) if reports else None
     return RunOutcome(the_plan.study.name, summary, path)

@@ -124,6 +124,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class ExecutorKind(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Format(str, Enum):
     csv = "csv"
     json = "json"
@@ -191,6 +196,34 @@ def run(
         ),
     ] = True,
     max_runs: MaxRuns = 100_000,
+    executor: Annotated[
+        ExecutorKind,
+        typer.Option(
+            help="local: this machine (--workers); ray: one Ray task per pack "
+            "(pip install 'minarch[ray]')."
+        ),
+    ] = ExecutorKind.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray: the cluster to join, auto or HOST:PORT.",
+            show_default="a new Ray instance on this machine",
+        ),
+    ] = None,
+    gpus_per_pack: Annotated[
+        float | None,
+        typer.Option(
+            help="Ray: GPUs each pack asks for; 0.25 puts four packs on one GPU.",
+            show_default="study file's execution section, else 1 on a cluster with GPUs",
+        ),
+    ] = None,
+    cpus_per_pack: Annotated[
+        float | None,
+        typer.Option(
+            help="Ray: CPUs each pack asks for.",
+            show_default="study file's execution section, else 1",
+        ),
+    ] = None,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report.
 
@@ -215,6 +248,10 @@ def run(
             workers=workers,
             threads=threads,
             max_runs=max_runs,
+            executor=executor.value,
+            address=address,
+            gpus_per_pack=gpus_per_pack,
+            cpus_per_pack=cpus_per_pack,
             console=stderr,
         )
     except Interrupted as exc:  # typer would turn it into "Aborted!" and exit 1

@@ -1,14 +1,15 @@
 """Running a study: plan it into runs and packs, train them through an executor, evaluate.
 
 ``run_study`` drives any ``Executor``: ``InProcessExecutor`` (this process),
-``WorkerExecutor`` (local worker processes); the store's claims decide what
-is done, so executors of every kind can share one study.
+``WorkerExecutor`` (local worker processes), ``RayExecutor`` (a Ray cluster,
+in ``execute.ray_executor``, which imports Ray); the store's claims decide
+what is done, so executors of every kind can share one study.
 """
 
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.evaluate import evaluate_study
 from minarch.execute.executor import Executor, InProcessExecutor
-from minarch.execute.executors import EXECUTORS, make_executor
+from minarch.execute.executors import EXECUTORS, Placement, RayOptions, make_executor, place
 from minarch.execute.pack import Pack, group_packs
 from minarch.execute.planner import Plan, PlannedRun, plan_study
 from minarch.execute.policy import resolve_device, resolve_threads, resolve_workers
@@ -22,8 +23,10 @@ __all__ = [
     "Executor",
     "InProcessExecutor",
     "Pack",
+    "Placement",
     "Plan",
     "PlannedRun",
+    "RayOptions",
     "Summary",
     "WorkerExecutor",
     "Workspace",
@@ -31,6 +34,7 @@ __all__ = [
     "evaluate_study",
     "group_packs",
     "make_executor",
+    "place",
     "plan_study",
     "resolve_device",
     "resolve_threads",

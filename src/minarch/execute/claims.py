@@ -45,11 +45,22 @@ def train_pending(
             continue
         for pack in ready:
             packs.remove(pack)
-            claimed = store.claim(pack.run_ids, trainer.owner)
-            if claimed:
-                _train_or_fail(pack.only(claimed), configs, states, trainer)
+            claim_and_train(pack, configs, states, trainer)
             if runs_task is not None:
                 trainer.progress.advance(runs_task, len(pack.run_ids))
+
+
+def claim_and_train(
+    pack: Pack, configs: Mapping[str, RunConfig], states: Mapping[str, str], trainer: PackTrainer
+) -> list[str]:
+    """Claim what is still pending of ``pack`` and train it; returns the ids claimed.
+
+    ``states`` must hold the state of the pack's parent (if it has one).
+    """
+    claimed = trainer.store.claim(pack.run_ids, trainer.owner)
+    if claimed:
+        _train_or_fail(pack.only(claimed), configs, states, trainer)
+    return claimed
 
 
 def _train_or_fail(

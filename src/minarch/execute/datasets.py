@@ -29,3 +29,7 @@ class DatasetCache:
             )
             self._loaded[spec] = split.to(self.device)
         return self._loaded[spec]
+
+    def add(self, spec: DatasetSpec, data: Dataset) -> None:
+        """A split loaded elsewhere (a Ray task gets the driver's through the object store)."""
+        self._loaded[spec] = data.to(self.device)

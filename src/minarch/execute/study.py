@@ -59,7 +59,7 @@ def run_study(
     to_train = len(configs) - len(finished)
     console.print(
         f"study [bold]{name}[/bold]: {len(configs)} runs, {len(finished)} finished, "
-        f"{to_train} to train ({added} new); {executor.description} on {datasets.device}"
+        f"{to_train} to train ({added} new); {executor.description} on {executor.workspace.device}"
     )
     unfinished = set(configs) - finished
     try:

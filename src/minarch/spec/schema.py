@@ -298,6 +298,16 @@ class HpSpaceSpec(_Frozen):
     max_extensions: Annotated[int, Field(ge=0, le=20)] = 3
 
 
+class ExecutionSpec(_Frozen):
+    """What each pack asks of a Ray cluster (``--executor ray``); not part of run ids.
+
+    The command line's ``--gpus-per-pack`` and ``--cpus-per-pack`` win over these.
+    """
+
+    gpus_per_pack: Annotated[float, Field(ge=0)] | None = None  # 0.25: four packs per GPU
+    cpus_per_pack: Annotated[float, Field(gt=0)] | None = None
+
+
 class StudySpec(_Frozen):
     """A whole study file. Model entries are validated per family in expand.py."""
 
@@ -314,6 +324,7 @@ class StudySpec(_Frozen):
     prune: PruneSpec | None = None
     quantize: QuantizeSpec | None = None
     hpspace: HpSpaceSpec = HpSpaceSpec()
+    execution: ExecutionSpec = ExecutionSpec()
 
     @field_validator("name")
     @classmethod
