@@ -63,7 +63,6 @@ def main() -> None:
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per training")
     options = parser.parse_args()
-    rows = []
     for policy in options.policies:
         alone = _train_seconds(options.study, POLICIES[policy], options.timeout)
         competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR])
@@ -73,18 +72,16 @@ def main() -> None:
         finally:
             competitor.kill()
             competitor.wait()
-        rows.append(
-            {
-                "policy": policy,
-                "study": options.study,
-                "alone_s": round(alone, 1),
-                "loaded_s": round(loaded, 1),
-                "slowdown": round(loaded / alone, 2),
-                "cores": os.cpu_count(),
-                "machine": platform.processor() or platform.machine(),
-            }
-        )
-    print(json.dumps(rows, indent=1))
+        row = {
+            "policy": policy,
+            "study": options.study,
+            "alone_s": round(alone, 1),
+            "loaded_s": round(loaded, 1),
+            "slowdown": round(loaded / alone, 2),
+            "cores": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(),
+        }
+        print(json.dumps(row), flush=True)  # one line per policy, as soon as it is measured
 
 
 if __name__ == "__main__":
