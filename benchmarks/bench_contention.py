@@ -1,4 +1,4 @@
-"""Contention benchmark: a small study alone and beside a CPU-hungry process; prints JSON.
+"""Contention benchmark: a small study alone and beside a CPU-hungry process; prints JSON lines.
 
 python benchmarks/bench_contention.py                     # quickstart, both policies
 python benchmarks/bench_contention.py --study my.yaml --policies default
