@@ -126,7 +126,7 @@ def _states(db: Path) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_leaves_unfinished_runs_pending_and_says_so(tmp_path, workers):
-    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 30"))
+    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 10"))
     process = _start(tmp_path, "--workers", workers)
     _wait_for(tmp_path / "runs.db", lambda s: not s.epochs_frame().empty, process)
     process.send_signal(signal.SIGTERM)
@@ -170,7 +170,7 @@ def test_a_worker_killed_by_sigkill_is_replaced_and_the_study_completes(tmp_path
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
 def test_workers_of_a_parent_killed_by_sigkill_release_their_runs_and_exit(tmp_path):
-    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 30"))
+    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 10"))
     process = _start(tmp_path, "--workers", "2")
     db = tmp_path / "runs.db"
     _wait_for(db, lambda s: not s.epochs_frame().empty, process)
