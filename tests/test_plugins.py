@@ -9,6 +9,7 @@ ever imported in subprocesses.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,14 +34,23 @@ def _path(*folders: Path) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([*map(str, folders), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """The plugin's module alone: installing tests/plugin_pkg leaves build metadata
+    (an egg-info with the entry point) beside it, which would load it unasked."""
+    folder = tmp_path_factory.mktemp("plugin-source")
+    shutil.copytree(PACKAGE / "minarch_test_plugin", folder / "minarch_test_plugin")
+    return folder
+
+
 @pytest.fixture
 def study(tmp_path) -> Path:
     (tmp_path / "plugged.yaml").write_text(STUDY)
     return tmp_path
 
 
-def test_the_plugin_option_registers_a_family_and_a_dataset_for_training(study):
-    env = _path(PACKAGE)
+def test_the_plugin_option_registers_a_family_and_a_dataset_for_training(study, source):
+    env = _path(source)
     listed = minarch("--plugin", "minarch_test_plugin", "datasets", "list", cwd=study, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "plugin-blobs" in listed.stdout
@@ -53,14 +63,14 @@ def test_the_plugin_option_registers_a_family_and_a_dataset_for_training(study):
     assert plain.returncode == 2 and "unknown dataset 'plugin-blobs'" in plain.stderr
 
 
-def test_the_environment_names_plugins_too(study):
-    env = {**_path(PACKAGE), "MINARCH_PLUGINS": "minarch_test_plugin"}
+def test_the_environment_names_plugins_too(study, source):
+    env = {**_path(source), "MINARCH_PLUGINS": "minarch_test_plugin"}
     result = minarch("plan", "plugged.yaml", cwd=study, env=env)
     assert result.returncode == 0, result.stderr
     assert "2 runs in 2 packs" in result.stdout and "plugin_mlp" in result.stdout
 
 
-def test_an_installed_plugin_is_found_by_its_entry_point(study, tmp_path):
+def test_an_installed_plugin_is_found_by_its_entry_point(study, source, tmp_path):
     """As installed by .ci/run; without it, the same distribution metadata written here."""
     folders = [INSTALLED]
     if not INSTALLED.is_dir():
@@ -72,7 +82,7 @@ def test_an_installed_plugin_is_found_by_its_entry_point(study, tmp_path):
         (info / "entry_points.txt").write_text(
             "[minarch.plugins]\ntest-plugin = minarch_test_plugin\n"
         )
-        folders = [info.parent, PACKAGE]
+        folders = [info.parent, source]
     result = minarch("plan", "plugged.yaml", cwd=study, env=_path(*folders))
     assert result.returncode == 0, result.stderr
     assert "plugin_mlp" in result.stdout

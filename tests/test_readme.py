@@ -71,6 +71,7 @@ def blocks(language: str) -> list[str]:
 def minarch_commands(script: str) -> list[list[str]]:
     """The ``minarch ...`` commands of a shell script, each as its arguments after ``minarch``."""
     commands = []
+    script = script.replace("\\\n", " ")  # a line continued by a backslash is one line
     for segment in re.split(r"&&|\|\||[;|()\n]", script):
         words = shlex.split(segment, comments=True)
         while words and re.fullmatch(r"\w+=\S*", words[0]):  # VAR=value before the command

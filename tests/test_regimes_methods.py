@@ -191,8 +191,10 @@ def test_the_cpu_study_that_claims_p_min_validates_on_held_out_data():
     study = minarch.load_study(STUDIES / "minimal-architectures-cpu.yaml")
     assert {d.name: d.validation for d in study.datasets} == {
         "digits": 0.2,
+        "mnist1d": 0.2,
         "mnist": 0.05,
         "fashion-mnist": 0.05,
+        "cifar10-jpeg": 0.02,
     }
 
 
