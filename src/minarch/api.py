@@ -374,10 +374,11 @@ def _present(
 
 def _has_grid(store: Store, study: str) -> bool:
     """Whether some model of ``study`` finished runs at 2 or more learning rates x weight decays."""
+    from minarch.analysis.hpspace import gridded
+
     runs = store.runs_frame(study=study)
     base = runs[(runs["variant"] == "base") & runs["state"].isin(["done", "diverged"])]
-    spans = base.groupby(["dataset", "family", "model"])[["lr", "weight_decay"]].nunique()
-    return bool((spans.min(axis=1) >= 2).any())
+    return bool(gridded(base, ["dataset", "family", "model"]))
 
 
 def _report(store: Store, study: str, reports: Path) -> Path:

@@ -148,6 +148,15 @@ class HpSpaceResult:
         return hpspace_definitions(self.rois, self.n_sde, self.risk_roi, self.reference)
 
 
+def gridded(
+    frame: pd.DataFrame, keys: Sequence[str], lr: str = "lr", wd: str = "weight_decay"
+) -> list[tuple]:
+    """The groups of ``frame`` (by ``keys``) measured on at least 2 learning rates x 2
+    weight decays: the smallest grid a hyperparameter space can be read from."""
+    spans = frame.groupby(list(keys), sort=True)[[lr, wd]].nunique()
+    return [key for key, span in spans.iterrows() if span.min() >= 2]
+
+
 def surface(runs: pd.DataFrame) -> pd.DataFrame:
     """The grid of one (dataset, model, variant): seed mean and std of accuracy (%) per point.
 

@@ -20,6 +20,7 @@ from minarch.analysis.hpspace import (
     RUN_INPUT,
     Ellipse,
     HpSpaceResult,
+    gridded,
     hpspace_tables,
     roi_column,
 )
@@ -90,8 +91,7 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
 def _gridded_models(result: HpSpaceResult) -> list[tuple]:
     """(dataset, family, base model) whose reference surface spans 2 × 2 or more."""
     surfaces = result.surfaces[result.surfaces["variant"] == result.reference]
-    spans = surfaces.groupby(GROUP, sort=True)[["log_wd", "log_lr"]].nunique()
-    return [key for key, span in spans.iterrows() if span.min() >= 2]
+    return gridded(surfaces, GROUP, lr="log_lr", wd="log_wd")
 
 
 def _rows(table: pd.DataFrame, key: tuple) -> pd.DataFrame:

@@ -129,6 +129,18 @@ def depth(value: float) -> str:
     return f"{value:g}" if np.isfinite(value) else "—"
 
 
+def setting_cells(row) -> tuple[str, ...]:
+    """The cells that open every pruning and quantization table row: which model, how."""
+    return (
+        escape(row.model),
+        escape(row.family),
+        depth(row.depth),
+        parameters(row.params),
+        escape(row.method),
+        escape(row.pipeline),
+    )
+
+
 # --- this section ----------------------------------------------------------------------------
 
 
@@ -265,12 +277,7 @@ def _redundancy_table(table: pd.DataFrame, bounds: pd.DataFrame) -> str:
     for row in merged.itertuples(index=False):
         rows.append(
             (
-                escape(row.model),
-                escape(row.family),
-                depth(row.depth),
-                parameters(row.params),
-                escape(row.method),
-                escape(row.pipeline),
+                *setting_cells(row),
                 escape(row.measure),
                 style.percent(row.r_mean, row.r_std),
                 f"{style.percent(row.r_min)} – {style.percent(row.r_max)}",

@@ -28,11 +28,11 @@ from minarch.reporting.prose import describe_bits_trend
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
 from minarch.reporting.sections.pruning import (
     METHOD_SYMBOLS,
-    depth,
     html_table,
     none_for_nan,
     parameters,
     section_rows,
+    setting_cells,
 )
 from minarch.spec.schema import AnalysisSpec
 
@@ -203,12 +203,7 @@ def _minimal_table(table: pd.DataFrame) -> str:
     for row in ordered.itertuples(index=False):
         rows.append(
             (
-                escape(row.model),
-                escape(row.family),
-                depth(row.depth),
-                parameters(row.params),
-                escape(row.method),
-                escape(row.pipeline),
+                *setting_cells(row),
                 escape(row.bits_tested),
                 f"{row.min_bits:g}" if row.qualifies else "none",
                 style.percent(row.acc_at_min),
