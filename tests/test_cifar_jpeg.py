@@ -354,6 +354,7 @@ def test_real_archive(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ds = load_dataset(NAME, data, download=False)
     decode_s = time.perf_counter() - start
     assert ds.train_x.shape == (50000, 3, 32, 32) and ds.val_x.shape == (10000, 3, 32, 32)
+    assert ds.info.train_size == 50000
     assert ds.train_x.dtype == torch.uint8
     assert torch.bincount(ds.train_y).tolist() == [5000] * 10
     assert torch.bincount(ds.val_y).tolist() == [1000] * 10

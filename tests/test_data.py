@@ -91,6 +91,7 @@ def test_every_registered_dataset_has_info(name: str) -> None:
     assert info.files == (tuple(SOURCES[name].files) if name in SOURCES else ())
     if name != "imagefolder":
         assert info.num_classes >= 10
+        assert info.train_size and info.train_size > 0  # plan --time counts steps from it
 
 
 def test_registry_holds_the_named_datasets() -> None:
@@ -436,6 +437,7 @@ def test_failed_download_leaves_no_file(
 def test_digits() -> None:
     ds = load_dataset("digits", Path("unused"))
     assert ds.train_x.shape == (1437, 1, 8, 8) and ds.val_x.shape == (360, 1, 8, 8)
+    assert ds.info.train_size == 1437
     assert ds.train_x.dtype == torch.uint8 and int(ds.train_x.max()) == 16
     assert ((torch.bincount(ds.val_y) - 0.2 * torch.bincount(ds.train_y) / 0.8).abs() < 2).all()
     assert set(ds.train_y.tolist()) == set(range(10)) and ds.info.num_classes == 10
@@ -451,6 +453,7 @@ def test_mnist1d_generates_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     random.seed(7)
     assert (np.random.rand(), random.random()) == after  # global generators left as they were
     assert ds.train_x.shape == (4000, 1, 40) and ds.val_x.shape == (1000, 1, 40)
+    assert ds.info.train_size == 4000
     assert ds.train_x.dtype == torch.float32 and ds.train_y.dtype == torch.int64
     assert ds.info.num_classes == 10 and set(ds.val_y.tolist()) == set(range(10))
     assert [p.name for p in (tmp_path / "mnist1d").iterdir()] == ["mnist1d-default.npz"]
@@ -484,6 +487,7 @@ def test_imagefolder_loads(tmp_path: Path) -> None:
     ds = load_dataset("imagefolder", Path("unused"), path=image_folder(tmp_path), image_size=8)
     assert ds.info.num_classes == 2 and ds.info.input_shape == (3, 8, 8)
     assert ds.train_x.shape == (4, 3, 8, 8) and ds.train_x.dtype == torch.uint8
+    assert ds.info.train_size == 4  # counted without decoding, for plan --time
     assert ds.train_y.tolist() == [0, 0, 1, 1]  # ant < cat; files sorted
     assert ds.train_x[0, 2].eq(255).all() and ds.train_x[0, :2].eq(0).all()  # blue ant
     assert ds.train_x[1].eq(128).all()  # greyscale converted to RGB
@@ -693,6 +697,7 @@ def test_real_idx_datasets(name: str) -> None:
     assert len(checks) == 4 and all(c.present and c.checksum_ok for c in checks)
     ds = load_dataset(name, data_dir, download=False)
     assert ds.train_x.shape == (60000, 1, 28, 28) and ds.val_x.shape == (10000, 1, 28, 28)
+    assert ds.info.train_size == 60000
     assert ds.train_x.dtype == torch.uint8 and ds.train_y.dtype == torch.int64
     assert torch.bincount(ds.val_y).numel() == 10 and ds.info.num_classes == 10
     if name == "mnist":

@@ -279,3 +279,17 @@ def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
         load_study(path)
     with pytest.raises(SpecError, match="invalid YAML"):
         study(BASE + "deep: " + "[" * 5000 + "]" * 5000 + "\n")
+
+
+def test_the_study_recipe_and_the_trainers_recipe_agree():
+    """The recipe is declared twice: in the schema (field errors) and in train (the engine
+    API); a field or default changed in one only would silently change what runs train."""
+    from dataclasses import MISSING, fields
+
+    from minarch.spec.schema import RecipeFields
+    from minarch.train import Recipe
+
+    trainer = {f.name: f.default for f in fields(Recipe)}
+    assert all(default is not MISSING for default in trainer.values())
+    schema = {name: field.default for name, field in RecipeFields.model_fields.items()}
+    assert schema == trainer

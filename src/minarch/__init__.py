@@ -17,6 +17,7 @@ _API = (
     "compression",
     "datasets",
     "epochs",
+    "estimate_time",
     "has_study",
     "load_study",
     "plan",

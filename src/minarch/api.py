@@ -25,6 +25,7 @@ from minarch.tables import TABLES
 if TYPE_CHECKING:
     from minarch.analysis import Analysis
     from minarch.execute import Plan, Summary
+    from minarch.execute.estimate import TimeEstimate
     from minarch.spec import StudySpec
 
 # Verbs import torch-heavy packages (execute, analysis, report, data) inside
@@ -94,6 +95,22 @@ def plan(
         return plan_study(study, text, max_runs=max_runs)
     except MinarchError as exc:
         raise type(exc)(f"{source}: {exc}") from None
+
+
+def estimate_time(
+    the_plan: Plan, *, device: str = "auto", console: Console | None = None
+) -> TimeEstimate:
+    """Each pack's training time, from a few steps timed on ``device`` (``minarch plan --time``).
+
+    ``device="auto"`` is CUDA when present, as for ``run``. Only training steps
+    are counted; ``TimeEstimate.frame()`` has one row per pack. Progress goes
+    to ``console`` (stderr by default).
+    """
+    from minarch.execute import resolve_device
+    from minarch.execute.estimate import estimate_training
+
+    console = console or Console(stderr=True)
+    return estimate_training(the_plan, resolve_device(device), console)
 
 
 def finished_runs(the_plan: Plan, *, db: str | None = None) -> set[str]:

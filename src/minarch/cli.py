@@ -17,7 +17,7 @@ from rich.table import Table
 from minarch.errors import Interrupted, MinarchError
 from minarch.plugins import add_plugins
 from minarch.tables import TABLES
-from minarch.terminal import print_analysis, print_frame, whole_numbers
+from minarch.terminal import duration, print_analysis, print_frame, whole_numbers
 
 app = typer.Typer(
     help="Find the smallest network that reliably learns an image-classification task.",
@@ -284,17 +284,34 @@ def plan(
     db: Db = None,
     data_dir: DataDir = None,
     max_runs: MaxRuns = 100_000,
+    time: Annotated[
+        bool,
+        typer.Option(
+            "--time",
+            help="Time a few training steps of every pack on --device and estimate "
+            "the study's training time (evaluation not included).",
+        ),
+    ] = False,
+    device: Annotated[Device, typer.Option(help="Where --time measures.")] = Device.auto,
 ) -> None:
     """Validate STUDY and show how many runs and packs it expands to, without training.
 
     Also says how many runs the store already has finished (if the store exists)
-    and whether each dataset's files are in the data folder.
+    and whether each dataset's files are in the data folder. With --time, how
+    long training would take here, from step times measured on this machine.
     """
     api = _api()
     the_plan = api.plan(study, overrides=overrides or (), max_runs=max_runs)
     finished = api.finished_runs(the_plan, db=db)
+    estimate = api.estimate_time(the_plan, device=device.value) if time else None
+    seconds: dict[tuple[str, str], float] = {}
+    if estimate is not None:
+        for row in estimate.frame().itertuples():
+            key = (row.dataset, row.family)
+            seconds[key] = seconds.get(key, 0.0) + row.seconds
     table = Table(title=f"study {the_plan.study.name}")
-    for column in ("dataset", "family", "architectures", "params", "runs", "packs", "done"):
+    columns = ["dataset", "family", "architectures", "params", "runs", "packs", "done"]
+    for column in columns + (["training"] if estimate else []):
         table.add_column(column, justify="left" if column in ("dataset", "family") else "right")
     groups: dict[tuple[str, str], list] = {}
     for planned in the_plan.runs:
@@ -310,12 +327,21 @@ def plan(
             str(len(runs)),
             str(len({r.config.pack_key for r in runs})),
             str(sum(r.config.id in finished for r in runs)),
+            *([duration(seconds[dataset, family])] if estimate else []),
         )
     stdout.print(table)
     packs = len(the_plan.packs())
     stdout.print(f"{len(the_plan.runs)} runs in {packs} packs, {len(finished)} done")
+    if estimate is not None:
+        workers, total = estimate.workers, estimate.seconds
+        spread = f", about {duration(total / workers)} on {workers}" if workers > 1 else ""
+        stdout.print(
+            f"training on {estimate.device}: {duration(total)} on one worker{spread} "
+            "(from measured step times; evaluation not included)",
+            highlight=False,
+        )
     if overrides:
-        stdout.print(f"with {', '.join(overrides)}", highlight=False)
+        stdout.print(f"with {', '.join(overrides)}", highlight=False, markup=False)
     data = api.datasets(data_dir=data_dir).set_index("dataset")["status"]
     needed = sorted({r.config.dataset.name for r in the_plan.runs})
     stdout.print("data: " + ", ".join(f"{name} {data[name]}" for name in needed))

@@ -237,3 +237,13 @@ def whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
         if whole and (column in INTEGERS or gaps):
             frame[column] = series.astype("Int64")
     return frame
+
+
+def duration(seconds: float) -> str:
+    """A time a person reads at a glance: '42 s', '17 min', '3 h 05 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

@@ -14,10 +14,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from minarch.data import Dataset
+from minarch.data import Dataset, DatasetInfo
 from minarch.train import Hooks, Member, Recipe, train_pack
 
 PEAK_SIDE = 2048
+VALIDATION_SAMPLES = 256  # evaluation is untimed; keep it short
+
+
+def random_data(info: DatasetInfo, samples: int) -> Dataset:
+    """``samples`` random uint8 training inputs of ``info``'s shape (step time ignores values)."""
+    g = torch.Generator().manual_seed(0)
+    total = samples + VALIDATION_SAMPLES
+    x = torch.randint(0, 256, (total, *info.input_shape), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, info.num_classes, (total,), generator=g)
+    channels = info.input_shape[0]
+    mean, std = torch.full((channels,), 127.5), torch.full((channels,), 73.9)
+    return Dataset(info, x[:samples], y[:samples], x[samples:], y[samples:], mean, std)
 
 
 def synchronize(device: torch.device) -> None:

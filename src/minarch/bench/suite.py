@@ -12,7 +12,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from minarch.bench.measure import baseline_rate, matmul_peak, minarch_rate
+from minarch.bench.measure import (
+    VALIDATION_SAMPLES,
+    baseline_rate,
+    matmul_peak,
+    minarch_rate,
+    random_data,
+)
 from minarch.bench.workloads import Workload, select
 from minarch.data import Dataset, DatasetInfo, default_data_dir, load_dataset
 from minarch.data.load import DATA_DIR_ENV
@@ -21,7 +27,6 @@ from minarch.models import build_model, count_flops, describe
 from minarch.train import Recipe
 
 CLASSES = 10
-VALIDATION_SAMPLES = 256  # evaluation is untimed; keep it short
 ROUNDS = 2  # baseline and minarch timed alternately this often; the best of each counts
 
 
@@ -116,11 +121,5 @@ def _data(workload: Workload) -> Dataset:
                 mnist.mean,
                 mnist.std,
             )
-    g = torch.Generator().manual_seed(0)
-    total = n + VALIDATION_SAMPLES
-    x = torch.randint(0, 256, (total, *workload.input_shape), generator=g, dtype=torch.uint8)
-    y = torch.randint(0, CLASSES, (total,), generator=g)
     info = DatasetInfo("random", workload.input_shape, CLASSES, "random benchmark data")
-    channels = workload.input_shape[0]
-    mean, std = torch.full((channels,), 127.5), torch.full((channels,), 73.9)
-    return Dataset(info, x[:n], y[:n], x[n:], y[n:], mean, std)
+    return random_data(info, n)

@@ -68,6 +68,7 @@ register(
         f"32x32 colour images, 10 classes ({_CITATION})",
         title="CIFAR-10",
         difficulty=60,
+        train_size=50_000,
     ),
     source=Source(
         "cifar-10",
@@ -92,6 +93,7 @@ register(
         f"32x32 colour images, 100 fine classes ({_CITATION})",
         title="CIFAR-100",
         difficulty=70,
+        train_size=50_000,
     ),
     source=Source(
         "cifar-100",

@@ -51,6 +51,7 @@ _LAYOUT = f"expected {_TOP}/train|test/<class>/<image>.jpg"
         "files; Krizhevsky 2009)",
         title="CIFAR-10 (JPEG q75)",
         difficulty=65,  # the same images as cifar10, re-encoded
+        train_size=50_000,
     ),
     source=Source(
         "cifar10-jpeg",

@@ -25,6 +25,7 @@ _MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
         "1797 handwritten digits, 8x8, values 0-16 (UCI optdigits via scikit-learn load_digits)",
         title="Digits (8x8)",
         difficulty=10,
+        train_size=1_437,
     )
 )
 def load_digits(req: LoadRequest) -> Dataset:
@@ -50,6 +51,7 @@ def load_digits(req: LoadRequest) -> Dataset:
         "MNIST-1D, generated 1-D digit signals of length 40 (Greydanus, arXiv:2011.14439)",
         title="MNIST-1D",
         difficulty=20,
+        train_size=4_000,
     )
 )
 def load_mnist1d(req: LoadRequest) -> Dataset:

@@ -75,6 +75,7 @@ register(
         "Handwritten digits 0-9, 28x28 (LeCun et al., Proc. IEEE 1998; yann.lecun.com/exdb/mnist)",
         title="MNIST",
         difficulty=30,
+        train_size=60_000,
     ),
     source=_source(
         "mnist",
@@ -99,6 +100,7 @@ register(
         "Zalando article images, 28x28, 10 classes (Xiao et al., arXiv:1708.07747, 2017)",
         title="Fashion-MNIST",
         difficulty=50,
+        train_size=60_000,
     ),
     source=_source(
         "fashion-mnist",
@@ -120,6 +122,7 @@ register(
         "Kuzushiji-MNIST, cursive Japanese characters, 28x28 (Clanuwat et al., arXiv:1812.01718)",
         title="Kuzushiji-MNIST",
         difficulty=40,
+        train_size=60_000,
     ),
     source=_source(
         "kmnist",

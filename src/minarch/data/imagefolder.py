@@ -62,6 +62,7 @@ def _describe(root: Path, image_size: int | None) -> DatasetInfo:
         (3, size, size),
         len(classes),
         f"Image folder {root} ({len(classes)} classes, {size}x{size})",
+        train_size=sum(len(_image_files(root / "train" / name)) for name in classes),
     )
 
 
@@ -98,17 +99,20 @@ def _subfolders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _image_files(class_dir: Path) -> list[Path]:
+    """A class folder's images in sorted order (hidden files skipped); none if it is missing."""
+    if not class_dir.is_dir():
+        return []
+    return sorted(p for p in class_dir.glob("*") if p.is_file() and not p.name.startswith("."))
+
+
 def _read_split(
     folder: Path, classes: list[str], size: int, *, require_all: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for label, name in enumerate(classes):
         class_dir = folder / name
-        files = (
-            sorted(p for p in class_dir.glob("*") if p.is_file() and not p.name.startswith("."))
-            if class_dir.is_dir()
-            else []
-        )
+        files = _image_files(class_dir)
         if require_all and not files:
             raise DataError(f"imagefolder: {class_dir} has no images; {_LAYOUT}")
         images.extend(read_image(p, size) for p in files)

@@ -29,6 +29,8 @@ class DatasetInfo:
     so a re-encoding is never passed off as the original); it defaults to ``name``.
     ``difficulty`` ranks the registered datasets from easy to hard (reports and
     tables list them in that order); every registered dataset must give one.
+    ``train_size`` is the number of images in the train split the loader gives
+    (None where unknown): ``minarch plan --time`` counts steps from it.
     """
 
     name: str
@@ -38,6 +40,7 @@ class DatasetInfo:
     files: tuple[str, ...] = ()
     title: str = ""
     difficulty: int | None = None
+    train_size: int | None = None
 
     def __post_init__(self) -> None:
         if not self.title:
