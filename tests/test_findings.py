@@ -57,6 +57,16 @@ def test_regime_findings_say_how_p_min_moves_along_the_datasets():
     assert "mlp on mnist1d: P_min = 12,700 parameters (best mean accuracy 90.0 %)." in sentences
 
 
+def test_a_p_min_that_goes_up_and_down_is_not_called_a_rise():
+    """The ladder study's CNNs: 2.7k, 1.1k, 10k, 2.7k, 10.5k along the datasets, easy to hard."""
+    datasets = ["digits", "mnist1d", "mnist"]
+    rows = [("digits", "cnn", 2_682.0), ("mnist1d", "cnn", 1_050.0), ("mnist", "cnn", 9_962.0)]
+    sentences = findings.regimes(minimal(rows), datasets)
+    trend = next(s for s in sentences if s.startswith("P_min "))
+    assert "rises" not in trend and "falls" not in trend
+    assert trend.startswith("P_min does not change monotonically with dataset difficulty: 2.68k")
+
+
 def test_pruning_and_quantization_findings_quote_their_tables():
     frame = synthetic()
     pruning = findings_of(pruning_sensitivity(report_input(frame)))

@@ -232,8 +232,10 @@ def p_min(value: float, at_edge: bool) -> str:
 def _trend(p_min: pd.Series, at_edge: pd.Series) -> str:
     """'rises from 1.2k (digits) to ≥ 12.7k (mnist)': P_min along datasets, easy to hard.
 
-    A P_min at the largest size tested is a bound, written "≥"; a trend into a
-    bound only says P_min is at least that large there.
+    "Rises" and "falls" only for a monotone sequence; a P_min that goes up and
+    down is listed as such, not summed up by its two ends. A P_min at the
+    largest size tested is a bound, written "≥"; a trend into a bound only
+    says P_min is at least that large there.
     """
     values = [("≥ " if edge else "") + _params(v) for v, edge in zip(p_min, at_edge, strict=True)]
     first, last = float(p_min.iloc[0]), float(p_min.iloc[-1])
@@ -242,7 +244,10 @@ def _trend(p_min: pd.Series, at_edge: pd.Series) -> str:
     steps = [f"{v} ({d})" for v, d in zip(values, p_min.index, strict=True)]
     if (p_min == first).all():
         return f"is {_join(steps)}"
-    verb = "rises" if last > first else "falls" if last < first else "goes"
+    changes = np.diff(p_min.to_numpy(float))
+    if not ((changes >= 0).all() or (changes <= 0).all()):
+        return f"does not change monotonically with dataset difficulty: {', '.join(steps)}"
+    verb = "rises" if last > first else "falls"
     via = "".join(f", {step}" for step in steps[1:-1])
     return f"{verb} from {steps[0]}{via} to {steps[-1]}"
 
