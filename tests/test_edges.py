@@ -41,7 +41,7 @@ def test_p_min_at_the_edge_is_written_as_a_bound_in_table_and_findings():
     html = "".join(p for p in section.parts if isinstance(p, str))
     assert "<td>≥ 6,538, at the largest size tested</td>" in html
     assert any(
-        s.startswith("mlp on digits: P_min ≥ 6,538, at the largest size tested")
+        s.startswith("mlp on Digits (8x8): P_min ≥ 6,538, at the largest size tested")
         and "a bound, not a found minimum" in s
         for s in section.findings
     )
@@ -64,7 +64,7 @@ def test_p_min_trend_into_an_edge_says_at_least():
     )
     result = type("Result", (), {"minimal": table, "runs": pd.DataFrame({"regime": []})})()
     sentences = findings.regimes(result, ["digits", "mnist1d"])
-    assert "P_min rises from 1.2k (digits) to ≥ 12.7k (mnist1d) for mlp." in sentences
+    assert "P_min rises from 1.2k on Digits (8x8) to ≥ 12.7k on MNIST-1D for mlp." in sentences
 
 
 def corner_runs() -> pd.DataFrame:

@@ -29,7 +29,7 @@ def test_accuracy_findings_name_the_best_architecture_and_growth_with_size():
     runs, epochs = frames(datasets=("digits",))
     runs.loc[runs["model"] == "cnn w200000", "best_val_acc"] = 0.99
     text = findings_of(accuracy_vs_params(ReportInput(runs, epochs)))
-    assert "digits: the best architecture is cnn w200000 (200k parameters) at 99.0 %" in text
+    assert "Digits (8x8): the best architecture is cnn w200000 (200k parameters) at 99.0 %" in text
     assert re.search(r"mlp from \d+\.\d % \(1k parameters\) to \d+\.\d % \(100k\)", text)
 
 
@@ -50,11 +50,11 @@ def test_regime_findings_say_how_p_min_moves_along_the_datasets():
     rows += [("digits", "cnn", 5_000.0), ("mnist1d", "cnn", 5_000.0)]
     rows += [("digits", "vit", float("nan")), ("mnist1d", "vit", 9_000.0)]
     sentences = findings.regimes(minimal(rows), ["digits", "mnist1d"])
-    assert "P_min rises from 1.2k (digits) to 12.7k (mnist1d) for mlp." in sentences
-    assert "P_min is 5k on digits and mnist1d for cnn." in sentences
+    assert "P_min rises from 1.2k on Digits (8x8) to 12.7k on MNIST-1D for mlp." in sentences
+    assert "P_min is 5k on Digits (8x8) and MNIST-1D for cnn." in sentences
     assert not any("for vit." in s for s in sentences)  # one dataset reached: no trend
-    assert any(s.startswith("vit on digits: P_min not reached") for s in sentences)
-    assert "mlp on mnist1d: P_min = 12,700 parameters (best mean accuracy 90.0 %)." in sentences
+    assert any(s.startswith("vit on Digits (8x8): P_min not reached") for s in sentences)
+    assert "mlp on MNIST-1D: P_min = 12,700 parameters (best mean accuracy 90.0 %)." in sentences
 
 
 def test_a_p_min_that_goes_up_and_down_is_not_called_a_rise():
@@ -65,17 +65,18 @@ def test_a_p_min_that_goes_up_and_down_is_not_called_a_rise():
     trend = next(s for s in sentences if s.startswith("P_min "))
     assert "rises" not in trend and "falls" not in trend
     assert trend.startswith("P_min does not change monotonically with dataset difficulty: 2.68k")
+    assert "2.68k on Digits (8x8), 1.05k on MNIST-1D, 9.96k on MNIST for cnn." in trend
 
 
 def test_pruning_and_quantization_findings_quote_their_tables():
     frame = synthetic()
     pruning = findings_of(pruning_sensitivity(report_input(frame)))
     assert (
-        "digits, unstructured-global (oneshot): accuracy stays within 1 pp up to 65 % of the "
+        "Digits (8x8), unstructured-global (oneshot): accuracy stays within 1 pp up to 65 % of the "
         "weights removed for both models; removing 99 % of the weights costs"
     ) in pruning
     quant = findings_of(quantization_robustness(report_input(frame)))
-    assert "digits, weights-channel (ptq): both models need 8 bits." in quant
+    assert "Digits (8x8), weights-channel (ptq): both models need 8 bits." in quant
 
 
 def test_hpspace_findings_give_theta_star_as_numbers_the_move_and_the_cost():
@@ -83,7 +84,9 @@ def test_hpspace_findings_give_theta_star_as_numbers_the_move_and_the_cost():
     text = findings_of(section)
     result = hpspace_tables(two_variants())
     d = result.risk["d_mean"].iloc[1]
-    assert "resnet56 on cifar10: the best configuration is lr 0.0398, weight decay 0.000631" in text
+    assert "resnet56 on CIFAR-10: the best configuration is lr 0.0398, weight decay 0.000631" in (
+        text
+    )
     assert "pruning moved the optimum by more than one grid step for 1 of 1 variant" in text
     assert f"costs at most {d:.2f} pp on average" in text
 
@@ -95,7 +98,7 @@ def test_the_study_description_opens_the_report(tmp_path):
     header = html[html.index("<header>") : html.index("</header>")]
     assert '<p class="description">Does width help? &lt;b&gt;n&lt;/b&gt;</p>' in header
     first = html.index("<section")
-    assert html.index('<div class="findings"><p><b>Findings</b></p><ul><li>digits: ') > first
+    assert html.index('<div class="findings"><p><b>Findings</b></p><ul><li>Digits (8x8): ') > first
 
 
 def test_the_description_is_not_part_of_run_ids(tmp_path):

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import warnings
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import plotly.offline
 import pytest
 from kaleido.errors import ChromeNotFoundError
 
+from minarch.data import dataset_info
 from minarch.errors import MinarchError
 from minarch.reporting import ReportInput, png, write_report
 from minarch.reporting.png import GET_CHROME
@@ -123,8 +125,8 @@ def test_report_escapes_user_strings(report):
 
 def test_report_has_every_dataset_and_figure(report):
     _, html = report
-    for dataset in DATASETS:
-        assert f"<h3>{dataset}</h3>" in html
+    for dataset in DATASETS:  # under its registered title: "Digits (8x8)", "MNIST-1D"
+        assert f"<h3>{escape(dataset_info(dataset).title)}</h3>" in html
     assert html.count("Plotly.newPlot(") == FIGURES_PER_DATASET * len(DATASETS) + STUDY_FIGURES
     assert "No finished runs yet" not in html
 

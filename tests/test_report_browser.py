@@ -37,7 +37,7 @@ def test_the_rendered_report_shows_findings_edges_and_legends(report):
     assert f'<p class="description">{DESCRIPTION}</p>' in dom
     findings = re.findall(r'<div class="findings">(.*?)</div>', dom, re.S)
     assert len(findings) == 4  # accuracy, curves, regimes, sensitivity (the summary has none)
-    assert re.search(f"mlp on digits: P_min {EDGE}", findings[2])
+    assert re.search(f"mlp on Digits \\(8x8\\): P_min {EDGE}", findings[2])
     assert "over the learning rates tried" in findings[3]
     assert re.search(f"<td>{EDGE}</td>", dom)  # the minimal-parameters table
     legend = re.findall(r'class="legendtext"[^>]*>([^<]*)<', dom)

@@ -52,9 +52,9 @@ def test_accuracy_along_lr_and_weight_decay_per_architecture_across_seeds():
     assert list(along_wd[0].x) == [1e-4, 1e-3] and slices.layout.xaxis2.type == "log"
     assert list(slices.layout.xaxis.ticktext) == ["0.001", "0.01", "0.1"]
     (lr_finding, wd_finding) = section.findings
-    assert lr_finding.startswith("digits: over the learning rates tried")
+    assert lr_finding.startswith("Digits (8x8): over the learning rates tried")
     assert "for mlp w10000 (" in lr_finding and "at learning rate 0.1" in lr_finding
-    assert wd_finding.startswith("digits: over the weight decays tried")
+    assert wd_finding.startswith("Digits (8x8): over the weight decays tried")
 
 
 def test_a_weight_decay_of_zero_puts_that_axis_in_categories():

@@ -19,7 +19,7 @@ from minarch.analysis.hpspace import (
     roi_shape,
 )
 from minarch.errors import MinarchError
-from minarch.reporting.style import number
+from minarch.reporting.style import dataset_title, number
 
 _VERBS = {Relation.RISES: "rises with", Relation.FALLS: "falls with"}
 
@@ -29,7 +29,7 @@ def describe_redundancy_trend(trend: pd.DataFrame, *, delta: float = 0.01) -> li
     sentences = []
     for row in trend.itertuples(index=False):
         head = (
-            f"{row.family} on {row.dataset}, {row.method} ({row.pipeline}): "
+            f"{row.family} on {dataset_title(row.dataset)}, {row.method} ({row.pipeline}): "
             f"R_δ (δ = {100 * delta:g} pp, {row.measure})"
         )
         if {relation(row.rho_depth), relation(row.rho_params)} == {Relation.UNKNOWN}:
@@ -47,7 +47,7 @@ def describe_bits_trend(trend: BitsTrend) -> list[str]:
     for row in trend.by_params.itertuples(index=False):
         words = _relation("parameter count", row.rho_params, row.n_models)
         sentences.append(
-            f"{row.family} on {row.dataset}, {row.method} ({row.pipeline}): "
+            f"{row.family} on {dataset_title(row.dataset)}, {row.method} ({row.pipeline}): "
             f"the minimal bit width {words}."
         )
     table = trend.by_dataset
@@ -57,7 +57,9 @@ def describe_bits_trend(trend: BitsTrend) -> list[str]:
         group = group[np.isfinite(group["mean_bits"].astype(float))]
         if len(group) < 2:
             continue
-        steps = " → ".join(f"{r.dataset} {r.mean_bits:.1f}" for r in group.itertuples())
+        steps = " → ".join(
+            f"{dataset_title(r.dataset)} {r.mean_bits:.1f}" for r in group.itertuples()
+        )
         sentences.append(
             f"{family}, {method} ({pipeline}): mean minimal bits from easy to hard: {steps}."
         )
@@ -113,7 +115,7 @@ def verdict(result: HpSpaceResult, dataset: str, base_model: str) -> str:
     paragraphs = []
     for family, family_rows in rows.groupby("family", sort=True, dropna=False):
         name = f"{base_model} ({family})" if several else str(base_model)
-        paragraphs.append(_verdict(result, family_rows, f"{name} on {dataset}"))
+        paragraphs.append(_verdict(result, family_rows, f"{name} on {dataset_title(dataset)}"))
     return " ".join(paragraphs)
 
 

@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from minarch.data import dataset_info
+from minarch.errors import DataError
+
 FONT = "Arial, Helvetica, Liberation Sans, sans-serif"
 """System fonts only: the report must open without a network."""
 
@@ -25,6 +28,15 @@ FAMILY_COLORS = {
 }
 _OTHER_COLORS = ("#332288", "#117733", "#882255", "#999933", "#44AA99", "#AA4499", "#661100")
 DIVERGED_SYMBOL = "x"
+
+
+def dataset_title(name: object) -> str:
+    """What the report calls a dataset: its registered title ("CIFAR-10 (JPEG q75)",
+    so a re-encoding is never passed off as the original), else its name as stored."""
+    try:
+        return dataset_info(str(name)).title
+    except DataError:  # a dataset this installation does not know (a plugin's, a renamed one)
+        return str(name)
 
 
 def family_color(family: object) -> str:

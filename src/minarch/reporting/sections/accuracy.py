@@ -27,14 +27,14 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
     parts: list[str | Figure] = []
     for dataset in archs["dataset"].drop_duplicates():
         fig = _figure(
-            escape(str(dataset)),
+            escape(style.dataset_title(dataset)),
             archs[archs["dataset"] == dataset],
             failed[failed["dataset"] == dataset],
         )
         if fig.data:
             style.chance_line(fig, chance(dataset))
             slug = f"acc-vs-params-{slugify(dataset)}"
-            parts += [f"<h3>{escape(str(dataset))}</h3>", Figure(slug, fig)]
+            parts += [f"<h3>{escape(style.dataset_title(dataset))}</h3>", Figure(slug, fig)]
     if not parts:
         return None
     note = (

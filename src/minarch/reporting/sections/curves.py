@@ -30,7 +30,7 @@ def learning_curves(data: ReportInput) -> Section | None:
     curves["val_acc"] *= 100
     parts: list[str | Figure] = []
     for dataset, group in curves.groupby("dataset", dropna=False):
-        name, slug = escape(str(dataset)), slugify(dataset)
+        name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         acc = _figure(group, "val_acc", f"{name}: validation accuracy", "Validation accuracy (%)")
         style.chance_line(acc, chance(dataset))
         loss = _figure(

@@ -64,7 +64,7 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
     slugs: set[str] = set()
     for key in models:
         dataset, _, base = key
-        name = f"{escape(str(base))} on {escape(str(dataset))}"
+        name = f"{escape(str(base))} on {escape(style.dataset_title(dataset))}"
         ellipses = _rows(result.ellipses, key)
         parts.append(f"<h3>{name}</h3>")
         for variant, figure in _surface_figures(result, key, name):

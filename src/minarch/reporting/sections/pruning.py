@@ -82,7 +82,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     colors = style.model_colors(curves)
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
     for dataset in by_difficulty(curves["dataset"]):
-        name, slug = escape(dataset), slugify(dataset)
+        name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         points = found.points[found.points["dataset"] == dataset]
         bounds = found.boundaries[found.boundaries["dataset"] == dataset]
         here = table[table["dataset"] == dataset]

@@ -62,7 +62,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
         items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
         parts.append(f"<p>Trends (one point per model):</p><ul>{items}</ul>")
     for dataset in datasets:
-        name, slug = escape(dataset), slugify(dataset)
+        name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         here = curves[curves["dataset"] == dataset]
         pure = here[(here["sparsity"] == 0) & (here["method"] != "int8")]  # int8: its table
         mins = table[(table["dataset"] == dataset) & (table["sparsity"] == 0)]
@@ -273,7 +273,7 @@ def _dataset_figure(by_dataset: pd.DataFrame, datasets: list[str]) -> go.Figure:
         group = group.set_index("dataset").reindex(datasets)
         symbol = METHOD_SYMBOLS.get(method, "star")
         fig.add_scatter(
-            x=[escape(d) for d in datasets],
+            x=[escape(style.dataset_title(d)) for d in datasets],
             y=group["mean_bits"],
             mode="markers",  # datasets are categories: nothing lies between them
             name=f"{escape(family)} · {escape(method)} · {escape(pipeline)}",

@@ -56,7 +56,7 @@ def convergence_regimes(data: ReportInput) -> Section | None:
     if len(datasets) > 1 and result.minimal["reached"].any():
         parts.append(Figure("p-min-vs-dataset", _complexity_figure(result.minimal, datasets)))
     for dataset in datasets:
-        name, slug = escape(str(dataset)), slugify(dataset)
+        name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         runs_here = result.runs[result.runs["dataset"] == dataset]
         parts += [
             f"<h3>{name}</h3>",
@@ -106,7 +106,7 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
     for row in ordered.itertuples():
         interval = f"{_parameters(row.p_min_low)} – {_parameters(row.p_min_high)}"
         cells = (
-            escape(str(row.dataset)),
+            escape(style.dataset_title(row.dataset)),
             escape(str(row.family)),
             str(row.n_architectures),
             style.percent(float(row.best_acc)),
@@ -167,7 +167,7 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
     style.chance_line(fig, chance(dataset))
     style.styled(
         fig,
-        title=f"{escape(str(dataset))}: convergence regimes",
+        title=f"{escape(style.dataset_title(dataset))}: convergence regimes",
         x_title="Parameters (count, log scale)",
         y_title="Mean final validation accuracy (%)",
     )
@@ -274,7 +274,7 @@ def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
         group = group.set_index("dataset").reindex(datasets)
         p = group["p_min"].to_numpy(float)
         fig.add_scatter(
-            x=[escape(str(d)) for d in datasets],
+            x=[escape(style.dataset_title(d)) for d in datasets],
             y=p,
             customdata=[
                 escape(findings.p_min(v, bool(edge)))

@@ -45,7 +45,7 @@ def hyperparameter_sensitivity(data: ReportInput) -> Section | None:
     sentences: list[str] = []
     for dataset in by_difficulty(configs["dataset"]):
         here = configs[configs["dataset"] == dataset]
-        name, slug = escape(str(dataset)), slugify(dataset)
+        name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         varied = [h for h in HYPERPARAMETERS if here.groupby(ARCH)[h].nunique().max() > 1]
         fields = _varied_fields(runs[runs["dataset"] == dataset])
         shown: list[str | Figure] = []

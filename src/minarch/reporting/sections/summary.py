@@ -33,7 +33,7 @@ def summary_tables(data: ReportInput) -> Section | None:
     note = selection_note(validated_on_test(runs))
     parts = [f'<p class="note">{escape(note)}</p>'] if note else []
     for dataset, group in archs.groupby("dataset", dropna=False):
-        parts += [f"<h3>{escape(str(dataset))}</h3>", _table(group)]
+        parts += [f"<h3>{escape(style.dataset_title(dataset))}</h3>", _table(group)]
     return Section("Summary", tuple(parts))
 
 
