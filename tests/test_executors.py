@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from minarch.errors import Interrupted, MinarchError
-from minarch.execute import resolve_threads, resolve_workers
-from minarch.execute.policy import usable_cores
+from minarch.execute import Pack, plan_study, resolve_threads, resolve_workers
+from minarch.execute.policy import split_for_workers, usable_cores
+from minarch.spec import parse_study
 from minarch.store import NewRun, open_store
 from tests.cli import minarch
 
@@ -31,21 +32,36 @@ models:
 training: {optimizer: sgd, lr: [0.05, 0.1], epochs: 2, batch_size: 32}
 seeds: 2
 """
-METRICS = ["final_val_acc", "final_val_loss", "final_train_loss", "best_val_acc", "engine"]
+METRICS = ["final_val_acc", "final_val_loss", "final_train_loss", "best_val_acc"]
 
 
 def test_cpu_packs_train_with_one_thread_and_workers_follow_the_cores():
     cpu = torch.device("cpu")
     assert resolve_threads(None, cpu) == 1
     assert resolve_threads(3, cpu) == 3
-    assert resolve_workers("auto", cpu, packs=1000) == usable_cores()
-    assert resolve_workers("auto", cpu, packs=1) == 1  # never more workers than packs
-    assert resolve_workers("3", cpu, packs=1) == 3
+    assert resolve_workers("auto", cpu, packs=1, runs=1000) == usable_cores()
+    assert resolve_workers("auto", cpu, packs=1, runs=1) == 1  # never more workers than runs
+    assert resolve_workers("3", cpu, packs=1, runs=1) == 3
     for bad in ("0", "many", 0):
         with pytest.raises(MinarchError, match="--workers"):
-            resolve_workers(bad, cpu, packs=4)
+            resolve_workers(bad, cpu, packs=4, runs=4)
     with pytest.raises(MinarchError, match="--threads"):
         resolve_threads(0, cpu)
+
+
+def test_cpu_packs_are_cut_per_worker_and_gpu_packs_stay_whole():
+    spec = parse_study(STUDY)
+    packs = plan_study(spec, STUDY).packs()
+    pack = Pack(tuple(c for p in packs for c in p.configs)[:5])
+    assert [len(p.configs) for p in pack.split(2)] == [3, 2]
+    assert [c.id for p in pack.split(2) for c in p.configs] == pack.run_ids  # order kept
+    assert [len(p.configs) for p in pack.split(10)] == [1] * 5
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    cut = split_for_workers(packs, cpu, 2)
+    assert [c.id for p in cut for c in p.configs] == [c.id for p in packs for c in p.configs]
+    assert len(cut) == 2 * len(packs)  # 4 members each: two parts of 2
+    assert split_for_workers(packs, cpu, 1) == packs
+    assert split_for_workers(packs, gpu, 2) == packs  # a GPU pack's members share each step
 
 
 def test_interrupted_exit_codes_follow_the_shell():
@@ -72,7 +88,7 @@ def _metrics(db: Path):
     with open_store(f"sqlite:///{db}") as store:
         frame = store.runs_frame().set_index("run_id").sort_index()
         curves = store.epochs_frame().sort_values(["run_id", "epoch"])
-    return frame[METRICS], curves.drop(columns=["wall_time"]).reset_index(drop=True)
+    return frame[[*METRICS, "engine"]], curves.drop(columns=["wall_time"]).reset_index(drop=True)
 
 
 @pytest.mark.slow
@@ -90,7 +106,10 @@ def test_same_numbers_with_one_or_two_workers(tmp_path):
         results.append(_metrics(db))
     (runs1, curves1), (runs2, curves2) = results
     assert set(runs1["engine"]) == {"fused", "plain"}
-    assert runs1.equals(runs2)  # bit-identical, not approximately equal
+    # Two workers cut each 4-member pack in two, and halves that small train plain:
+    # the same numbers from another engine and another pack.
+    assert set(runs2["engine"]) == {"plain"}
+    assert runs1[METRICS].equals(runs2[METRICS])  # bit-identical, not approximately equal
     assert curves1.equals(curves2)
     with open_store(f"sqlite:///{tmp_path / 'w2.db'}") as store:
         environments = [r.environment for r in store.runs()]

@@ -181,6 +181,7 @@ def run(
         device=device,
         workers=workers,
         packs=len(the_plan.packs()),
+        runs=len(the_plan.runs),
         ray=RayOptions(address, gpus_per_pack, cpus_per_pack),
         execution=the_plan.study.execution,
         db_url=url,

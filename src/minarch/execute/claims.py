@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+import torch
 from rich.progress import TaskID
 
 from minarch.execute.pack import Pack, packs_of
+from minarch.execute.policy import split_for_workers
 from minarch.execute.trainer import PackTrainer
 from minarch.spec import RunConfig
 
@@ -33,7 +35,10 @@ def train_pending(
     store = trainer.store
     store.reclaim(study=study, stale_after=STALE_AFTER_SECONDS)
     pending = [r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs]
-    packs = packs_of(configs, pending)
+    workspace = trainer.workspace
+    packs = split_for_workers(
+        packs_of(configs, pending), torch.device(workspace.device), workspace.workers
+    )
     while packs:
         states = {r.id: r.state for r in store.runs(study=study)}
         ready = [p for p in packs if parent_state(p.first, states) != "waiting"]

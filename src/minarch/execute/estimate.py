@@ -104,7 +104,8 @@ def estimate_training(plan: Plan, device: torch.device, console: Console) -> Tim
                 per_step *= setting.flops_remaining
             estimates.append(PackEstimate(pack, _steps(first), per_step))
             progress.advance(task)
-    return TimeEstimate(tuple(estimates), device, resolve_workers("auto", device, len(packs)))
+    workers = resolve_workers("auto", device, packs=len(packs), runs=len(plan.runs))
+    return TimeEstimate(tuple(estimates), device, workers)
 
 
 def _steps(config: RunConfig) -> int:

@@ -47,6 +47,7 @@ def place(
     device: str,
     workers: int | str,
     packs: int,
+    runs: int,
     ray: RayOptions,
     execution: ExecutionSpec,
     db_url: str,
@@ -72,7 +73,8 @@ def place(
     if ray != RayOptions():
         raise MinarchError("--address, --gpus-per-pack, --cpus-per-pack: need --executor ray")
     torch_device = resolve_device(device)
-    return Placement(torch_device, resolve_workers(workers, torch_device, packs), torch_device)
+    count = resolve_workers(workers, torch_device, packs=packs, runs=runs)
+    return Placement(torch_device, count, torch_device)
 
 
 def make_executor(placement: Placement, workspace: Workspace, datasets: DatasetCache) -> Executor:

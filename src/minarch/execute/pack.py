@@ -45,6 +45,11 @@ class Pack:
         keep = set(run_ids)
         return Pack(tuple(c for c in self.configs if c.id in keep))
 
+    def split(self, parts: int) -> list[Pack]:
+        """The pack cut into at most ``parts`` contiguous, near-equal packs, plan order kept."""
+        size = -(-len(self.configs) // max(1, parts))  # ceiling division
+        return [Pack(self.configs[i : i + size]) for i in range(0, len(self.configs), size)]
+
     @property
     def label(self) -> str:
         """What progress bars call it: model, dataset, and how many members."""

@@ -5,17 +5,22 @@ torch's default (one thread per core) stalls 10-20x in OpenMP barriers as
 soon as anything else uses the cores, and a different thread count changes
 the last bits of a run's numbers. Parallelism comes from worker processes
 instead, one per usable core by default (benchmarks/RESULTS.md,
-bench_contention.py). ``threads`` overrides the count for users who accept
-numbers that differ from the 1-thread default.
+bench_contention.py), and each pack is cut into one part per worker so that a
+study of one big pack (an hpspace grid) keeps every core busy: on a CPU a
+run's numbers do not depend on the pack it trains in
+(tests/test_pack_invariance.py). ``threads`` overrides the count for users
+who accept numbers that differ from the 1-thread default.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 
 from minarch.errors import MinarchError
+from minarch.execute.pack import Pack
 
 CPU_THREADS = 1
 
@@ -39,11 +44,16 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_workers(workers: int | str, device: torch.device, packs: int) -> int:
-    """``auto``: one worker per usable core (CPU) or per GPU, never more than there are packs."""
+def resolve_workers(workers: int | str, device: torch.device, *, packs: int, runs: int) -> int:
+    """``auto``: one worker per usable core or GPU, never more than can train at once.
+
+    That is the runs on a CPU (packs are cut per worker there, ``split_for_workers``)
+    and the packs on a GPU.
+    """
     if workers == "auto":
-        slots = torch.cuda.device_count() if device.type == "cuda" else usable_cores()
-        return max(1, min(slots, packs))
+        if device.type == "cuda":
+            return max(1, min(torch.cuda.device_count(), packs))
+        return max(1, min(usable_cores(), runs))
     if isinstance(workers, str):
         if not workers.isdigit():
             raise MinarchError(f"--workers: expected a positive number or auto, got {workers!r}")
@@ -51,6 +61,17 @@ def resolve_workers(workers: int | str, device: torch.device, packs: int) -> int
     if workers < 1:
         raise MinarchError(f"--workers: expected a positive number or auto, got {workers}")
     return workers
+
+
+def split_for_workers(packs: Sequence[Pack], device: torch.device, workers: int) -> list[Pack]:
+    """On a CPU, every pack in ``workers`` parts, so idle workers take the rest of a big pack.
+
+    On a GPU packs stay whole: there a pack's members share each step, and the
+    numbers may depend on the pack.
+    """
+    if device.type != "cpu" or workers < 2:
+        return list(packs)
+    return [part for pack in packs for part in pack.split(workers)]
 
 
 def resolve_threads(threads: int | None, device: torch.device) -> int:
