@@ -276,6 +276,16 @@ def test_tables_have_the_thesis_columns_and_the_shift_of_a_translated_surface():
     assert len(result.risk) == 2 and result.risk.loc[1, "d_mean"] > 0.5
 
 
+def test_risk_is_taken_over_the_narrowest_of_the_studys_rois():
+    """Widened ROIs (a CPU-scale study far below the thesis's accuracy) widen Θ with them."""
+    thesis = hpspace_tables(two_variants())
+    wide = hpspace_tables(two_variants(), rois=(2.0, 4.0))
+    base = wide.ellipses.iloc[0]
+    assert thesis.risk["points"].iloc[0] == thesis.ellipses["roi0.5_points"].iloc[0]
+    assert wide.risk["points"].iloc[0] == base["roi2.0_points"] > thesis.risk["points"].iloc[0]
+    assert wide.risk_roi == 2.0 and "2-ROI" in " ".join(wide.definitions)
+
+
 def test_small_rois_give_nan_ellipses_in_the_table():
     result = hpspace_tables(two_variants(), rois=(0.05, 1.0))  # 0.05-ROI: θ* alone
     row = result.ellipses.iloc[0]

@@ -331,7 +331,7 @@ def hpspace_tables(
     reference: str = "base",
     rois: Sequence[float] = (0.5, 1.0),
     n_sde: float = 2.0,
-    risk_roi: float = 0.5,
+    risk_roi: float | None = None,
 ) -> HpSpaceResult:
     """Thesis Tables 4.1 and 4.2 for every model and its variants.
 
@@ -340,13 +340,16 @@ def hpspace_tables(
     (so pruned variants whose ``model`` label differs from the base's are
     compared with it only through ``base_model``). The ``reference`` variant
     (unpruned) is the one every other is compared with. Shifts use the widest
-    ROI in ``rois`` (1.0 by default); risk uses the reference's ``risk_roi``-ROI.
+    ROI in ``rois`` (1.0 by default); risk uses the reference's ``risk_roi``-ROI,
+    by default its narrowest (0.5 with the thesis's widths; a study whose
+    accuracy is far below the thesis's may widen both, ``analysis.roi``).
     ``learned`` is False for a variant whose best f is at or below chance: it
     has no ROI (0 points, no ellipse) and neither a shift nor a moved optimum.
     ``touches_edge`` says the widest ROI reaches the grid's border (``edges``
     names the sides, ``roi_edges``): the optimum may lie outside the grid.
     """
     rois = tuple(float(x) for x in rois)
+    risk_roi = min(rois) if risk_roi is None else risk_roi
     runs = require_columns(runs, RUN_INPUT, "hyperparameter-space input 'runs'")
     base = runs["base_model"].fillna(runs["model"]) if "base_model" in runs else runs["model"]
     runs = runs.assign(base_model=base)
