@@ -10,13 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from minarch.errors import Interrupted, MinarchError
-from minarch.execute import Pack, plan_study, resolve_threads, resolve_workers
+from minarch.execute import Pack, Workspace, plan_study, resolve_threads, resolve_workers
+from minarch.execute.claims import claimable_packs
 from minarch.execute.policy import split_for_workers, usable_cores
 from minarch.spec import parse_study
 from minarch.store import NewRun, open_store
@@ -62,6 +64,18 @@ def test_cpu_packs_are_cut_per_worker_and_gpu_packs_stay_whole():
     assert len(cut) == 2 * len(packs)  # 4 members each: two parts of 2
     assert split_for_workers(packs, cpu, 1) == packs
     assert split_for_workers(packs, gpu, 2) == packs  # a GPU pack's members share each step
+
+
+def test_a_worker_that_starts_late_takes_the_other_part_of_a_pack(tmp_path):
+    spec = parse_study(STUDY)
+    configs = {c.id: c for c in plan_study(spec, STUDY).packs()[0].configs}  # one pack of 4
+    workspace = Workspace(f"sqlite:///{tmp_path / 'r.db'}", tmp_path, tmp_path, "cpu", 1, 2)
+    first, second = claimable_packs(configs, set(configs), workspace)
+    assert (len(first.configs), len(second.configs)) == (2, 2)
+    # Another worker claimed the first part: what is left is the second part, whole.
+    assert claimable_packs(configs, set(second.run_ids), workspace) == [second]
+    one_worker = replace(workspace, workers=1)
+    assert [len(p.configs) for p in claimable_packs(configs, set(configs), one_worker)] == [4]
 
 
 def test_interrupted_exit_codes_follow_the_shell():

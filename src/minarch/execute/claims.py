@@ -15,9 +15,10 @@ from collections.abc import Mapping
 import torch
 from rich.progress import TaskID
 
-from minarch.execute.pack import Pack, packs_of
+from minarch.execute.pack import Pack, group_packs
 from minarch.execute.policy import split_for_workers
 from minarch.execute.trainer import PackTrainer
+from minarch.execute.workspace import Workspace
 from minarch.spec import RunConfig
 
 STALE_AFTER_SECONDS = 120.0
@@ -34,11 +35,8 @@ def train_pending(
     """Claim and train every pending run of ``study`` whose config is in ``configs``."""
     store = trainer.store
     store.reclaim(study=study, stale_after=STALE_AFTER_SECONDS)
-    pending = [r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs]
-    workspace = trainer.workspace
-    packs = split_for_workers(
-        packs_of(configs, pending), torch.device(workspace.device), workspace.workers
-    )
+    pending = {r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs}
+    packs = claimable_packs(configs, pending, trainer.workspace)
     while packs:
         states = {r.id: r.state for r in store.runs(study=study)}
         ready = [p for p in packs if parent_state(p.first, states) != "waiting"]
@@ -53,6 +51,21 @@ def train_pending(
             claim_and_train(pack, configs, states, trainer)
             if runs_task is not None:
                 trainer.progress.advance(runs_task, len(pack.run_ids))
+
+
+def claimable_packs(
+    configs: Mapping[str, RunConfig], pending: set[str], workspace: Workspace
+) -> list[Pack]:
+    """The pending part of each pack, cut per worker on a CPU (``split_for_workers``).
+
+    The study's whole packs are cut, not what is pending of them, so every
+    worker cuts them alike: one that starts after another's claim takes the
+    other part rather than half of it.
+    """
+    parts = split_for_workers(
+        group_packs(configs.values()), torch.device(workspace.device), workspace.workers
+    )
+    return [part.only(pending) for part in parts if pending.intersection(part.run_ids)]
 
 
 def claim_and_train(
