@@ -137,6 +137,7 @@ def _place(kind: str, ray: RayOptions | None = None, device: str = "cpu", worker
         device=device,
         workers=workers,
         packs=4,
+        runs=8,
         ray=ray or RayOptions(),
         execution=parse_study(STUDY).execution,
         db_url="sqlite://",

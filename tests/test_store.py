@@ -730,3 +730,27 @@ def test_store_errors_never_show_a_password(secret_url: str) -> None:
     shown = str(info.value)
     assert ("as %40" in shown) == ("s3c@ret" in url), shown
     assert not any(piece in shown for piece in ("s3", "ret@", "@ret", "r?et", "\n")), shown
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill(SIGINT) is POSIX")
+def test_an_interrupt_during_a_write_waits_for_its_commit(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside a write transaction is raised after it commits, never inside it."""
+    import os
+    import signal
+
+    import minarch.store.sql as sql
+
+    serialise = sql._serialise
+
+    def interrupted(conn):
+        os.kill(os.getpid(), signal.SIGINT)  # what a user's Ctrl-C does, mid-transaction
+        serialise(conn)
+
+    monkeypatch.setattr(sql, "_serialise", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.register_study("alpha", "name: alpha\n", RUNS)
+    monkeypatch.setattr(sql, "_serialise", serialise)
+    assert sorted(r.id for r in store.runs(study="alpha")) == IDS  # committed, then raised
+    assert store.claim(IDS[:1], "host:1") == IDS[:1]  # and the write lock is free

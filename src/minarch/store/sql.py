@@ -15,8 +15,10 @@ import math
 import os
 import random
 import re
+import signal
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -151,6 +153,34 @@ def _empty_store(shown: str) -> Store:
     with engine.begin() as conn:
         schema.ensure_schema(conn)
     return SQLStore(engine, shown, read_only=True)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive inside the block are acted on when it ends.
+
+    Python runs signal handlers in the main thread only, so only there can an
+    interrupt land inside a transaction; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda number, _frame: caught.append(number))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)  # Ctrl-C's KeyboardInterrupt, minarch's Interrupted
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])
 
 
 def _serialise(conn: Connection) -> None:
@@ -335,11 +365,19 @@ class SQLStore(Store):
         except OperationalError as exc:
             raise StoreError(f"store {self._shown_url}: {_one_line(exc)}") from None
 
-    def _write(self) -> AbstractContextManager[Connection]:
-        """A write transaction; on SQLite it holds the write lock from its start."""
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the write lock from its start.
+
+        Ctrl-C and SIGTERM wait for it to end: raised inside a commit, they
+        could leave SQLite's write lock held by a connection nobody uses, and
+        the interrupted study's own release would then fail, "database is
+        locked", instead of returning its runs to pending.
+        """
         if self._read_only:
             raise StoreError(f"store {self._shown_url} is open read-only")
-        return self._transaction("IMMEDIATE")
+        with _interrupts_deferred(), self._transaction("IMMEDIATE") as conn:
+            yield conn
 
     def _read(self) -> AbstractContextManager[Connection]:
         """A read transaction; on SQLite it takes no write lock."""
