@@ -272,7 +272,7 @@ def test_sigterm_cancels_the_tasks_and_returns_their_runs_to_pending(local_ray, 
     assert not _descendants_titled("ray::minarch ")  # the tasks were cancelled
 
 
-def test_a_task_interrupts_itself_when_its_driver_is_gone(local_ray, monkeypatch):
+def test_a_task_interrupts_itself_when_its_driver_is_gone(local_ray, monkeypatch, ctrl_c):
     from minarch.execute import ray_executor
 
     monkeypatch.setattr(ray_executor, "_job_is_dead", lambda job: True)

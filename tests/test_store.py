@@ -734,7 +734,7 @@ def test_store_errors_never_show_a_password(secret_url: str) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="os.kill(SIGINT) is POSIX")
 def test_an_interrupt_during_a_write_waits_for_its_commit(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch, ctrl_c: None
 ) -> None:
     """Ctrl-C inside a write transaction is raised after it commits, never inside it."""
     import os
