@@ -46,7 +46,7 @@ def test_each_pack_counts_its_steps_from_the_split_it_trains_on():
 
 
 def test_a_structured_retrain_is_scaled_by_its_flops_target(monkeypatch):
-    monkeypatch.setattr(estimate_module, "_seconds_per_step", lambda pack, device: 1.0)
+    monkeypatch.setattr(estimate_module, "_seconds_per_step", lambda pack, info, device: 1.0)
     pruned = """
 prune:
   structured: {scope: [uniform], flops_remaining: [0.5]}

@@ -22,14 +22,14 @@ import torch
 from rich.console import Console
 
 from minarch.bench.measure import minarch_rate, random_data
-from minarch.data import dataset_info
+from minarch.data import DatasetInfo, dataset_info
 from minarch.errors import MinarchError
+from minarch.execute.derived import ordinary_start
 from minarch.execute.executor import intra_op_threads
 from minarch.execute.pack import Pack
 from minarch.execute.planner import Plan
 from minarch.execute.policy import resolve_threads, resolve_workers
 from minarch.execute.progress import progress_bar
-from minarch.models import build_model
 from minarch.spec import RunConfig
 from minarch.spec.settings import StructuredPrune
 from minarch.train.engine import choose_engine
@@ -95,23 +95,24 @@ def estimate_training(plan: Plan, device: torch.device, console: Console) -> Tim
         task = progress.add_task("timing packs", total=len(packs))
         for pack in packs:
             first = pack.first
-            key = (first.dataset, first.model, pack.recipe(), len(pack.configs))
+            spec = first.dataset
+            info = dataset_info(spec.name, path=spec.path, image_size=spec.image_size)
+            key = (spec, first.model, pack.recipe(), len(pack.configs))
             if key not in measured:
-                measured[key] = _seconds_per_step(pack, device)
+                measured[key] = _seconds_per_step(pack, info, device)
             per_step = measured[key]
             setting = first.derived.setting if first.derived else None
             if isinstance(setting, StructuredPrune):
                 per_step *= setting.flops_remaining
-            estimates.append(PackEstimate(pack, _steps(first), per_step))
+            estimates.append(PackEstimate(pack, _steps(first, info), per_step))
             progress.advance(task)
     workers = resolve_workers("auto", device, packs=len(packs), runs=len(plan.runs))
     return TimeEstimate(tuple(estimates), device, workers)
 
 
-def _steps(config: RunConfig) -> int:
+def _steps(config: RunConfig, info: DatasetInfo) -> int:
     """Optimizer steps of one member: epochs times batches of its training split."""
     spec = config.dataset
-    info = dataset_info(spec.name, path=spec.path, image_size=spec.image_size)
     if info.train_size is None:
         raise MinarchError(f"{spec.name}: its training-set size is unknown, so no time estimate")
     samples = info.train_size
@@ -121,24 +122,12 @@ def _steps(config: RunConfig) -> int:
     return config.training.epochs * math.ceil(samples / config.training.batch_size)
 
 
-def _seconds_per_step(pack: Pack, device: torch.device) -> float:
+def _seconds_per_step(pack: Pack, info: DatasetInfo, device: torch.device) -> float:
     """One pack step, timed over ``TIMED_STEPS`` after ``WARMUP_STEPS`` on random inputs."""
-    first = pack.first
-    spec = first.dataset
-    info = dataset_info(spec.name, path=spec.path, image_size=spec.image_size)
     recipe = replace(pack.recipe(), epochs=1, schedule="constant", warmup_epochs=0.0)
     samples = recipe.batch_size * (WARMUP_STEPS + TIMED_STEPS)
     data = random_data(info, samples).to(device)
-
-    def make_model(generator: torch.Generator) -> torch.nn.Module:
-        return build_model(
-            first.model.family,
-            first.model.config,
-            info.input_shape,
-            info.num_classes,
-            generator=generator,
-        )
-
+    make_model = ordinary_start(pack.first, data).make_model  # the parent's architecture
     members = pack.members()
     engine = choose_engine(make_model(torch.Generator()), len(members), device)
     timed = members if engine == "fused" else members[:1]
