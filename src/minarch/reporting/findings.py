@@ -18,6 +18,7 @@ from minarch.analysis import Analysis, HpSpaceResult
 from minarch.analysis.hpspace import GROUP
 from minarch.data import by_difficulty
 from minarch.reporting import style
+from minarch.reporting.style import dataset_title
 
 
 def accuracy(archs: pd.DataFrame) -> list[str]:
@@ -28,7 +29,7 @@ def accuracy(archs: pd.DataFrame) -> list[str]:
         here = archs[archs["dataset"] == dataset]
         best = here.loc[here["acc_mean"].astype(float).idxmax()]
         text = (
-            f"{_title(dataset)}: the best architecture is {best['model']} "
+            f"{dataset_title(dataset)}: the best architecture is {best['model']} "
             f"({_params(best['params'])} parameters) at {_pct(best['acc_mean'])}"
         )
         growth = []
@@ -55,7 +56,7 @@ def curves(curves: pd.DataFrame) -> list[str]:
             if len(acc) > 1 and np.isfinite(acc[-2:]).all():
                 changes.append((acc[-1] - acc[-2], str(model)))
         epochs = int(here["epoch"].nunique())
-        text = f"{_title(dataset)}: {epochs} epoch{'s' if epochs != 1 else ''}"
+        text = f"{dataset_title(dataset)}: {epochs} epoch{'s' if epochs != 1 else ''}"
         if changes:
             change, model = max(changes, key=lambda c: abs(c[0]))
             text += (
@@ -80,7 +81,7 @@ def regimes(result: Analysis, datasets: Sequence[str]) -> list[str]:
                 sentences.append(f"P_min {trend} for {family}.")
     for dataset in datasets:
         for row in minimal[minimal["dataset"] == dataset].itertuples(index=False):
-            sentences.append(f"{row.family} on {_title(dataset)}: {_p_min(row)}.")
+            sentences.append(f"{row.family} on {dataset_title(dataset)}: {_p_min(row)}.")
     counts = result.runs["regime"].value_counts()
     total = int(counts.sum())
     if total:
@@ -103,7 +104,7 @@ def pruning(redundancy: pd.DataFrame, curves: pd.DataFrame, delta: float) -> lis
         least = group.loc[group["r_mean"].astype(float).idxmin()]
         same = len(group) > 1 and most["r_mean"] == least["r_mean"]
         text = (
-            f"{_title(dataset)}, {method} ({pipeline}): "
+            f"{dataset_title(dataset)}, {method} ({pipeline}): "
             f"accuracy stays within {100 * delta:g} pp up to "
             f"{_share(most['r_mean'])} {what} removed for "
             + (_every(len(group)) if same else str(most["model"]))
@@ -134,7 +135,7 @@ def quantization(min_bits: pd.DataFrame) -> list[str]:
         ["dataset", "method", "pipeline"], sort=False
     ):
         ok = group[group["qualifies"].astype(bool)]
-        text = f"{_title(dataset)}, {method} ({pipeline}): "
+        text = f"{dataset_title(dataset)}, {method} ({pipeline}): "
         if ok.empty:
             text += "no model keeps its accuracy at any tested width"
         else:
@@ -176,7 +177,8 @@ def sensitivity(
         other = next(n for h, n in names.items() if h != varied)
         name = names[varied]
         text = (
-            f"{_title(dataset)}: over the {name}s tried (each architecture at its chosen {other}), "
+            f"{dataset_title(dataset)}: over the {name}s tried "
+            f"(each architecture at its chosen {other}), "
             f"accuracy moves by up to {100 * spread:.1f} pp, for {model} ({_pct(low['acc_mean'])} "
             f"at {name} {style.number(low[varied])}, {_pct(high['acc_mean'])} at "
             f"{style.number(high[varied])})"
@@ -192,7 +194,7 @@ def hpspace(result: HpSpaceResult, key: tuple) -> str:
     dataset, family, base = key
     rows = result.ellipses[result.ellipses[GROUP].eq(list(key)).all(axis=1)]
     ref = rows[rows["variant"] == result.reference]
-    head = f"{base} on {_title(dataset)}"
+    head = f"{base} on {dataset_title(dataset)}"
     if ref.empty or not bool(ref["learned"].iloc[0]):
         return f"{head}: the {result.reference} model learned nothing on this grid."
     r = ref.iloc[0]
@@ -241,8 +243,8 @@ def _trend(p_min: pd.Series, at_edge: pd.Series) -> str:
     values = [("≥ " if edge else "") + _params(v) for v, edge in zip(p_min, at_edge, strict=True)]
     first, last = float(p_min.iloc[0]), float(p_min.iloc[-1])
     if (p_min == first).all() and not at_edge.any():
-        return f"is {values[0]} on {_join([_title(d) for d in p_min.index])}"
-    steps = [f"{v} on {_title(d)}" for v, d in zip(values, p_min.index, strict=True)]
+        return f"is {values[0]} on {_join([dataset_title(d) for d in p_min.index])}"
+    steps = [f"{v} on {dataset_title(d)}" for v, d in zip(values, p_min.index, strict=True)]
     if (p_min == first).all():
         return f"is {_join(steps)}"
     changes = np.diff(p_min.to_numpy(float))
@@ -251,10 +253,6 @@ def _trend(p_min: pd.Series, at_edge: pd.Series) -> str:
     verb = "rises" if last > first else "falls"
     via = "".join(f", {step}" for step in steps[1:-1])
     return f"{verb} from {steps[0]}{via} to {steps[-1]}"
-
-
-def _title(dataset: object) -> str:
-    return style.dataset_title(dataset)
 
 
 def _every(n: int) -> str:
