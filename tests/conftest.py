@@ -16,6 +16,41 @@ from pathlib import Path
 import pytest
 import torch
 
+from minarch.data.files import expected_files
+from minarch.data.registry import SOURCES
+
+# --- Real-data tests: skipped, with one reason, where the official files are absent -----
+
+REAL_DATA_REASON = (
+    "real-data test: set MINARCH_DATA_DIR to a folder holding the official dataset files "
+    "(`minarch datasets check` lists what goes where; tests never download)"
+)
+
+
+def real_data_dir() -> Path | None:
+    """``$MINARCH_DATA_DIR`` when it is set: the real-data tests read only from there."""
+    folder = os.environ.get("MINARCH_DATA_DIR")
+    return Path(folder) if folder else None
+
+
+def _has_files(folder: Path | None, names: tuple[str, ...]) -> bool:
+    """Every official file of ``names`` is in ``folder`` (presence only: digests are slow)."""
+    if folder is None:
+        return False
+    return all(
+        path.is_file()
+        for name in names
+        for path in expected_files(folder / SOURCES[name].subdir, SOURCES[name])
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.real_data("mnist", ...)``: skip unless those datasets' files are present."""
+    for marker in item.iter_markers("real_data"):
+        if not _has_files(real_data_dir(), marker.args):
+            pytest.skip(REAL_DATA_REASON)
+
+
 # --- PostgreSQL: a throwaway server for the store's backend tests ----------------------
 
 
@@ -111,3 +146,13 @@ def ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name every skipped test (``-ra`` groups them by reason and line only)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.section(f"{len(skipped)} skipped tests")
+        for report in skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            terminalreporter.line(f"{report.nodeid}  ({reason.removeprefix('Skipped: ')})")

@@ -339,10 +339,7 @@ REAL_ARCHIVE = Path(REAL or ".") / NAME / cj.ARCHIVE
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not REAL_ARCHIVE.is_file(),
-    reason=f"needs $MINARCH_DATA_DIR/{NAME}/{cj.ARCHIVE} (see the shared datasets README)",
-)
+@pytest.mark.real_data(NAME)
 def test_real_archive(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Decoded once into a temporary data folder (the shared one stays untouched)."""
     data = tmp_path / "data"

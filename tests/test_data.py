@@ -689,7 +689,7 @@ REAL = os.environ.get("MINARCH_DATA_DIR")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL, reason="set MINARCH_DATA_DIR to the folder holding mnist/ etc.")
+@pytest.mark.real_data("mnist", "fashion-mnist")
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 def test_real_idx_datasets(name: str) -> None:
     data_dir = Path(REAL)

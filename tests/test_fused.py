@@ -92,6 +92,7 @@ def assert_same_run(fused, plain, rtol: float = 1e-3, atol: float = 1e-5) -> Non
         )
 
 
+@pytest.mark.slow  # 4-50 s per family; the fast tests compare MLPs and CNNs below
 @pytest.mark.parametrize("family", family_names())
 def test_fused_member_equals_plain_member(family: str) -> None:
     cheap = not is_deep(family)

@@ -25,9 +25,7 @@ from minarch.train import Member, Recipe, train_pack
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.usefixtures("one_thread"),
-    pytest.mark.skipif(
-        not os.environ.get("MINARCH_DATA_DIR"), reason="MINARCH_DATA_DIR (MNIST files) not set"
-    ),
+    pytest.mark.real_data("mnist"),
 ]
 
 SHAPE = (1, 28, 28)

@@ -11,9 +11,7 @@ from minarch.analysis import analyze
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get("MINARCH_DATA_DIR"), reason="MINARCH_DATA_DIR (MNIST files) not set"
-    ),
+    pytest.mark.real_data("mnist"),
 ]
 
 # 2 % of MNIST (1,140 images) trains in about a second per epoch on one core;
