@@ -66,7 +66,7 @@ def test_analyze_uses_the_thresholds_of_the_study_file(finished):
     assert set(result.runs["regime"]) <= {"unstable", "learning", "overfitting"}
     assert result.runs["rule"].notna().all()
     assert list(result.minimal["family"]) == ["mlp"]
-    with pytest.raises(minarch.MinarchError, match="--study nope"):
+    with pytest.raises(minarch.MinarchError, match="study='nope': no such study"):
         minarch.analyze(db=db, study="nope")
 
 
@@ -155,7 +155,7 @@ def test_datasets_frame_lists_every_registered_dataset(tmp_path):
 
 def test_device_and_artifact_resolution(monkeypatch):
     assert resolve_device("cpu").type == "cpu"
-    with pytest.raises(minarch.MinarchError, match="--device"):
+    with pytest.raises(minarch.MinarchError, match="device="):
         resolve_device("tpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(minarch.MinarchError, match="no CUDA device"):
@@ -187,5 +187,5 @@ def test_workers_split_packs_and_train_every_run_once(tmp_path):
 
 
 def test_workers_must_be_positive(tmp_path):
-    with pytest.raises(minarch.MinarchError, match="--workers"):
+    with pytest.raises(minarch.MinarchError, match="workers="):
         minarch.run("quickstart", db=f"sqlite:///{tmp_path / 'x.db'}", workers=0)

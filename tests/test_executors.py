@@ -45,9 +45,9 @@ def test_cpu_packs_train_with_one_thread_and_workers_follow_the_cores():
     assert resolve_workers("auto", cpu, packs=1, runs=1) == 1  # never more workers than runs
     assert resolve_workers("3", cpu, packs=1, runs=1) == 3
     for bad in ("0", "many", 0):
-        with pytest.raises(MinarchError, match="--workers"):
+        with pytest.raises(MinarchError, match="workers="):
             resolve_workers(bad, cpu, packs=4, runs=4)
-    with pytest.raises(MinarchError, match="--threads"):
+    with pytest.raises(MinarchError, match="threads="):
         resolve_threads(0, cpu)
 
 

@@ -118,11 +118,11 @@ def test_asking_for_ray_without_it_says_how_to_install(monkeypatch):
 
 
 def test_ray_options_need_the_ray_executor_and_never_change_run_ids():
-    with pytest.raises(MinarchError, match="--gpus-per-pack.*--executor ray"):
+    with pytest.raises(MinarchError, match="gpus_per_pack=0.5: only with the Ray executor"):
         _place("local", ray=RayOptions(gpus_per_pack=0.5))
-    with pytest.raises(MinarchError, match="--executor: expected one of local, ray"):
+    with pytest.raises(MinarchError, match="executor='dask': expected one of local, ray"):
         _place("dask")
-    with pytest.raises(MinarchError, match="--cpus-per-pack: expected more than 0"):
+    with pytest.raises(MinarchError, match="cpus_per_pack=0: expected more than 0"):
         _place("ray", RayOptions(cpus_per_pack=0))
     plain = parse_study(STUDY)
     placed = parse_study(STUDY + "execution: {gpus_per_pack: 0.25, cpus_per_pack: 2}\n")
@@ -174,13 +174,13 @@ def test_packs_ask_the_cluster_for_what_it_has(local_ray):
     placement = _place("ray", RayOptions(cpus_per_pack=0.5), device="auto")
     assert str(placement.device) == "cpu" and placement.workers == 4  # 2 CPUs, half each
     assert placement.ray == RayOptions(None, 0.0, 0.5)
-    with pytest.raises(MinarchError, match="--device cuda: the Ray cluster has no GPU"):
+    with pytest.raises(MinarchError, match="device='cuda': the Ray cluster has no GPU"):
         _place("ray", device="cuda")
-    with pytest.raises(MinarchError, match="--gpus-per-pack 0.5: packs train on the CPU"):
+    with pytest.raises(MinarchError, match="gpus_per_pack=0.5: packs train on the CPU"):
         _place("ray", RayOptions(gpus_per_pack=0.5))
-    with pytest.raises(MinarchError, match="--cpus-per-pack 3: no node"):
+    with pytest.raises(MinarchError, match="cpus_per_pack=3: no node"):
         _place("ray", RayOptions(cpus_per_pack=3))
-    with pytest.raises(MinarchError, match="--workers: Ray places the packs"):
+    with pytest.raises(MinarchError, match="workers='2': Ray places the packs"):
         _place("ray", workers="2")
 
 

@@ -1,9 +1,10 @@
 """Every code block of the README runs, so the README cannot drift from the code.
 
-Python blocks are executed in a fresh interpreter in a temporary folder. The
-studies they name are tiny stand-ins written there under the same names (a
-file named ``quickstart`` is read before the built-in study of that name);
-the real quickstart is trained by ``test_quickstart.py``. Bash blocks are
+Python blocks are executed in a fresh interpreter in an empty temporary folder,
+with nothing trained before. The studies they name are tiny stand-ins written
+there under the same names (a file named ``quickstart`` is read before the
+built-in study of that name); the real quickstart is trained by
+``test_quickstart.py``. Bash blocks are
 parsed with ``bash -n``, each ``minarch`` command in them must parse with
 ``--help`` appended (an unknown verb or option fails), and the files and
 extras they install from must exist. YAML blocks are study files: they plan.
@@ -20,7 +21,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 import minarch
 from tests.cli import minarch as minarch_cli
@@ -119,34 +119,18 @@ def test_yaml_blocks_are_study_files_that_plan(study, tmp_path):
     assert the_plan.runs and the_plan.study.name
 
 
-@pytest.fixture(scope="module")
-def stand_ins(tmp_path_factory) -> Path:
-    """A folder with the README's studies as tiny stand-ins, two of them already trained."""
-    folder = tmp_path_factory.mktemp("readme")
-    (folder / "studies").symlink_to(ROOT / "studies")
-    for name, text in STAND_INS.items():
-        (folder / name).write_text(text)
-    for name in ("compression-cpu", "hpspace-cpu"):
-        minarch.run(
-            folder / name,
-            db=f"sqlite:///{folder / 'runs.db'}",
-            device="cpu",
-            workers=1,
-            report=False,
-            console=Console(quiet=True),
-        )
-    return folder
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("code", blocks("python"), ids=lambda s: s.splitlines()[0][:40])
-def test_python_blocks_run(code, stand_ins):
-    script = stand_ins / "readme_block.py"
+def test_python_blocks_run_in_an_empty_folder(code, tmp_path):
+    """As a user runs them: nothing trained before, no repository files beside them."""
+    for name, text in STAND_INS.items():
+        (tmp_path / name).write_text(text)
+    script = tmp_path / "readme_block.py"
     script.write_text(code)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINARCH_")}
     result = subprocess.run(
         [sys.executable, str(script)],
-        cwd=stand_ins,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,

@@ -18,7 +18,7 @@ from rich.console import Console
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
-from minarch.errors import MinarchError, StoreError
+from minarch.errors import MinarchError, OptionError, StoreError
 from minarch.store import Store, default_db_url, open_store
 from minarch.tables import TABLES
 
@@ -174,7 +174,7 @@ def run(
 
     console = console or Console(stderr=True)
     the_plan = plan(source, overrides=overrides, max_runs=max_runs)
-    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
+    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "out") if report else None
     url = db or default_db_url()
     placement = place(
         executor,
@@ -196,7 +196,7 @@ def run(
         download=download,
     )
     with _opened(url) as store:  # a bad --db fails before any folder is made
-        writable_dir(workspace.artifacts, "--artifacts")
+        writable_dir(workspace.artifacts, "artifacts")
         datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
         trainer = make_executor(placement, workspace, datasets)
         summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
@@ -233,7 +233,7 @@ def report(
     with _existing(db) as store:
         _check_study(store, study)
         names = _names(store, study)
-        reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out")
+        reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "out")
         return [_report(store, name, reports) for name in names]
 
 
@@ -351,7 +351,7 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
     from minarch.analysis import stored_study, study_selection_note, study_table
 
     if name not in TABLES:
-        raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
+        raise OptionError("table", name, f"expected one of {', '.join(TABLES)}")
     with _existing(db) as store:
         _check_study(store, study)
         tables = {each: study_table(store, name, each) for each in _names(store, study)}
@@ -416,7 +416,7 @@ def _report(store: Store, study: str, reports: Path) -> Path:
 def _check_study(store: Store, study: str | None) -> None:
     if study is not None and study not in store.studies():
         known = ", ".join(store.studies()) or "none yet"
-        raise MinarchError(f"--study {study}: no such study in the store (known: {known})")
+        raise OptionError("study", study, f"no such study in the store (known: {known})")
 
 
 def _names(store: Store, study: str | None) -> list[str]:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from minarch.errors import Interrupted, MinarchError
+from minarch.errors import Interrupted, MinarchError, OptionError
 from minarch.plugins import add_plugins
 from minarch.tables import TABLES
 from minarch.terminal import duration, print_analysis, print_frame, whole_numbers
@@ -549,7 +549,8 @@ def main() -> None:
     try:
         app()
     except MinarchError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        message = exc.flag_message() if isinstance(exc, OptionError) else str(exc)
+        stderr.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=False)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr.print("interrupted")

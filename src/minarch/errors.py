@@ -14,6 +14,23 @@ class MinarchError(Exception):
     """Bad input: the message says what was wrong and how to fix it."""
 
 
+class OptionError(MinarchError):
+    """A bad argument of an API function, which is also a command-line option.
+
+    The message names the keyword argument (``device='cuda': ...``), as a
+    Python caller wrote it; the CLI prints ``flag_message()`` (``--device cuda: ...``).
+    """
+
+    def __init__(self, option: str, value: object, problem: str):
+        self.option, self.value, self.problem = option, value, problem
+        super().__init__(f"{option}={value!r}: {problem}")
+
+    def flag_message(self) -> str:
+        """The same message as the command line spells the option."""
+        flag = "--" + self.option.replace("_", "-")
+        return f"{flag} {self.value}: {self.problem}"
+
+
 class SpecError(MinarchError):
     """A study file or study field is invalid."""
 

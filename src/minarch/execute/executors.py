@@ -7,11 +7,11 @@ loaded datasets), else in worker processes. ``ray`` trains on a Ray cluster
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
-from minarch.errors import MinarchError
+from minarch.errors import OptionError
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.executor import Executor, InProcessExecutor
 from minarch.execute.policy import resolve_device, resolve_workers
@@ -58,12 +58,12 @@ def place(
     file's ``execution:`` section fills in the rest.
     """
     if kind not in EXECUTORS:
-        raise MinarchError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {kind!r}")
+        raise OptionError("executor", kind, f"expected one of {', '.join(EXECUTORS)}")
     if kind == "ray":
         from minarch.execute.ray_executor import place_on_cluster
 
         if workers != "auto":
-            raise MinarchError("--workers: Ray places the packs itself (see --cpus-per-pack)")
+            raise OptionError("workers", workers, "Ray places the packs itself (see cpus per pack)")
         asked = RayOptions(
             ray.address,
             execution.gpus_per_pack if ray.gpus_per_pack is None else ray.gpus_per_pack,
@@ -71,7 +71,8 @@ def place(
         )
         return place_on_cluster(asked, device, packs=packs, db_url=db_url)
     if ray != RayOptions():
-        raise MinarchError("--address, --gpus-per-pack, --cpus-per-pack: need --executor ray")
+        option, value = next((k, v) for k, v in asdict(ray).items() if v is not None)
+        raise OptionError(option, value, f"only with the Ray executor, not {kind}")
     torch_device = resolve_device(device)
     count = resolve_workers(workers, torch_device, packs=packs, runs=runs)
     return Placement(torch_device, count, torch_device)

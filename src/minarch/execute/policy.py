@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from minarch.errors import MinarchError
+from minarch.errors import OptionError
 from minarch.execute.pack import Pack
 
 CPU_THREADS = 1
@@ -30,9 +30,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise MinarchError("--device cuda: no CUDA device is available (use --device cpu)")
+        raise OptionError("device", device, "no CUDA device is available (train on cpu)")
     if device not in ("cpu", "cuda"):
-        raise MinarchError(f"--device: expected auto, cpu or cuda, got {device!r}")
+        raise OptionError("device", device, "expected auto, cpu or cuda")
     return torch.device(device)
 
 
@@ -56,10 +56,10 @@ def resolve_workers(workers: int | str, device: torch.device, *, packs: int, run
         return max(1, min(usable_cores(), runs))
     if isinstance(workers, str):
         if not workers.isdigit():
-            raise MinarchError(f"--workers: expected a positive number or auto, got {workers!r}")
+            raise OptionError("workers", workers, "expected a positive number or auto")
         workers = int(workers)
     if workers < 1:
-        raise MinarchError(f"--workers: expected a positive number or auto, got {workers}")
+        raise OptionError("workers", workers, "expected a positive number or auto")
     return workers
 
 
@@ -78,7 +78,7 @@ def resolve_threads(threads: int | None, device: torch.device) -> int:
     """Intra-op threads per pack: 1 on a CPU unless overridden; torch's own count on a GPU."""
     if threads is not None:
         if threads < 1:
-            raise MinarchError(f"--threads: expected a positive number, got {threads}")
+            raise OptionError("threads", threads, "expected a positive number")
         return threads
     return CPU_THREADS if device.type == "cpu" else torch.get_num_threads()
 

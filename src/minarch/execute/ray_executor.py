@@ -43,7 +43,7 @@ import torch
 from rich.console import Console
 
 from minarch.data import Dataset
-from minarch.errors import MinarchError
+from minarch.errors import OptionError
 from minarch.execute.claims import STALE_AFTER_SECONDS, claim_and_train, parent_state
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.executor import Executor
@@ -67,8 +67,8 @@ def import_ray() -> ModuleType:
     try:
         import ray
     except ImportError:
-        raise MinarchError(
-            "--executor ray: Ray is not installed (pip install 'minarch[ray]')"
+        raise OptionError(
+            "executor", "ray", "Ray is not installed (pip install 'minarch[ray]')"
         ) from None
     return ray
 
@@ -76,9 +76,9 @@ def import_ray() -> ModuleType:
 def place_on_cluster(options: RayOptions, device: str, *, packs: int, db_url: str) -> Placement:
     """Connect to Ray (or start it here), check the store can be shared, size the packs."""
     if options.gpus_per_pack is not None and options.gpus_per_pack < 0:
-        raise MinarchError(f"--gpus-per-pack: expected 0 or more, got {options.gpus_per_pack:g}")
+        raise OptionError("gpus_per_pack", options.gpus_per_pack, "expected 0 or more")
     if options.cpus_per_pack is not None and options.cpus_per_pack <= 0:
-        raise MinarchError(f"--cpus-per-pack: expected more than 0, got {options.cpus_per_pack:g}")
+        raise OptionError("cpus_per_pack", options.cpus_per_pack, "expected more than 0")
     ray = import_ray()
     if not ray.is_initialized():  # an API caller's own connection is used as it is
         try:
@@ -92,16 +92,20 @@ def place_on_cluster(options: RayOptions, device: str, *, packs: int, db_url: st
         except Exception as exc:  # whatever Ray raises, the user gets one line
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not options.address:
-                raise MinarchError(f"--executor ray: cannot start Ray here ({reason})") from None
-            raise MinarchError(
-                f"--address {options.address}: cannot join Ray ({reason}); for HOST:PORT, "
-                "set RAY_AUTH_MODE=token and copy the head's ~/.ray/auth_token here"
+                raise OptionError("executor", "ray", f"cannot start Ray here ({reason})") from None
+            raise OptionError(
+                "address",
+                options.address,
+                f"cannot join Ray ({reason}); for HOST:PORT, "
+                "set RAY_AUTH_MODE=token and copy the head's ~/.ray/auth_token here",
             ) from None
     nodes = [node for node in ray.nodes() if node["Alive"]]
     if db_url.startswith("sqlite") and len(nodes) > 1:
-        raise MinarchError(
-            f"--db {db_url}: the {len(nodes)} nodes of the Ray cluster cannot share a SQLite "
-            "file; use PostgreSQL (--db postgresql+psycopg://user@host/db)"
+        raise OptionError(
+            "db",
+            db_url,
+            f"the {len(nodes)} nodes of the Ray cluster cannot share a SQLite file; "
+            "use PostgreSQL (postgresql+psycopg://user@host/db)",
         )
     gpus_available = sum(node["Resources"].get("GPU", 0) for node in nodes)
     gpus = _gpus_per_pack(device, options.gpus_per_pack, gpus_available)
@@ -109,8 +113,8 @@ def place_on_cluster(options: RayOptions, device: str, *, packs: int, db_url: st
     slots = sum(_packs_on(node["Resources"], cpus, gpus) for node in nodes)
     if slots == 0:
         gpu_part = f" and {gpus:g} GPU" if gpus else ""
-        raise MinarchError(
-            f"--cpus-per-pack {cpus:g}: no node of the Ray cluster has {cpus:g} CPU{gpu_part} free"
+        raise OptionError(
+            "cpus_per_pack", cpus, f"no node of the Ray cluster has {cpus:g} CPU{gpu_part} free"
         )
     pack_device = torch.device("cuda" if gpus else "cpu")
     local = pack_device if torch.cuda.is_available() else torch.device("cpu")
@@ -126,15 +130,15 @@ def _gpus_per_pack(device: str, asked: float | None, available: float) -> float:
     """``--device`` is resolved on the cluster: auto means its GPUs when it has any."""
     if device == "cpu":
         if asked:
-            raise MinarchError(f"--gpus-per-pack {asked:g}: packs train on the CPU (--device cpu)")
+            raise OptionError("gpus_per_pack", asked, "packs train on the CPU (device cpu)")
         return 0.0
     if device == "cuda" and asked == 0:
-        raise MinarchError("--gpus-per-pack 0: packs train on GPUs (--device cuda)")
+        raise OptionError("gpus_per_pack", 0, "packs train on GPUs (device cuda)")
     gpus = (1.0 if available and device in ("auto", "cuda") else 0.0) if asked is None else asked
     if (gpus or device == "cuda") and not available:
-        raise MinarchError(f"--device {device}: the Ray cluster has no GPU (use --device cpu)")
+        raise OptionError("device", device, "the Ray cluster has no GPU (train on cpu)")
     if gpus > 1 and gpus != int(gpus):
-        raise MinarchError(f"--gpus-per-pack {gpus:g}: above 1, give a whole number of GPUs")
+        raise OptionError("gpus_per_pack", gpus, "above 1, give a whole number of GPUs")
     return gpus
 
 

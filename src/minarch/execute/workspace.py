@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from minarch.errors import MinarchError
+from minarch.errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,13 @@ def artifacts_dir(db_url: str) -> Path:
 def writable_dir(path: Path, option: str) -> Path:
     """Fail before training, not after, when a folder cannot be written."""
     if path.exists() and not path.is_dir():
-        raise MinarchError(f"{option} {path}: is a file, expected a folder")
+        raise OptionError(option, str(path), "is a file, expected a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise MinarchError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+        raise OptionError(
+            option, str(path), f"cannot write there ({exc.strerror or exc})"
+        ) from None
     return path
