@@ -14,6 +14,7 @@ import pytest
 
 from minarch.store import open_store
 from tests.cli import TINY_STUDY, minarch
+from tests.tiny_store import tiny_store
 
 VERBS = [
     ["analyze"],
@@ -22,6 +23,7 @@ VERBS = [
     ["plan"],
     ["status"],
     ["runs"],
+    ["epochs"],
     ["report"],
     ["rm"],
     ["compression"],
@@ -43,6 +45,29 @@ def test_plan_sizes_a_sweep_without_training(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "90 runs in 30 packs, 0 done" in result.stdout
     assert not (tmp_path / "minarch.db").exists()
+
+
+def test_plan_defaults_to_the_quickstart_as_run_does(tmp_path):
+    result = minarch("plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "study quickstart" in result.stdout and "90 runs in 30 packs" in result.stdout
+
+
+def test_plan_time_on_a_finished_study_has_nothing_left(tmp_path):
+    db = tiny_store(tmp_path)
+    result = minarch("plan", "tiny.yaml", "--time", "--device", "cpu", "--db", db, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "4 runs in 2 packs, 4 done" in result.stdout
+    assert "nothing left to train: training time 0 s" in result.stdout
+    assert "timing packs" not in result.stderr  # nothing was timed
+
+
+def test_epochs_prints_the_curves(tmp_path):
+    db = tiny_store(tmp_path)
+    result = minarch("epochs", "--db", db, "--study", "tiny", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    curves = pd.read_csv(io.StringIO(result.stdout))
+    assert len(curves) == 4 * 3 and {"run_id", "epoch", "val_acc"} <= set(curves.columns)
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,7 @@ def test_plan_time_prints_a_column_and_the_total(tmp_path):
     done = minarch("plan", "timed.yaml", "--time", "--device", "cpu", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "training" in done.stdout
-    assert "training on cpu:" in done.stdout and "evaluation not included" in done.stdout
+    assert "runs left on cpu:" in done.stdout and "evaluation not included" in done.stdout
     plain = minarch("plan", "timed.yaml", "--set", "datasets=[digits]", cwd=tmp_path)
-    assert plain.returncode == 0 and "training on" not in plain.stdout
+    assert plain.returncode == 0 and "runs left on" not in plain.stdout
     assert "with datasets=[digits]" in plain.stdout  # an override is shown as typed, not as markup

@@ -6,6 +6,8 @@ Bad input exits with code 2 and one line on stderr; a bug keeps its traceback.
 from __future__ import annotations
 
 import sys
+from collections import defaultdict
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -279,7 +281,7 @@ def run(
 
 @app.command()
 def plan(
-    study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")],
+    study: Annotated[str, typer.Argument(help="Study YAML file or built-in name.")] = "quickstart",
     overrides: Overrides = None,
     db: Db = None,
     data_dir: DataDir = None,
@@ -288,8 +290,8 @@ def plan(
         bool,
         typer.Option(
             "--time",
-            help="Time a few training steps of every pack on --device and estimate "
-            "the study's training time (evaluation not included).",
+            help="Time a few training steps of every pack left to train on --device and "
+            "estimate how long they take (evaluation not included).",
         ),
     ] = False,
     device: Annotated[Device, typer.Option(help="Where --time measures.")] = Device.auto,
@@ -298,17 +300,19 @@ def plan(
 
     Also says how many runs the store already has finished (if the store exists)
     and whether each dataset's files are in the data folder. With --time, how
-    long training would take here, from step times measured on this machine.
+    long training the runs not done yet would take here, from step times
+    measured on this machine.
     """
     api = _api()
     the_plan = api.plan(study, overrides=overrides or (), max_runs=max_runs)
     finished = api.finished_runs(the_plan, db=db)
-    estimate = api.estimate_time(the_plan, device=device.value) if time else None
-    seconds: dict[tuple[str, str], float] = {}
+    left = replace(the_plan, runs=tuple(r for r in the_plan.runs if r.config.id not in finished))
+    estimate = api.estimate_time(left, device=device.value) if time and left.runs else None
+    seconds: dict[tuple[str, str], float] = defaultdict(float)
     if estimate is not None:
         for row in estimate.frame().itertuples():
             key = (row.dataset, row.family)
-            seconds[key] = seconds.get(key, 0.0) + row.seconds
+            seconds[key] += row.seconds
     table = Table(title=f"study {the_plan.study.name}")
     columns = ["dataset", "family", "architectures", "params", "runs", "packs", "done"]
     for column in columns + (["training"] if estimate else []):
@@ -332,12 +336,14 @@ def plan(
     stdout.print(table)
     packs = len(the_plan.packs())
     stdout.print(f"{len(the_plan.runs)} runs in {packs} packs, {len(finished)} done")
+    if time and not left.runs:
+        stdout.print("nothing left to train: training time 0 s")
     if estimate is not None:
         workers, total = estimate.workers, estimate.seconds
         spread = f", about {duration(total / workers)} on {workers}" if workers > 1 else ""
         stdout.print(
-            f"training on {estimate.device}: {duration(total)} on one worker{spread} "
-            "(from measured step times; evaluation not included)",
+            f"training the {len(left.runs)} runs left on {estimate.device}: {duration(total)} "
+            f"on one worker{spread} (from measured step times; evaluation not included)",
             highlight=False,
         )
     if overrides:
@@ -367,6 +373,18 @@ def runs(
     """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
     _check_output(format, output)
     _write_frame(whole_numbers(_api().runs(db=db, study=study)), format, output)
+
+
+@app.command()
+def epochs(
+    db: Db = None,
+    study: StudyName = None,
+    format: FrameFormat = Format.csv,
+    output: Output = None,
+) -> None:
+    """One row per run and epoch: the training curves (losses, accuracies, learning rate)."""
+    _check_output(format, output)
+    _write_frame(_api().epochs(db=db, study=study), format, output)
 
 
 def _check_output(format: Format, output: Path | None) -> None:
