@@ -13,7 +13,7 @@ from rich.console import Console
 
 import minarch
 from minarch.store import open_store
-from minarch.terminal import VIEWS, cell, print_analysis, whole_numbers
+from minarch.terminal import VIEWS, cell, print_analysis, print_frame, whole_numbers
 from tests.cli import TINY_STUDY
 from tests.cli import minarch as minarch_cli
 
@@ -109,3 +109,20 @@ def test_runs_csv_writes_integer_fields_as_integers(store):
     for column in ("seed", "params", "best_epoch", "env.threads"):
         assert not frame[column].str.contains(r"\.").any(), frame[column].tolist()
     assert set(frame["best_epoch"]) == {"3", ""}
+
+
+WIDE = pd.DataFrame({f"column_{i}": [i, i + 1, i + 2] for i in range(12)})
+
+
+def test_a_table_too_wide_for_a_terminal_prints_one_block_per_row():
+    out = io.StringIO()
+    print_frame(Console(file=out, width=60, force_terminal=True), WIDE, title="wide")
+    assert "wide · row 3" in out.getvalue()
+
+
+def test_piped_output_keeps_one_line_per_row_however_wide():
+    out = io.StringIO()
+    print_frame(Console(file=out, width=60), WIDE, title="wide")  # a pipe, not a terminal
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert "row 1" not in out.getvalue() and len(lines) == 1 + 2 + 3  # title, header, rule, rows
+    assert max(len(line) for line in lines) > 60 and "…" not in out.getvalue()

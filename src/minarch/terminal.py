@@ -171,7 +171,8 @@ def print_frame(console: Console, frame: pd.DataFrame, title: str | None = None)
 
     A table wider than the terminal would have every cell cut to a few
     characters, so it is printed as one block of (column, value) per row
-    instead, like psql's expanded display.
+    instead, like psql's expanded display. Piped output (stdout not a
+    terminal) keeps one line per row, however wide, for grep, less -S and diff.
     """
     shown_from = frame.attrs.get("shown_from", {})  # a view's header -> its column
     sources = [shown_from.get(column, column) for column in frame.columns]
@@ -186,8 +187,12 @@ def print_frame(console: Console, frame: pd.DataFrame, title: str | None = None)
     for row in rows:
         table.add_row(*row)
     unlimited = console.options.update_width(sys.maxsize)
-    if console.measure(table, options=unlimited).maximum <= console.width:
+    width = console.measure(table, options=unlimited).maximum
+    if width <= console.width:
         console.print(table)
+        return
+    if not console.is_terminal:
+        Console(file=console.file, width=width, color_system=None).print(table)
         return
     for number, row in enumerate(rows, start=1):
         block = Table(
