@@ -35,3 +35,12 @@ def minarch(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600
         text=True,
         timeout=timeout,
     )
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """stderr's lines, less the line `minarch run` opens with before anything can fail."""
+    lines = result.stderr.strip().splitlines()
+    opening = lines[:1] and lines[0].endswith(
+        "loading PyTorch, planning the runs, loading the data"
+    )
+    return lines[1:] if opening else lines

@@ -27,7 +27,7 @@ from minarch.data import cifar_jpeg as cj
 from minarch.data.files import safe_extract
 from minarch.data.registry import SOURCES
 from minarch.errors import DataError
-from tests.cli import TINY_STUDY
+from tests.cli import TINY_STUDY, error_lines
 from tests.cli import minarch as run_cli
 
 NAME = "cifar10-jpeg"
@@ -307,7 +307,7 @@ def test_cli_exits_2_with_one_line_on_a_hostile_archive(tmp_path: Path) -> None:
     (tmp_path / "study.yaml").write_text(study)
     result = run_cli("plan", "study.yaml", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().count("\n") == 0 and "points outside the target" in result.stderr
+    assert len(error_lines(result)) == 1 and "points outside the target" in result.stderr
     assert tree(tmp_path / "data") == {"mine.tar.gz"}
     assert_nothing_escaped(tmp_path / "data")
 
@@ -327,7 +327,7 @@ def test_cli_datasets_check_and_run_refuse_a_hostile_cifar_archive(tmp_path: Pat
         "run", "study.yaml", "--db", db, "--data-dir", str(data), "--device", "cpu", cwd=tmp_path
     )
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().count("\n") == 0 and "does not match the official" in result.stderr
+    assert len(error_lines(result)) == 1 and "does not match the official" in result.stderr
     assert tree(data) == {NAME, f"{NAME}/{cj.ARCHIVE}"}
     assert_nothing_escaped(data)
 

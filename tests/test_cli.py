@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from minarch.store import open_store
-from tests.cli import TINY_STUDY, minarch
+from tests.cli import TINY_STUDY, error_lines, minarch
 from tests.tiny_store import tiny_store
 
 VERBS = [
@@ -164,7 +164,7 @@ def _assert_user_error(result, expected: str, db_file: Path) -> None:
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     assert expected in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert len(error_lines(result)) == 1, result.stderr
     if db_file.exists():  # opened, maybe, but nothing registered
         store = open_store(f"sqlite:///{db_file}")
         assert store.studies() == []
@@ -237,7 +237,7 @@ def test_unreachable_db_exits_2(url, tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     result = minarch("run", "tiny.yaml", "--db", url, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(error_lines(result)) == 1
     assert "secret" not in result.stderr
 
 
@@ -343,7 +343,7 @@ def test_read_only_verbs_on_a_missing_store_say_so_and_create_nothing(verb, tmp_
     result = minarch(*verb, cwd=tmp_path)  # the default store, ./minarch.db
     assert result.returncode == 2, result.stderr
     assert f"no run store at {tmp_path / 'minarch.db'}" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert len(error_lines(result)) == 1, result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -369,5 +369,27 @@ def test_an_absent_analysis_exits_2_in_one_line(verb, expected, tmp_path):
         store.register_study("tiny", TINY_STUDY, [])
     result = minarch(*verb, "--db", db, "--study", "tiny", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert expected in result.stderr and len(error_lines(result)) == 1
     assert result.stdout == ""
+
+
+def test_run_speaks_before_it_imports_torch(tmp_path):
+    """The first line comes before PyTorch is imported (which takes seconds, more under load)."""
+    watch = (
+        "import sys\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch':\n"
+        "            sys.stderr.write('<torch imported>\\n')\n"
+        "            sys.meta_path.remove(self)\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "from minarch.cli import main\n"
+        "sys.argv = ['minarch', 'run', 'quickstart', '--max-runs', '1']\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", watch], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2  # refused by --max-runs: nothing is trained
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("study quickstart: loading PyTorch") and "<torch imported>" in lines

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import minarch
+from tests.cli import error_lines, minarch
 
 PACKAGE = Path(__file__).parent / "plugin_pkg"
 INSTALLED = Path(sys.prefix) / "minarch-test-plugin"
@@ -105,4 +105,4 @@ def test_a_plugin_that_fails_to_import_is_one_line_naming_it(study, source, expe
         "--plugin", "no_such_plugin", "plan", "plugged.yaml", cwd=study, env=_path(study)
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert expected in result.stderr and len(error_lines(result)) == 1

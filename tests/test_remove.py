@@ -12,7 +12,7 @@ import minarch
 from minarch import cli
 from minarch.errors import StoreError
 from minarch.store import Store, open_store
-from tests.cli import TINY_STUDY
+from tests.cli import TINY_STUDY, error_lines
 from tests.cli import minarch as minarch_cli
 from tests.test_store import make_run, store, url  # noqa: F401  (fixtures)
 
@@ -107,7 +107,7 @@ def test_remove_deletes_the_failed_runs_and_their_weight_files(trained):
 def test_rm_without_a_terminal_or_yes_refuses_in_one_line(trained):
     folder, db, failed, _ = trained
     refused = minarch_cli("rm", "--study", "tiny", "--failed", "--db", db, cwd=folder)
-    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert refused.returncode == 2 and len(error_lines(refused)) == 1
     assert "not deleting 1 runs of study tiny (1 failed)" in refused.stderr
     assert "--yes" in refused.stderr and failed in set(minarch.runs(db=db)["run_id"])
     done = minarch_cli("rm", "--study", "tiny", "--failed", "--yes", "--db", db, cwd=folder)

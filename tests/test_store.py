@@ -31,7 +31,7 @@ from minarch.store import (
 )
 from minarch.store.schema import MIGRATIONS, meta_table, migrate
 from minarch.store.sql import mask_url
-from tests.cli import minarch
+from tests.cli import error_lines, minarch
 
 
 def make_run(i: int, *, pack: str = "pack-a", epochs: int = 3) -> NewRun:
@@ -665,7 +665,7 @@ def test_plan_writes_to_no_store(tmp_path: Path) -> None:
     assert empty.stat().st_size == 0
     refused = minarch("plan", "quickstart", "--db", f"sqlite:///{foreign}", cwd=tmp_path)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+    assert len(error_lines(refused)) == 1
     assert "tables but no minarch schema" in refused.stderr
     assert foreign.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "other.db"]

@@ -233,6 +233,10 @@ def run(
     next `minarch run` resumes them. A failed run is trained again anyway;
     --rerun-failed deletes it (with its weights and derived runs) first.
     """
+    # First output at once: importing PyTorch and loading datasets take seconds (more under load).
+    stderr.print(
+        f"study {study}: loading PyTorch, planning the runs, loading the data", highlight=False
+    )
     if rerun_failed:
         name = _api().load_study(study, overrides=overrides or ()).name
         if _api().has_study(name, db=db):
