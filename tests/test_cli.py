@@ -24,6 +24,7 @@ VERBS = [
     ["status"],
     ["runs"],
     ["epochs"],
+    ["families"],
     ["report"],
     ["rm"],
     ["compression"],

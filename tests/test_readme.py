@@ -137,3 +137,19 @@ def test_python_blocks_run_in_an_empty_folder(code, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_readme_lists_the_model_families_as_minarch_families_does():
+    section = README.read_text().split("## Model families", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    cells = [re.split(r"(?<!\\) \| ", row.strip("| ").replace("`", "")) for row in rows]
+    listed = [[cell.replace("\\|", "|") for cell in row] for row in cells]
+    assert listed == minarch.families().values.tolist()
+
+
+def test_minarch_families_prints_every_family_with_its_fields(tmp_path):
+    result = minarch_cli("families", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for row in minarch.families().itertuples():
+        assert row.family in result.stdout and row.fields in result.stdout
+    assert "channels" in result.stdout and "global average pooling" in result.stdout

@@ -18,6 +18,7 @@ _API = (
     "datasets",
     "epochs",
     "estimate_time",
+    "families",
     "has_study",
     "load_study",
     "plan",

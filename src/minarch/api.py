@@ -7,11 +7,12 @@ frame = minarch.runs(db="sqlite:///runs.db", study="quickstart")
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args, get_origin
 
 import pandas as pd
 from rich.console import Console
@@ -290,6 +291,37 @@ def has_study(name: str, *, db: str | None = None) -> bool:
         return False
     with _opened(url) as store:
         return name in store.studies()
+
+
+def families() -> pd.DataFrame:
+    """Every model family: its study-file fields with their defaults, and what it builds.
+
+    A field without a default must be given in the study file; a field with a
+    fixed set of values lists them.
+    """
+    from minarch.models import config_class, family_names, summary
+
+    rows = [
+        {"family": name, "fields": _fields(config_class(name)), "description": summary(name)}
+        for name in family_names()
+    ]
+    return pd.DataFrame(rows, columns=["family", "fields", "description"])
+
+
+def _fields(config: type) -> str:
+    """``depth=2, channels, pooling=max (max|avg|none)``: each field, its default, its choices."""
+    parts = []
+    for name, field in config.model_fields.items():
+        text = name if field.is_required() else f"{name}={_yaml(field.default)}"
+        if get_origin(field.annotation) is Literal:
+            text += f" ({'|'.join(map(_yaml, get_args(field.annotation)))})"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def _yaml(value: object) -> str:
+    """A value as a study file writes it: true, null, 3, max."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def datasets(*, data_dir: str | Path | None = None) -> pd.DataFrame:

@@ -545,6 +545,12 @@ def bench(
     print_frame(stdout, pd.DataFrame(rows)[columns], title=title)
 
 
+@app.command()
+def families() -> None:
+    """Model families: the fields a study file gives each (with defaults) and what it builds."""
+    print_frame(stdout, _api().families(), title="model families (fields: name=default)")
+
+
 @datasets_app.command("list")
 def datasets_list(data_dir: DataDir = None) -> None:
     """Known datasets and whether their files are present in the data folder."""

@@ -17,6 +17,7 @@ from minarch.models.registry import (
     discover,
     example,
     family_names,
+    summary,
 )
 
 discover(sys.modules[__name__])
@@ -32,4 +33,5 @@ __all__ = [
     "example",
     "family_names",
     "serialized_size",
+    "summary",
 ]

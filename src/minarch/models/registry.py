@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -88,6 +89,12 @@ def _family(name: str) -> Family:
 
 def config_class(family: str) -> type[BaseModel]:
     return _family(family).config
+
+
+def summary(family: str) -> str:
+    """What the architecture is, in one line: the first line of its module's docstring."""
+    doc = sys.modules[_family(family).build.__module__].__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def example(family: str) -> Example:
