@@ -153,3 +153,20 @@ def test_minarch_families_prints_every_family_with_its_fields(tmp_path):
     for row in minarch.families().itertuples():
         assert row.family in result.stdout and row.fields in result.stdout
     assert "channels" in result.stdout and "global average pooling" in result.stdout
+
+
+def test_the_readme_plugin_runs_with_the_path_rule_it_states(tmp_path):
+    """The README's plugin module, saved as it says, found the way its bash block says."""
+    (module,) = [code for code in blocks("python") if 'register(\n    "two_layer"' in code]
+    (tmp_path / "mypackage").mkdir()
+    (tmp_path / "mypackage" / "minarch_plugin.py").write_text(module)
+    (script,) = [code for code in blocks("bash") if "--plugin mypackage.minarch_plugin" in code]
+    assert 'export PYTHONPATH="$PWD"' in script
+    command = next(c for c in minarch_commands(script) if c[-1] == "families")
+    console_script = {"PYTHONSAFEPATH": "1"}  # as the `minarch` command: no working directory
+    without = minarch_cli(*command, cwd=tmp_path, env=console_script)
+    assert without.returncode == 2 and "No module named 'mypackage'" in without.stderr
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    found = minarch_cli(*command, cwd=tmp_path, env=console_script | {"PYTHONPATH": path})
+    assert found.returncode == 0, found.stderr
+    assert "two_layer" in found.stdout and "hidden" in found.stdout
