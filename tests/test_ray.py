@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -402,3 +403,21 @@ def test_a_study_survives_losing_a_node(two_nodes, postgres_url, in_process, tmp
     watcher.join()
     assert worker not in two_nodes.list_all_nodes()
     _same(results, in_process)
+
+
+@pytest.mark.parametrize("address", [None, "auto"])
+def test_a_local_ray_chooses_token_authentication_itself(monkeypatch, address):
+    """Ray 2.60 warns on every new local instance unless RAY_AUTH_MODE is set; we set it there."""
+    seen = {}
+
+    def init(**kwargs):
+        seen["mode"] = os.environ.get("RAY_AUTH_MODE")
+        raise RuntimeError("stopped here")
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=init)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setenv("RAY_AUTH_MODE", "placeholder")  # so that teardown removes it again
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    with pytest.raises(MinarchError, match="stopped here"):
+        _place("ray", RayOptions(address=address))
+    assert seen["mode"] == ("token" if address is None else None)

@@ -81,6 +81,10 @@ def place_on_cluster(options: RayOptions, device: str, *, packs: int, db_url: st
         raise OptionError("cpus_per_pack", options.cpus_per_pack, "expected more than 0")
     ray = import_ray()
     if not ray.is_initialized():  # an API caller's own connection is used as it is
+        if not options.address:
+            # A new Ray on this machine keeps Ray's default, token authentication, but
+            # chosen explicitly: Ray then does not warn about its default on every run.
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
         try:
             ray.init(
                 address=options.address or "local",  # "local": never a dead cluster's leftovers
