@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.reporting import ReportInput, style
-from minarch.reporting.sections.accuracy import accuracy_vs_params
+from minarch.reporting.sections.accuracy import accuracy_vs_params, size_lines
 from minarch.reporting.sections.curves import learning_curves
 from minarch.reporting.sections.hpspace import hyperparameter_space
 from minarch.reporting.sections.quantization import quantization_robustness
@@ -92,3 +92,32 @@ def test_datasets_on_a_category_axis_are_not_joined_by_lines():
     frame = synthetic()
     quant = quantization_robustness(ReportInput(parents(frame), pd.DataFrame(), None, frame))
     assert {t.mode for t in figure(quant, "quant-bits-vs-dataset").data} == {"markers"}
+
+
+def test_accuracy_lines_join_only_models_that_differ_in_one_size_field():
+    runs = pd.DataFrame(
+        {
+            "dataset": "digits",
+            "family": ["cnn"] * 4 + ["mlp"] * 2,
+            "model": ["cnn d1 c4", "cnn d1 c8", "cnn d2 c4", "cnn d2 c8", "mlp w4", "mlp w8"],
+            "config.model.depth": [1.0, 1.0, 2.0, 2.0, 1.0, 1.0],
+            "config.model.channels": [4.0, 8.0, 4.0, 8.0, np.nan, np.nan],
+            "config.model.width": [np.nan] * 4 + [4.0, 8.0],
+        }
+    )
+    archs = runs[["dataset", "family", "model"]]
+    lines = size_lines(archs, runs)
+    assert lines.tolist() == ["cnn depth 1"] * 2 + ["cnn depth 2"] * 2 + ["mlp"] * 2
+
+
+def test_whole_numbers_print_without_a_decimal_point():
+    assert [style.whole(v) for v in (128.0, 3.0, 0.5, "max", 2)] == ["128", "3", "0.5", "max", "2"]
+
+
+def test_pruning_curves_of_one_family_differ_in_width_as_well_as_shade():
+    table = pd.DataFrame(
+        {"dataset": "d", "family": "mlp", "model": ["a", "b", "c"], "params": [10, 20, 30]}
+    )
+    colors, widths = style.model_colors(table), style.model_widths(table)
+    assert len(set(colors.values())) == 3 and len(set(widths.values())) == 3
+    assert widths[("d", "mlp", "a")] < widths[("d", "mlp", "c")]

@@ -90,6 +90,13 @@ def percent(fraction: float, std: float = math.nan) -> str:
     return f"{100 * fraction:.2f} ± {100 * std:.2f}"
 
 
+def whole(value: object) -> str:
+    """A value as text, whole numbers without ".0" (a size field made float by a gap: 128)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def number(value: float) -> str:
     """A learning rate or weight decay as a study file writes it: 0.003, 0.0005, 1e-5, 0 (off)."""
     if not math.isfinite(value):
@@ -141,15 +148,31 @@ def model_colors(table: pd.DataFrame) -> dict[tuple[str, str, str], str]:
     So a figure coloured by model still reads by family, size runs light to
     dark, and a family's largest model has exactly the family's colour.
     """
-    colors = {}
+    return {
+        key: _tint(family_color(key[1]), 0.6 * (1 - size))
+        for key, size in _size_ranks(table).items()
+    }
+
+
+def model_widths(table: pd.DataFrame) -> dict[tuple[str, str, str], float]:
+    """A line width per (dataset, family, model): thin for small models, thick for large.
+
+    With ``model_colors`` a model's curve differs from its family's others in
+    two ways, not only by a shade of one colour.
+    """
+    return {key: 1.0 + 2.5 * size for key, size in _size_ranks(table).items()}
+
+
+def _size_ranks(table: pd.DataFrame) -> dict[tuple[str, str, str], float]:
+    """Each (dataset, family, model) by size within its family: 0 the smallest, 1 the largest."""
+    ranks = {}
     keys = ["dataset", "family", "model"]
     models = table.drop_duplicates(keys).sort_values([*keys[:2], "params", "model"])
     for _, group in models.groupby(["dataset", "family"], sort=False):
-        base = family_color(group["family"].iloc[0])
-        tints = np.linspace(0.6, 0.0, len(group)) if len(group) > 1 else [0.0]
-        for key, tint in zip(group[keys].itertuples(index=False), tints, strict=True):
-            colors[tuple(key)] = _tint(base, float(tint))
-    return colors
+        sizes = np.linspace(0.0, 1.0, len(group)) if len(group) > 1 else [1.0]
+        for key, size in zip(group[keys].itertuples(index=False), sizes, strict=True):
+            ranks[tuple(key)] = float(size)
+    return ranks
 
 
 def _tint(color: str, amount: float) -> str:

@@ -25,6 +25,7 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
     archs = summary.architectures(runs)
     failed = summary.diverged(runs, epochs)
     parts: list[str | Figure] = []
+    archs["line"] = size_lines(archs, runs)
     for dataset in archs["dataset"].drop_duplicates():
         fig = _figure(
             escape(style.dataset_title(dataset)),
@@ -49,9 +50,46 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
     )
 
 
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+"""Lines of one family (a CNN of depth 1, of depth 2) share its colour and differ in dash."""
+
+
+def size_lines(archs: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
+    """The line each architecture is drawn on: models of a family that differ in one size field.
+
+    The field with the most values (a tie: the later in the config, the width
+    after the depth) runs along the line; every combination of the
+    family's other varying fields (a CNN's depth, say) is a line of its own, named
+    by them, so no line zig-zags between depths.
+    """
+    lines = archs["family"].astype(str)
+    fields = [c for c in runs if c.startswith("config.model.") and c != "config.model.family"]
+    if archs.empty or not fields:
+        return lines
+    sizes = runs.drop_duplicates(["dataset", "model"]).set_index(["dataset", "model"])[fields]
+    keyed = archs.join(sizes, on=["dataset", "model"])
+    for family, group in keyed.groupby("family"):
+        varying = [f for f in fields if group[f].nunique() > 1]
+        if len(varying) < 2:
+            continue
+        along = max(reversed(varying), key=lambda f: group[f].nunique())  # a tie: the later
+        others = [f for f in varying if f != along]
+        named = group[others].apply(
+            lambda row: " ".join(
+                f"{f.removeprefix('config.model.')} {style.whole(v)}" for f, v in row.items()
+            ),
+            axis=1,
+        )
+        lines[group.index] = f"{family} " + named
+    return lines
+
+
 def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
-    for family, group in archs.dropna(subset=["acc_mean"]).groupby("family", dropna=False):
+    shown = archs.dropna(subset=["acc_mean"]).sort_values("params")
+    for (family, line), group in shown.groupby(["family", "line"], dropna=False, sort=True):
+        lines_of_family = sorted(shown.loc[shown["family"] == family, "line"].unique())
+        dash = DASHES[lines_of_family.index(line) % len(DASHES)]
         seeds = group["n_done"].map(lambda n: f"{n} seed{'s' if n != 1 else ''}")
         lr, wd = group["lr"].map(style.number), group["weight_decay"].map(style.number)
         config = "lr " + lr + ", weight decay " + wd
@@ -60,9 +98,9 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
             y=100 * group["acc_mean"],
             error_y={"array": _none_for_nan(100 * group["acc_std"]), "thickness": 1.2},
             mode="lines+markers",
-            name=escape(str(family)),
-            legendgroup=str(family),
-            line={"color": style.family_color(family), "width": 1.5},
+            name=escape(str(line)),
+            legendgroup=str(line),
+            line={"color": style.family_color(family), "width": 1.5, "dash": dash},
             marker={"size": 8},
             customdata=np.column_stack(
                 [

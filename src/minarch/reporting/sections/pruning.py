@@ -80,6 +80,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     trend = redundancy_trend(table)
     widths = layer_widths(rows)
     colors = style.model_colors(curves)
+    thickness = style.model_widths(curves)
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
     for dataset in by_difficulty(curves["dataset"]):
         name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
@@ -90,7 +91,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
         for structured, kind in ((False, "unstructured"), (True, "structured")):
             shown = points[points["structured"] == structured]
             if not shown.empty:
-                fig = _curve_figure(shown, bounds, colors, name, structured=structured)
+                fig = _curve_figure(shown, bounds, (colors, thickness), name, structured=structured)
                 parts.append(Figure(f"pruning-{kind}-{slug}", fig))
         parts.append(_redundancy_table(here, bounds))
         parts.append(Figure(f"pruning-redundancy-{slug}", _trend_figure(here, name, t)))
@@ -167,12 +168,16 @@ def _definitions(t: AnalysisSpec, *, given: bool) -> str:
 def _curve_figure(
     points: pd.DataFrame,
     bounds: pd.DataFrame,
-    colors: dict[tuple[str, str, str], str],
+    looks: tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str], float]],
     dataset: str,
     *,
     structured: bool,
 ) -> go.Figure:
-    """One panel per method, a line per (model, pipeline), markers by phase."""
+    """One panel per method, a line per (model, pipeline), markers by phase.
+
+    A model's line has its colour and width (``looks``); its pipeline, a dash pattern.
+    """
+    colors, thickness = looks
     methods = sorted(points["method"].unique())
     fig = make_subplots(
         rows=1,
@@ -209,7 +214,7 @@ def _curve_figure(
                 line={
                     "color": colors[(first["dataset"], first["family"], model)],
                     "dash": PIPELINE_DASHES.get(pipeline, "longdash"),
-                    "width": 1.5,
+                    "width": thickness[(first["dataset"], first["family"], model)],
                 },
                 marker={
                     "size": 8,

@@ -156,7 +156,7 @@ def _varied_fields(runs: pd.DataFrame) -> list[str]:
 
 def _text(values: pd.Series) -> pd.Series:
     """Values as strings, so lists (milestones) and mixed types compare."""
-    return values.map(lambda v: "" if v is None or v != v else str(v))  # v != v: NaN
+    return values.map(lambda v: "" if v is None or v != v else style.whole(v))  # v != v: NaN
 
 
 def _parallel(runs: pd.DataFrame, fields: list[str], name: str) -> go.Figure:
@@ -189,7 +189,7 @@ def _parallel(runs: pd.DataFrame, fields: list[str], name: str) -> go.Figure:
 
 def _dimension(values: pd.Series, field: str) -> dict:
     """A parallel-categories axis: values as the study file writes them, in numeric order."""
-    label = HYPERPARAMETERS.get(field, field.removeprefix("config.").replace("training.", ""))
+    label = HYPERPARAMETERS.get(field, field.split(".")[-1])  # config.model.kernel: kernel
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all():
         show = style.count if field == "params" else style.number
