@@ -6,7 +6,9 @@ Shared by the report tests and end-to-end CLI tests:
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -60,3 +62,39 @@ def assert_renders_without_console_errors(
         f"{plots} plotly plots rendered, expected at least {min_plots}"
     )
     return done.stdout
+
+
+def boxes(figure, selector: str, *, width: int = 900, height: int = 500) -> list[list[float]]:
+    """The bounding boxes (left, top, right, bottom, in pixels) of ``selector``'s elements,
+    as headless Chromium draws ``figure`` (a plotly figure) at ``width`` × ``height``."""
+    measure = (
+        f"var found = document.querySelectorAll({json.dumps(selector)});"
+        "var pre = document.createElement('pre'); pre.id = 'boxes';"
+        "pre.textContent = JSON.stringify(Array.from(found, function (e) {"
+        " var r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }));"
+        "document.body.appendChild(pre);"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        html = Path(folder) / "figure.html"
+        figure.write_html(
+            html,
+            include_plotlyjs=True,
+            full_html=True,
+            default_width=width,
+            default_height=height,
+            post_script=measure,
+        )
+        dom = assert_renders_without_console_errors(html)
+    found = re.search(r'<pre id="boxes">(.*?)</pre>', dom, re.S)
+    assert found, "the measuring script did not run"
+    return json.loads(found.group(1))
+
+
+def overlapping(found: list[list[float]]) -> list[tuple[int, int]]:
+    """Pairs of boxes that overlap by more than a pixel each way."""
+    return [
+        (i, j)
+        for i, a in enumerate(found)
+        for j, b in enumerate(found[:i])
+        if min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
+    ]

@@ -9,10 +9,20 @@ import struct
 import subprocess
 import tempfile
 
+import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 import minarch
-from tests.browser import CHROMIUM, assert_renders_without_console_errors, requires_chromium
+from minarch.reporting import style
+from minarch.reporting.sections.regimes import p_min_lines
+from tests.browser import (
+    CHROMIUM,
+    assert_renders_without_console_errors,
+    boxes,
+    overlapping,
+    requires_chromium,
+)
 from tests.cli import TINY_STUDY
 from tests.tiny_store import tiny_store
 
@@ -67,3 +77,23 @@ def test_a_screenshot_of_the_report_is_a_drawn_page(report, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (1100, 4000)
     assert len(data) > 100_000  # a blank page of this size compresses to a few kB
+
+
+@requires_chromium
+def test_p_min_labels_of_close_lines_do_not_overlap():
+    """Three families whose P_min lie within a few percent of the axis: their labels clear."""
+    minimal = pd.DataFrame(
+        {
+            "family": ["cnn", "mlp", "vit"],
+            "p_min": [1_000, 1_150, 1_300],
+            "p_min_at_edge": False,
+            "reached": True,
+        }
+    )
+    params = pd.Series([10, 100_000])
+    fig = go.Figure(go.Scatter(x=params, y=[10, 90], mode="markers"))
+    p_min_lines(fig, minimal, params)
+    style.log_axis(fig, params)
+    labels = boxes(fig, "g.annotation")
+    assert len(labels) == 3
+    assert not overlapping(labels), labels

@@ -163,7 +163,7 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
             customdata=np.column_stack([group["model"].map(lambda m: escape(str(m))), detail]),
             hovertemplate=_HOVER,
         )
-    _p_min_lines(fig, result.minimal[result.minimal["dataset"] == dataset])
+    p_min_lines(fig, result.minimal[result.minimal["dataset"] == dataset], archs["params"])
     style.chance_line(fig, chance(dataset))
     style.styled(
         fig,
@@ -176,10 +176,17 @@ def _regime_map(result: Analysis, dataset: str) -> go.Figure:
     return fig
 
 
-def _p_min_lines(fig: go.Figure, minimal: pd.DataFrame) -> None:
+LABEL_GAP = 0.06
+"""Rotated P_min labels closer than this share of the x axis (log10 span) would overlap."""
+LABEL_STEP = 0.34
+"""How far down the plot (its height's share) a label moves to clear its neighbour."""
+
+
+def p_min_lines(fig: go.Figure, minimal: pd.DataFrame, params: pd.Series) -> None:
     """A near-black dashed line per family's P_min, with a legend entry naming it.
 
-    Families that share a P_min share one label at the top of their lines.
+    Families that share a P_min share one label at the top of their lines; a
+    label too close to its left neighbour to clear it goes lower down its line.
     """
     families = sorted(minimal["family"].astype(str).unique())
     labels: dict[float, list[str]] = {}
@@ -194,11 +201,17 @@ def _p_min_lines(fig: go.Figure, minimal: pd.DataFrame) -> None:
         fig.add_vline(x=row.p_min, line=line, name=f"P_min {family}: {value}", showlegend=True)
         label = family + (" ≥" if row.p_min_at_edge else "")
         labels.setdefault(float(row.p_min), []).append(label)
-    for p_min, names in labels.items():
+    sizes = [math.log10(v) for v in (*params, *labels) if v > 0]
+    gap = LABEL_GAP * max(max(sizes, default=1) - min(sizes, default=0), 1.0)
+    lowest: list[float] = []  # per height: the right-most label placed there so far
+    for p_min, names in sorted(labels.items()):
+        x = math.log10(p_min)
+        level = next((i for i, last in enumerate(lowest) if x - last >= gap), len(lowest))
+        lowest[level : level + 1] = [x]
         # add_vline's own annotation lands at 10^x on a log axis: placed here in log10 units
         fig.add_annotation(
-            x=math.log10(p_min),
-            y=1,
+            x=x,
+            y=1 - LABEL_STEP * (level % 3),
             yref="paper",
             text=f"P_min {', '.join(names)}",
             showarrow=False,
@@ -206,6 +219,7 @@ def _p_min_lines(fig: go.Figure, minimal: pd.DataFrame) -> None:
             yanchor="top",
             textangle=-90,
             font={"size": 12, "color": P_MIN_COLOR},
+            bgcolor="rgba(255, 255, 255, 0.85)",  # readable where a neighbouring line crosses
         )
 
 
