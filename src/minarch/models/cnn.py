@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.registry import Example, register
+from minarch.models.registry import SIZE, SIZE_WHEN_SWEPT, Example, register
 from minarch.models.shapes import spatial_dims
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
@@ -26,8 +26,10 @@ def _odd(kernel: int) -> int:
 class CNNConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    depth: int = Field(default=2, ge=1, description="conv blocks")
-    channels: int = Field(gt=0, description="channels of every conv block")
+    depth: int = Field(
+        default=2, ge=1, description="conv blocks", json_schema_extra=SIZE_WHEN_SWEPT
+    )
+    channels: int = Field(gt=0, description="channels of every conv block", json_schema_extra=SIZE)
     kernel: Annotated[int, Field(ge=1), AfterValidator(_odd)] = 3
     pooling: Literal["max", "avg", "none"] = "max"
     batch_norm: bool = True

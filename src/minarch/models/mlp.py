@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.registry import Example, register
+from minarch.models.registry import SIZE, SIZE_WHEN_SWEPT, Example, register
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -21,8 +21,10 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 class MLPConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    depth: int = Field(default=1, ge=0, description="hidden layers")
-    width: int = Field(gt=0, description="units per hidden layer")
+    depth: int = Field(
+        default=1, ge=0, description="hidden layers", json_schema_extra=SIZE_WHEN_SWEPT
+    )
+    width: int = Field(gt=0, description="units per hidden layer", json_schema_extra=SIZE)
     activation: Literal["relu", "gelu", "tanh", "sigmoid"] = "relu"
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from minarch.models.blocks import conv_bn
-from minarch.models.registry import Example, register
+from minarch.models.registry import SIZE, Example, register
 from minarch.models.shapes import spatial_dims
 
 # (expansion t, output channels c, repeats n, first stride s); paper table 2 with s=1 in row 2.
@@ -36,7 +36,9 @@ def round_channels(channels: float, divisor: int = 8) -> int:
 class MobileNetV2Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    width_multiplier: float = Field(default=1.0, gt=0, description="scales every channel count")
+    width_multiplier: float = Field(
+        default=1.0, gt=0, description="scales every channel count", json_schema_extra=SIZE
+    )
 
 
 class InvertedResidual(nn.Module):
