@@ -36,17 +36,13 @@ def grid_extensions(runs: pd.DataFrame, *, x: float = 1.0) -> tuple[list[float],
     return sorted(new_lr), sorted(new_wd)
 
 
-EDGES = ("lower", "upper", "not_reached", "")
-"""A bound's edge in the minimal table: ``lower`` (the smallest size tested already
-qualifies), ``upper`` (only the largest does), ``not_reached`` (none does), or ``""``
-(bracketed: a smaller size tested fails)."""
-
-
 def size_directions(minimal: pd.DataFrame) -> dict[str, set[str]]:
     """Per family, where its sizes should grow so P_stable and P_min get bracketed.
 
     ``minimal`` has one row per (dataset, family) with ``p_stable_edge`` and
-    ``p_min_edge`` (``EDGES``). A lower edge on any dataset asks for a smaller
+    ``p_min_edge``: "lower" (the smallest size tested already qualifies),
+    "upper" (only the largest does), "not_reached" (none does) or ""
+    (bracketed). A lower edge on any dataset asks for a smaller
     size ("down"), an upper or unreached one for a larger size ("up"): the
     sizes a family gains are trained on every dataset, as the grid's are.
     """
@@ -69,9 +65,12 @@ def size_extensions(runs: pd.DataFrame, epochs: pd.DataFrame, thresholds: Analys
 def _edges(minimal: pd.DataFrame, architectures: pd.DataFrame) -> pd.DataFrame:
     """Edges from the minimal table's older columns (p_min, reached, p_min_at_edge).
 
-    Goes when the minimal table carries ``p_stable_edge`` and ``p_min_edge``
-    itself (the stats branch); until then P_stable is not computed here.
+    TODO(stats): goes once the stats branch is merged, whose minimal table
+    carries ``p_stable_edge`` and ``p_min_edge`` itself; a table that has them
+    passes through unchanged.
     """
+    if "p_min_edge" in minimal.columns:
+        return minimal
     smallest = architectures.groupby(["dataset", "family"])["params"].min()
     smallest = minimal.join(smallest.rename("smallest"), on=["dataset", "family"])["smallest"]
     edge = np.select(
