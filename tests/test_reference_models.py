@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
 from torch import nn
 
+import minarch
 from minarch.errors import SpecError
 from minarch.models import build_model, count_flops, count_parameters, describe
 from minarch.prune import prune_structured
 from minarch.spec import expand, parse_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MNIST1D_CNN = {
     "depth": 3,
@@ -83,3 +88,28 @@ def test_a_depth0_mlp_needs_no_width_and_any_width_is_the_same_architecture():
 def test_an_mlp_with_hidden_layers_still_needs_a_width():
     with pytest.raises(SpecError, match=r"models\[0\]\.width: .*required when depth > 0"):
         runs({"family": "mlp", "depth": 2})
+
+
+def test_the_mnist1d_baselines_study_plans_the_published_models():
+    plan = minarch.plan("mnist1d-baselines")
+    sizes = {run.label: run.params for run in plan.runs}
+    assert sizes == {
+        "mlp d0": 410,
+        "mlp d2 w100": 15_210,
+        "cnn d3 c25 s2 pool-none flatten no-bn": 5_160,
+    }
+    assert len(plan.runs) == 9
+
+
+def test_the_compression_ladder_covers_the_ladder_depths_and_both_compressions():
+    study = minarch.load_study(str(ROOT / "studies/compression-ladder-cpu.yaml"))
+    assert [d.name for d in study.dataset_specs()] == [
+        "digits",
+        "mnist1d",
+        "fashion-mnist",
+        "cifar10-jpeg",
+    ]
+    depths = {entry["family"]: entry["depth"] for entry in study.models}
+    assert depths == {"mlp": [1, 2, 3], "cnn": [2, 3]}
+    assert study.prune.unstructured is not None and study.prune.pipelines == ("oneshot",)
+    assert study.quantize is not None and study.seed_count() >= 3
