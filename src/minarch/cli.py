@@ -340,6 +340,8 @@ def plan(
     stdout.print(table)
     packs = len(the_plan.packs())
     stdout.print(f"{len(the_plan.runs)} runs in {packs} packs, {len(finished)} done")
+    if limit := the_plan.extension_limit():
+        stdout.print(f"extensions (grid, sizes) can add at most {limit:,} runs")
     if time and not left.runs:
         stdout.print("nothing left to train: training time 0 s")
     if estimate is not None:
