@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from minarch.errors import Interrupted, MinarchError, OptionError
 from minarch.plugins import add_plugins
 from minarch.tables import TABLES
 from minarch.terminal import duration, print_analysis, print_frame, whole_numbers
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     help="Find the smallest network that reliably learns an image-classification task.",
@@ -369,28 +374,40 @@ def status(db: Db = None) -> None:
     print_frame(stdout, frame)
 
 
-@app.command()
-def runs(
-    db: Db = None,
-    study: StudyName = None,
-    format: FrameFormat = Format.csv,
-    output: Output = None,
-) -> None:
-    """One row per run: configuration, parameters, FLOPs, final and best metrics, state."""
-    _check_output(format, output)
-    _write_frame(whole_numbers(_api().runs(db=db, study=study)), format, output)
+def _frame_command(name: str, frame: Callable[..., pd.DataFrame], help: str) -> None:
+    """A command that writes one of the API's frames (of one study or all) as csv, json or parquet.
+
+    ``frame`` takes ``db`` and ``study``; it is called only when the command runs.
+    """
+
+    def command(
+        db: Db = None,
+        study: StudyName = None,
+        format: FrameFormat = Format.csv,
+        output: Output = None,
+    ) -> None:
+        _check_output(format, output)
+        _write_frame(frame(db=db, study=study), format, output)
+
+    command.__doc__ = help
+    app.command(name)(command)
 
 
-@app.command()
-def epochs(
-    db: Db = None,
-    study: StudyName = None,
-    format: FrameFormat = Format.csv,
-    output: Output = None,
-) -> None:
-    """One row per run and epoch: the training curves (losses, accuracies, learning rate)."""
-    _check_output(format, output)
-    _write_frame(_api().epochs(db=db, study=study), format, output)
+_frame_command(
+    "runs",
+    lambda **where: whole_numbers(_api().runs(**where)),
+    "One row per run: configuration, parameters, FLOPs, final and best metrics, state.",
+)
+_frame_command(
+    "epochs",
+    lambda **where: _api().epochs(**where),
+    "One row per run and epoch: the training curves (losses, accuracies, learning rate).",
+)
+_frame_command(
+    "compression",
+    lambda **where: _api().compression(**where),
+    "One row per pruning or quantization result, beside its uncompressed run.",
+)
 
 
 def _check_output(format: Format, output: Path | None) -> None:
@@ -491,18 +508,6 @@ def _remove(db: str | None, study: str, *, failed: bool, run_ids, yes: bool) -> 
 
 
 @app.command()
-def compression(
-    db: Db = None,
-    study: StudyName = None,
-    format: FrameFormat = Format.csv,
-    output: Output = None,
-) -> None:
-    """One row per pruning or quantization result, beside its uncompressed run."""
-    _check_output(format, output)
-    _write_frame(_api().compression(db=db, study=study), format, output)
-
-
-@app.command()
 def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> None:
     """Write the HTML report (and PNG figures) for one study or every study."""
     for path in _api().report(db=db, study=study, out=out_dir):
@@ -580,7 +585,7 @@ def main() -> None:
         app()
     except MinarchError as exc:
         message = exc.flag_message() if isinstance(exc, OptionError) else str(exc)
-        stderr.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=False)
+        stderr.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr.print("interrupted")
