@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from minarch.data.files import expected_files
-from minarch.data.registry import SOURCES
+from minarch.data.registry import SOURCES, get_entry
 
 # --- Real-data tests: skipped, with one reason, where the official files are absent -----
 
@@ -37,6 +37,8 @@ def _has_files(folder: Path | None, names: tuple[str, ...]) -> bool:
     """Every official file of ``names`` is in ``folder`` (presence only: digests are slow)."""
     if folder is None:
         return False
+    for name in names:
+        get_entry(name)  # loads the dataset catalog, which fills SOURCES
     return all(
         path.is_file()
         for name in names
