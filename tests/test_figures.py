@@ -8,6 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.reporting import ReportInput, style
+from minarch.reporting.page import _figure as page_figure
+from minarch.reporting.png import LEGEND_ENTRY, LEGEND_TOP, PNG_OPTIONS, figure_height
+from minarch.reporting.section import Figure
 from minarch.reporting.sections.accuracy import accuracy_vs_params, size_lines
 from minarch.reporting.sections.curves import learning_curves
 from minarch.reporting.sections.hpspace import hyperparameter_space
@@ -121,3 +124,22 @@ def test_pruning_curves_of_one_family_differ_in_width_as_well_as_shade():
     colors, widths = style.model_colors(table), style.model_widths(table)
     assert len(set(colors.values())) == 3 and len(set(widths.values())) == 3
     assert widths[("d", "mlp", "a")] < widths[("d", "mlp", "c")]
+
+
+def test_a_long_legend_gets_a_figure_tall_enough_for_it_in_html_and_png():
+    """Every legend row (entries and family titles) fits: nothing is cut off or scrolled."""
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=[1],
+                y=[1],
+                name=f"m{i}",
+                legendgroup=f"f{i % 2}",
+                legendgrouptitle_text=f"f{i % 2}",
+            )
+            for i in range(20)
+        ]
+    )
+    assert figure_height(fig) == LEGEND_TOP + LEGEND_ENTRY * (20 + 2)
+    assert figure_height(go.Figure(go.Scatter(x=[1], y=[1]))) == PNG_OPTIONS["height"]
+    assert f"height:{figure_height(fig)}px" in page_figure(Figure("curves", fig))

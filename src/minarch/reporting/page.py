@@ -16,7 +16,7 @@ import plotly.offline
 
 import minarch
 from minarch.analysis import summary
-from minarch.reporting.png import PNG_OPTIONS
+from minarch.reporting.png import PNG_OPTIONS, figure_height
 from minarch.reporting.section import Figure, Section, slugify
 from minarch.reporting.style import FONT
 
@@ -97,6 +97,6 @@ def _figure(fig: Figure) -> str:
         div_id=fig.slug,
         config=_PLOT_CONFIG,
         default_width="100%",
-        default_height="560px",
+        default_height=f"{figure_height(fig.figure)}px",
     )
     return f"<figure>{div}</figure>"

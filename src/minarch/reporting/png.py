@@ -53,16 +53,24 @@ def export_pngs(figures: Sequence[Figure], fig_dir: Path) -> None:
 
 
 def _options(figure: go.Figure) -> dict:
-    """PNG_OPTIONS, taller where the legend has more entries than 560 px hold.
+    """PNG_OPTIONS, taller where the legend has more entries than 560 px hold."""
+    return PNG_OPTIONS | {"height": figure_height(figure)}
 
-    A static image cannot scroll its legend: entries past the bottom are lost.
+
+def figure_height(figure: go.Figure) -> int:
+    """560 px, or taller where the legend has more rows (entries and group titles) than that holds.
+
+    A static image cannot scroll its legend, so entries past the bottom would be
+    lost; in the HTML page a scrolled legend reads as cut off.
     """
-    entries = sum(
-        1 for t in figure.data if "showlegend" in t and t.showlegend is not False and t.name
-    )
-    entries += sum(1 for shape in figure.layout.shapes if shape.showlegend)
-    height = max(PNG_OPTIONS["height"], LEGEND_TOP + LEGEND_ENTRY * entries)
-    return PNG_OPTIONS | {"height": height}
+    shown = [t for t in figure.data if "showlegend" in t and t.showlegend is not False and t.name]
+    groups = {
+        t.legendgrouptitle.text
+        for t in shown
+        if "legendgrouptitle" in t and t.legendgrouptitle.text
+    }
+    entries = len(shown) + len(groups) + sum(1 for s in figure.layout.shapes if s.showlegend)
+    return max(PNG_OPTIONS["height"], LEGEND_TOP + LEGEND_ENTRY * entries)
 
 
 def _render(figures: Sequence[Figure], scratch: Path) -> bool:
