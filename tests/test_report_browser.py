@@ -9,6 +9,7 @@ import struct
 import subprocess
 import tempfile
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -16,6 +17,7 @@ import pytest
 import minarch
 from minarch.reporting import style
 from minarch.reporting.sections.regimes import p_min_lines
+from minarch.reporting.sections.sensitivity import _parallel as parallel_categories
 from tests.browser import (
     CHROMIUM,
     assert_renders_without_console_errors,
@@ -97,3 +99,28 @@ def test_p_min_labels_of_close_lines_do_not_overlap():
     labels = boxes(fig, "g.annotation")
     assert len(labels) == 3
     assert not overlapping(labels), labels
+
+
+@requires_chromium
+def test_parallel_categories_axis_titles_do_not_overlap():
+    """Nine varied fields, as a CNN and ViT study has them, side by side in a 900 px figure."""
+    rng = np.random.default_rng(0)
+    pick = lambda values: rng.choice(values, 24)  # noqa: E731
+    runs = pd.DataFrame(
+        {
+            "config.model.kernel": pick([3.0, 5.0, np.nan]),
+            "config.model.pooling": pick(["max", "avg"]),
+            "config.model.batch_norm": pick([True, False]),
+            "config.model.patch_size": pick([2.0, 4.0, np.nan]),
+            "config.model.channels": pick([32.0, 128.0, np.nan]),
+            "config.model.depth": pick([1.0, 2.0, 3.0]),
+            "lr": pick([0.001, 0.01]),
+            "weight_decay": pick([0.0, 1e-4]),
+            "params": pick([310, 2410, 12000]),
+            "acc": rng.random(24),
+        }
+    )
+    fig = parallel_categories(runs, list(runs.columns[:-1]), "Digits")
+    titles = [box for box in boxes(fig, "text.dimlabel") if box[2] - box[0] > 1]
+    assert len(titles) == 9
+    assert not overlapping(titles), titles

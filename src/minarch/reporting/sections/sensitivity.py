@@ -176,6 +176,8 @@ def _parallel(runs: pd.DataFrame, fields: list[str], name: str) -> go.Figure:
                 "colorbar": {"title": {"text": "val. acc. (%)"}},
                 "shape": "hspline",
             },
+            labelfont={"size": 12},  # axis titles side by side: a smaller font keeps them apart
+            tickfont={"size": 11},
             hoveron="color",
             hoverinfo="count+probability",
             arrangement="freeform",
