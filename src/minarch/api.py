@@ -167,6 +167,7 @@ def run(
         artifacts_dir,
         make_executor,
         place,
+        remove_stale_weights,
         resolve_threads,
         run_study,
         writable_dir,
@@ -174,8 +175,12 @@ def run(
 
     console = console or Console(stderr=True)
     the_plan = plan(source, overrides=overrides, max_runs=max_runs)
-    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
     url = db or default_db_url()
+    if _in_memory(url):
+        raise StoreError(
+            f"--db {url}: an in-memory store keeps nothing once minarch exits; "
+            "name a file, e.g. sqlite:///runs.db"
+        )
     placement = place(
         executor,
         device=device,
@@ -189,15 +194,20 @@ def run(
     workspace = Workspace(
         db_url=url,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
-        artifacts=Path(artifacts) if artifacts else artifacts_dir(url),
+        artifacts=Path(artifacts).resolve() if artifacts else artifacts_dir(url),
         device=str(placement.device),
         threads=resolve_threads(threads, placement.device),
         workers=placement.workers,
         download=download,
     )
-    with _opened(url) as store:  # a bad --db fails before any folder is made
+    datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
+    finished = finished_runs(the_plan, db=url)  # a bad --db fails before any file is made
+    for spec in {r.config.dataset for r in the_plan.runs if r.config.id not in finished}:
+        datasets.get(spec)  # and so does missing or corrupt data
+    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
+    with _opened(url) as store:
         writable_dir(workspace.artifacts, "--artifacts")
-        datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
+        remove_stale_weights(workspace.artifacts, store)
         trainer = make_executor(placement, workspace, datasets)
         summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
         path = _report(store, the_plan.study.name, reports) if reports else None
@@ -450,9 +460,18 @@ def _missing_file(url: str) -> Path | None:
         parsed = make_url(url)
     except ArgumentError:
         return None  # open_store says what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite" or _in_memory(url):
+        return None
+    path = Path(parsed.database or "").expanduser()
+    return None if path.exists() else path
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` is a SQLite database in memory, gone when the process ends."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # open_store says what is wrong with the URL
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file:")
-    if parsed.get_backend_name() != "sqlite" or in_memory:
-        return None
-    path = Path(database).expanduser()
-    return None if path.exists() else path
+    return parsed.get_backend_name() == "sqlite" and in_memory

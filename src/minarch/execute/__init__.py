@@ -15,7 +15,12 @@ from minarch.execute.planner import Plan, PlannedRun, plan_study
 from minarch.execute.policy import resolve_device, resolve_threads, resolve_workers
 from minarch.execute.study import Summary, run_study
 from minarch.execute.workers import WorkerExecutor
-from minarch.execute.workspace import Workspace, artifacts_dir, writable_dir
+from minarch.execute.workspace import (
+    Workspace,
+    artifacts_dir,
+    remove_stale_weights,
+    writable_dir,
+)
 
 __all__ = [
     "EXECUTORS",
@@ -36,6 +41,7 @@ __all__ = [
     "make_executor",
     "place",
     "plan_study",
+    "remove_stale_weights",
     "resolve_device",
     "resolve_threads",
     "resolve_workers",

@@ -53,6 +53,7 @@ from minarch.execute.policy import usable_cores
 from minarch.execute.progress import progress_bar
 from minarch.execute.trainer import PackTrainer
 from minarch.execute.workspace import Workspace
+from minarch.scratch import scratch_path
 from minarch.spec import DatasetSpec, RunConfig
 from minarch.store import Store, local_owner, open_store
 
@@ -160,7 +161,7 @@ class Weights:
         if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == self.sha256:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial = scratch_path(path)
         partial.write_bytes(self.content)
         os.replace(partial, path)
 

@@ -28,9 +28,10 @@ from minarch.errors import MinarchError, PruneError, QuantError
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.derived import derived_start, ordinary_start
 from minarch.execute.pack import Pack
-from minarch.execute.workspace import Workspace
+from minarch.execute.workspace import Workspace, weights_dir
 from minarch.models import count_flops, count_parameters
 from minarch.prune import save_pruned
+from minarch.scratch import scratch_path
 from minarch.spec import RunConfig
 from minarch.store import Store
 from minarch.train import EpochRecord, Hooks, Member, MemberResult, train_pack
@@ -82,8 +83,8 @@ class PackTrainer:
             ):
                 config = next(c for c in pack.configs if c.id == result.key)
                 model = start.finished(result.state_dict) if parent is not None else None
-                artifacts = self.workspace.artifacts
-                path, sha256, size = save_weights(result, artifacts, config, model, data)
+                folder = weights_dir(self.workspace.artifacts, store)
+                path, sha256, size = save_weights(result, folder, config, model, data)
                 store.add_artifact(result.key, "weights", str(path), sha256, size)
                 end(
                     result.key,
@@ -184,7 +185,7 @@ def save_weights(
     """
     artifacts.mkdir(parents=True, exist_ok=True)
     path = artifacts / f"{result.key}.pt"
-    partial = path.with_suffix(f".pt.{os.getpid()}.partial")
+    partial = scratch_path(path)
     if model is None:
         torch.save(result.state_dict, partial)
     else:

@@ -65,7 +65,7 @@ class RunRecord(NewRun):
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    """A file a run produced (weights, exports), with its checksum."""
+    """A file a run produced (weights, exports), with its checksum; ``path`` is absolute."""
 
     run_id: str
     kind: str
@@ -94,6 +94,16 @@ class Store(abc.ABC):
     cannot be reached or names an unknown study or run, and ``ValueError`` for
     arguments that only a bug can produce (an unknown state or metric name).
     """
+
+    @property
+    @abc.abstractmethod
+    def id(self) -> str:
+        """A name no other store has, kept for the store's life.
+
+        Run ids are the same in every store, so each store writes its files
+        into a folder of this name: deleting one store's runs never deletes
+        another's files.
+        """
 
     @abc.abstractmethod
     def register_study(self, name: str, spec_text: str, runs: Sequence[NewRun]) -> int:
@@ -174,11 +184,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def add_artifact(self, run_id: str, kind: str, path: str, sha256: str, size: int) -> None:
-        """Record a file of ``run_id``; the same kind and path again replaces it."""
+        """Record a file of ``run_id``; the same kind and path again replaces it.
+
+        A relative ``path`` is taken from the working directory. A file-backed
+        store records paths under its own folder relative to that folder, so
+        the store and its files can move together; any other path is recorded
+        absolute. Either way it never depends on where a later command runs.
+        """
 
     @abc.abstractmethod
-    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        """The files recorded for ``run_id``, oldest first."""
+    def artifacts(self, run_id: str | None = None) -> list[ArtifactRecord]:
+        """The files recorded for ``run_id`` (every run's when None), oldest first."""
 
     @abc.abstractmethod
     def record_evaluation(
