@@ -86,7 +86,9 @@ def set_schema_version(url: str, version: int | str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(
-            meta_table.update().where(meta_table.c.key == "schema_version").values(value=str(version))
+            meta_table.update()
+            .where(meta_table.c.key == "schema_version")
+            .values(value=str(version))
         )
     engine.dispose()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from rich.console import Console
 
-from minarch.errors import MinarchError
+from minarch.errors import MinarchError, WeightsError
 from minarch.execute.compress import compress, load_trained, measure
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.progress import progress_bar
@@ -64,7 +64,12 @@ def evaluate_study(
         task = progress.add_task("evaluations", total=total)
         for config, settings in jobs:
             data = datasets.get(config.dataset)
-            trained = load_trained(config, store, data).to(datasets.device)
+            try:
+                trained = load_trained(config, store, data).to(datasets.device)
+            except WeightsError as exc:  # measure the other runs; the next run retries this one
+                progress.console.print(f"[yellow]not evaluated[/yellow]: {exc}")
+                progress.advance(task, len(settings))
+                continue
             for setting in settings:
                 key, measured = setting_key(setting), _measured(trained, setting, data)
                 store.record_evaluation(config.id, key, setting.to_dict(), measured)

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from minarch.analysis import grid_extensions
 from minarch.errors import Interrupted
+from minarch.execute.claims import PARENT_POLL_SECONDS, trained_elsewhere
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.evaluate import evaluate_study
 from minarch.execute.executor import Executor
@@ -81,8 +82,21 @@ def run_study(
 
 
 def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
-    executor.train(the_plan.study.name, configs, store, console)
-    evaluate_study(the_plan.study.name, the_plan.study, configs, store, datasets, console=console)
+    """Train what is pending, wait for what other processes train, then evaluate.
+
+    Two drivers can share a study (a SLURM array, a second terminal): what
+    the other claimed is neither ours to train nor a failure, so this one
+    waits and then trains what became trainable (children of the runs it
+    waited for, runs of a trainer that died meanwhile).
+    """
+    name = the_plan.study.name
+    executor.train(name, configs, store, console)
+    while others := trained_elsewhere(store, name, configs):
+        console.print(f"waiting for {others} runs that other processes are training")
+        while trained_elsewhere(store, name, configs):
+            time.sleep(PARENT_POLL_SECONDS)
+        executor.train(name, configs, store, console)
+    evaluate_study(name, the_plan.study, configs, store, datasets, console=console)
 
 
 def _extend_grid(

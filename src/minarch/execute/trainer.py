@@ -24,7 +24,7 @@ from torch import nn
 
 import minarch
 from minarch.data import Dataset
-from minarch.errors import MinarchError, PruneError, QuantError
+from minarch.errors import MinarchError, PruneError, QuantError, WeightsError
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.derived import derived_start, ordinary_start
 from minarch.execute.pack import Pack
@@ -66,7 +66,7 @@ class PackTrainer:
             else:
                 try:
                     start = derived_start(pack.first, parent, store, data)
-                except (PruneError, QuantError) as exc:  # this pack's setting failed, not the study
+                except (PruneError, QuantError, WeightsError) as exc:  # this pack, not the study
                     for run_id in pack.run_ids:
                         end(run_id, "failed", str(exc))
                     progress.console.print(f"[red]{pack.label} failed[/red]: {exc}")

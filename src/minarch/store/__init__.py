@@ -13,6 +13,7 @@ from minarch.store.base import (
     RunRecord,
     Store,
     local_owner,
+    owner_is_gone,
 )
 from minarch.store.schema import SCHEMA_VERSION
 from minarch.store.sql import SQLStore, default_db_url, open_store
@@ -29,5 +30,6 @@ __all__ = [
     "Store",
     "default_db_url",
     "local_owner",
+    "owner_is_gone",
     "open_store",
 ]

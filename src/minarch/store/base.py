@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from minarch.scratch import process_is_gone
+
 RUN_STATES = ("pending", "running", "done", "failed", "diverged")
 FINISHED_STATES = ("done", "failed", "diverged")
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "wall_time")
@@ -24,9 +26,15 @@ EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "
 def local_owner() -> str:
     """The owner string of this process, ``"{hostname}:{pid}"``.
 
-    ``Store.reclaim`` parses it to tell whether a local owner has died.
+    ``owner_is_gone`` parses it to tell whether a local owner has died.
     """
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_gone(owner: str | None) -> bool:
+    """True only for a ``local_owner`` of this host whose process has ended."""
+    host, _, pid = (owner or "").rpartition(":")
+    return pid.isdigit() and process_is_gone(host, int(pid))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from minarch.errors import StoreError
-from minarch.scratch import process_is_gone
 from minarch.store import frames, schema
 from minarch.store.base import (
     EPOCH_METRICS,
@@ -54,6 +53,7 @@ from minarch.store.base import (
     NewRun,
     RunRecord,
     Store,
+    owner_is_gone,
 )
 from minarch.store.schema import (
     artifact_table,
@@ -287,12 +287,6 @@ def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
     ids = list(dict.fromkeys(ids))
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
-
-
-def _owner_is_dead(owner: str | None) -> bool:
-    """True only for an owner ``"{host}:{pid}"`` on this host whose process is gone."""
-    host, _, pid = (owner or "").rpartition(":")
-    return pid.isdigit() and process_is_gone(host, int(pid))
 
 
 def _run_record(row: Any) -> RunRecord:
@@ -569,7 +563,7 @@ class SQLStore(Store):
             for row in conn.execute(query).all():
                 heartbeat_at = _utc(row.heartbeat_at)
                 abandoned = row.state == "running" and (
-                    heartbeat_at is None or heartbeat_at <= cutoff or _owner_is_dead(row.owner)
+                    heartbeat_at is None or heartbeat_at <= cutoff or owner_is_gone(row.owner)
                 )
                 if row.state != "failed" and not abandoned:
                     continue
