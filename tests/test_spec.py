@@ -203,6 +203,10 @@ def test_huge_grids_are_counted_not_listed():
         (("lr: [0.1, 0.01]", "lr: [0.1, .nan]"), "training.lr[1]: expected a finite number"),
         (("weight_decay: 0.0001", "weight_decay: .inf"), "training.weight_decay: expected a fin"),
         (("name: demo", "name: " + "a" * 256), "name: a study name has at most 255 characters"),
+        (("width: [4, 16]", "width: true"), "models[0].width: expected a number, got True"),
+        (("width: [4, 16]", "width: [4, true]"), "models[0].width: expected a number, got True"),
+        (("epochs: 3", "epochs: true"), "training.epochs: expected a number, not true or false"),
+        (("seeds: 2", "seeds: [0, false]"), "seeds: expected a number, not true or false"),
         (("name: demo", 'name: "nl\\n"'), "name: use letters, digits"),
         (
             ("lr: [0.1, 0.01]", "lr: {log10: {start: -1, stop: 400, step: 1}}"),
