@@ -370,20 +370,27 @@ def runs(
 
 
 def _check_output(format: Format, output: Path | None) -> None:
-    """Before any work: parquet is binary, so it goes to a file."""
+    """Before any work: parquet is binary, so it goes to a file, which must be one."""
     if format is Format.parquet and output is None:
         raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
+    if output is not None and output.is_dir():
+        raise MinarchError(f"--output {output}: is a folder, expected a file name")
+    if output is not None and not output.parent.is_dir():
+        raise MinarchError(f"--output {output}: folder {output.parent} does not exist")
 
 
 def _write_frame(frame, format: Format, output: Path | None) -> None:
     target = output or sys.stdout
-    if format is Format.csv:
-        frame.to_csv(target, index=False)
-    elif format is Format.json:
-        text = frame.to_json(orient="records", indent=1, date_format="iso")
-        output.write_text(text) if output else sys.stdout.write(text + "\n")
-    else:
-        frame.to_parquet(output, index=False)
+    try:
+        if format is Format.csv:
+            frame.to_csv(target, index=False)
+        elif format is Format.json:
+            text = frame.to_json(orient="records", indent=1, date_format="iso")
+            output.write_text(text) if output else sys.stdout.write(text + "\n")
+        else:
+            frame.to_parquet(output, index=False)
+    except OSError as exc:  # read-only, full, or taken away since the check
+        raise MinarchError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
 
 
 @app.command()

@@ -104,14 +104,24 @@ def _sized(config: RunConfig) -> PlannedRun:
 @cache
 def _measure(dataset: DatasetSpec, model: ModelChoice) -> tuple[int, int]:
     """Parameters and per-sample FLOPs, once per (dataset shape, architecture)."""
+    label = describe(model.family, model.config)
     try:
         info = dataset_info(dataset.name, path=dataset.path, image_size=dataset.image_size)
         with _bounded_build():
             net = build_model(model.family, model.config, info.input_shape, info.num_classes)
     except MinarchError as exc:
-        label = describe(model.family, model.config)
         raise type(exc)(f"{label} on {dataset.name}: {exc}") from None
-    return count_parameters(net), count_flops(net, info.input_shape)
+    try:
+        return count_parameters(net), count_flops(net, info.input_shape)
+    except Exception as exc:  # a plugin family's forward: the family's to fix, not minarch's
+        raise ModelError(
+            f"{label} on {dataset.name}: its forward pass on a {info.input_shape} input failed "
+            f"while counting FLOPs ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    return next((line for line in str(exc).splitlines() if line.strip()), "")
 
 
 @contextmanager

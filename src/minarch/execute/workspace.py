@@ -72,9 +72,9 @@ def remove_stale_weights(artifacts: Path, store: Store) -> list[Path]:
 
 def writable_dir(path: Path, option: str) -> Path:
     """Fail before training, not after, when a folder cannot be written."""
-    if path.exists() and not path.is_dir():
-        raise MinarchError(f"{option} {path}: is a file, expected a folder")
     try:
+        if path.exists() and not path.is_dir():
+            raise MinarchError(f"{option} {path}: is a file, expected a folder")
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
