@@ -172,6 +172,7 @@ def run(
         run_study,
         writable_dir,
     )
+    from minarch.execute.signals import interruptible
 
     console = console or Console(stderr=True)
     the_plan = plan(source, overrides=overrides, max_runs=max_runs)
@@ -202,15 +203,16 @@ def run(
     )
     datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
     finished = finished_runs(the_plan, db=url)  # a bad --db fails before any file is made
-    for spec in {r.config.dataset for r in the_plan.runs if r.config.id not in finished}:
-        datasets.get(spec)  # and so does missing or corrupt data
-    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
-    with _opened(url) as store:
-        writable_dir(workspace.artifacts, "--artifacts")
-        remove_stale_weights(workspace.artifacts, store)
-        trainer = make_executor(placement, workspace, datasets)
-        summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
-        path = _report(store, the_plan.study.name, reports) if reports else None
+    with interruptible():  # SIGTERM in a first decode (minutes) stops as cleanly as training
+        for spec in {r.config.dataset for r in the_plan.runs if r.config.id not in finished}:
+            datasets.get(spec)  # and so does missing or corrupt data
+        reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "--out") if report else None
+        with _opened(url) as store:
+            writable_dir(workspace.artifacts, "--artifacts")
+            remove_stale_weights(workspace.artifacts, store)
+            trainer = make_executor(placement, workspace, datasets)
+            summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
+            path = _report(store, the_plan.study.name, reports) if reports else None
     return RunOutcome(the_plan.study.name, summary, path)
 
 
