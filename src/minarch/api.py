@@ -19,7 +19,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from minarch.errors import MinarchError, StoreError
-from minarch.store import Store, default_db_url, open_store
+from minarch.store import Store, code_versions, default_db_url, open_store
 from minarch.tables import TABLES
 
 if TYPE_CHECKING:
@@ -217,9 +217,14 @@ def run(
 
 
 def status(*, db: str | None = None) -> pd.DataFrame:
-    """Per study: how many runs are pending, running, done, failed, diverged."""
+    """Per study: how many runs are pending, running, done, failed, diverged.
+
+    ``versions`` counts the versions of minarch that trained its finished runs.
+    """
     with _existing(db) as store:
-        return store.status()
+        frame, runs = store.status(), store.runs_frame()
+    versions = {study: len(code_versions(group)) for study, group in runs.groupby("study")}
+    return frame.assign(versions=frame["study"].map(versions).fillna(0).astype(int))
 
 
 def runs(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:

@@ -355,6 +355,12 @@ def status(db: Db = None) -> None:
         stdout.print("no studies in the store yet (minarch run STUDY)")
         return
     print_frame(stdout, frame)
+    for row in frame[frame["versions"] > 1].itertuples():
+        stdout.print(
+            f"study {row.study}: its runs were trained by {row.versions} versions of minarch "
+            f"(columns env.minarch and env.git of `minarch runs --study {row.study}`)",
+            highlight=False,
+        )
 
 
 @app.command()

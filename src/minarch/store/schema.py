@@ -156,8 +156,9 @@ def ensure_schema(conn: Connection, home: Path | None = None) -> None:
         conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
     else:
         migrate(conn, found)
-    if store_id(conn) is None:
+    if store_id(conn) is None:  # written before stores had ids: adopt what it recorded then
         _adopt_artifact_paths(conn, home)
+        _name_legacy_resnet_shortcuts(conn)
         conn.execute(meta_table.insert().values(key="store_id", value=uuid.uuid4().hex))
 
 
@@ -179,6 +180,30 @@ def located_path(recorded: str, home: Path | None) -> str:
     if home is None or Path(recorded).is_absolute():
         return recorded
     return str(home / recorded)
+
+
+def _name_legacy_resnet_shortcuts(conn: Connection) -> None:
+    """ResNet-CIFAR runs stored before option A was the default were option B.
+
+    Their configs do not name the shortcut, so they read as option A and share
+    the label of the option-A runs trained since: a study mixing both would
+    compare them as one architecture. Their ids already hash as option B.
+    """
+    rows = conn.execute(
+        select(run_table.c.id, run_table.c.config, run_table.c.model).where(
+            run_table.c.family == "resnet_cifar"
+        )
+    ).all()
+    for row in rows:
+        model = dict(row.config.get("model") or {})
+        if "shortcut" in model:
+            continue
+        config = {**row.config, "model": {**model, "shortcut": "B"}}
+        conn.execute(
+            update(run_table)
+            .where(run_table.c.id == row.id)
+            .values(config=config, model=f"{row.model} shortcut-B")
+        )
 
 
 def _adopt_artifact_paths(conn: Connection, home: Path | None) -> None:
