@@ -33,7 +33,7 @@ def mixed(tmp_path) -> str:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE runs SET environment = '{\"minarch\": \"0.1.0\"}' "
+                'UPDATE runs SET environment = \'{"minarch": "0.1.0"}\' '
                 "WHERE id IN (SELECT id FROM runs ORDER BY seq LIMIT 2)"
             )
         )

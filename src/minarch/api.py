@@ -80,21 +80,30 @@ def load_study(source: str | Path, *, overrides: Sequence[str] = ()) -> StudySpe
 
 
 def plan(
-    source: str | Path, *, overrides: Sequence[str] = (), max_runs: int = DEFAULT_MAX_RUNS
+    source: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    max_runs: int = DEFAULT_MAX_RUNS,
+    force: bool = False,
 ) -> Plan:
     """Expand and size a study (with ``overrides``, as ``load_study``) without training.
 
     Touches no store. A study of more than ``max_runs`` runs is refused before
-    it is expanded.
+    it is expanded, and one whose data and largest pack need more memory than
+    this machine has is refused unless ``force`` (``execute.memory``).
     """
     from minarch.execute import plan_study
+    from minarch.execute.memory import check_memory
     from minarch.spec import load_study as load
 
     study, text = load(source, overrides)
     try:
-        return plan_study(study, text, max_runs=max_runs)
+        the_plan = plan_study(study, text, max_runs=max_runs)
+        if not force:
+            check_memory(the_plan)
     except MinarchError as exc:
         raise type(exc)(f"{source}: {exc}") from None
+    return the_plan
 
 
 def estimate_time(
@@ -141,6 +150,7 @@ def run(
     cpus_per_pack: float | None = None,
     report: bool = True,
     max_runs: int = DEFAULT_MAX_RUNS,
+    force: bool = False,
     console: Console | None = None,
 ) -> RunOutcome:
     """Train every run of the study that is not done yet, then write its report.
@@ -175,7 +185,7 @@ def run(
     from minarch.execute.signals import interruptible
 
     console = console or Console(stderr=True)
-    the_plan = plan(source, overrides=overrides, max_runs=max_runs)
+    the_plan = plan(source, overrides=overrides, max_runs=max_runs, force=force)
     url = db or default_db_url()
     if _in_memory(url):
         raise StoreError(

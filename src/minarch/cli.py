@@ -88,6 +88,14 @@ MaxRuns = Annotated[
     int,
     typer.Option(help="Refuse a study of more runs than this (counted before expanding it)."),
 ]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Go on when the data and the largest pack are estimated to need more memory "
+        "than this machine has.",
+    ),
+]
 StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Delete without asking (needed without a terminal).")
@@ -196,6 +204,7 @@ def run(
         ),
     ] = True,
     max_runs: MaxRuns = 100_000,
+    force: Force = False,
     executor: Annotated[
         ExecutorKind,
         typer.Option(
@@ -248,6 +257,7 @@ def run(
             workers=workers,
             threads=threads,
             max_runs=max_runs,
+            force=force,
             executor=executor.value,
             address=address,
             gpus_per_pack=gpus_per_pack,
@@ -284,6 +294,7 @@ def plan(
     db: Db = None,
     data_dir: DataDir = None,
     max_runs: MaxRuns = 100_000,
+    force: Force = False,
     time: Annotated[
         bool,
         typer.Option(
@@ -301,7 +312,7 @@ def plan(
     long training would take here, from step times measured on this machine.
     """
     api = _api()
-    the_plan = api.plan(study, overrides=overrides or (), max_runs=max_runs)
+    the_plan = api.plan(study, overrides=overrides or (), max_runs=max_runs, force=force)
     finished = api.finished_runs(the_plan, db=db)
     estimate = api.estimate_time(the_plan, device=device.value) if time else None
     seconds: dict[tuple[str, str], float] = {}
