@@ -196,3 +196,14 @@ def test_derived_runs_train_from_another_folder(tmp_path, monkeypatch):
     _train_in(tmp_path / "elsewhere", monkeypatch, study=FINETUNED, db=db)
     states = minarch.runs(db=db, study="tiny")["state"]
     assert len(states) == 8 and set(states) == {"done"}
+
+
+def test_rm_of_a_store_from_before_store_ids_keeps_files_in_the_shared_folder(trained):
+    """Such stores shared `minarch-artifacts/`; their files may be another store's too."""
+    folder, db, failed, weights = trained
+    shared = folder / "minarch-artifacts" / "shared.pt"
+    Path(weights).replace(shared)
+    with open_store(db) as opened:
+        opened.add_artifact(failed, "weights", str(shared), "0" * 64, 1)
+    minarch.remove(study="tiny", db=db, failed=True)
+    assert shared.exists() and failed not in set(minarch.runs(db=db)["run_id"])

@@ -278,8 +278,10 @@ def remove(
     quantization-aware) goes too, since it cannot train or be analysed without
     its parent, and so do their curves, evaluations and weight files. A run
     another study also holds only leaves this one; a study left without runs
-    is deleted; a running run is an error. Returns the rows of ``runs``
-    deleted, or with ``dry_run`` the ones that would be, deleting nothing.
+    is deleted; a running run is an error. Only files in the store's own
+    weights folder are deleted, never a file another store may record.
+    Returns the rows of ``runs`` deleted, or with ``dry_run`` the ones that
+    would be, deleting nothing.
     """
     with _existing(db) as store:
         _check_study(store, study)
@@ -306,7 +308,9 @@ def remove(
             )
         if not dry_run and len(doomed):
             for artifact in store.delete_runs(study, list(doomed["run_id"])):
-                Path(artifact.path).unlink(missing_ok=True)
+                path = Path(artifact.path)
+                if path.parent.name == store.id:  # older stores shared one folder: keep those
+                    path.unlink(missing_ok=True)
     return doomed
 
 
