@@ -41,8 +41,11 @@ def test_runs_another_driver_trains_are_waited_for_not_left_pending(tmp_path):
         store.claim(held, "another-host:1")
 
     def other_driver_finishes() -> None:
-        time.sleep(3)
+        """After this driver has trained the rest: it then finds the other's still running."""
         with open_store(db) as store:
+            while len(store.runs(states=["done"])) < len(the_plan.runs) - len(held):
+                time.sleep(0.1)
+            time.sleep(2)
             for run_id in held:
                 store.finish(run_id, "done", metrics={"final_val_acc": 0.5})
 
