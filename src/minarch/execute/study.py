@@ -1,8 +1,9 @@
 """Run a study end to end over any executor: check, register, train, evaluate, extend.
 
-Written once for every executor: the executor only trains pending runs;
-everything before (data checks, registering runs) and after (evaluations,
-the hyperparameter grid's extension) happens here, in the driving process.
+Written once for every executor: the executor trains pending runs and
+evaluates each pack as it finishes; everything before (data checks,
+registering runs) and after (evaluations still missing, the hyperparameter
+grid's extension) happens here, in the driving process.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 from minarch.analysis import grid_extensions
 from minarch.errors import Interrupted
 from minarch.execute.datasets import DatasetCache
-from minarch.execute.evaluate import evaluate_study
+from minarch.execute.evaluate import evaluate_study, evaluation_plan
 from minarch.execute.executor import Executor
 from minarch.execute.planner import DEFAULT_MAX_RUNS, Plan, plan_study
 from minarch.execute.signals import interruptible
@@ -81,8 +82,11 @@ def run_study(
 
 
 def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
-    executor.train(the_plan.study.name, configs, store, console)
-    evaluate_study(the_plan.study.name, the_plan.study, configs, store, datasets, console=console)
+    """Train (each trainer evaluates its packs), then evaluate what is still missing."""
+    study, name = the_plan.study, the_plan.study.name
+    executor.train(name, configs, evaluation_plan(study, configs), store, console)
+    threads = executor.workspace.threads
+    evaluate_study(name, study, configs, store, datasets, threads=threads, console=console)
 
 
 def _extend_grid(
