@@ -148,6 +148,12 @@ def _place(kind: str, ray: RayOptions | None = None, device: str = "cpu", worker
 
 
 def test_gpu_check_dry_run_prints_its_plan_without_a_gpu():
+    """The plan covers the four GPU risks and its study files are valid studies.
+
+    What it cannot check without a GPU: that ``--engine batched`` and
+    ``--set training.precision=bf16`` are accepted (they need the batched engine
+    and the precision field in this checkout) and what the steps measure.
+    """
     script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh"
     env = os.environ | {"PYTHON": sys.executable}
     done = subprocess.run(
@@ -156,10 +162,19 @@ def test_gpu_check_dry_run_prints_its_plan_without_a_gpu():
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["dry_run"] is True
-    commands = " ".join(plan["commands"])
-    for workload in ("mlp-grid", "cnn", "resnet20", "vit"):
-        assert f"--workload {workload}" in commands
-    assert "--executor ray --gpus-per-pack 0.25" in commands
+    studies = {name: parse_study(text) for name, text in plan["studies"].items()}
+    grid = plan_study(studies["grid.yaml"], "")
+    assert len(grid.packs()) == 1 and len(grid.runs) == 9 * 9 * 3  # one fused pack
+    assert len(plan_study(studies["ray.yaml"], "").packs()) == 4
+    grid_run, ray_run, evaluation, fp32, bf16 = plan["commands"]
+    assert "grid.yaml" in grid_run and "--engine batched" in grid_run
+    assert "--executor ray --gpus-per-pack 0.25" in ray_run
+    assert "eval.py" in evaluation
+    same_but_bf16 = fp32.replace("fp32.db", "bf16.db").replace(
+        " --out", " --set training.precision=bf16 --out"
+    )
+    assert bf16 == same_but_bf16 and "--set" not in fp32  # only the precision differs
+    assert set(plan["output"]) >= {"ok", "failures", "steps"}
 
 
 # --- one local Ray instance -------------------------------------------------------------
