@@ -49,8 +49,9 @@ LADDER = Path(__file__).parents[1] / "studies" / "minimal-architectures-cpu.yaml
 
 def pack_flops(pack: Pack, data, epochs: int) -> float:
     """Training and validation FLOPs of ``epochs`` epochs of every member."""
-    forward = count_flops(ordinary_start(pack.first, data).make_model(torch.Generator()),
-                          data.info.input_shape)  # fmt: skip
+    forward = count_flops(
+        ordinary_start(pack.first, data).make_model(torch.Generator()), data.info.input_shape
+    )
     per_epoch = 3 * forward * len(data.train_y) + forward * len(data.val_y)
     return len(pack.configs) * epochs * per_epoch
 
@@ -89,8 +90,12 @@ def main() -> None:
     parser.add_argument("--study", type=Path, default=LADDER)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--families", nargs="+", help="only these families (default: all)")
-    parser.add_argument("--workers", type=int, default=usable_cores(),
-                        help="cut packs as this many workers would (default: usable cores)")  # fmt: skip
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=usable_cores(),
+        help="cut packs as this many workers would (default: usable cores)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     load_before = os.getloadavg()
@@ -105,15 +110,17 @@ def main() -> None:
     for pack in packs:
         data = datasets.get(pack.first.dataset)
         seconds, engine = time_pack(pack, data, args.epochs)
-        rows.append({
-            "pack": pack.label,
-            "dataset": pack.first.dataset.name,
-            "family": pack.first.model.family,
-            "members": len(pack.configs),
-            "engine": engine,
-            "seconds": round(seconds, 3),
-            "gflop": round(pack_flops(pack, data, args.epochs) / 1e9, 3),
-        })  # fmt: skip
+        rows.append(
+            {
+                "pack": pack.label,
+                "dataset": pack.first.dataset.name,
+                "family": pack.first.model.family,
+                "members": len(pack.configs),
+                "engine": engine,
+                "seconds": round(seconds, 3),
+                "gflop": round(pack_flops(pack, data, args.epochs) / 1e9, 3),
+            }
+        )
     wall = time.perf_counter() - began
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -121,27 +128,33 @@ def main() -> None:
         groups[row["family"], row["dataset"]].append(row)
     total = _rates(rows, peak)
     bound = total["gflop"] * 1e9 / peak
-    print(json.dumps({
-        "study": str(args.study),
-        "machine": platform.machine(),
-        "torch": torch.__version__,
-        "threads": 1,
-        "workers_cut": args.workers,
-        "epochs": args.epochs,
-        "load_average_before": [round(v, 2) for v in load_before],
-        "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        "matmul_peak_gflops": round(peak / 1e9, 1),
-        "families": {key[0]: _rates(g, peak) for key, g in groups.items() if len(key) == 1},
-        "family_dataset": {"/".join(key): _rates(g, peak) for key, g in groups.items()
-                           if len(key) == 2},
-        "total": {
-            **total,
-            "wall_seconds": round(wall, 1),
-            "flop_bound_seconds": round(bound, 2),
-            "roofline_ratio": round(total["seconds"] / bound, 2),
-        },
-        "packs": rows,
-    }, indent=1))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "study": str(args.study),
+                "machine": platform.machine(),
+                "torch": torch.__version__,
+                "threads": 1,
+                "workers_cut": args.workers,
+                "epochs": args.epochs,
+                "load_average_before": [round(v, 2) for v in load_before],
+                "load_average_after": [round(v, 2) for v in os.getloadavg()],
+                "matmul_peak_gflops": round(peak / 1e9, 1),
+                "families": {key[0]: _rates(g, peak) for key, g in groups.items() if len(key) == 1},
+                "family_dataset": {
+                    "/".join(key): _rates(g, peak) for key, g in groups.items() if len(key) == 2
+                },
+                "total": {
+                    **total,
+                    "wall_seconds": round(wall, 1),
+                    "flop_bound_seconds": round(bound, 2),
+                    "roofline_ratio": round(total["seconds"] / bound, 2),
+                },
+                "packs": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -106,18 +106,23 @@ def _metrics(db: Path):
     return frame[[*METRICS, "engine"]], curves.drop(columns=["wall_time"]).reset_index(drop=True)
 
 
+def _run(folder: Path, db: Path, workers: str) -> str:
+    """``minarch run policy.yaml`` on the CPU with ``workers``; returns what it wrote to stderr."""
+    done = minarch(
+        "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
+        "--workers", workers, cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
 @pytest.mark.slow
 def test_same_numbers_with_one_or_two_workers(tmp_path):
     (tmp_path / "policy.yaml").write_text(STUDY)
     results = []
     for workers in ("1", "2"):
         db = tmp_path / f"w{workers}.db"
-        done = minarch(
-            "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
-            "--workers", workers, cwd=tmp_path,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert f"{workers} worker" in done.stderr
+        assert f"{workers} worker" in _run(tmp_path, db, workers)
         results.append(_metrics(db))
     (runs1, curves1), (runs2, curves2) = results
     assert set(runs1["engine"]) == {"fused", "plain"}
@@ -131,9 +136,12 @@ def test_same_numbers_with_one_or_two_workers(tmp_path):
     assert {(e["threads"], e["workers"]) for e in environments} == {(1, 2)}
 
 
-EVALUATED = STUDY.replace("seeds: 2", """seeds: 2
+EVALUATED = STUDY.replace(
+    "seeds: 2",
+    """seeds: 2
 prune: {unstructured: {scope: [global], sparsity: [0.5]}, pipelines: [oneshot]}
-quantize: {bits: [8, 3], casts: [fp16]}""")
+quantize: {bits: [8, 3], casts: [fp16]}""",
+)
 
 
 def _evaluations(db: Path) -> tuple[dict, list]:
@@ -153,11 +161,7 @@ def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_
     results = {}
     for workers in ("1", "2"):
         db = tmp_path / f"w{workers}.db"
-        done = minarch(
-            "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
-            "--workers", workers, cwd=tmp_path,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        _run(tmp_path, db, workers)
         results[workers] = _evaluations(db)
         measured, events = results[workers]
         assert len(measured) == 16 * 4 and not any("error" in m for m in measured.values())
@@ -167,11 +171,7 @@ def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_
     # What a worker did not evaluate, the driver measures after training: the same numbers.
     with sqlite3.connect(tmp_path / "w2.db") as connection:
         connection.execute("DELETE FROM evaluations")
-    again = minarch(
-        "run", "policy.yaml", "--db", f"sqlite:///{tmp_path / 'w2.db'}", "--device", "cpu",
-        "--workers", "2", cwd=tmp_path,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr
+    _run(tmp_path, tmp_path / "w2.db", "2")
     assert _evaluations(tmp_path / "w2.db")[0] == results["1"][0]
 
 

@@ -101,9 +101,7 @@ def evaluate_study(
         task = progress.add_task("evaluations", total=total)
         for config, settings in jobs:
             data = datasets.get(config.dataset)
-            evaluate_run(
-                config, settings, store, data, measured=lambda: progress.advance(task)
-            )
+            evaluate_run(config, settings, store, data, measured=lambda: progress.advance(task))
     return total
 
 

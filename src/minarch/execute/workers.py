@@ -2,9 +2,10 @@
 
 Each worker runs the ordinary claim loop with its own store connection (and
 evaluates each pack it trains); the store's atomic claims split the packs
-between them, so nothing here coordinates work. The parent only watches: it shows progress from the store,
-notices a worker that died (the out-of-memory killer, kill -9), returns that
-worker's runs to pending and starts a replacement, a bounded number of times.
+between them, so nothing here coordinates work. The parent only watches: it
+shows progress from the store, notices a worker that died (the out-of-memory
+killer, kill -9), returns that worker's runs to pending and starts a
+replacement, a bounded number of times.
 """
 
 from __future__ import annotations
