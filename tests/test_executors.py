@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -105,18 +106,23 @@ def _metrics(db: Path):
     return frame[[*METRICS, "engine"]], curves.drop(columns=["wall_time"]).reset_index(drop=True)
 
 
+def _run(folder: Path, db: Path, workers: str) -> str:
+    """``minarch run policy.yaml`` on the CPU with ``workers``; returns what it wrote to stderr."""
+    done = minarch(
+        "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
+        "--workers", workers, cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
 @pytest.mark.slow
 def test_same_numbers_with_one_or_two_workers(tmp_path):
     (tmp_path / "policy.yaml").write_text(STUDY)
     results = []
     for workers in ("1", "2"):
         db = tmp_path / f"w{workers}.db"
-        done = minarch(
-            "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
-            "--workers", workers, cwd=tmp_path,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert f"{workers} worker" in done.stderr
+        assert f"{workers} worker" in _run(tmp_path, db, workers)
         results.append(_metrics(db))
     (runs1, curves1), (runs2, curves2) = results
     assert set(runs1["engine"]) == {"fused", "plain"}
@@ -128,6 +134,45 @@ def test_same_numbers_with_one_or_two_workers(tmp_path):
     with open_store(f"sqlite:///{tmp_path / 'w2.db'}") as store:
         environments = [r.environment for r in store.runs()]
     assert {(e["threads"], e["workers"]) for e in environments} == {(1, 2)}
+
+
+EVALUATED = STUDY.replace(
+    "seeds: 2",
+    """seeds: 2
+prune: {unstructured: {scope: [global], sparsity: [0.5]}, pipelines: [oneshot]}
+quantize: {bits: [8, 3], casts: [fp16]}""",
+)
+
+
+def _evaluations(db: Path) -> tuple[dict, list]:
+    """Each (run, setting)'s metrics, and the evaluations' and runs' times in one sorted list."""
+    with open_store(f"sqlite:///{db}") as store:
+        evaluations = store.evaluations()
+        runs = store.runs()
+    measured = {(e.run_id, e.key): e.metrics for e in evaluations}
+    events = sorted([(e.created_at, "evaluated") for e in evaluations]
+                    + [(r.finished_at, "trained") for r in runs])  # fmt: skip
+    return measured, [what for _, what in events]
+
+
+@pytest.mark.slow
+def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_path):
+    (tmp_path / "policy.yaml").write_text(EVALUATED)
+    results = {}
+    for workers in ("1", "2"):
+        db = tmp_path / f"w{workers}.db"
+        _run(tmp_path, db, workers)
+        results[workers] = _evaluations(db)
+        measured, events = results[workers]
+        assert len(measured) == 16 * 4 and not any("error" in m for m in measured.values())
+        # Packs are evaluated while others still train, not after all training.
+        assert events.index("evaluated") < len(events) - 1 - events[::-1].index("trained")
+    assert results["1"][0] == results["2"][0]  # bit-identical
+    # What a worker did not evaluate, the driver measures after training: the same numbers.
+    with sqlite3.connect(tmp_path / "w2.db") as connection:
+        connection.execute("DELETE FROM evaluations")
+    _run(tmp_path, tmp_path / "w2.db", "2")
+    assert _evaluations(tmp_path / "w2.db")[0] == results["1"][0]
 
 
 def _start(folder: Path, *args: str) -> subprocess.Popen:

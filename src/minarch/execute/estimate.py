@@ -25,10 +25,9 @@ from minarch.bench.measure import minarch_rate, random_data
 from minarch.data import DatasetInfo, dataset_info
 from minarch.errors import MinarchError
 from minarch.execute.derived import ordinary_start
-from minarch.execute.executor import intra_op_threads
 from minarch.execute.pack import Pack
 from minarch.execute.planner import Plan
-from minarch.execute.policy import resolve_threads, resolve_workers
+from minarch.execute.policy import intra_op_threads, resolve_threads, resolve_workers
 from minarch.execute.progress import progress_bar
 from minarch.spec import RunConfig
 from minarch.spec.settings import StructuredPrune

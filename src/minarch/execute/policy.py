@@ -15,7 +15,8 @@ who accept numbers that differ from the 1-thread default.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 
@@ -81,6 +82,17 @@ def resolve_threads(threads: int | None, device: torch.device) -> int:
             raise MinarchError(f"--threads: expected a positive number, got {threads}")
         return threads
     return CPU_THREADS if device.type == "cpu" else torch.get_num_threads()
+
+
+@contextmanager
+def intra_op_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads for the block, restored after (the API may run in a notebook)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def worker_device(device: torch.device, index: int) -> torch.device:

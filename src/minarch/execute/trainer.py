@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,6 +27,7 @@ from minarch.data import Dataset
 from minarch.errors import MinarchError, PruneError, QuantError, WeightsError
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.derived import derived_start, ordinary_start
+from minarch.execute.evaluate import Evaluations, evaluate_run
 from minarch.execute.pack import Pack
 from minarch.execute.workspace import Workspace, weights_dir
 from minarch.models import count_flops, count_parameters
@@ -41,18 +42,32 @@ HEARTBEAT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class PackTrainer:
-    """Trains claimed packs of one trainer (``owner``) into ``store``."""
+    """Trains claimed packs of one trainer (``owner``) into ``store``, then evaluates them."""
 
     store: Store
     datasets: DatasetCache
     workspace: Workspace
     owner: str
     progress: Progress
+    evaluations: Evaluations = field(default_factory=dict)
 
     def train(self, pack: Pack, parent: RunConfig | None) -> None:
-        """Train ``pack``; each member's results are stored as it finishes."""
+        """Train ``pack`` and measure its finished runs' evaluations.
+
+        Each member's results are stored as it finishes; the evaluations
+        follow the whole pack, so no run waits in "running" for them.
+        """
+        for config in self._train(pack, parent):
+            settings = self.evaluations.get(config.id, ())
+            if settings:
+                data = self.datasets.get(config.dataset)
+                evaluate_run(config, settings, self.store, data)
+
+    def _train(self, pack: Pack, parent: RunConfig | None) -> list[RunConfig]:
+        """Train ``pack``; returns the configs of the runs that finished "done"."""
         store, progress = self.store, self.progress
         unfinished = set(pack.run_ids)
+        done: list[RunConfig] = []
 
         def end(run_id: str, state: str, message: str | None = None, **results) -> None:
             store.finish(run_id, state, message=message, **results)
@@ -70,7 +85,7 @@ class PackTrainer:
                     for run_id in pack.run_ids:
                         end(run_id, "failed", str(exc))
                     progress.console.print(f"[red]{pack.label} failed[/red]: {exc}")
-                    return
+                    return done
             device = self.datasets.device
             for result in train_pack(
                 make_model=start.make_model,
@@ -95,6 +110,8 @@ class PackTrainer:
                     environment=environment(device, self.workspace),
                     **({} if model is None else measured_size(model, data)),
                 )
+                if result.state == "done":
+                    done.append(config)
         except KeyboardInterrupt:
             store.release(self.owner, sorted(unfinished))  # pending: the next run resumes them
             raise
@@ -107,6 +124,7 @@ class PackTrainer:
             progress.console.print(f"[red]pack {pack.label} failed[/red]: {reason}")
         finally:
             progress.remove_task(hooks.task)
+        return done
 
 
 class StoreHooks(Hooks):
