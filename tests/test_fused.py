@@ -81,7 +81,15 @@ def assert_same_run(fused, plain, rtol: float = 1e-3, atol: float = 1e-5) -> Non
     assert len(fused.epochs) == len(plain.epochs)
     for f, p in zip(fused.epochs, plain.epochs, strict=True):
         assert f.epoch == p.epoch and f.lr == pytest.approx(p.lr)
-        for field in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5"):
+        for field in (
+            "train_loss",
+            "train_acc",
+            "train_eval_loss",
+            "train_eval_acc",
+            "val_loss",
+            "val_acc",
+            "val_top5",
+        ):
             assert getattr(f, field) == pytest.approx(getattr(p, field), rel=rtol, abs=atol), field
     assert fused.state_dict.keys() == plain.state_dict.keys()
     for key, value in plain.state_dict.items():

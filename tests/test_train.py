@@ -21,7 +21,7 @@ from minarch.train import (
     lr_factor,
     train_pack,
 )
-from minarch.train.plain import eval_batch_size
+from minarch.train.plain import TRAIN_EVAL_MAX, eval_batch_size, evaluate_split, train_eval_split
 from tests.synthetic import class_patterns
 
 NUM_CLASSES = 3
@@ -116,6 +116,27 @@ def test_tiny_mlp_learns() -> None:
     assert all(0.0 <= r.train_acc <= 1.0 and 0.0 <= r.val_acc <= 1.0 for r in result.epochs)
     assert all(r.wall_time > 0 for r in result.epochs)
     assert [r.wall_time for r in result.epochs] == sorted(r.wall_time for r in result.epochs)
+
+
+def test_training_metrics_are_measured_in_eval_mode_on_a_fixed_subset() -> None:
+    images, labels = train_eval_split(DATA)
+    assert len(images) == len(DATA.val_x) == 300  # as large as the validation split
+    assert torch.equal(images, DATA.train_x[torch.arange(300) * 500 // 300])
+    assert labels.unique().numel() == NUM_CLASSES
+    (result,) = train(member(lr=0.1), recipe=replace(RECIPE, epochs=2))
+    model = make_mlp(torch.Generator())
+    model.load_state_dict(result.state_dict)
+    loss, acc, _ = evaluate_split(model, DATA, images, labels)
+    last = result.epochs[-1]
+    assert (last.train_eval_loss, last.train_eval_acc) == (loss, acc)
+    assert (last.train_eval_loss, last.train_eval_acc) != (last.train_loss, last.train_acc)
+
+
+def test_training_subset_is_capped() -> None:
+    many = torch.zeros(2 * TRAIN_EVAL_MAX, *INPUT_SHAPE, dtype=torch.uint8)
+    labels = torch.zeros(2 * TRAIN_EVAL_MAX, dtype=torch.long)
+    big = replace(DATA, train_x=many, train_y=labels, val_x=many, val_y=labels)
+    assert len(train_eval_split(big)[0]) == TRAIN_EVAL_MAX
 
 
 def test_build_model_mlp_trains() -> None:

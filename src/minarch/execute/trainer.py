@@ -32,7 +32,7 @@ from minarch.execute.workspace import Workspace
 from minarch.models import count_flops, count_parameters
 from minarch.prune import save_pruned
 from minarch.spec import RunConfig
-from minarch.store import Store
+from minarch.store import EPOCH_METRICS, Store
 from minarch.train import EpochRecord, Hooks, Member, MemberResult, train_pack
 
 HEARTBEAT_SECONDS = 10.0
@@ -139,8 +139,7 @@ class StoreHooks(Hooks):
 
 
 def _epoch_metrics(record: EpochRecord) -> dict[str, float]:
-    names = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "wall_time")
-    return {name: getattr(record, name) for name in names}
+    return {name: getattr(record, name) for name in EPOCH_METRICS}
 
 
 def measured_size(model: nn.Module, data: Dataset) -> dict[str, int]:
@@ -161,6 +160,8 @@ def run_metrics(epochs: Iterable[EpochRecord]) -> dict[str, float]:
     return {
         "final_train_loss": last.train_loss,
         "final_train_acc": last.train_acc,
+        "final_train_eval_loss": last.train_eval_loss,
+        "final_train_eval_acc": last.train_eval_acc,
         "final_val_loss": last.val_loss,
         "final_val_acc": last.val_acc,
         "final_val_top5": last.val_top5,

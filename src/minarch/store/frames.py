@@ -35,6 +35,8 @@ FINAL_METRICS = (
     "best_epoch",
     "final_train_acc",
     "final_train_loss",
+    "final_train_eval_acc",
+    "final_train_eval_loss",
     "final_val_loss",
     "final_val_top5",
     "train_seconds",

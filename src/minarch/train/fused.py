@@ -33,7 +33,7 @@ from minarch.data import augment
 from minarch.train.engine import fleet_chunk_size
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
-from minarch.train.plain import eval_batch_size
+from minarch.train.plain import eval_batch_size, train_eval_split
 from minarch.train.recipe import lr_factor, member_generators, windows
 from minarch.train.stacked import StackedOptimizer
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
@@ -117,6 +117,7 @@ def train_chunk(
     n = data.train_x.shape[0]
     batch_size = recipe.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
+    train_images, train_labels = train_eval_split(data)
     autocast = (
         torch.autocast(device.type, dtype=options.autocast)
         if options.autocast is not None
@@ -215,7 +216,8 @@ def train_chunk(
             break
         loss_sum, correct = sums
 
-        val_loss, val_acc, val_top5 = evaluate_fleet(fleet, data)
+        val_loss, val_acc, val_top5 = evaluate_fleet(fleet, data, data.val_x, data.val_y)
+        train_eval_loss, train_eval_acc, _ = evaluate_fleet(fleet, data, train_images, train_labels)
         # Divided in Python, as the plain loop divides its .item()s.
         train_loss = [total / steps_per_epoch for total in loss_sum.tolist()]
         train_acc = [hits / n for hits in correct.tolist()]
@@ -225,6 +227,8 @@ def train_chunk(
                 epoch=epoch,
                 train_loss=train_loss[i],
                 train_acc=train_acc[i],
+                train_eval_loss=train_eval_loss[i],
+                train_eval_acc=train_eval_acc[i],
                 val_loss=val_loss[i],
                 val_acc=val_acc[i],
                 val_top5=val_top5[i],
@@ -300,27 +304,29 @@ def _member_losses(
 
 
 @torch.no_grad()
-def evaluate_fleet(fleet: Fleet, data: Dataset) -> tuple[list[float], list[float], list[float]]:
-    """Per-member validation (loss, top-1, top-k), k = min(5, num_classes), unaugmented.
+def evaluate_fleet(
+    fleet: Fleet, data: Dataset, images: Tensor, labels: Tensor
+) -> tuple[list[float], list[float], list[float]]:
+    """Per-member (loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes).
 
     On a CPU each member sees the plain ``evaluate``'s batches and sums, so its
     numbers do not depend on the fleet; on a GPU the fleet's batch is capped
     instead, keeping activations about the size of one model's.
     """
     members = len(fleet)
-    device = data.val_x.device
+    device = images.device
     if device.type == "cpu":
         batch = eval_batch_size(device)
     else:
         batch = max(1, FLEET_EVAL_IMAGES // members)
     k = min(5, data.info.num_classes)
-    n = data.val_x.shape[0]
+    n = images.shape[0]
     loss_sum = torch.zeros(members, device=device)
     top1 = torch.zeros(members, dtype=torch.int64, device=device)
     topk = torch.zeros(members, dtype=torch.int64, device=device)
     for start in range(0, n, batch):
-        x = data.normalize(data.val_x[start : start + batch])
-        y = data.val_y[start : start + batch]
+        x = data.normalize(images[start : start + batch])
+        y = labels[start : start + batch]
         logits = fleet.logits(x, shared=True, train=False).float()
         loss_sum += _member_losses(logits, y.expand(members, -1), reduction="sum")
         hits = logits.topk(k, dim=2).indices == y[None, :, None]

@@ -73,6 +73,7 @@ def train_member(
     batch_size = recipe.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     records: list[EpochRecord] = []
+    train_images, train_labels = train_eval_split(data)
     start = time.perf_counter()
     lr = member.lr
 
@@ -130,10 +131,13 @@ def train_member(
                 return finish("diverged", message)
 
         val_loss, val_acc, val_top5 = evaluate(model, data)
+        train_eval_loss, train_eval_acc, _ = evaluate_split(model, data, train_images, train_labels)
         record = EpochRecord(
             epoch=epoch,
             train_loss=sums[0].item() / steps_per_epoch,
             train_acc=sums[1].item() / n,
+            train_eval_loss=train_eval_loss,
+            train_eval_acc=train_eval_acc,
             val_loss=val_loss,
             val_acc=val_acc,
             val_top5=val_top5,
@@ -185,22 +189,48 @@ def _restore(
         total.copy_(value)
 
 
+# Training images measured in eval mode at each epoch's end: as many as the
+# validation split has, up to this many, so the two accuracies compare.
+TRAIN_EVAL_MAX = 10_000
+
+
+def train_eval_split(data: Dataset) -> tuple[Tensor, Tensor]:
+    """The fixed training subset measured in eval mode every epoch: (images, labels).
+
+    As large as the validation split (at most ``TRAIN_EVAL_MAX``), evenly
+    strided through the training split, so it is the same for every epoch,
+    member and engine and spans a split stored in class order.
+    """
+    n = data.train_x.shape[0]
+    size = min(n, data.val_x.shape[0], TRAIN_EVAL_MAX)
+    index = torch.arange(size, device=data.train_x.device) * n // size
+    return data.train_x[index], data.train_y[index]
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, data: Dataset, batch_size: int | None = None
 ) -> tuple[float, float, float]:
     """Validation (loss, top-1, top-k) with k = min(5, num_classes), unaugmented."""
+    return evaluate_split(model, data, data.val_x, data.val_y, batch_size)
+
+
+@torch.no_grad()
+def evaluate_split(
+    model: nn.Module, data: Dataset, images: Tensor, labels: Tensor, batch_size: int | None = None
+) -> tuple[float, float, float]:
+    """(loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes), unaugmented."""
     model.eval()
     k = min(5, data.info.num_classes)
-    n = data.val_x.shape[0]
-    device = data.val_x.device
+    n = images.shape[0]
+    device = images.device
     loss_sum = torch.zeros((), device=device)
     top1 = torch.zeros((), dtype=torch.int64, device=device)
     topk = torch.zeros((), dtype=torch.int64, device=device)
     batch = batch_size or eval_batch_size(device)
     for start in range(0, n, batch):
-        x = data.normalize(data.val_x[start : start + batch])
-        y = data.val_y[start : start + batch]
+        x = data.normalize(images[start : start + batch])
+        y = labels[start : start + batch]
         logits = model(x)
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
         hits = logits.topk(k, dim=1).indices == y[:, None]

@@ -85,7 +85,9 @@ class EpochRecord:
 
     epoch: int  # 1-based
     train_loss: float  # mean of the epoch's batch losses, as trained (augmented, smoothed)
-    train_acc: float
+    train_acc: float  # hits over the epoch's train-mode batches, the weights still moving
+    train_eval_loss: float  # eval mode at the epoch's end, on ``train_eval_split``
+    train_eval_acc: float
     val_loss: float  # plain cross-entropy, no label smoothing, so recipes compare
     val_acc: float  # top-1
     val_top5: float  # top-min(5, num_classes)
