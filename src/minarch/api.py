@@ -139,6 +139,7 @@ def run(
     address: str | None = None,
     gpus_per_pack: float | None = None,
     cpus_per_pack: float | None = None,
+    engine: str | None = None,
     report: bool = True,
     max_runs: int = DEFAULT_MAX_RUNS,
     console: Console | None = None,
@@ -156,7 +157,8 @@ def run(
     ``address`` (``"auto"`` or ``"HOST:PORT"``; default: a Ray instance on this
     machine), each asking for ``gpus_per_pack`` and ``cpus_per_pack`` (default:
     the study file's ``execution:`` section, else 1 GPU when the cluster has
-    GPUs and 1 CPU).
+    GPUs and 1 CPU). ``engine`` names the pack engine (``minarch.train.ENGINES``;
+    default: the study file's ``execution.engine``, else ``"auto"``).
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
     """
     from minarch.data import default_data_dir
@@ -167,6 +169,7 @@ def run(
         artifacts_dir,
         make_executor,
         place,
+        resolve_engine,
         resolve_threads,
         run_study,
         writable_dir,
@@ -193,6 +196,7 @@ def run(
         device=str(placement.device),
         threads=resolve_threads(threads, placement.device),
         workers=placement.workers,
+        engine=resolve_engine(engine, the_plan.study.execution.engine),
         download=download,
     )
     with _opened(url) as store:  # a bad --db fails before any folder is made

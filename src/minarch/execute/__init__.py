@@ -12,7 +12,12 @@ from minarch.execute.executor import Executor, InProcessExecutor
 from minarch.execute.executors import EXECUTORS, Placement, RayOptions, make_executor, place
 from minarch.execute.pack import Pack, group_packs
 from minarch.execute.planner import Plan, PlannedRun, plan_study
-from minarch.execute.policy import resolve_device, resolve_threads, resolve_workers
+from minarch.execute.policy import (
+    resolve_device,
+    resolve_engine,
+    resolve_threads,
+    resolve_workers,
+)
 from minarch.execute.study import Summary, run_study
 from minarch.execute.workers import WorkerExecutor
 from minarch.execute.workspace import Workspace, artifacts_dir, writable_dir
@@ -37,6 +42,7 @@ __all__ = [
     "place",
     "plan_study",
     "resolve_device",
+    "resolve_engine",
     "resolve_threads",
     "resolve_workers",
     "run_study",

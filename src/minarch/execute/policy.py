@@ -21,6 +21,7 @@ import torch
 
 from minarch.errors import MinarchError
 from minarch.execute.pack import Pack
+from minarch.train import ENGINES
 
 CPU_THREADS = 1
 
@@ -72,6 +73,14 @@ def split_for_workers(packs: Sequence[Pack], device: torch.device, workers: int)
     if device.type != "cpu" or workers < 2:
         return list(packs)
     return [part for pack in packs for part in pack.split(workers)]
+
+
+def resolve_engine(asked: str | None, study: str) -> str:
+    """The pack engine: the command line's, else the study file's ``execution.engine``."""
+    engine = study if asked is None else asked
+    if engine not in ENGINES:
+        raise MinarchError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine
 
 
 def resolve_threads(threads: int | None, device: torch.device) -> int:

@@ -78,7 +78,7 @@ class PackTrainer:
                 data=data,
                 device=device,
                 hooks=hooks,
-                engine=start.engine,
+                engine=self.workspace.engine if start.engine == "auto" else start.engine,
             ):
                 config = next(c for c in pack.configs if c.id == result.key)
                 model = start.finished(result.state_dict) if parent is not None else None

@@ -22,6 +22,7 @@ class Workspace:
     device: str  # "cpu", "cuda" or "cuda:N"
     threads: int  # intra-op threads per pack (policy.resolve_threads)
     workers: int = 1  # how many trainers share the study; recorded with each run
+    engine: str = "auto"  # the pack engine (train.ENGINES); a derived start may force plain
     download: bool = True
 
     def on(self, device: str) -> Workspace:

@@ -299,11 +299,13 @@ class HpSpaceSpec(_Frozen):
 
 
 class ExecutionSpec(_Frozen):
-    """What each pack asks of a Ray cluster (``--executor ray``); not part of run ids.
+    """How packs train: the pack engine, and what each pack asks of a Ray cluster
+    (``--executor ray``); not part of run ids (the store records each run's engine).
 
-    The command line's ``--gpus-per-pack`` and ``--cpus-per-pack`` win over these.
+    The command line's ``--engine``, ``--gpus-per-pack`` and ``--cpus-per-pack`` win over these.
     """
 
+    engine: Literal["auto", "plain", "fused", "batched"] = "auto"
     gpus_per_pack: Annotated[float, Field(ge=0)] | None = None  # 0.25: four packs per GPU
     cpus_per_pack: Annotated[float, Field(gt=0)] | None = None
 

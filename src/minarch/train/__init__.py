@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from minarch.train.engine import choose_engine
+from minarch.train.engine import batched_lanes, choose_engine
 from minarch.train.fused import FusedOptions, train_fused
 from minarch.train.hooks import Hooks
 from minarch.train.plain import evaluate, train_plain
@@ -38,7 +38,11 @@ __all__ = [
     "train_pack",
 ]
 
-ENGINES = ("auto", "plain", "fused")  # "auto" picks the faster engine for the pack
+# "plain": members one after another, ordinary PyTorch; "fused": members trained
+# together, each through its own layers, bit for bit plain's numbers; "batched":
+# one vmap / chain-matmul forward for the fleet, faster, not bit-exact to plain.
+# "auto" picks by ``choose_engine``'s rule.
+ENGINES = ("auto", "plain", "fused", "batched")
 
 
 def train_pack(
@@ -71,12 +75,21 @@ def train_pack(
     device = torch.device(device)
     data = data.to(device)
     if engine == "auto":
-        engine = choose_engine(make_model(torch.Generator()), len(members), device)
-    train = train_fused if engine == "fused" else train_plain
-    return train(
+        model = make_model(torch.Generator())
+        engine = choose_engine(model, data.info.input_shape, len(members), device)
+    hooks = hooks if hooks is not None else Hooks()
+    if engine == "plain":
+        return train_plain(
+            make_model=make_model, members=members, recipe=recipe, data=data, hooks=hooks
+        )
+    return train_fused(
         make_model=make_model,
         members=members,
         recipe=recipe,
         data=data,
-        hooks=hooks if hooks is not None else Hooks(),
+        hooks=hooks,
+        options=FusedOptions(
+            batched=engine == "batched",
+            lanes=batched_lanes(device) if engine == "batched" else None,
+        ),
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from minarch.models import count_flops
 from minarch.train.fleet import linear_chain
 
 if TYPE_CHECKING:
@@ -21,8 +22,14 @@ if TYPE_CHECKING:
 # Below this many members "auto" trains plain: the fused gain is small there and
 # the plain engine is the bit-exact reference.
 MIN_FUSED_MEMBERS = 4
+# On a CPU, models up to this many forward FLOPs per sample train batched:
+# their steps are per-op overhead, which the batched forward shares between
+# the members (benchmarks/bench_engines.py, RESULTS.md).
+CPU_BATCHED_MAX_FLOPS = 50_000
 # Fraction of the device's memory a fleet may plan to use; the rest is headroom
 # for the allocator, the data and (on a shared CPU machine) everyone else.
+# The batched engine's fleet width on a CPU: a ladder pack of 3 seeds fills it.
+CPU_BATCHED_LANES = 3
 CUDA_MEMORY_FRACTION = 0.6
 CPU_MEMORY_FRACTION = 0.25
 # Per parameter: the weight, its gradient, up to two optimizer states, and the
@@ -32,23 +39,36 @@ TENSORS_PER_PARAMETER = 7
 TENSORS_PER_ACTIVATION = 2
 
 
-def choose_engine(model: nn.Module, members: int, device: torch.device) -> str:
-    """Return "fused" or "plain" for a pack of ``members`` copies of ``model`` on ``device``.
+def choose_engine(
+    model: nn.Module, input_shape: tuple[int, ...], members: int, device: torch.device
+) -> str:
+    """The engine "auto" trains a pack of ``members`` copies of ``model`` with on ``device``.
 
-    On a GPU fusing is assumed to pay (small models leave it idle one at a
-    time; not yet measured). On a CPU the fused engine runs each member's own
-    layers one after another, for the plain engine's exact numbers, and gains
-    by sharing the batch, the optimizer step and the bookkeeping: that pays for
-    linear chains (MLPs), whose small steps those dominate, and is at parity
-    for convolutional models, which spend their time in the convolutions.
-    The engine never changes a member's numbers on a CPU, so a pack cut to
-    fewer members (a resume) may switch engines.
+    Batched or not follows from the model and the device alone: batched
+    rounds differently from plain, so choosing it by member count would make
+    a run's numbers depend on the pack it was scheduled in (a resumed pack is
+    smaller). A GPU always trains batched. A CPU trains batched the models
+    whose steps are overhead-bound (forward FLOPs per sample up to
+    ``CPU_BATCHED_MAX_FLOPS``, measured in benchmarks/RESULTS.md); others
+    exactly: fused for linear chains (MLPs) of ``MIN_FUSED_MEMBERS`` or more,
+    where sharing the batch and the optimizer step pays, else plain. Fused
+    and plain give the same bits, so that choice may follow the member count.
     """
-    if members < MIN_FUSED_MEMBERS:
-        return "plain"
-    if device.type == "cuda":
+    if device.type == "cuda" or count_flops(model, input_shape) <= CPU_BATCHED_MAX_FLOPS:
+        return "batched"
+    if members >= MIN_FUSED_MEMBERS and linear_chain(model) is not None:
         return "fused"
-    return "fused" if linear_chain(model) is not None else "plain"
+    return "plain"
+
+
+def batched_lanes(device: torch.device) -> int | None:
+    """The batched engine's fixed fleet width on a CPU (None: as wide as memory allows).
+
+    Fixed so a member's numbers do not depend on its pack: batched kernels
+    round by shape. On a GPU the fleet is as wide as memory allows instead,
+    so there a member's numbers are the same only up to round-off across packs.
+    """
+    return CPU_BATCHED_LANES if device.type == "cpu" else None
 
 
 def fleet_chunk_size(model: nn.Module, data: Dataset, batch_size: int) -> int:

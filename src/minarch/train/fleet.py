@@ -68,7 +68,17 @@ def _traced_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
 class Fleet:
     """Stacked parameters (leaves with grad), stacked buffers and the fleet's forward."""
 
-    def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        device: torch.device,
+        *,
+        batched: bool,
+        per_lane_inputs: bool = False,
+    ) -> None:
+        """``batched``: one forward for the fleet, else member after member.
+        ``per_lane_inputs``: a shared batch is copied to every member, so the
+        kernels see the same shapes whether or not members share their batch."""
         template = models[0]
         self.keys = list(template.state_dict())
         named = [dict(m.named_parameters()) for m in models]
@@ -82,7 +92,8 @@ class Fleet:
         }
         self.chain = linear_chain(template)
         self.flatten_first = self.chain is not None and isinstance(self.chain[0][1], nn.Flatten)
-        self.per_member = device.type == "cpu"
+        self.batched = batched
+        self.per_lane_inputs = per_lane_inputs
         # The stacked tensors replace every parameter and buffer, so the skeleton holds none.
         self.skeleton = template.to("meta")
 
@@ -93,7 +104,9 @@ class Fleet:
         """(K, B, classes) logits of one batch seen by every member (``shared``) or of
         (K, B, ...) batches, one per member."""
         self.skeleton.train(train)
-        if self.per_member:
+        if shared and self.per_lane_inputs:
+            x, shared = x.expand(len(self), *x.shape), False
+        if not self.batched:
             return self._member_logits(x, shared)
         if self.chain is not None:
             return self._chain_logits(x, shared)

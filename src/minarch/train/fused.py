@@ -19,10 +19,11 @@ GPU the forward, loss and validation are batched for speed instead.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -41,7 +42,6 @@ from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, Train
 if TYPE_CHECKING:
     from minarch.data import Dataset
 
-ENGINE = "fused"
 # On a GPU: images per validation batch summed over the members, so a fleet of
 # large models keeps its activations about the size of one model's.
 FLEET_EVAL_IMAGES = 1024
@@ -51,11 +51,16 @@ FLEET_EVAL_IMAGES = 1024
 class FusedOptions:
     """Knobs of the fused engine; the defaults reproduce the plain engine's numbers.
 
-    ``autocast`` (e.g. torch.bfloat16) and ``channels_last`` are for GPUs:
-    they trade exactness against the plain loop for speed, so they are opt-in.
+    ``batched`` runs the fleet's forward as one computation (``Fleet``), the
+    GPU's engine; ``autocast`` (e.g. torch.bfloat16) and ``channels_last``
+    trade exactness against the plain loop for speed, so they are opt-in.
     """
 
     chunk_size: int | None = None  # members trained at once; None: as many as memory allows
+    batched: bool = False
+    # Batched only: every fleet exactly this wide, short ones padded with ghost
+    # members, so a member's numbers do not depend on its pack (``train_chunk``).
+    lanes: int | None = None
     autocast: torch.dtype | None = None
     channels_last: bool = False
 
@@ -75,44 +80,90 @@ def train_fused(
 ) -> list[MemberResult]:
     """Train the pack in chunks of members that fit in memory; results in ``members`` order."""
     options = options or FusedOptions()
-    size = options.chunk_size or fleet_chunk_size(
-        make_model(torch.Generator()), data, recipe.batch_size
-    )
-    results: list[MemberResult] = []
-    for start in range(0, len(members), size):
-        chunk = members[start : start + size]
-        results += train_chunk(
+    if options.lanes is not None:
+        chunks = lane_fleets(members, options.lanes)
+    else:
+        size = options.chunk_size or fleet_chunk_size(
+            make_model(torch.Generator()), data, recipe.batch_size
+        )
+        chunks = [members[start : start + size] for start in range(0, len(members), size)]
+    results: dict[str, MemberResult] = {}
+    for chunk in chunks:
+        for result in train_chunk(
             make_model=make_model,
             members=chunk,
             recipe=recipe,
             data=data,
             hooks=hooks,
             options=options,
-        )
-    return results
+        ):
+            results[result.key] = result
+    return [results[m.key] for m in members]
+
+
+def lane_fleets(members: Sequence[Member], lanes: int) -> list[list[Member | None]]:
+    """Fleets of ``lanes`` lanes with member m in lane ``m.seed % lanes``; None: an empty lane.
+
+    A member's lane follows from its own seed, never from the pack around it:
+    a batched kernel may round each lane of a fleet its own way. Members take
+    the first fleet whose lane is free, so a pack of seeds 0, 1, 2 (at one lr)
+    is one fleet of three lanes.
+    """
+    fleets: list[list[Member | None]] = []
+    for m in members:
+        lane = m.seed % lanes
+        free = next((fleet for fleet in fleets if fleet[lane] is None), None)
+        if free is None:
+            free = [None] * lanes
+            fleets.append(free)
+        free[lane] = m
+    return fleets
 
 
 def train_chunk(
     *,
     make_model: Callable[[torch.Generator], nn.Module],
-    members: Sequence[Member],
+    members: Sequence[Member | None],
     recipe: Recipe,
     data: Dataset,
     hooks: Hooks,
     options: FusedOptions,
 ) -> list[MemberResult]:
-    """One fleet, trained top to bottom like the plain loop with a leading member dim."""
+    """One fleet, trained top to bottom like the plain loop with a leading member dim.
+
+    With ``options.lanes``, ``members`` has one entry per lane (None: empty)
+    and the fleet keeps that width from start to end: ghost members (copies
+    of a real one, its seed's batches, results discarded) fill the empty lanes
+    and those that real members leave, and every lane gets its own copy of the
+    batch. A batched kernel rounds by shape, so fixed, the shapes are the same
+    for every pack a member trains in: a resumed or cut pack reproduces its
+    numbers bit for bit.
+    """
     device = data.train_x.device
-    generators = {m.seed: member_generators(m.seed, device) for m in members}
+    real = {m.key for m in members if m is not None}
+    lanes = options.lanes
+    ghosts = itertools.count()
+
+    def ghost(of: Member) -> Member:
+        return replace(of, key=f"{of.key}#ghost{next(ghosts)}")
+
+    first = next(m for m in members if m is not None)
+    active = [m if m is not None else ghost(first) for m in members]
+    generators = {m.seed: member_generators(m.seed, device) for m in active}
     initial = {seed: make_model(init) for seed, (init, _) in generators.items()}
-    fleet = Fleet([initial[m.seed] for m in members], device)
+    fleet = Fleet(
+        [initial[m.seed] for m in active],
+        device,
+        batched=options.batched,
+        per_lane_inputs=lanes is not None,
+    )
+    engine = "batched" if options.batched else "fused"
     optimizer = StackedOptimizer(
         recipe,
-        torch.tensor([m.lr for m in members], dtype=torch.float64, device=device),
-        torch.tensor([m.weight_decay for m in members], dtype=torch.float64, device=device),
+        torch.tensor([m.lr for m in active], dtype=torch.float64, device=device),
+        torch.tensor([m.weight_decay for m in active], dtype=torch.float64, device=device),
     )
-    active = list(members)
-    records: dict[str, list[EpochRecord]] = {m.key: [] for m in members}
+    records: dict[str, list[EpochRecord]] = {key: [] for key in real}
     results: dict[str, MemberResult] = {}
     n = data.train_x.shape[0]
     batch_size = recipe.batch_size
@@ -125,20 +176,32 @@ def train_chunk(
     )
     start = time.perf_counter()
 
+    def alive() -> bool:
+        return any(m.key in real for m in active)
+
     def stop(positions: list[int], state: str, message: str | None) -> None:
         for i in positions:
             m = active[i]
+            if m.key not in real:
+                continue
             results[m.key] = MemberResult(
-                m.key, state, tuple(records[m.key]), fleet.member_state(i), message, ENGINE
+                m.key, state, tuple(records[m.key]), fleet.member_state(i), message, engine
             )
 
     def drop(positions: list[int]) -> Tensor:
-        """Remove stopped members from the stack; returns the kept positions."""
+        """Remove stopped members from the stack, or with lanes, turn their lanes into
+        ghosts of the first live real member; returns the kept positions."""
         kept = [i for i in range(len(active)) if i not in positions]
+        source = next((i for i in kept if active[i].key in real), None)
+        if lanes is not None and source is not None:
+            kept = [source if i in positions else i for i in range(len(active))]
         index = torch.tensor(kept, dtype=torch.long, device=device)
         fleet.keep(index)
         optimizer.keep(index)
-        active[:] = [active[i] for i in kept]
+        active[:] = [
+            ghost(active[k]) if lanes is not None and i in positions else active[k]
+            for i, k in enumerate(kept)
+        ]
         return index
 
     def factor(epoch: int, step: int) -> float:
@@ -160,14 +223,16 @@ def train_chunk(
         """
         loss_sum, correct = sums
         for step in steps:
-            if not active:
+            if not alive():
                 break
             x, y, shared = _batch(data, recipe, generators, orders, active, step)
             if options.channels_last and shared and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast:
                 logits = fleet.logits(x, shared=shared, train=True).float()
-            losses = _member_losses(logits, y, label_smoothing=recipe.label_smoothing)
+            losses = _member_losses(
+                logits, y, batched=options.batched, label_smoothing=recipe.label_smoothing
+            )
             diverged: list[int] = []
             if check:
                 finite = torch.isfinite(losses)
@@ -186,7 +251,8 @@ def train_chunk(
                 loss_sum, correct = loss_sum[kept], correct[kept]
             if not check:
                 for m in active:
-                    hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+                    if m.key in real:
+                        hooks.on_step(m, epoch, step + 1, steps_per_epoch)
         return loss_sum, correct
 
     for epoch in range(1, recipe.epochs + 1):
@@ -212,7 +278,7 @@ def train_chunk(
             for seed, state in rngs.items():
                 generators[seed][1].set_state(state)
             sums = train_steps(epoch, orders, steps, start_sums, check=True)
-        if not active:
+        if not alive():
             break
         loss_sum, correct = sums
 
@@ -223,6 +289,8 @@ def train_chunk(
         train_acc = [hits / n for hits in correct.tolist()]
         wall_time = time.perf_counter() - start
         for i, m in enumerate(active):
+            if m.key not in real:
+                continue
             record = EpochRecord(
                 epoch=epoch,
                 train_loss=train_loss[i],
@@ -243,7 +311,7 @@ def train_chunk(
             stop(blown, "diverged", f"non-finite validation loss after epoch {epoch}")
             drop(blown)
     stop(list(range(len(active))), "done", None)
-    return [results[m.key] for m in members]
+    return list(results.values())
 
 
 def _batch(
@@ -276,15 +344,20 @@ def _batch(
 
 
 def _member_losses(
-    logits: Tensor, y: Tensor, *, label_smoothing: float = 0.0, reduction: str = "mean"
+    logits: Tensor,
+    y: Tensor,
+    *,
+    batched: bool,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
 ) -> Tensor:
     """(K,) cross-entropies of (K, B, classes) logits against (K, B) labels.
 
-    On a CPU one ``F.cross_entropy`` per member, exactly the plain loop's call:
-    one call over all K·B rows sums a member's losses in another order. On a
-    GPU that one call, since K small calls would each launch its own kernels.
+    Fused: one ``F.cross_entropy`` per member, exactly the plain loop's call
+    (one call over all K·B rows sums a member's losses in another order).
+    Batched: that one call, since K small calls would each launch its own kernels.
     """
-    if logits.device.type == "cpu":
+    if not batched:
         return torch.stack(
             [
                 F.cross_entropy(
@@ -309,13 +382,13 @@ def evaluate_fleet(
 ) -> tuple[list[float], list[float], list[float]]:
     """Per-member (loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes).
 
-    On a CPU each member sees the plain ``evaluate``'s batches and sums, so its
-    numbers do not depend on the fleet; on a GPU the fleet's batch is capped
+    Fused, each member sees the plain ``evaluate``'s batches and sums, so its
+    numbers do not depend on the fleet; batched, the fleet's batch is capped
     instead, keeping activations about the size of one model's.
     """
     members = len(fleet)
     device = images.device
-    if device.type == "cpu":
+    if not fleet.batched:
         batch = eval_batch_size(device)
     else:
         batch = max(1, FLEET_EVAL_IMAGES // members)
@@ -328,7 +401,9 @@ def evaluate_fleet(
         x = data.normalize(images[start : start + batch])
         y = labels[start : start + batch]
         logits = fleet.logits(x, shared=True, train=False).float()
-        loss_sum += _member_losses(logits, y.expand(members, -1), reduction="sum")
+        loss_sum += _member_losses(
+            logits, y.expand(members, -1), batched=fleet.batched, reduction="sum"
+        )
         hits = logits.topk(k, dim=2).indices == y[None, :, None]
         top1 += hits[:, :, 0].sum(dim=1)
         topk += hits.any(dim=2).sum(dim=1)
