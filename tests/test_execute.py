@@ -31,9 +31,8 @@ def test_heartbeats_cover_every_run_of_the_pack(monkeypatch):
     store, progress = RecordingStore(), Progress(console=Console(quiet=True))
     hooks = trainer.StoreHooks(store, progress, pack, "me")
     members = pack.members()
-    for step in (1, 2):  # the fused engine's order: every member each step
-        for member in members:
-            hooks.on_step(member, 1, step, 5)
+    for step in (1, 2):  # the fused engine's call: every member each step
+        hooks.on_step(members, 1, step, 5)
     assert store.beats and all(beat == pack.run_ids for beat in store.beats)
     task = progress.tasks[0]
     assert task.total == 4 * 3 * 5 and task.completed == 8  # member-steps of the pack

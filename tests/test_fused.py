@@ -227,25 +227,38 @@ def test_auto_picks_an_engine_and_records_it() -> None:
     assert {r.engine for r in run("cnn", grid, "batched")} == {"batched"}
 
 
-def test_hooks_see_every_member_step_and_epoch() -> None:
+@pytest.mark.parametrize("engine", ["fused", "batched"])
+def test_hooks_see_every_member_step_and_epoch_in_one_call_per_step(engine: str) -> None:
     class Counting(Hooks):
         def __init__(self) -> None:
+            self.calls = 0
             self.steps: list[tuple[str, int, int]] = []
             self.epochs: list[str] = []
 
-        def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
-            self.steps.append((member.key, epoch, step))
+        def on_step(self, members, epoch: int, step: int, steps_per_epoch: int) -> None:
+            self.calls += 1
+            self.steps += [(member.key, epoch, step) for member in members]
 
         def on_epoch(self, member: Member, record) -> None:
             self.epochs.append(member.key)
 
     hooks = Counting()
     data = dataset("mlp")
-    train_fused(make_model=maker("mlp"), members=MIXED, recipe=RECIPE, data=data, hooks=hooks)
+    options = FusedOptions(batched=engine == "batched", lanes=3 if engine == "batched" else None)
+    train_fused(
+        make_model=maker("mlp"),
+        members=MIXED,
+        recipe=RECIPE,
+        data=data,
+        hooks=hooks,
+        options=options,
+    )
     steps = math.ceil(len(data.train_y) / RECIPE.batch_size)
     assert sorted(hooks.steps) == sorted(
         (m.key, e, s) for m in MIXED for e in (1, 2) for s in range(1, steps + 1)
     )
+    fleets = 1 if engine == "fused" else 2  # MIXED has two members of seed 0: two fleets of lanes
+    assert hooks.calls == fleets * 2 * steps
     assert sorted(hooks.epochs) == sorted([m.key for m in MIXED] * 2)
 
 

@@ -50,9 +50,16 @@ def member(key: str = "a", lr: float = 0.05, weight_decay: float = 1e-4, seed: i
     return Member(key=key, lr=lr, weight_decay=weight_decay, seed=seed)
 
 
-def train(*members: Member, recipe: Recipe = RECIPE, **kwargs):
+def train(*members: Member, recipe: Recipe = RECIPE, engine: str = "plain", **kwargs):
+    """The plain engine unless told: "auto" trains this tiny MLP batched."""
     return train_pack(
-        make_model=make_mlp, members=members, recipe=recipe, data=DATA, device="cpu", **kwargs
+        make_model=make_mlp,
+        members=members,
+        recipe=recipe,
+        data=DATA,
+        device="cpu",
+        engine=engine,
+        **kwargs,
     )
 
 
@@ -249,8 +256,8 @@ class Counting(Hooks):
         self.steps: list[tuple[str, int, int, int]] = []
         self.epochs: list[tuple[str, EpochRecord]] = []
 
-    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
-        self.steps.append((member.key, epoch, step, steps_per_epoch))
+    def on_step(self, members, epoch: int, step: int, steps_per_epoch: int) -> None:
+        self.steps += [(member.key, epoch, step, steps_per_epoch) for member in members]
 
     def on_epoch(self, member: Member, record: EpochRecord) -> None:
         self.epochs.append((member.key, record))
@@ -272,7 +279,7 @@ def test_hooks_called_after_every_step_and_epoch() -> None:
 
 def test_hook_exception_aborts_the_pack() -> None:
     class Abort(Hooks):
-        def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+        def on_step(self, members, epoch: int, step: int, steps_per_epoch: int) -> None:
             if step == 2:
                 raise KeyboardInterrupt
 
@@ -315,7 +322,7 @@ def test_global_rng_is_untouched() -> None:
 
 
 def test_unknown_engine_lists_valid_ones() -> None:
-    assert ENGINES == ("auto", "plain", "fused")
+    assert ENGINES == ("auto", "plain", "fused", "batched")
     with pytest.raises(ValueError, match="auto, plain"):
         train(member(), engine="warp")
     with pytest.raises(MinarchError):

@@ -14,7 +14,7 @@ import platform
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,9 +111,9 @@ class PackTrainer:
 class StoreHooks(Hooks):
     """Curves into the store, heartbeats for the whole pack, one progress bar per pack.
 
-    Engines call ``on_step`` once per member and step (member after member in
-    the plain loop, all members each step in the fused one), so the bar counts
-    member-steps and every heartbeat covers every run of the pack.
+    Engines call ``on_step`` once per step with the members it trained (one in
+    the plain loop, the live fleet in the others); the bar counts member-steps
+    and every heartbeat covers every run of the pack.
     """
 
     def __init__(self, store: Store, progress: Progress, pack: Pack, owner: str):
@@ -124,12 +124,14 @@ class StoreHooks(Hooks):
         self.last_beat = time.monotonic()
         self.sized = False
 
-    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+    def on_step(
+        self, members: Sequence[Member], epoch: int, step: int, steps_per_epoch: int
+    ) -> None:
         if not self.sized:  # steps per epoch are known from the first step on
             total = len(self.run_ids) * self.epochs * steps_per_epoch
             self.progress.update(self.task, total=total)
             self.sized = True
-        self.progress.advance(self.task)
+        self.progress.advance(self.task, len(members))
         if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
             self.store.heartbeat(self.run_ids, self.owner)
             self.last_beat = time.monotonic()

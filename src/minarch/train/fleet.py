@@ -1,15 +1,15 @@
 """K models of one architecture held as stacked tensors, with one forward for the fleet.
 
-On a CPU the members run one after another, each through the plain model's
-own calls on its slices of the stacks: batched or widened, a matmul or a
-convolution rounds differently (the CPU libraries pick kernels by shape), and
-a member's numbers must not depend on the fleet it trains in. On a GPU a chain
-of linear layers (an MLP) runs as explicit matmuls, and when every member sees
-the same batch its first layer is ONE matmul against all members' weights side
-by side; any other model runs under ``torch.func.vmap`` of ``functional_call``,
-which turns convolutions into grouped convolutions. BatchNorm needs no special
-case: its running statistics are stacked buffers, and both forwards update
-each member's slice in place.
+Fused (``batched=False``): the members run one after another, each through
+the plain model's own calls on its slices of the stacks: batched or widened,
+a matmul or a convolution rounds differently (libraries pick kernels by
+shape), and a fused member must give plain's bits. Batched: a chain of linear
+layers (an MLP) runs as explicit matmuls, and when every member sees the same
+batch its first layer is ONE matmul against all members' weights side by
+side; any other model runs under ``torch.func.vmap`` of ``functional_call``,
+which turns convolutions into grouped convolutions. BatchNorm needs no
+special case: its running statistics are stacked buffers, and both forwards
+update each member's slice in place.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The fused engine: a pack's members trained together as one stacked computation.
+"""The fused and batched engines: a pack's members trained together as stacked tensors.
 
 Member i sees exactly the batches, augmentations and initial weights the plain
 engine would give it (its own generators, drawn in the same order). Members
@@ -7,13 +7,14 @@ and one batch for the whole fleet when all seeds agree. A member whose loss
 turns non-finite is recorded and dropped from the stack, so nothing of it
 reaches the others.
 
-On a CPU a run's numbers must not depend on the pack it trained in: a resumed
-pack is smaller, and below ``MIN_FUSED_MEMBERS`` it trains plain. So there a
-member's forward (fleet.py), loss and validation sums are the plain loop's
-calls on that member's slices, and its optimizer update (on any device) is
-the plain optimizer's arithmetic: fused member i equals plain member i bit for
-bit, whatever the fleet or chunk size (tests/test_pack_invariance.py). On a
-GPU the forward, loss and validation are batched for speed instead.
+Fused, a member's forward (fleet.py), loss and validation sums are the plain
+loop's calls on that member's slices, and its optimizer update is the plain
+optimizer's arithmetic: fused member i equals plain member i bit for bit,
+whatever the fleet or chunk size (tests/test_pack_invariance.py). Batched, the
+forward, loss and validation are one computation for the fleet: faster where
+per-op overhead dominates (any GPU, tiny models on a CPU), equal to plain only
+up to float32 round-off (tests/test_fused.py). On a CPU its fleets have fixed
+lanes (``lane_fleets``), so there too a member's bits do not depend on its pack.
 """
 
 from __future__ import annotations
@@ -176,8 +177,10 @@ def train_chunk(
     )
     start = time.perf_counter()
 
+    live = [m for m in active if m.key in real]  # what each step's hook call reports
+
     def alive() -> bool:
-        return any(m.key in real for m in active)
+        return bool(live)
 
     def stop(positions: list[int], state: str, message: str | None) -> None:
         for i in positions:
@@ -202,6 +205,7 @@ def train_chunk(
             ghost(active[k]) if lanes is not None and i in positions else active[k]
             for i, k in enumerate(kept)
         ]
+        live[:] = [m for m in active if m.key in real]
         return index
 
     def factor(epoch: int, step: int) -> float:
@@ -250,9 +254,7 @@ def train_chunk(
                 kept = drop(diverged)
                 loss_sum, correct = loss_sum[kept], correct[kept]
             if not check:
-                for m in active:
-                    if m.key in real:
-                        hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+                hooks.on_step(live, epoch, step + 1, steps_per_epoch)
         return loss_sum, correct
 
     for epoch in range(1, recipe.epochs + 1):

@@ -73,6 +73,7 @@ def train_member(
     batch_size = recipe.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     records: list[EpochRecord] = []
+    trained = (member,)  # what each step's hook call reports
     train_images, train_labels = train_eval_split(data)
     start = time.perf_counter()
     lr = member.lr
@@ -111,7 +112,7 @@ def train_member(
             loss_sum += loss.detach()
             correct += (logits.detach().argmax(dim=1) == y).sum()
             if not check:
-                hooks.on_step(member, epoch, step + 1, steps_per_epoch)
+                hooks.on_step(trained, epoch, step + 1, steps_per_epoch)
         return None
 
     for epoch in range(1, recipe.epochs + 1):
