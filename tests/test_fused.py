@@ -263,10 +263,11 @@ def test_hooks_see_every_member_step_and_epoch_in_one_call_per_step(engine: str)
 
 
 def test_gpu_options_run_on_cpu() -> None:
-    """bf16 autocast and channels_last are GPU options; on the CPU they still train."""
+    """bf16 and channels_last also train on the CPU."""
+    recipe = replace(RECIPE, precision="bf16")
     for family in ("mlp", "cnn"):
         grid = members((0.01, 0.0, 0), (0.02, 0.0, 0))
-        results = run(family, grid, "fused", autocast=torch.bfloat16, channels_last=True)
+        results = run(family, grid, "fused", recipe, batched=True, channels_last=True)
         assert all(r.state == "done" and math.isfinite(r.epochs[-1].val_loss) for r in results)
 
 

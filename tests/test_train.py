@@ -373,3 +373,44 @@ def test_evaluation_does_not_depend_on_its_batch_size() -> None:
     for batch in (None, 7, 256):  # 300 images: uneven last batches, and the CPU default
         assert evaluate(model, DATA, batch_size=batch) == pytest.approx(whole, rel=1e-5)
     assert eval_batch_size(torch.device("cpu")) < eval_batch_size(torch.device("cuda"))
+
+
+# precision and determinism
+
+
+def test_numerics_set_true_float32_and_autotuning_for_a_pack_then_restore() -> None:
+    from minarch.train.precision import numerics
+
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = (matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic)
+    cudnn.allow_tf32 = True  # cuDNN's own default: TF32 convolutions
+    with numerics("fp32", deterministic=False):
+        assert (matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark) == (False, False, True)
+        assert not torch.are_deterministic_algorithms_enabled()
+    with numerics("tf32", deterministic=True):
+        assert (matmul.allow_tf32, cudnn.allow_tf32) == (True, True)
+        assert (cudnn.benchmark, cudnn.deterministic) == (False, True)
+        assert torch.are_deterministic_algorithms_enabled()
+    assert cudnn.allow_tf32 and not torch.are_deterministic_algorithms_enabled()
+    matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic = before
+
+
+@pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
+def test_bf16_trains_on_the_cpu_and_differs_from_fp32(engine: str) -> None:
+    recipe = replace(RECIPE, epochs=2, schedule="constant")
+    (fp32,) = train(member(lr=0.1), recipe=recipe, engine=engine)
+    (bf16,) = train(member(lr=0.1), recipe=replace(recipe, precision="bf16"), engine=engine)
+    assert bf16.state == "done" and bf16.epochs[-1].val_acc > 0.8
+    assert bf16.epochs[-1].train_loss != fp32.epochs[-1].train_loss
+    assert all(v.dtype == torch.float32 for v in bf16.state_dict.values())
+
+
+def test_deterministic_request_is_kept_with_the_run() -> None:
+    from minarch.execute.trainer import environment
+    from minarch.execute.workspace import Workspace
+
+    workspace = Workspace("sqlite://", ".", ".", "cpu", 1, deterministic=True)
+    assert environment(torch.device("cpu"), workspace)["deterministic"] is True
+    (result,) = train(member(), deterministic=True)
+    (again,) = train(member())
+    assert curve(result) == curve(again)  # a CPU's kernels are deterministic already

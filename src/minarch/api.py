@@ -140,6 +140,7 @@ def run(
     gpus_per_pack: float | None = None,
     cpus_per_pack: float | None = None,
     engine: str | None = None,
+    deterministic: bool | None = None,
     report: bool = True,
     max_runs: int = DEFAULT_MAX_RUNS,
     console: Console | None = None,
@@ -158,7 +159,9 @@ def run(
     machine), each asking for ``gpus_per_pack`` and ``cpus_per_pack`` (default:
     the study file's ``execution:`` section, else 1 GPU when the cluster has
     GPUs and 1 CPU). ``engine`` names the pack engine (``minarch.train.ENGINES``;
-    default: the study file's ``execution.engine``, else ``"auto"``).
+    default: the study file's ``execution.engine``, else ``"auto"``);
+    ``deterministic`` requests deterministic algorithms (default: the study
+    file's ``execution.deterministic``).
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
     """
     from minarch.data import default_data_dir
@@ -197,6 +200,9 @@ def run(
         threads=resolve_threads(threads, placement.device),
         workers=placement.workers,
         engine=resolve_engine(engine, the_plan.study.execution.engine),
+        deterministic=(
+            the_plan.study.execution.deterministic if deterministic is None else deterministic
+        ),
         download=download,
     )
     with _opened(url) as store:  # a bad --db fails before any folder is made

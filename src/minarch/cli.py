@@ -240,6 +240,15 @@ def run(
             show_default="study file's execution.engine, else auto",
         ),
     ] = None,
+    deterministic: Annotated[
+        bool | None,
+        typer.Option(
+            "--deterministic/--no-deterministic",
+            help="Ask torch for deterministic algorithms (GPU: slower; see the README's "
+            "'Speed and reproducibility').",
+            show_default="study file's execution.deterministic, else off",
+        ),
+    ] = None,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report.
 
@@ -269,6 +278,7 @@ def run(
             gpus_per_pack=gpus_per_pack,
             cpus_per_pack=cpus_per_pack,
             engine=None if engine is None else engine.value,
+            deterministic=deterministic,
             console=stderr,
         )
     except Interrupted as exc:  # typer would turn it into "Aborted!" and exit 1

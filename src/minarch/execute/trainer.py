@@ -79,6 +79,7 @@ class PackTrainer:
                 device=device,
                 hooks=hooks,
                 engine=self.workspace.engine if start.engine == "auto" else start.engine,
+                deterministic=self.workspace.deterministic,
             ):
                 config = next(c for c in pack.configs if c.id == result.key)
                 model = start.finished(result.state_dict) if parent is not None else None
@@ -232,5 +233,6 @@ def environment(device: torch.device, workspace: Workspace) -> dict[str, str | i
         "device_name": name or platform.machine(),
         "threads": torch.get_num_threads(),
         "workers": workspace.workers,
+        "deterministic": workspace.deterministic,
         "host": socket.gethostname(),
     }

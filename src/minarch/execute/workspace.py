@@ -23,6 +23,7 @@ class Workspace:
     threads: int  # intra-op threads per pack (policy.resolve_threads)
     workers: int = 1  # how many trainers share the study; recorded with each run
     engine: str = "auto"  # the pack engine (train.ENGINES); a derived start may force plain
+    deterministic: bool = False  # request deterministic algorithms; recorded with each run
     download: bool = True
 
     def on(self, device: str) -> Workspace:

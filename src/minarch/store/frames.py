@@ -42,7 +42,8 @@ FINAL_METRICS = (
     "train_seconds",
 )
 ENVIRONMENT_COLUMNS = tuple(
-    f"env.{key}" for key in ("minarch", "git", "torch", "device", "threads", "workers", "host")
+    f"env.{key}"
+    for key in ("minarch", "git", "torch", "device", "threads", "workers", "deterministic", "host")
 )
 """Provenance of a run's numbers (``finish(environment=...)``), shown as columns."""
 TAIL_COLUMNS = ("started_at", "finished_at", "message")

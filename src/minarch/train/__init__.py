@@ -17,6 +17,7 @@ from minarch.train.engine import batched_lanes, choose_engine
 from minarch.train.fused import FusedOptions, train_fused
 from minarch.train.hooks import Hooks
 from minarch.train.plain import evaluate, train_plain
+from minarch.train.precision import numerics
 from minarch.train.recipe import lr_factor
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
 
@@ -54,6 +55,7 @@ def train_pack(
     device: torch.device | str = "cpu",
     hooks: Hooks | None = None,
     engine: str = "auto",
+    deterministic: bool = False,
 ) -> list[MemberResult]:
     """Train every member; results come back in ``members`` order.
 
@@ -61,7 +63,8 @@ def train_pack(
     so a member's seed fixes its initialisation. A member that diverges is
     reported as such and the pack goes on; an exception from ``hooks`` aborts.
     ``engine="auto"`` chooses by ``choose_engine``'s rule; ``MemberResult.engine``
-    says which engine ran.
+    says which engine ran. ``recipe.precision`` and ``deterministic`` set the
+    float arithmetic (``precision.numerics``) for the pack's duration.
     """
     if engine not in ENGINES:
         raise TrainError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
@@ -78,18 +81,19 @@ def train_pack(
         model = make_model(torch.Generator())
         engine = choose_engine(model, data.info.input_shape, len(members), device)
     hooks = hooks if hooks is not None else Hooks()
-    if engine == "plain":
-        return train_plain(
-            make_model=make_model, members=members, recipe=recipe, data=data, hooks=hooks
+    with numerics(recipe.precision, deterministic):
+        if engine == "plain":
+            return train_plain(
+                make_model=make_model, members=members, recipe=recipe, data=data, hooks=hooks
+            )
+        return train_fused(
+            make_model=make_model,
+            members=members,
+            recipe=recipe,
+            data=data,
+            hooks=hooks,
+            options=FusedOptions(
+                batched=engine == "batched",
+                lanes=batched_lanes(device) if engine == "batched" else None,
+            ),
         )
-    return train_fused(
-        make_model=make_model,
-        members=members,
-        recipe=recipe,
-        data=data,
-        hooks=hooks,
-        options=FusedOptions(
-            batched=engine == "batched",
-            lanes=batched_lanes(device) if engine == "batched" else None,
-        ),
-    )

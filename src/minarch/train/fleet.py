@@ -121,9 +121,11 @@ class Fleet:
         """Member after member, each the plain model's calls on its slices of the stacks.
 
         BatchNorm updates its running statistics in place, so in the stacked buffers.
-        A chain takes its own path when its Linear layers see 2-d batches per member.
+        A chain takes its own path when its Linear layers see 2-d batches per member,
+        except under autocast, which that path's explicit matmuls would bypass.
         """
-        if self.chain is not None and (x.dim() == (2 if shared else 3) or self.flatten_first):
+        chain_shaped = x.dim() == (2 if shared else 3) or self.flatten_first
+        if self.chain is not None and chain_shaped and not torch.is_autocast_enabled(x.device.type):
             return self._member_chain_logits(x, shared)
         params = {name: p.unbind(0) for name, p in self.params.items()}
         buffers = {name: b.unbind(0) for name, b in self.buffers.items()}

@@ -19,7 +19,6 @@ lanes (``lane_fleets``), so there too a member's bits do not depend on its pack.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import time
@@ -36,6 +35,7 @@ from minarch.train.engine import fleet_chunk_size
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
 from minarch.train.plain import eval_batch_size, train_eval_split
+from minarch.train.precision import autocast
 from minarch.train.recipe import lr_factor, member_generators, windows
 from minarch.train.stacked import StackedOptimizer
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
@@ -53,8 +53,8 @@ class FusedOptions:
     """Knobs of the fused engine; the defaults reproduce the plain engine's numbers.
 
     ``batched`` runs the fleet's forward as one computation (``Fleet``), the
-    GPU's engine; ``autocast`` (e.g. torch.bfloat16) and ``channels_last``
-    trade exactness against the plain loop for speed, so they are opt-in.
+    GPU's engine; ``channels_last`` (batched, for GPUs) trades exactness against
+    the plain loop for speed, so it is opt-in.
     """
 
     chunk_size: int | None = None  # members trained at once; None: as many as memory allows
@@ -62,7 +62,6 @@ class FusedOptions:
     # Batched only: every fleet exactly this wide, short ones padded with ghost
     # members, so a member's numbers do not depend on its pack (``train_chunk``).
     lanes: int | None = None
-    autocast: torch.dtype | None = None
     channels_last: bool = False
 
     def __post_init__(self) -> None:
@@ -170,11 +169,7 @@ def train_chunk(
     batch_size = recipe.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     train_images, train_labels = train_eval_split(data)
-    autocast = (
-        torch.autocast(device.type, dtype=options.autocast)
-        if options.autocast is not None
-        else contextlib.nullcontext()
-    )
+    precision = autocast(recipe.precision, device)
     start = time.perf_counter()
 
     live = [m for m in active if m.key in real]  # what each step's hook call reports
@@ -232,7 +227,7 @@ def train_chunk(
             x, y, shared = _batch(data, recipe, generators, orders, active, step)
             if options.channels_last and shared and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
+            with precision:
                 logits = fleet.logits(x, shared=shared, train=True).float()
             losses = _member_losses(
                 logits, y, batched=options.batched, label_smoothing=recipe.label_smoothing
@@ -390,10 +385,7 @@ def evaluate_fleet(
     """
     members = len(fleet)
     device = images.device
-    if not fleet.batched:
-        batch = eval_batch_size(device)
-    else:
-        batch = max(1, FLEET_EVAL_IMAGES // members)
+    batch = max(1, FLEET_EVAL_IMAGES // members) if fleet.batched else eval_batch_size(device)
     k = min(5, data.info.num_classes)
     n = images.shape[0]
     loss_sum = torch.zeros(members, device=device)

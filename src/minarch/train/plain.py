@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from minarch.data import augment
 from minarch.train.hooks import Hooks
+from minarch.train.precision import autocast
 from minarch.train.recipe import lr_factor, make_optimizer, member_generators, windows
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe
 
@@ -74,6 +75,7 @@ def train_member(
     steps_per_epoch = math.ceil(n / batch_size)
     records: list[EpochRecord] = []
     trained = (member,)  # what each step's hook call reports
+    precision = autocast(recipe.precision, device)
     train_images, train_labels = train_eval_split(data)
     start = time.perf_counter()
     lr = member.lr
@@ -101,8 +103,9 @@ def train_member(
             index = order[step * batch_size : (step + 1) * batch_size]
             x = augment(data.train_x[index], recipe.augmentation, generator=data_generator)
             x, y = data.normalize(x), data.train_y[index]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+            with precision:
+                logits = model(x).float()
+                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
             if check and not torch.isfinite(loss):
                 return step
             optimizer.zero_grad(set_to_none=True)
