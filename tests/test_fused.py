@@ -13,7 +13,15 @@ from torch import Tensor, nn
 from minarch.data import Dataset
 from minarch.models import build_model, example, family_names
 from minarch.train import FusedOptions, Hooks, Member, Recipe, train_fused, train_pack
-from minarch.train.engine import choose_engine, fleet_chunk_size
+from minarch.execute.policy import memory_share
+from minarch.train import fused as fused_module
+from minarch.train.engine import (
+    MemoryPlan,
+    activations_per_sample,
+    choose_engine,
+    memory_budget,
+    memory_plan,
+)
 from minarch.train.fleet import linear_chain
 from tests.synthetic import class_patterns
 
@@ -203,10 +211,56 @@ def test_chunking_gives_the_same_results() -> None:
         assert_same_run(a, b, rtol=1e-5)
 
 
-def test_chunk_size_estimate_is_positive_and_shrinks_with_the_model() -> None:
-    small = fleet_chunk_size(maker("mlp")(torch.Generator()), dataset("mlp"), 128)
-    large = fleet_chunk_size(maker("resnet_cifar")(torch.Generator()), dataset("resnet_cifar"), 128)
-    assert small >= large >= 1
+def per_member_bytes(family: str, batch_size: int) -> tuple[int, int]:
+    """What the memory plan counts per member, spelled out: (held between steps, in a step)."""
+    model, data = maker(family)(torch.Generator()), dataset(family)
+    held = 4 * 7 * sum(p.numel() for p in model.parameters())  # weights, grads, states, snapshots
+    inputs = math.prod(data.train_x.shape[1:])
+    activations = activations_per_sample(model, data)
+    return held, held + 4 * batch_size * (inputs + 2 * activations)
+
+
+def test_memory_plan_fits_members_then_the_evaluation_batch_in_the_budget() -> None:
+    model, data = maker("cnn")(torch.Generator()), dataset("cnn")
+    held, member = per_member_bytes("cnn", 40)
+    per_image = 4 * (math.prod(data.train_x.shape[1:]) + activations_per_sample(model, data))
+    budget = 3 * member + 1
+    plan = memory_plan(model, data, 40, 3, budget=budget)
+    assert plan.members == 3
+    assert plan.eval_images == int((budget - 3 * held) // (3 * per_image))  # not 1024 // members
+    assert memory_plan(model, data, 40, 3, budget=held) == MemoryPlan(1, 32)
+    assert memory_plan(model, data, 40, 3, budget=1e15).eval_images == 4096
+    assert memory_plan(model, data, 40, 10**6, budget=10 * member).members == 10
+
+
+def test_a_pack_over_its_memory_share_is_cut_before_it_starts(monkeypatch) -> None:
+    budgets: list[float] = []
+
+    def budget(device: torch.device, share: float) -> float:
+        budgets.append(share)
+        return share * 10 * per_member_bytes("cnn", RECIPE.batch_size)[1]
+
+    fleets: list[int] = []
+    original = fused_module.Fleet
+
+    def counted(models, *args, **kwargs):
+        fleets.append(len(models))
+        return original(models, *args, **kwargs)
+
+    monkeypatch.setattr(fused_module, "memory_budget", budget)
+    monkeypatch.setattr(fused_module, "Fleet", counted)
+    pack = members(*((0.01, 1e-4, seed) for seed in range(5)))
+    recipe = replace(RECIPE, epochs=1)
+    results = run("cnn", pack, "fused", recipe, memory_share=0.25)  # 2.5 members' worth
+    assert budgets == [0.25] and fleets == [2, 2, 1]
+    assert [r.key for r in results] == [m.key for m in pack]
+
+
+def test_memory_share_is_the_process_share_of_its_device() -> None:
+    cpu = torch.device("cpu")
+    assert memory_share(cpu, 2, None) == 0.5
+    assert memory_share(torch.device("cuda"), 1, 0.25) == 0.25  # a Ray task's --gpus-per-pack
+    assert memory_budget(cpu, 0.5) == pytest.approx(memory_budget(cpu, 1.0) / 2)
 
 
 def test_auto_picks_an_engine_and_records_it() -> None:

@@ -171,6 +171,7 @@ def run(
         Workspace,
         artifacts_dir,
         make_executor,
+        memory_share,
         place,
         resolve_engine,
         resolve_threads,
@@ -202,6 +203,11 @@ def run(
         engine=resolve_engine(engine, the_plan.study.execution.engine),
         deterministic=(
             the_plan.study.execution.deterministic if deterministic is None else deterministic
+        ),
+        memory_share=memory_share(
+            placement.device,
+            placement.workers,
+            placement.ray.gpus_per_pack if placement.ray else None,
         ),
         download=download,
     )

@@ -13,6 +13,7 @@ from minarch.execute.executors import EXECUTORS, Placement, RayOptions, make_exe
 from minarch.execute.pack import Pack, group_packs
 from minarch.execute.planner import Plan, PlannedRun, plan_study
 from minarch.execute.policy import (
+    memory_share,
     resolve_device,
     resolve_engine,
     resolve_threads,
@@ -39,6 +40,7 @@ __all__ = [
     "evaluate_study",
     "group_packs",
     "make_executor",
+    "memory_share",
     "place",
     "plan_study",
     "resolve_device",

@@ -80,6 +80,7 @@ class PackTrainer:
                 hooks=hooks,
                 engine=self.workspace.engine if start.engine == "auto" else start.engine,
                 deterministic=self.workspace.deterministic,
+                memory_share=self.workspace.memory_share,
             ):
                 config = next(c for c in pack.configs if c.id == result.key)
                 model = start.finished(result.state_dict) if parent is not None else None

@@ -56,6 +56,7 @@ def train_pack(
     hooks: Hooks | None = None,
     engine: str = "auto",
     deterministic: bool = False,
+    memory_share: float = 1.0,
 ) -> list[MemberResult]:
     """Train every member; results come back in ``members`` order.
 
@@ -65,6 +66,8 @@ def train_pack(
     ``engine="auto"`` chooses by ``choose_engine``'s rule; ``MemberResult.engine``
     says which engine ran. ``recipe.precision`` and ``deterministic`` set the
     float arithmetic (``precision.numerics``) for the pack's duration.
+    ``memory_share`` is this process's fraction of the device: the memory plan
+    (``engine.memory_plan``) cuts the pack into fleets that fit it.
     """
     if engine not in ENGINES:
         raise TrainError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
@@ -95,5 +98,6 @@ def train_pack(
             options=FusedOptions(
                 batched=engine == "batched",
                 lanes=batched_lanes(device) if engine == "batched" else None,
+                memory_share=memory_share,
             ),
         )

@@ -1,4 +1,4 @@
-"""Which engine trains a pack, and how many members the fused engine trains at once.
+"""Which engine trains a pack, and how many members train at once (the memory plan).
 
 The choice is a fixed rule, not a timed probe: a probe would make the engine,
 and with it a run's last bits, depend on how busy the machine was.
@@ -7,7 +7,9 @@ benchmarks/RESULTS.md has the measurements behind the rule.
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -26,12 +28,17 @@ MIN_FUSED_MEMBERS = 4
 # their steps are per-op overhead, which the batched forward shares between
 # the members (benchmarks/bench_engines.py, RESULTS.md).
 CPU_BATCHED_MAX_FLOPS = 50_000
-# Fraction of the device's memory a fleet may plan to use; the rest is headroom
-# for the allocator, the data and (on a shared CPU machine) everyone else.
 # The batched engine's fleet width on a CPU: a ladder pack of 3 seeds fills it.
 CPU_BATCHED_LANES = 3
-CUDA_MEMORY_FRACTION = 0.6
+# Fraction of the device's memory (of the process's share of it) a fleet may
+# plan to use; the rest is headroom for the allocator, the data and (on a
+# shared CPU machine) everyone else.
+CUDA_MEMORY_FRACTION = 0.8
 CPU_MEMORY_FRACTION = 0.25
+# Bounds of a batched evaluation call's images: below, per-call overhead
+# dominates; above, nothing is gained.
+MIN_EVAL_IMAGES = 32
+MAX_EVAL_IMAGES = 4096
 # Per parameter: the weight, its gradient, up to two optimizer states, and the
 # copies of the weight and states that the divergence check rewinds to.
 TENSORS_PER_PARAMETER = 7
@@ -71,15 +78,36 @@ def batched_lanes(device: torch.device) -> int | None:
     return CPU_BATCHED_LANES if device.type == "cpu" else None
 
 
-def fleet_chunk_size(model: nn.Module, data: Dataset, batch_size: int) -> int:
-    """How many members fit in memory at once, from parameters and one batch's activations."""
-    device = data.train_x.device
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a pack fits its process's share of the device: fleet width and evaluation batch."""
+
+    members: int  # members per fleet; a larger pack is cut into fleets before training
+    eval_images: int  # images per batched evaluation call (each seen by every member)
+
+
+def memory_plan(
+    model: nn.Module, data: Dataset, batch_size: int, pack: int, budget: float
+) -> MemoryPlan:
+    """Fleet width (at most ``pack``) and evaluation batch within ``budget`` bytes.
+
+    Per member it counts the parameters with their gradients, optimizer states
+    and divergence snapshots, the batch's input copy and its activations kept
+    for backward with their gradients. Evaluation runs between steps, when
+    only the parameters and states are held: the rest of the budget goes to
+    the evaluation batch's inputs and activations (none kept). A budget too
+    small for one member still gives one.
+    """
     parameters = sum(p.numel() for p in model.parameters())
-    per_member = 4 * (
-        TENSORS_PER_PARAMETER * parameters
-        + TENSORS_PER_ACTIVATION * batch_size * activations_per_sample(model, data)
-    )
-    return max(1, int(memory_budget(device) // per_member))
+    activations = activations_per_sample(model, data)
+    inputs = math.prod(data.train_x.shape[1:])
+    held = 4 * TENSORS_PER_PARAMETER * parameters
+    per_member = held + 4 * batch_size * (inputs + TENSORS_PER_ACTIVATION * activations)
+    members = max(1, min(pack, int(budget // per_member)))
+    left = budget - members * held
+    per_image = 4 * members * (inputs + activations)
+    eval_images = min(MAX_EVAL_IMAGES, max(MIN_EVAL_IMAGES, int(left // per_image)))
+    return MemoryPlan(members, eval_images)
 
 
 def activations_per_sample(model: nn.Module, data: Dataset) -> int:
@@ -102,10 +130,15 @@ def activations_per_sample(model: nn.Module, data: Dataset) -> int:
     return total
 
 
-def memory_budget(device: torch.device) -> float:
-    """Bytes a fleet may plan for on ``device``."""
+def memory_budget(device: torch.device, share: float = 1.0) -> float:
+    """Bytes a fleet may plan for: its process's ``share`` of ``device``.
+
+    ``share`` is the fraction of the device this process holds (a Ray task's
+    ``--gpus-per-pack``, or one over the workers on the device), so processes
+    sharing a device do not each plan for all of it.
+    """
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return CUDA_MEMORY_FRACTION * free
+        free, total = torch.cuda.mem_get_info(device)
+        return min(free, CUDA_MEMORY_FRACTION * share * total)
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return CPU_MEMORY_FRACTION * physical
+    return CPU_MEMORY_FRACTION * share * physical

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minarch.data import augment
-from minarch.train.engine import fleet_chunk_size
+from minarch.train.engine import memory_budget, memory_plan
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
 from minarch.train.plain import eval_batch_size, train_eval_split
@@ -42,10 +42,6 @@ from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, Train
 
 if TYPE_CHECKING:
     from minarch.data import Dataset
-
-# On a GPU: images per validation batch summed over the members, so a fleet of
-# large models keeps its activations about the size of one model's.
-FLEET_EVAL_IMAGES = 1024
 
 
 @dataclass(frozen=True)
@@ -62,6 +58,7 @@ class FusedOptions:
     # Batched only: every fleet exactly this wide, short ones padded with ghost
     # members, so a member's numbers do not depend on its pack (``train_chunk``).
     lanes: int | None = None
+    memory_share: float = 1.0  # this process's fraction of the device (``memory_budget``)
     channels_last: bool = False
 
     def __post_init__(self) -> None:
@@ -80,13 +77,18 @@ def train_fused(
 ) -> list[MemberResult]:
     """Train the pack in chunks of members that fit in memory; results in ``members`` order."""
     options = options or FusedOptions()
+    device = data.train_x.device
     if options.lanes is not None:
         chunks = lane_fleets(members, options.lanes)
+        # Fixed, not planned: a batched kernel's bits depend on the batch's shape.
+        eval_images = eval_batch_size(device)
     else:
-        size = options.chunk_size or fleet_chunk_size(
-            make_model(torch.Generator()), data, recipe.batch_size
-        )
+        budget = memory_budget(device, options.memory_share)
+        model = make_model(torch.Generator())
+        plan = memory_plan(model, data, recipe.batch_size, len(members), budget)
+        size = options.chunk_size or plan.members
         chunks = [members[start : start + size] for start in range(0, len(members), size)]
+        eval_images = plan.eval_images
     results: dict[str, MemberResult] = {}
     for chunk in chunks:
         for result in train_chunk(
@@ -96,6 +98,7 @@ def train_fused(
             data=data,
             hooks=hooks,
             options=options,
+            eval_images=eval_images,
         ):
             results[result.key] = result
     return [results[m.key] for m in members]
@@ -128,8 +131,12 @@ def train_chunk(
     data: Dataset,
     hooks: Hooks,
     options: FusedOptions,
+    eval_images: int,
 ) -> list[MemberResult]:
     """One fleet, trained top to bottom like the plain loop with a leading member dim.
+
+    ``eval_images``: images per batched evaluation call (the fused engine
+    evaluates each member in the plain loop's batches instead).
 
     With ``options.lanes``, ``members`` has one entry per lane (None: empty)
     and the fleet keeps that width from start to end: ghost members (copies
@@ -279,8 +286,12 @@ def train_chunk(
             break
         loss_sum, correct = sums
 
-        val_loss, val_acc, val_top5 = evaluate_fleet(fleet, data, data.val_x, data.val_y)
-        train_eval_loss, train_eval_acc, _ = evaluate_fleet(fleet, data, train_images, train_labels)
+        val_loss, val_acc, val_top5 = evaluate_fleet(
+            fleet, data, data.val_x, data.val_y, eval_images
+        )
+        train_eval_loss, train_eval_acc, _ = evaluate_fleet(
+            fleet, data, train_images, train_labels, eval_images
+        )
         # Divided in Python, as the plain loop divides its .item()s.
         train_loss = [total / steps_per_epoch for total in loss_sum.tolist()]
         train_acc = [hits / n for hits in correct.tolist()]
@@ -375,17 +386,17 @@ def _member_losses(
 
 @torch.no_grad()
 def evaluate_fleet(
-    fleet: Fleet, data: Dataset, images: Tensor, labels: Tensor
+    fleet: Fleet, data: Dataset, images: Tensor, labels: Tensor, batched_images: int
 ) -> tuple[list[float], list[float], list[float]]:
     """Per-member (loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes).
 
     Fused, each member sees the plain ``evaluate``'s batches and sums, so its
-    numbers do not depend on the fleet; batched, the fleet's batch is capped
-    instead, keeping activations about the size of one model's.
+    numbers do not depend on the fleet; batched, ``batched_images`` per call,
+    as many as the memory plan allows.
     """
     members = len(fleet)
     device = images.device
-    batch = max(1, FLEET_EVAL_IMAGES // members) if fleet.batched else eval_batch_size(device)
+    batch = batched_images if fleet.batched else eval_batch_size(device)
     k = min(5, data.info.num_classes)
     n = images.shape[0]
     loss_sum = torch.zeros(members, device=device)
