@@ -11,9 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from minarch.data import Dataset
+from minarch.execute.policy import memory_share
 from minarch.models import build_model, example, family_names
 from minarch.train import FusedOptions, Hooks, Member, Recipe, train_fused, train_pack
-from minarch.execute.policy import memory_share
 from minarch.train import fused as fused_module
 from minarch.train.engine import (
     MemoryPlan,
