@@ -201,3 +201,16 @@ def test_training_waits_for_the_device_once_per_window_not_per_step(
     members = {"plain": PACK[:1], "fused": PACK[:4], "batched": PACK[:3]}[engine]  # one fleet
     train("mlp", members, engine, recipe)
     assert len(waits) <= 10, waits
+
+
+def test_exact_engines_train_convolutions_channels_last_on_a_cpu() -> None:
+    """The layout is a rule of model and device, so a resumed or cut pack keeps it."""
+    layouts = {
+        (family, engine): {r.memory_format for r in whole_pack(family, engine)}
+        for family in CONFIGS
+        for engine in ("fused", "batched")
+    }
+    assert layouts[("cnn", "fused")] == {"torch.channels_last"}
+    assert layouts[("mlp", "fused")] == layouts[("cnn", "batched")] == {"torch.contiguous_format"}
+    (alone,) = train("cnn", PACK[:1], "plain")
+    assert alone.memory_format == "torch.channels_last"

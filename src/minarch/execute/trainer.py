@@ -93,7 +93,8 @@ class PackTrainer:
                     result.message,
                     metrics=run_metrics(result.epochs),
                     engine=result.engine,
-                    environment=environment(device, self.workspace),
+                    environment=environment(device, self.workspace)
+                    | {"memory_format": result.memory_format.removeprefix("torch.")},
                     **({} if model is None else measured_size(model, data)),
                 )
         except KeyboardInterrupt:

@@ -43,7 +43,17 @@ FINAL_METRICS = (
 )
 ENVIRONMENT_COLUMNS = tuple(
     f"env.{key}"
-    for key in ("minarch", "git", "torch", "device", "threads", "workers", "deterministic", "host")
+    for key in (
+        "minarch",
+        "git",
+        "torch",
+        "device",
+        "threads",
+        "workers",
+        "deterministic",
+        "memory_format",
+        "host",
+    )
 )
 """Provenance of a run's numbers (``finish(environment=...)``), shown as columns."""
 TAIL_COLUMNS = ("started_at", "finished_at", "message")

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from minarch.train.layout import in_layout
+
 # Modules a linear chain may contain besides Linear: parameter-free and elementwise.
 _ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity)
 
@@ -75,10 +77,13 @@ class Fleet:
         *,
         batched: bool,
         per_lane_inputs: bool = False,
+        layout: torch.memory_format = torch.contiguous_format,
     ) -> None:
         """``batched``: one forward for the fleet, else member after member.
         ``per_lane_inputs``: a shared batch is copied to every member, so the
-        kernels see the same shapes whether or not members share their batch."""
+        kernels see the same shapes whether or not members share their batch.
+        ``layout``: member after member, the memory format of each member's
+        4-d weights and inputs (the plain loop's, ``plain.memory_format``)."""
         template = models[0]
         self.keys = list(template.state_dict())
         named = [dict(m.named_parameters()) for m in models]
@@ -94,6 +99,7 @@ class Fleet:
         self.flatten_first = self.chain is not None and isinstance(self.chain[0][1], nn.Flatten)
         self.batched = batched
         self.per_lane_inputs = per_lane_inputs
+        self.layout = layout
         # The stacked tensors replace every parameter and buffer, so the skeleton holds none.
         self.skeleton = template.to("meta")
 
@@ -130,7 +136,10 @@ class Fleet:
         params = {name: p.unbind(0) for name, p in self.params.items()}
         buffers = {name: b.unbind(0) for name, b in self.buffers.items()}
         logits = []
+        if self.layout != torch.contiguous_format:
+            params = {name: [in_layout(p, self.layout) for p in v] for name, v in params.items()}
         for k, inputs in enumerate([x] * len(self) if shared else x.unbind(0)):
+            inputs = in_layout(inputs, self.layout)
             tensors = {name: v[k] for name, v in params.items()}
             tensors |= {name: v[k] for name, v in buffers.items()}
             logits.append(functional_call(self.skeleton, tensors, (inputs,)))

@@ -34,6 +34,7 @@ from minarch.data import augment
 from minarch.train.engine import memory_budget, memory_plan
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
+from minarch.train.layout import memory_format
 from minarch.train.plain import eval_batch_size, train_eval_split
 from minarch.train.precision import autocast
 from minarch.train.recipe import lr_factor, member_generators, windows
@@ -158,11 +159,14 @@ def train_chunk(
     active = [m if m is not None else ghost(first) for m in members]
     generators = {m.seed: member_generators(m.seed, device) for m in active}
     initial = {seed: make_model(init) for seed, (init, _) in generators.items()}
+    template = initial[first.seed]
+    layout = torch.contiguous_format if options.batched else memory_format(template, device)
     fleet = Fleet(
         [initial[m.seed] for m in active],
         device,
         batched=options.batched,
         per_lane_inputs=lanes is not None,
+        layout=layout,
     )
     engine = "batched" if options.batched else "fused"
     optimizer = StackedOptimizer(
@@ -190,7 +194,13 @@ def train_chunk(
             if m.key not in real:
                 continue
             results[m.key] = MemberResult(
-                m.key, state, tuple(records[m.key]), fleet.member_state(i), message, engine
+                m.key,
+                state,
+                tuple(records[m.key]),
+                fleet.member_state(i),
+                message,
+                engine,
+                str(layout),
             )
 
     def drop(positions: list[int]) -> Tensor:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from minarch.data import augment
 from minarch.train.hooks import Hooks
+from minarch.train.layout import in_layout, memory_format
 from minarch.train.precision import autocast
 from minarch.train.recipe import lr_factor, make_optimizer, member_generators, windows
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe
@@ -69,6 +70,8 @@ def train_member(
     device = data.train_x.device
     init_generator, data_generator = member_generators(member.seed, device)
     model = make_model(init_generator).to(device)
+    layout = memory_format(model, device)
+    model = model.to(memory_format=layout)
     optimizer = make_optimizer(model.parameters(), recipe, member)
     n = data.train_x.shape[0]
     batch_size = recipe.batch_size
@@ -82,7 +85,9 @@ def train_member(
 
     def finish(state: str, message: str | None = None) -> MemberResult:
         weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        return MemberResult(member.key, state, tuple(records), weights, message, ENGINE)
+        return MemberResult(
+            member.key, state, tuple(records), weights, message, ENGINE, str(layout)
+        )
 
     def train_steps(
         epoch: int, order: Tensor, steps: range, sums: tuple[Tensor, Tensor], check: bool
@@ -102,7 +107,7 @@ def train_member(
 
             index = order[step * batch_size : (step + 1) * batch_size]
             x = augment(data.train_x[index], recipe.augmentation, generator=data_generator)
-            x, y = data.normalize(x), data.train_y[index]
+            x, y = in_layout(data.normalize(x), layout), data.train_y[index]
             with precision:
                 logits = model(x).float()
                 loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
@@ -134,8 +139,10 @@ def train_member(
                 message = f"non-finite training loss at epoch {epoch}, step {stop + 1}"
                 return finish("diverged", message)
 
-        val_loss, val_acc, val_top5 = evaluate(model, data)
-        train_eval_loss, train_eval_acc, _ = evaluate_split(model, data, train_images, train_labels)
+        val_loss, val_acc, val_top5 = evaluate(model, data, layout=layout)
+        train_eval_loss, train_eval_acc, _ = evaluate_split(
+            model, data, train_images, train_labels, layout=layout
+        )
         record = EpochRecord(
             epoch=epoch,
             train_loss=sums[0].item() / steps_per_epoch,
@@ -213,17 +220,27 @@ def train_eval_split(data: Dataset) -> tuple[Tensor, Tensor]:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: Dataset, batch_size: int | None = None
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int | None = None,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[float, float, float]:
     """Validation (loss, top-1, top-k) with k = min(5, num_classes), unaugmented."""
-    return evaluate_split(model, data, data.val_x, data.val_y, batch_size)
+    return evaluate_split(model, data, data.val_x, data.val_y, batch_size, layout=layout)
 
 
 @torch.no_grad()
 def evaluate_split(
-    model: nn.Module, data: Dataset, images: Tensor, labels: Tensor, batch_size: int | None = None
+    model: nn.Module,
+    data: Dataset,
+    images: Tensor,
+    labels: Tensor,
+    batch_size: int | None = None,
+    *,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[float, float, float]:
-    """(loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes), unaugmented."""
+    """(loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes), unaugmented;
+    the batches in ``layout``, the model's."""
     model.eval()
     k = min(5, data.info.num_classes)
     n = images.shape[0]
@@ -233,7 +250,7 @@ def evaluate_split(
     topk = torch.zeros((), dtype=torch.int64, device=device)
     batch = batch_size or eval_batch_size(device)
     for start in range(0, n, batch):
-        x = data.normalize(images[start : start + batch])
+        x = in_layout(data.normalize(images[start : start + batch]), layout)
         y = labels[start : start + batch]
         logits = model(x)
         loss_sum += F.cross_entropy(logits, y, reduction="sum")

@@ -110,3 +110,6 @@ class MemberResult:
     state_dict: dict[str, Tensor]  # on CPU; for a diverged member, the weights at the stop
     message: str | None  # why it stopped early, naming epoch and step
     engine: str  # which engine trained it
+    memory_format: (
+        str  # the layout it trained in: "torch.channels_last" or "torch.contiguous_format"
+    )
