@@ -1,13 +1,12 @@
-"""Plain convolutional network: conv blocks, global average pooling, linear classifier."""
+"""Plain convolutional network: conv blocks, then global average pooling or a flatten."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.registry import Example, register
+from minarch.models.families.cnn import CNNConfig
 from minarch.models.shapes import spatial_dims
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
@@ -17,50 +16,45 @@ _POOL |= {("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}
 _GLOBAL_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 
-def _odd(kernel: int) -> int:
-    if kernel % 2 == 0:
-        raise ValueError("kernel must be odd so that 'same' padding is symmetric")
-    return kernel
-
-
-class CNNConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    depth: int = Field(default=2, ge=1, description="conv blocks")
-    channels: int = Field(gt=0, description="channels of every conv block")
-    kernel: Annotated[int, Field(ge=1), AfterValidator(_odd)] = 3
-    pooling: Literal["max", "avg", "none"] = "max"
-    batch_norm: bool = True
-
-
 class CNN(nn.Module):
-    """Pools by 2 after a block while the spatial side is at least 4, so tiny inputs still fit."""
+    """Conv blocks (conv, batch norm, ReLU, pooling by 2), then a linear classifier over
+    the globally averaged or the flattened features.
+
+    A block pools only while the spatial side is at least 4, so tiny inputs still fit.
+    """
 
     def __init__(
         self, in_channels: int, spatial: tuple[int, ...], num_classes: int, config: CNNConfig
     ) -> None:
         super().__init__()
         ndim = len(spatial)
-        side = min(spatial)
+        shape = list(spatial)
         layers: list[nn.Module] = []
         channels = in_channels
-        for _ in range(config.depth):
+        for block, out_channels in enumerate(config.block_channels(), start=1):
             conv = _CONV[ndim](
                 channels,
-                config.channels,
+                out_channels,
                 config.kernel,
+                stride=config.stride,
                 padding=config.kernel // 2,
                 bias=not config.batch_norm,
             )
+            shape = [(side - 1) // config.stride + 1 for side in shape]
             layers.append(conv)
             if config.batch_norm:
-                layers.append(_BATCH_NORM[ndim](config.channels))
+                layers.append(_BATCH_NORM[ndim](out_channels))
             layers.append(nn.ReLU())
-            if config.pooling != "none" and side >= 4:
+            pools = config.pooling != "none" and block % config.pool_every == 0
+            if pools and min(shape) >= 4:
                 layers.append(_POOL[config.pooling, ndim](2))
-                side //= 2
-            channels = config.channels
-        layers += [_GLOBAL_POOL[ndim](1), nn.Flatten()]
+                shape = [side // 2 for side in shape]
+            channels = out_channels
+        if config.head == "gap":
+            layers.append(_GLOBAL_POOL[ndim](1))
+        else:
+            channels *= math.prod(shape)
+        layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)
 
@@ -71,17 +65,3 @@ class CNN(nn.Module):
 def build(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int) -> CNN:
     spatial_dims("cnn", input_shape, (1, 2))
     return CNN(input_shape[0], input_shape[1:], num_classes, config)
-
-
-def describe(config: CNNConfig) -> str:
-    label = f"cnn d{config.depth} c{config.channels}"
-    if config.kernel != 3:
-        label += f" k{config.kernel}"
-    if config.pooling != "max":
-        label += f" pool-{config.pooling}"
-    return label if config.batch_norm else f"{label} no-bn"
-
-
-register(
-    "cnn", CNNConfig, build, describe, example=Example(CNNConfig(depth=3, channels=16), (3, 8, 8))
-)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minarch.data import augment
+from minarch.data.augment import augment
 from minarch.train.engine import memory_budget, memory_plan
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minarch.data import augment
+from minarch.data.augment import augment
 from minarch.train.hooks import Hooks
 from minarch.train.layout import in_layout, memory_format
 from minarch.train.precision import autocast
