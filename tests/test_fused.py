@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from minarch.data import Dataset
 from minarch.execute.policy import memory_share
 from minarch.models import build_model, example, family_names
+from minarch.store import EPOCH_METRICS
 from minarch.train import FusedOptions, Hooks, Member, Recipe, train_fused, train_pack
 from minarch.train import fused as fused_module
 from minarch.train.engine import (
@@ -91,15 +92,7 @@ def assert_same_run(
     assert len(fused.epochs) == len(plain.epochs)
     for f, p in zip(fused.epochs, plain.epochs, strict=True):
         assert f.epoch == p.epoch and f.lr == pytest.approx(p.lr)
-        for field in (
-            "train_loss",
-            "train_acc",
-            "train_eval_loss",
-            "train_eval_acc",
-            "val_loss",
-            "val_acc",
-            "val_top5",
-        ):
+        for field in (m for m in EPOCH_METRICS if m not in ("lr", "wall_time")):
             assert getattr(f, field) == pytest.approx(getattr(p, field), rel=rtol, abs=atol), field
     assert fused.state_dict.keys() == plain.state_dict.keys()
     for key, value in plain.state_dict.items():
