@@ -67,6 +67,17 @@ name: demo
     assert {r.id for r in expand(study(reordered))} == {r.id for r in expand(study())}
 
 
+def test_precision_is_in_the_id_only_when_not_fp32():
+    pinned = {r.id for r in expand(study())}
+    fp32 = BASE.replace("  epochs: 3", "  epochs: 3\n  precision: fp32")
+    assert {r.id for r in expand(study(fp32))} == pinned
+    for other in ("tf32", "bf16"):
+        runs = expand(study(BASE.replace("  epochs: 3", f"  epochs: 3\n  precision: {other}")))
+        assert not {r.id for r in runs} & pinned
+        assert {r.training.precision for r in runs} == {other}
+    assert "precision" in error_of(BASE.replace("  epochs: 3", "  epochs: 3\n  precision: fp16"))
+
+
 def test_pack_members_differ_only_in_lr_wd_and_seed():
     runs = expand(study())
     packs: dict[str, set] = {}

@@ -293,6 +293,8 @@ def test_epochs_frame(registered: Store) -> None:
         "epoch",
         "train_loss",
         "train_acc",
+        "train_eval_loss",
+        "train_eval_acc",
         "val_loss",
         "val_acc",
         "val_top5",
@@ -381,8 +383,19 @@ def test_reopen_database(url: str) -> None:
         assert again.runs()[0].metrics == {"final_val_acc": 0.5}
 
 
+def downgrade_to_version_2(url: str) -> None:
+    """Turn a fresh database into what schema version 2 wrote: no eval-mode training metrics."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE epochs DROP COLUMN train_eval_loss"))
+        conn.execute(text("ALTER TABLE epochs DROP COLUMN train_eval_acc"))
+        conn.execute(meta_table.update().values(value="2"))
+    engine.dispose()
+
+
 def downgrade_to_version_1(url: str) -> None:
     """Turn a fresh database into what minarch 0.1 (schema version 1) wrote."""
+    downgrade_to_version_2(url)
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE evaluations"))
@@ -418,6 +431,19 @@ def test_version_1_database_is_migrated(url: str) -> None:
     with engine.begin() as conn:
         assert conn.execute(SCHEMA_VERSION_QUERY).scalar() == str(SCHEMA_VERSION)
     engine.dispose()
+
+
+def test_version_2_epochs_gain_eval_mode_training_metrics(url: str) -> None:
+    with open_store(url) as store:
+        store.register_study("alpha", "spec", RUNS[:1])
+        store.record_epoch(IDS[0], 1, {"train_acc": 0.5, "val_acc": 0.6})
+    downgrade_to_version_2(url)
+    with open_store(url) as store:
+        store.record_epoch(IDS[0], 2, {"train_eval_acc": 0.7, "val_acc": 0.65})
+        frame = store.epochs_frame()
+    assert frame["train_eval_acc"].isna().tolist() == [True, False]
+    assert frame["train_eval_acc"].iloc[1] == 0.7
+    assert frame["train_acc"].iloc[0] == 0.5
 
 
 def test_newer_schema_version_is_refused(url: str) -> None:

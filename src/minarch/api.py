@@ -148,6 +148,8 @@ def run(
     address: str | None = None,
     gpus_per_pack: float | None = None,
     cpus_per_pack: float | None = None,
+    engine: str | None = None,
+    deterministic: bool | None = None,
     report: bool = True,
     max_runs: int = DEFAULT_MAX_RUNS,
     force: bool = False,
@@ -166,7 +168,10 @@ def run(
     ``address`` (``"auto"`` or ``"HOST:PORT"``; default: a Ray instance on this
     machine), each asking for ``gpus_per_pack`` and ``cpus_per_pack`` (default:
     the study file's ``execution:`` section, else 1 GPU when the cluster has
-    GPUs and 1 CPU).
+    GPUs and 1 CPU). ``engine`` names the pack engine (``minarch.train.ENGINES``;
+    default: the study file's ``execution.engine``, else ``"auto"``);
+    ``deterministic`` requests deterministic algorithms (default: the study
+    file's ``execution.deterministic``).
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
     """
     from minarch.data import default_data_dir
@@ -176,8 +181,10 @@ def run(
         Workspace,
         artifacts_dir,
         make_executor,
+        memory_share,
         place,
         remove_stale_weights,
+        resolve_engine,
         resolve_threads,
         run_study,
         writable_dir,
@@ -209,6 +216,15 @@ def run(
         device=str(placement.device),
         threads=resolve_threads(threads, placement.device),
         workers=placement.workers,
+        engine=resolve_engine(engine, the_plan.study.execution.engine),
+        deterministic=(
+            the_plan.study.execution.deterministic if deterministic is None else deterministic
+        ),
+        memory_share=memory_share(
+            placement.device,
+            placement.workers,
+            placement.ray.gpus_per_pack if placement.ray else None,
+        ),
         download=download,
     )
     datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)

@@ -132,6 +132,13 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Engine(str, Enum):
+    auto = "auto"
+    plain = "plain"
+    fused = "fused"
+    batched = "batched"
+
+
 class ExecutorKind(str, Enum):
     local = "local"
     ray = "ray"
@@ -233,6 +240,24 @@ def run(
             show_default="study file's execution section, else 1",
         ),
     ] = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(
+            help="Pack engine: plain (one member after another), fused (members together, "
+            "plain's numbers bit for bit), batched (one batched forward; the GPU's), "
+            "auto (by the rule in the README).",
+            show_default="study file's execution.engine, else auto",
+        ),
+    ] = None,
+    deterministic: Annotated[
+        bool | None,
+        typer.Option(
+            "--deterministic/--no-deterministic",
+            help="Ask torch for deterministic algorithms (GPU: slower; see the README's "
+            "'Speed and reproducibility').",
+            show_default="study file's execution.deterministic, else off",
+        ),
+    ] = None,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report.
 
@@ -262,6 +287,8 @@ def run(
             address=address,
             gpus_per_pack=gpus_per_pack,
             cpus_per_pack=cpus_per_pack,
+            engine=None if engine is None else engine.value,
+            deterministic=deterministic,
             console=stderr,
         )
     except Interrupted as exc:  # typer would turn it into "Aborted!" and exit 1

@@ -14,6 +14,7 @@ who accept numbers that differ from the 1-thread default.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import torch
 
 from minarch.errors import MinarchError
 from minarch.execute.pack import Pack
+from minarch.train import ENGINES
 
 CPU_THREADS = 1
 
@@ -73,6 +75,27 @@ def split_for_workers(packs: Sequence[Pack], device: torch.device, workers: int)
     if device.type != "cpu" or workers < 2:
         return list(packs)
     return [part for pack in packs for part in pack.split(workers)]
+
+
+def memory_share(device: torch.device, workers: int, gpus_per_pack: float | None) -> float:
+    """This process's fraction of its device's memory, which its memory plan budgets.
+
+    A Ray task holds its ``gpus_per_pack``; local workers split the device
+    they share (on GPUs, the workers that ``worker_device`` puts on each).
+    """
+    if gpus_per_pack:
+        return min(1.0, gpus_per_pack)
+    if device.type == "cuda":
+        return 1.0 / math.ceil(workers / max(1, torch.cuda.device_count()))
+    return 1.0 / workers
+
+
+def resolve_engine(asked: str | None, study: str) -> str:
+    """The pack engine: the command line's, else the study file's ``execution.engine``."""
+    engine = study if asked is None else asked
+    if engine not in ENGINES:
+        raise MinarchError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine
 
 
 def resolve_threads(threads: int | None, device: torch.device) -> int:

@@ -14,7 +14,7 @@ import platform
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from minarch.models import count_flops, count_parameters
 from minarch.prune import save_pruned
 from minarch.scratch import scratch_path
 from minarch.spec import RunConfig
-from minarch.store import Store
+from minarch.store import EPOCH_METRICS, Store
 from minarch.train import EpochRecord, Hooks, Member, MemberResult, train_pack
 
 HEARTBEAT_SECONDS = 10.0
@@ -94,7 +94,9 @@ class PackTrainer:
                 data=data,
                 device=device,
                 hooks=hooks,
-                engine=start.engine,
+                engine=self.workspace.engine if start.engine == "auto" else start.engine,
+                deterministic=self.workspace.deterministic,
+                memory_share=self.workspace.memory_share,
             ):
                 config = next(c for c in pack.configs if c.id == result.key)
                 model = start.finished(result.state_dict) if parent is not None else None
@@ -107,7 +109,8 @@ class PackTrainer:
                     result.message,
                     metrics=run_metrics(result.epochs),
                     engine=result.engine,
-                    environment=environment(device, self.workspace),
+                    environment=environment(device, self.workspace)
+                    | {"memory_format": result.memory_format.removeprefix("torch.")},
                     **({} if model is None else measured_size(model, data)),
                 )
                 if result.state == "done":
@@ -130,9 +133,9 @@ class PackTrainer:
 class StoreHooks(Hooks):
     """Curves into the store, heartbeats for the whole pack, one progress bar per pack.
 
-    Engines call ``on_step`` once per member and step (member after member in
-    the plain loop, all members each step in the fused one), so the bar counts
-    member-steps and every heartbeat covers every run of the pack.
+    Engines call ``on_step`` once per step with the members it trained (one in
+    the plain loop, the live fleet in the others); the bar counts member-steps
+    and every heartbeat covers every run of the pack.
     """
 
     def __init__(self, store: Store, progress: Progress, pack: Pack, owner: str):
@@ -143,12 +146,14 @@ class StoreHooks(Hooks):
         self.last_beat = time.monotonic()
         self.sized = False
 
-    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+    def on_step(
+        self, members: Sequence[Member], epoch: int, step: int, steps_per_epoch: int
+    ) -> None:
         if not self.sized:  # steps per epoch are known from the first step on
             total = len(self.run_ids) * self.epochs * steps_per_epoch
             self.progress.update(self.task, total=total)
             self.sized = True
-        self.progress.advance(self.task)
+        self.progress.advance(self.task, len(members))
         if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
             self.store.heartbeat(self.run_ids, self.owner)
             self.last_beat = time.monotonic()
@@ -158,8 +163,7 @@ class StoreHooks(Hooks):
 
 
 def _epoch_metrics(record: EpochRecord) -> dict[str, float]:
-    names = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "wall_time")
-    return {name: getattr(record, name) for name in names}
+    return {name: getattr(record, name) for name in EPOCH_METRICS}
 
 
 def measured_size(model: nn.Module, data: Dataset) -> dict[str, int]:
@@ -180,6 +184,8 @@ def run_metrics(epochs: Iterable[EpochRecord]) -> dict[str, float]:
     return {
         "final_train_loss": last.train_loss,
         "final_train_acc": last.train_acc,
+        "final_train_eval_loss": last.train_eval_loss,
+        "final_train_eval_acc": last.train_eval_acc,
         "final_val_loss": last.val_loss,
         "final_val_acc": last.val_acc,
         "final_val_top5": last.val_top5,
@@ -248,5 +254,6 @@ def environment(device: torch.device, workspace: Workspace) -> dict[str, str | i
         "device_name": name or platform.machine(),
         "threads": torch.get_num_threads(),
         "workers": workspace.workers,
+        "deterministic": workspace.deterministic,
         "host": socket.gethostname(),
     }

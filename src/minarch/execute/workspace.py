@@ -27,6 +27,9 @@ class Workspace:
     device: str  # "cpu", "cuda" or "cuda:N"
     threads: int  # intra-op threads per pack (policy.resolve_threads)
     workers: int = 1  # how many trainers share the study; recorded with each run
+    engine: str = "auto"  # the pack engine (train.ENGINES); a derived start may force plain
+    deterministic: bool = False  # request deterministic algorithms; recorded with each run
+    memory_share: float = 1.0  # each trainer's fraction of its device (policy.memory_share)
     download: bool = True
 
     def on(self, device: str) -> Workspace:

@@ -133,6 +133,8 @@ class RecipeFields(_Frozen):
     warmup_epochs: Annotated[float, Field(ge=0)] = 0.0
     augmentation: Literal["none", "crop", "crop-flip"] = "none"
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # Part of a run's id only when not fp32, so older ids stay valid.
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
 
     @field_validator("milestones")
     @classmethod
@@ -321,11 +323,15 @@ class HpSpaceSpec(_Frozen):
 
 
 class ExecutionSpec(_Frozen):
-    """What each pack asks of a Ray cluster (``--executor ray``); not part of run ids.
+    """How packs train: the pack engine, and what each pack asks of a Ray cluster
+    (``--executor ray``); not part of run ids (the store records each run's engine).
 
-    The command line's ``--gpus-per-pack`` and ``--cpus-per-pack`` win over these.
+    The command line's ``--engine``, ``--deterministic``, ``--gpus-per-pack`` and
+    ``--cpus-per-pack`` win over these.
     """
 
+    engine: Literal["auto", "plain", "fused", "batched"] = "auto"
+    deterministic: bool = False  # deterministic algorithms (``minarch run --deterministic``)
     gpus_per_pack: Annotated[float, Field(ge=0)] | None = None  # 0.25: four packs per GPU
     cpus_per_pack: Annotated[float, Field(gt=0)] | None = None
 

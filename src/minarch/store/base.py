@@ -20,7 +20,17 @@ from minarch.scratch import process_is_gone
 
 RUN_STATES = ("pending", "running", "done", "failed", "diverged")
 FINISHED_STATES = ("done", "failed", "diverged")
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "wall_time")
+EPOCH_METRICS = (
+    "train_loss",
+    "train_acc",
+    "train_eval_loss",
+    "train_eval_acc",
+    "val_loss",
+    "val_acc",
+    "val_top5",
+    "lr",
+    "wall_time",
+)
 
 
 def local_owner() -> str:

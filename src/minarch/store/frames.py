@@ -35,12 +35,25 @@ FINAL_METRICS = (
     "best_epoch",
     "final_train_acc",
     "final_train_loss",
+    "final_train_eval_acc",
+    "final_train_eval_loss",
     "final_val_loss",
     "final_val_top5",
     "train_seconds",
 )
 ENVIRONMENT_COLUMNS = tuple(
-    f"env.{key}" for key in ("minarch", "git", "torch", "device", "threads", "workers", "host")
+    f"env.{key}"
+    for key in (
+        "minarch",
+        "git",
+        "torch",
+        "device",
+        "threads",
+        "workers",
+        "deterministic",
+        "memory_format",
+        "host",
+    )
 )
 """Provenance of a run's numbers (``finish(environment=...)``), shown as columns."""
 TAIL_COLUMNS = ("started_at", "finished_at", "message")

@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from minarch.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -97,6 +97,8 @@ epoch_table = Table(
     Column("epoch", Integer, primary_key=True, autoincrement=False),
     Column("train_loss", Float),
     Column("train_acc", Float),
+    Column("train_eval_loss", Float),
+    Column("train_eval_acc", Float),
     Column("val_loss", Float),
     Column("val_acc", Float),
     Column("val_top5", Float),
@@ -139,8 +141,14 @@ def _add_compression(conn: Connection) -> None:
     evaluation_table.create(conn)
 
 
+def _add_train_eval(conn: Connection) -> None:
+    """Version 2 -> 3: eval-mode metrics on a fixed training subset (NULL for older runs)."""
+    conn.exec_driver_sql("ALTER TABLE epochs ADD COLUMN train_eval_loss FLOAT")
+    conn.exec_driver_sql("ALTER TABLE epochs ADD COLUMN train_eval_acc FLOAT")
+
+
 # {from_version: migration to from_version + 1}; each runs in the open transaction.
-MIGRATIONS: dict[int, Migration] = {1: _add_compression}
+MIGRATIONS: dict[int, Migration] = {1: _add_compression, 2: _add_train_eval}
 
 
 def ensure_schema(conn: Connection, home: Path | None = None) -> None:
