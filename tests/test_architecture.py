@@ -20,6 +20,7 @@ RANKS = {
     "columns": 0,
     "plugins": 0,
     "lazy": 0,
+    "scratch": 0,
     "data": 1,
     "models": 1,
     "store": 1,

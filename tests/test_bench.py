@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from minarch.bench import BenchError, run_benchmarks
@@ -37,3 +42,34 @@ def test_unknown_workload_lists_valid_ones() -> None:
         run_benchmarks(["warp"], quick=True)
     with pytest.raises(MinarchError):
         run_benchmarks(["warp"], quick=True)
+
+
+LADDER_SLICE = """
+name: ladder-slice
+datasets: [{name: digits, validation: 0.2}]
+models:
+  - {family: mlp, depth: 1, width: 4}
+  - {family: cnn, depth: 2, channels: 2}
+  - {family: vit, patch_size: 4, depth: 1, dim: 4, heads: 2}
+training: {optimizer: adamw, lr: 0.003, batch_size: 128, epochs: 20}
+seeds: 3
+"""
+
+
+def test_ladder_benchmark_prints_rates_per_family_and_the_roofline(tmp_path) -> None:
+    study = tmp_path / "slice.yaml"
+    study.write_text(LADDER_SLICE)
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_ladder.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--study", str(study), "--epochs", "1", "--workers", "2"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result["families"]) == {"mlp", "cnn", "vit"}
+    assert [r["members"] for r in result["packs"]] == [2, 1] * 3  # 3 seeds cut for 2 workers
+    for rates in result["families"].values():
+        assert rates["gflops_per_s"] > 0 and rates["peak_fraction"] > 0
+    seconds = sum(r["seconds"] for r in result["packs"])
+    bound = sum(r["gflop"] for r in result["packs"]) / result["matmul_peak_gflops"]
+    assert result["total"]["roofline_ratio"] == pytest.approx(seconds / bound, rel=0.02)

@@ -394,3 +394,79 @@ def test_run_speaks_before_it_imports_torch(tmp_path):
     assert result.returncode == 2  # refused by --max-runs: nothing is trained
     lines = result.stderr.splitlines()
     assert lines[0].startswith("study quickstart: loading PyTorch") and "<torch imported>" in lines
+
+
+# --- one line, not a traceback, wherever a file cannot be written -------------------------
+
+
+@pytest.mark.parametrize(
+    ("verb", "where", "expected"),
+    [
+        ("runs", "missing/x.csv", "does not exist"),
+        ("runs", ".", "is a folder"),
+        ("runs", "/proc/minarch-x.csv", "cannot write"),  # a file system taking no new files
+        ("compression", "missing/x.csv", "does not exist"),
+        ("compression", ".", "is a folder"),
+    ],
+)
+def test_an_unwritable_output_is_one_line(verb, where, expected, tmp_path):
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    with open_store(db) as store:
+        store.register_study("s", "name: s\n", [])
+    result = minarch(verb, "--db", db, "-o", where, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_folder_whose_check_is_refused_is_one_line(tmp_path, monkeypatch):
+    from minarch.errors import MinarchError
+    from minarch.execute import writable_dir
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "exists", refused)
+    with pytest.raises(MinarchError, match="out=.*: cannot write there"):
+        writable_dir(tmp_path / "reports", "out")
+
+
+def test_a_plugin_model_whose_forward_raises_is_one_line_at_plan(tmp_path):
+    (tmp_path / "broken_family.py").write_text(
+        "from pydantic import BaseModel, ConfigDict\n"
+        "from torch import nn\n"
+        "from minarch.models.registry import Example, register\n"
+        "class Config(BaseModel):\n"
+        "    model_config = ConfigDict(frozen=True)\n"
+        "    width: int\n"
+        "class Broken(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.layer = nn.Linear(2, 2)\n"
+        "    def forward(self, x):\n"
+        "        raise RuntimeError('shapes do not fit\\nsecond line')\n"
+        "register('broken', Config, lambda c, s, n: Broken(), lambda c: f'broken {c.width}',\n"
+        "         example=Example(Config(width=1), (1, 8, 8)))\n"
+    )
+    (tmp_path / "s.yaml").write_text(TINY_STUDY.replace("family: mlp", "family: broken"))
+    env = {"PYTHONPATH": f"{tmp_path}:{__import__('os').environ.get('PYTHONPATH', '')}"}
+    result = minarch("--plugin", "broken_family", "plan", "s.yaml", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "broken 4 on digits: its forward pass" in result.stderr
+    assert "RuntimeError: shapes do not fit" in result.stderr
+
+
+def test_an_in_memory_store_is_refused(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
+    result = minarch("run", "tiny.yaml", "--db", "sqlite://", cwd=tmp_path)
+    assert result.returncode == 2 and "in-memory store keeps nothing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_data_makes_no_store_and_no_folders(tmp_path):
+    (tmp_path / "s.yaml").write_text(TINY_STUDY.replace("[digits]", "[mnist]"))
+    (tmp_path / "data").mkdir()
+    args = ("run", "s.yaml", "--db", "sqlite:///runs.db", "--data-dir", "data", "--no-download")
+    result = minarch(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "mnist" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "s.yaml"]

@@ -31,12 +31,11 @@ def test_heartbeats_cover_every_run_of_the_pack(monkeypatch):
     store, progress = RecordingStore(), Progress(console=Console(quiet=True))
     hooks = trainer.StoreHooks(store, progress, pack, "me")
     members = pack.members()
-    for step in (1, 2):  # the fused engine's order: every member each step
-        for member in members:
-            hooks.on_step(member, 1, step, 5)
+    for step in (1, 2):  # the fused engine's call: every member each step
+        hooks.on_step(members, 1, step, 5)
     assert store.beats and all(beat == pack.run_ids for beat in store.beats)
     task = progress.tasks[0]
     assert task.total == 4 * 3 * 5 and task.completed == 8  # member-steps of the pack
-    record = EpochRecord(1, 0.5, 0.8, 0.6, 0.7, 0.9, 0.1, 1.0)
+    record = EpochRecord(1, 0.5, 0.8, 0.45, 0.85, 0.6, 0.7, 0.9, 0.1, 1.0)
     hooks.on_epoch(members[2], record)
     assert store.epochs == [(pack.configs[2].id, 1)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,14 +18,21 @@ import pytest
 import torch
 
 from minarch.errors import Interrupted, MinarchError
-from minarch.execute import Pack, Workspace, plan_study, resolve_threads, resolve_workers
+from minarch.execute import (
+    Pack,
+    Workspace,
+    plan_study,
+    resolve_engine,
+    resolve_threads,
+    resolve_workers,
+)
 from minarch.execute.claims import claimable_packs
 from minarch.execute.policy import split_for_workers, usable_cores
 from minarch.spec import parse_study
 from minarch.store import NewRun, open_store
 from tests.cli import minarch
 
-# Two fused MLP packs (4 members: 2 lr x 2 seeds) and two plain CNN packs.
+# Two MLP packs (4 members: 2 lr x 2 seeds) and two CNN packs, all tiny: "auto" trains them batched.
 STUDY = """
 name: policy
 datasets: [digits]
@@ -35,6 +43,22 @@ training: {optimizer: sgd, lr: [0.05, 0.1], epochs: 2, batch_size: 32}
 seeds: 2
 """
 METRICS = ["final_val_acc", "final_val_loss", "final_train_loss", "best_val_acc"]
+
+
+def test_engine_comes_from_the_command_line_else_the_study():
+    assert resolve_engine(None, "auto") == "auto"
+    assert resolve_engine(None, "batched") == "batched"
+    assert resolve_engine("plain", "batched") == "plain"
+    with pytest.raises(MinarchError, match="--engine: expected one of auto, plain, fused, batched"):
+        resolve_engine("vmap", "auto")
+
+
+def test_bad_engine_in_a_study_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "bad.yaml").write_text(STUDY + "execution: {engine: vmap}\n")
+    done = minarch("run", "bad.yaml", "--db", f"sqlite:///{tmp_path / 'r.db'}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "execution.engine" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r.db").exists()
 
 
 def test_cpu_packs_train_with_one_thread_and_workers_follow_the_cores():
@@ -105,29 +129,73 @@ def _metrics(db: Path):
     return frame[[*METRICS, "engine"]], curves.drop(columns=["wall_time"]).reset_index(drop=True)
 
 
+def _run(folder: Path, db: Path, workers: str, *options: str) -> str:
+    """``minarch run policy.yaml`` on the CPU with ``workers``; returns what it wrote to stderr."""
+    done = minarch(
+        "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
+        "--workers", workers, *options, cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
 @pytest.mark.slow
-def test_same_numbers_with_one_or_two_workers(tmp_path):
+@pytest.mark.parametrize("engine", ["auto", "fused"])
+def test_same_numbers_with_one_or_two_workers(tmp_path, engine):
     (tmp_path / "policy.yaml").write_text(STUDY)
     results = []
     for workers in ("1", "2"):
         db = tmp_path / f"w{workers}.db"
-        done = minarch(
-            "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
-            "--workers", workers, cwd=tmp_path,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert f"{workers} worker" in done.stderr
+        assert f"{workers} worker" in _run(tmp_path, db, workers, "--engine", engine)
         results.append(_metrics(db))
     (runs1, curves1), (runs2, curves2) = results
-    assert set(runs1["engine"]) == {"fused", "plain"}
-    # Two workers cut each 4-member pack in two, and halves that small train plain:
-    # the same numbers from another engine and another pack.
-    assert set(runs2["engine"]) == {"plain"}
+    # Two workers cut each 4-member pack in two: the same numbers from another pack.
+    trained_by = {"auto": "batched", "fused": "fused"}[engine]
+    assert set(runs1["engine"]) == set(runs2["engine"]) == {trained_by}
     assert runs1[METRICS].equals(runs2[METRICS])  # bit-identical, not approximately equal
     assert curves1.equals(curves2)
     with open_store(f"sqlite:///{tmp_path / 'w2.db'}") as store:
         environments = [r.environment for r in store.runs()]
     assert {(e["threads"], e["workers"]) for e in environments} == {(1, 2)}
+
+
+EVALUATED = STUDY.replace(
+    "seeds: 2",
+    """seeds: 2
+prune: {unstructured: {scope: [global], sparsity: [0.5]}, pipelines: [oneshot]}
+quantize: {bits: [8, 3], casts: [fp16]}""",
+)
+
+
+def _evaluations(db: Path) -> tuple[dict, list]:
+    """Each (run, setting)'s metrics, and the evaluations' and runs' times in one sorted list."""
+    with open_store(f"sqlite:///{db}") as store:
+        evaluations = store.evaluations()
+        runs = store.runs()
+    measured = {(e.run_id, e.key): e.metrics for e in evaluations}
+    events = sorted([(e.created_at, "evaluated") for e in evaluations]
+                    + [(r.finished_at, "trained") for r in runs])  # fmt: skip
+    return measured, [what for _, what in events]
+
+
+@pytest.mark.slow
+def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_path):
+    (tmp_path / "policy.yaml").write_text(EVALUATED)
+    results = {}
+    for workers in ("1", "2"):
+        db = tmp_path / f"w{workers}.db"
+        _run(tmp_path, db, workers)
+        results[workers] = _evaluations(db)
+        measured, events = results[workers]
+        assert len(measured) == 16 * 4 and not any("error" in m for m in measured.values())
+        # Packs are evaluated while others still train, not after all training.
+        assert events.index("evaluated") < len(events) - 1 - events[::-1].index("trained")
+    assert results["1"][0] == results["2"][0]  # bit-identical
+    # What a worker did not evaluate, the driver measures after training: the same numbers.
+    with sqlite3.connect(tmp_path / "w2.db") as connection:
+        connection.execute("DELETE FROM evaluations")
+    _run(tmp_path, tmp_path / "w2.db", "2")
+    assert _evaluations(tmp_path / "w2.db")[0] == results["1"][0]
 
 
 def _start(folder: Path, *args: str) -> subprocess.Popen:

@@ -11,9 +11,18 @@ import torch
 from torch import Tensor, nn
 
 from minarch.data import Dataset
+from minarch.execute.policy import memory_share
 from minarch.models import build_model, example, family_names
+from minarch.store import EPOCH_METRICS
 from minarch.train import FusedOptions, Hooks, Member, Recipe, train_fused, train_pack
-from minarch.train.engine import choose_engine, fleet_chunk_size
+from minarch.train import fused as fused_module
+from minarch.train.engine import (
+    MemoryPlan,
+    activations_per_sample,
+    choose_engine,
+    memory_budget,
+    memory_plan,
+)
 from minarch.train.fleet import linear_chain
 from tests.synthetic import class_patterns
 
@@ -74,14 +83,16 @@ def run(family: str, pack: list[Member], engine: str, recipe: Recipe = RECIPE, *
     )
 
 
-def assert_same_run(fused, plain, rtol: float = 1e-3, atol: float = 1e-5) -> None:
+def assert_same_run(
+    fused, plain, rtol: float = 1e-3, atol: float = 1e-5, engine: str = "fused"
+) -> None:
     """Same state, curve and weights (BN running statistics included) up to float rounding."""
     assert (fused.key, fused.state, fused.message) == (plain.key, plain.state, plain.message)
-    assert fused.engine == "fused"
+    assert fused.engine == engine
     assert len(fused.epochs) == len(plain.epochs)
     for f, p in zip(fused.epochs, plain.epochs, strict=True):
         assert f.epoch == p.epoch and f.lr == pytest.approx(p.lr)
-        for field in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5"):
+        for field in (m for m in EPOCH_METRICS if m not in ("lr", "wall_time")):
             assert getattr(f, field) == pytest.approx(getattr(p, field), rel=rtol, abs=atol), field
     assert fused.state_dict.keys() == plain.state_dict.keys()
     for key, value in plain.state_dict.items():
@@ -101,6 +112,23 @@ def test_fused_member_equals_plain_member(family: str) -> None:
     fused, plain = run(family, pack, "fused", recipe), run(family, pack, "plain", recipe)
     for f, p in zip(fused, plain, strict=True):
         assert_same_run(f, p, rtol=1e-3 if cheap else 5e-3)
+
+
+@pytest.mark.parametrize("family", family_names())
+def test_batched_member_matches_plain_member(family: str) -> None:
+    """The GPU's engine, run on the CPU: the same training up to float32 round-off.
+
+    Two epochs of 3 steps (one for the deep nets), BatchNorm running statistics
+    included: curve points within 1e-3 relative (5e-3 for the deep nets, whose
+    near-constant BN channels amplify rounding), weights within that fraction
+    of their largest magnitude.
+    """
+    cheap = not is_deep(family)
+    pack = MIXED if cheap else GENTLE
+    recipe = RECIPE if cheap else replace(RECIPE, epochs=1)
+    batched, plain = run(family, pack, "batched", recipe), run(family, pack, "plain", recipe)
+    for b, p in zip(batched, plain, strict=True):
+        assert_same_run(b, p, rtol=1e-3 if cheap else 5e-3, engine="batched")
 
 
 @pytest.mark.parametrize("family", ["mlp", "cnn"])
@@ -177,53 +205,117 @@ def test_chunking_gives_the_same_results() -> None:
         assert_same_run(a, b, rtol=1e-5)
 
 
-def test_chunk_size_estimate_is_positive_and_shrinks_with_the_model() -> None:
-    small = fleet_chunk_size(maker("mlp")(torch.Generator()), dataset("mlp"), 128)
-    large = fleet_chunk_size(maker("resnet_cifar")(torch.Generator()), dataset("resnet_cifar"), 128)
-    assert small >= large >= 1
+def per_member_bytes(family: str, batch_size: int) -> tuple[int, int]:
+    """What the memory plan counts per member, spelled out: (held between steps, in a step)."""
+    model, data = maker(family)(torch.Generator()), dataset(family)
+    held = 4 * 7 * sum(p.numel() for p in model.parameters())  # weights, grads, states, snapshots
+    inputs = math.prod(data.train_x.shape[1:])
+    activations = activations_per_sample(model, data)
+    return held, held + 4 * batch_size * (inputs + 2 * activations)
+
+
+def test_memory_plan_fits_members_then_the_evaluation_batch_in_the_budget() -> None:
+    model, data = maker("cnn")(torch.Generator()), dataset("cnn")
+    held, member = per_member_bytes("cnn", 40)
+    per_image = 4 * (math.prod(data.train_x.shape[1:]) + activations_per_sample(model, data))
+    budget = 3 * member + 1
+    plan = memory_plan(model, data, 40, 3, budget=budget)
+    assert plan.members == 3
+    assert plan.eval_images == int((budget - 3 * held) // (3 * per_image))  # not 1024 // members
+    assert memory_plan(model, data, 40, 3, budget=held) == MemoryPlan(1, 32)
+    assert memory_plan(model, data, 40, 3, budget=1e15).eval_images == 4096
+    assert memory_plan(model, data, 40, 10**6, budget=10 * member).members == 10
+
+
+def test_a_pack_over_its_memory_share_is_cut_before_it_starts(monkeypatch) -> None:
+    budgets: list[float] = []
+
+    def budget(device: torch.device, share: float) -> float:
+        budgets.append(share)
+        return share * 10 * per_member_bytes("cnn", RECIPE.batch_size)[1]
+
+    fleets: list[int] = []
+    original = fused_module.Fleet
+
+    def counted(models, *args, **kwargs):
+        fleets.append(len(models))
+        return original(models, *args, **kwargs)
+
+    monkeypatch.setattr(fused_module, "memory_budget", budget)
+    monkeypatch.setattr(fused_module, "Fleet", counted)
+    pack = members(*((0.01, 1e-4, seed) for seed in range(5)))
+    recipe = replace(RECIPE, epochs=1)
+    results = run("cnn", pack, "fused", recipe, memory_share=0.25)  # 2.5 members' worth
+    assert budgets == [0.25] and fleets == [2, 2, 1]
+    assert [r.key for r in results] == [m.key for m in pack]
+
+
+def test_memory_share_is_the_process_share_of_its_device() -> None:
+    cpu = torch.device("cpu")
+    assert memory_share(cpu, 2, None) == 0.5
+    assert memory_share(torch.device("cuda"), 1, 0.25) == 0.25  # a Ray task's --gpus-per-pack
+    assert memory_budget(cpu, 0.5) == pytest.approx(memory_budget(cpu, 1.0) / 2)
 
 
 def test_auto_picks_an_engine_and_records_it() -> None:
     cpu = torch.device("cpu")
-    mlp, cnn = maker("mlp")(torch.Generator()), maker("cnn")(torch.Generator())
-    assert choose_engine(mlp, 8, cpu) == "fused"
-    assert choose_engine(mlp, 1, cpu) == "plain"
-    assert choose_engine(cnn, 8, cpu) == "plain"
-    assert choose_engine(maker("vit")(torch.Generator()), 8, cpu) == "plain"
-    assert choose_engine(cnn, 8, torch.device("cuda")) == "fused"
+    mlp = build_model("mlp", {"depth": 1, "width": 64}, (1, 28, 28), CLASSES)
+    cnn = maker("cnn")(torch.Generator())  # 148 kFLOP per sample
+    assert choose_engine(mlp, (1, 28, 28), 8, cpu) == "fused"
+    assert choose_engine(mlp, (1, 28, 28), 1, cpu) == "plain"
+    assert choose_engine(cnn, (3, 8, 8), 8, cpu) == "plain"
+    # On a GPU, and for tiny models on a CPU, batched whatever the member count.
+    for count in (1, 3, 8):
+        assert choose_engine(cnn, (3, 8, 8), count, torch.device("cuda")) == "batched"
+        tiny = build_model("cnn", {"depth": 2, "channels": 4}, (1, 8, 8), CLASSES)
+        assert choose_engine(tiny, (1, 8, 8), count, cpu) == "batched"
     grid = members(*((0.01, wd, 0) for wd in (0.0, 1e-4, 1e-3, 1e-2)))
-    assert {r.engine for r in run("mlp", grid, "auto")} == {"fused"}
     assert {r.engine for r in run("cnn", grid, "auto")} == {"plain"}
     assert {r.engine for r in run("cnn", grid, "fused")} == {"fused"}
+    assert {r.engine for r in run("cnn", grid, "batched")} == {"batched"}
 
 
-def test_hooks_see_every_member_step_and_epoch() -> None:
+@pytest.mark.parametrize("engine", ["fused", "batched"])
+def test_hooks_see_every_member_step_and_epoch_in_one_call_per_step(engine: str) -> None:
     class Counting(Hooks):
         def __init__(self) -> None:
+            self.calls = 0
             self.steps: list[tuple[str, int, int]] = []
             self.epochs: list[str] = []
 
-        def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
-            self.steps.append((member.key, epoch, step))
+        def on_step(self, members, epoch: int, step: int, steps_per_epoch: int) -> None:
+            self.calls += 1
+            self.steps += [(member.key, epoch, step) for member in members]
 
         def on_epoch(self, member: Member, record) -> None:
             self.epochs.append(member.key)
 
     hooks = Counting()
     data = dataset("mlp")
-    train_fused(make_model=maker("mlp"), members=MIXED, recipe=RECIPE, data=data, hooks=hooks)
+    options = FusedOptions(batched=engine == "batched", lanes=3 if engine == "batched" else None)
+    train_fused(
+        make_model=maker("mlp"),
+        members=MIXED,
+        recipe=RECIPE,
+        data=data,
+        hooks=hooks,
+        options=options,
+    )
     steps = math.ceil(len(data.train_y) / RECIPE.batch_size)
     assert sorted(hooks.steps) == sorted(
         (m.key, e, s) for m in MIXED for e in (1, 2) for s in range(1, steps + 1)
     )
+    fleets = 1 if engine == "fused" else 2  # MIXED has two members of seed 0: two fleets of lanes
+    assert hooks.calls == fleets * 2 * steps
     assert sorted(hooks.epochs) == sorted([m.key for m in MIXED] * 2)
 
 
 def test_gpu_options_run_on_cpu() -> None:
-    """bf16 autocast and channels_last are GPU options; on the CPU they still train."""
+    """bf16 and channels_last also train on the CPU."""
+    recipe = replace(RECIPE, precision="bf16")
     for family in ("mlp", "cnn"):
         grid = members((0.01, 0.0, 0), (0.02, 0.0, 0))
-        results = run(family, grid, "fused", autocast=torch.bfloat16, channels_last=True)
+        results = run(family, grid, "fused", recipe, batched=True, channels_last=True)
         assert all(r.state == "done" and math.isfinite(r.epochs[-1].val_loss) for r in results)
 
 

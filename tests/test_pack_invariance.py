@@ -1,12 +1,15 @@
 """A run's numbers depend on its member alone, not on its pack (one CPU thread).
 
-A resumed pack retrains only its unfinished members: a smaller fleet, other
-chunks, and below MIN_FUSED_MEMBERS the plain engine. Every epoch record and
-the final weights must come out bit for bit as in the whole pack.
+A resumed pack retrains only its unfinished members, and ``--workers`` cuts a
+pack in parts: a smaller fleet, other chunks, below MIN_FUSED_MEMBERS the
+plain engine instead of the fused one, and for the batched engine other lanes
+left empty. Every epoch record and the final weights must come out bit for bit
+as in the whole pack.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import replace
@@ -71,27 +74,36 @@ def assert_identical(a: MemberResult, b: MemberResult) -> None:
         assert torch.equal(value, b.state_dict[key]), key
 
 
-@pytest.fixture(scope="module", params=list(CONFIGS))
-def whole(request: pytest.FixtureRequest) -> tuple[str, list[MemberResult]]:
-    """The uninterrupted 16-member fused pack of each family."""
-    return request.param, train(request.param, PACK, "fused")
+@functools.cache
+def whole_pack(family: str, engine: str) -> list[MemberResult]:
+    """The uninterrupted 16-member pack."""
+    return train(family, PACK, engine)
 
 
-@pytest.mark.parametrize("engine", ["fused", "plain", "auto"])
+# Plain and fused give the same bits; batched its own, the same in any pack.
+REFERENCE = {"plain": "fused", "fused": "fused", "batched": "batched", "auto": "auto"}
+
+
+@pytest.mark.parametrize("family", list(CONFIGS))
+@pytest.mark.parametrize("engine", list(REFERENCE))
 @pytest.mark.parametrize("subset", SUBSETS, ids=lambda s: f"{len(s)}-members")
 def test_member_alone_or_in_a_smaller_pack_equals_the_whole_pack(
-    whole: tuple[str, list[MemberResult]], subset: list[int], engine: str
+    family: str, subset: list[int], engine: str
 ) -> None:
-    family, results = whole
+    results = whole_pack(family, REFERENCE[engine])
     for i, result in zip(subset, train(family, [PACK[i] for i in subset], engine), strict=True):
         assert_identical(result, results[i])
 
 
+def test_auto_trains_these_tiny_models_batched() -> None:
+    """So the "auto" rows above test the batched engine's pack invariance."""
+    assert {r.engine for family in CONFIGS for r in whole_pack(family, "auto")} == {"batched"}
+
+
+@pytest.mark.parametrize("family", list(CONFIGS))
 @pytest.mark.parametrize("chunk_size", [1, 5])
-def test_chunk_size_does_not_change_a_member(
-    whole: tuple[str, list[MemberResult]], chunk_size: int
-) -> None:
-    family, results = whole
+def test_chunk_size_does_not_change_a_member(family: str, chunk_size: int) -> None:
+    results = whole_pack(family, "fused")
     for a, b in zip(train(family, PACK, "fused", chunk_size=chunk_size), results, strict=True):
         assert_identical(a, b)
 
@@ -107,21 +119,21 @@ def test_adamw_label_smoothing_and_warmup_do_not_depend_on_the_pack() -> None:
         assert_identical(result, alone)
 
 
-def test_diverging_member_stops_at_the_same_step_in_any_pack() -> None:
+@pytest.mark.parametrize("engine", ["fused", "batched"])
+def test_diverging_member_stops_at_the_same_step_in_any_pack(engine: str) -> None:
     pack = [*PACK[:5], Member("boom", 1e12, 0.0, 1)]
-    fused = train("mlp", pack, "fused")
-    assert [r.state for r in fused] == ["done"] * 5 + ["diverged"]
-    (alone,) = train("mlp", pack[-1:], "plain")
-    assert_identical(fused[-1], alone)
-    for member, result in zip(pack[:5], fused[:5], strict=True):
-        (alone,) = train("mlp", [member], "plain")
+    together = train("mlp", pack, engine)
+    assert [r.state for r in together] == ["done"] * 5 + ["diverged"]
+    alone_engine = "plain" if engine == "fused" else engine
+    for member, result in zip(pack, together, strict=True):
+        (alone,) = train("mlp", [member], alone_engine)
         assert_identical(result, alone)
 
 
 # The divergence check runs every CHECK_EVERY steps, not every step (no device wait per step).
 
 
-@pytest.mark.parametrize("engine", ["plain", "fused"])
+@pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
 def test_windowed_divergence_check_stops_where_a_check_every_step_stops(
     engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,7 +164,7 @@ class NanAtStep(nn.Module):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
-@pytest.mark.parametrize("engine", ["plain", "fused"])
+@pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
 def test_a_failed_window_is_retrained_from_its_snapshot(
     engine: str, optimizer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +184,7 @@ def test_a_failed_window_is_retrained_from_its_snapshot(
         assert_identical(a, b)
 
 
-@pytest.mark.parametrize("engine", ["plain", "fused"])
+@pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
 def test_training_waits_for_the_device_once_per_window_not_per_step(
     engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,6 +198,19 @@ def test_training_waits_for_the_device_once_per_window_not_per_step(
 
         monkeypatch.setattr(torch.Tensor, name, counted)
     recipe = replace(RECIPE, batch_size=1, epochs=1)  # 100 steps: two windows
-    members = PACK[:1] if engine == "plain" else PACK[:4]
+    members = {"plain": PACK[:1], "fused": PACK[:4], "batched": PACK[:3]}[engine]  # one fleet
     train("mlp", members, engine, recipe)
     assert len(waits) <= 10, waits
+
+
+def test_exact_engines_train_convolutions_channels_last_on_a_cpu() -> None:
+    """The layout is a rule of model and device, so a resumed or cut pack keeps it."""
+    layouts = {
+        (family, engine): {r.memory_format for r in whole_pack(family, engine)}
+        for family in CONFIGS
+        for engine in ("fused", "batched")
+    }
+    assert layouts[("cnn", "fused")] == {"torch.channels_last"}
+    assert layouts[("mlp", "fused")] == layouts[("cnn", "batched")] == {"torch.contiguous_format"}
+    (alone,) = train("cnn", PACK[:1], "plain")
+    assert alone.memory_format == "torch.channels_last"

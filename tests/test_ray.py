@@ -35,7 +35,7 @@ from minarch.store import Store, local_owner, open_store
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 RAY_ARGS = {"include_dashboard": False, "log_to_driver": False, "object_store_memory": 10**8}
 
-# Two fused MLP packs and two plain CNN packs of four runs each.
+# Two fused MLP packs and two plain CNN packs of four runs each, quantized after training.
 STUDY = """
 name: rayed
 datasets: [digits]
@@ -44,6 +44,7 @@ models:
   - {family: cnn, depth: 1, channels: [2, 4]}
 training: {optimizer: sgd, lr: [0.05, 0.1], epochs: 3, batch_size: 32}
 seeds: 2
+quantize: {bits: [8, 3]}
 """
 BASE = """
 name: derived
@@ -94,12 +95,14 @@ def _results(db: str):
     with open_store(db) as store:
         runs = store.runs_frame().set_index("run_id").sort_index()
         curves = store.epochs_frame().sort_values(["run_id", "epoch"])
-    return runs[METRICS], curves.drop(columns=["wall_time"]).reset_index(drop=True)
+        evaluations = {(e.run_id, e.key): e.metrics for e in store.evaluations()}
+    return runs[METRICS], curves.drop(columns=["wall_time"]).reset_index(drop=True), evaluations
 
 
 def _same(left, right) -> None:
     assert left[0].equals(right[0])  # bit-identical, not approximately equal
     assert left[1].equals(right[1])
+    assert left[2] == right[2]
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +149,12 @@ def _place(kind: str, ray: RayOptions | None = None, device: str = "cpu", worker
 
 
 def test_gpu_check_dry_run_prints_its_plan_without_a_gpu():
+    """The plan covers the four GPU risks and its study files are valid studies.
+
+    What it cannot check without a GPU: that ``--engine batched`` and
+    ``--set training.precision=bf16`` are accepted (they need the batched engine
+    and the precision field in this checkout) and what the steps measure.
+    """
     script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh"
     env = os.environ | {"PYTHON": sys.executable}
     done = subprocess.run(
@@ -154,10 +163,19 @@ def test_gpu_check_dry_run_prints_its_plan_without_a_gpu():
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["dry_run"] is True
-    commands = " ".join(plan["commands"])
-    for workload in ("mlp-grid", "cnn", "resnet20", "vit"):
-        assert f"--workload {workload}" in commands
-    assert "--executor ray --gpus-per-pack 0.25" in commands
+    studies = {name: parse_study(text) for name, text in plan["studies"].items()}
+    grid = plan_study(studies["grid.yaml"], "")
+    assert len(grid.packs()) == 1 and len(grid.runs) == 9 * 9 * 3  # one fused pack
+    assert len(plan_study(studies["ray.yaml"], "").packs()) == 4
+    grid_run, ray_run, evaluation, fp32, bf16 = plan["commands"]
+    assert "grid.yaml" in grid_run and "--engine batched" in grid_run
+    assert "--executor ray --gpus-per-pack 0.25" in ray_run
+    assert "eval.py" in evaluation
+    same_but_bf16 = fp32.replace("fp32.db", "bf16.db").replace(
+        " --out", " --set training.precision=bf16 --out"
+    )
+    assert bf16 == same_but_bf16 and "--set" not in fp32  # only the precision differs
+    assert set(plan["output"]) >= {"ok", "failures", "steps"}
 
 
 # --- one local Ray instance -------------------------------------------------------------
@@ -183,6 +201,14 @@ def test_packs_ask_the_cluster_for_what_it_has(local_ray):
         _place("ray", RayOptions(cpus_per_pack=3))
     with pytest.raises(MinarchError, match="workers='2': Ray places the packs"):
         _place("ray", workers="2")
+
+
+def test_the_driver_keeps_datasets_on_the_cpu_when_packs_train_on_gpus(local_ray, monkeypatch):
+    gpu_node = {"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}}
+    monkeypatch.setattr(local_ray, "nodes", lambda: [gpu_node])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    placement = _place("ray", device="cuda")
+    assert str(placement.device) == "cuda" and str(placement.local_device) == "cpu"
 
 
 def _descendants_titled(prefix: str) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -149,3 +150,60 @@ def test_running_runs_are_not_deleted(filled: Store, url: str):  # noqa: F811
         minarch.remove(study="alpha", db=url)
     assert len(filled.runs(study="alpha")) == 5
     assert len(minarch.remove(study="alpha", db=url, run_ids=[BASE[2].id])) == 1
+
+
+# --- weight files of stores in other folders (relative store URLs) -----------------------
+
+FINETUNED = TINY_STUDY + "prune: {unstructured: {sparsity: [0.5]}, pipelines: [finetune]}\n"
+
+
+def _train_in(folder, monkeypatch, study: str = TINY_STUDY, db: str = "sqlite:///ft.db") -> None:
+    """``cd folder && minarch run tiny.yaml --db sqlite:///ft.db``."""
+    folder.mkdir(exist_ok=True)
+    (folder / "tiny.yaml").write_text(study)
+    monkeypatch.chdir(folder)
+    quiet = Console(quiet=True)
+    minarch.run("tiny.yaml", db=db, device="cpu", workers=1, report=False, console=quiet)
+
+
+def _weights(db: str) -> list:
+    with open_store(db) as opened:
+        return [Path(a.path) for a in opened.artifacts()]
+
+
+def test_rm_in_one_folders_store_leaves_another_folders_weights(tmp_path, monkeypatch):
+    """Run ids are the same in every store; a relative URL must not make their files one."""
+    a, b = tmp_path / "A", tmp_path / "B"
+    _train_in(a, monkeypatch)
+    _train_in(b, monkeypatch)
+    minarch.remove(study="tiny", db=f"sqlite:///{a / 'ft.db'}")  # run from B
+    assert not list(a.rglob("*.pt"))
+    kept = _weights(f"sqlite:///{b / 'ft.db'}")
+    assert len(kept) == 4 and all(p.is_file() and p.is_relative_to(b) for p in kept)
+
+
+def test_two_stores_in_one_folder_keep_their_own_weight_files(tmp_path, monkeypatch):
+    _train_in(tmp_path, monkeypatch, db="sqlite:///one.db")
+    _train_in(tmp_path, monkeypatch, db="sqlite:///two.db")
+    minarch.remove(study="tiny", db="sqlite:///one.db")
+    kept = _weights("sqlite:///two.db")
+    assert len(kept) == 4 and all(p.is_file() for p in kept)
+
+
+def test_derived_runs_train_from_another_folder(tmp_path, monkeypatch):
+    _train_in(tmp_path / "A", monkeypatch)
+    db = f"sqlite:///{tmp_path / 'A' / 'ft.db'}"
+    _train_in(tmp_path / "elsewhere", monkeypatch, study=FINETUNED, db=db)
+    states = minarch.runs(db=db, study="tiny")["state"]
+    assert len(states) == 8 and set(states) == {"done"}
+
+
+def test_rm_of_a_store_from_before_store_ids_keeps_files_in_the_shared_folder(trained):
+    """Such stores shared `minarch-artifacts/`; their files may be another store's too."""
+    folder, db, failed, weights = trained
+    shared = folder / "minarch-artifacts" / "shared.pt"
+    Path(weights).replace(shared)
+    with open_store(db) as opened:
+        opened.add_artifact(failed, "weights", str(shared), "0" * 64, 1)
+    minarch.remove(study="tiny", db=db, failed=True)
+    assert shared.exists() and failed not in set(minarch.runs(db=db)["run_id"])

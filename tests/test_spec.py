@@ -67,6 +67,17 @@ name: demo
     assert {r.id for r in expand(study(reordered))} == {r.id for r in expand(study())}
 
 
+def test_precision_is_in_the_id_only_when_not_fp32():
+    pinned = {r.id for r in expand(study())}
+    fp32 = BASE.replace("  epochs: 3", "  epochs: 3\n  precision: fp32")
+    assert {r.id for r in expand(study(fp32))} == pinned
+    for other in ("tf32", "bf16"):
+        runs = expand(study(BASE.replace("  epochs: 3", f"  epochs: 3\n  precision: {other}")))
+        assert not {r.id for r in runs} & pinned
+        assert {r.training.precision for r in runs} == {other}
+    assert "precision" in error_of(BASE.replace("  epochs: 3", "  epochs: 3\n  precision: fp16"))
+
+
 def test_pack_members_differ_only_in_lr_wd_and_seed():
     runs = expand(study())
     packs: dict[str, set] = {}
@@ -203,6 +214,10 @@ def test_huge_grids_are_counted_not_listed():
         (("lr: [0.1, 0.01]", "lr: [0.1, .nan]"), "training.lr[1]: expected a finite number"),
         (("weight_decay: 0.0001", "weight_decay: .inf"), "training.weight_decay: expected a fin"),
         (("name: demo", "name: " + "a" * 256), "name: a study name has at most 255 characters"),
+        (("width: [4, 16]", "width: true"), "models[0].width: expected a number, got True"),
+        (("width: [4, 16]", "width: [4, true]"), "models[0].width: expected a number, got True"),
+        (("epochs: 3", "epochs: true"), "training.epochs: expected a number, not true or false"),
+        (("seeds: 2", "seeds: [0, false]"), "seeds: expected a number, not true or false"),
         (("name: demo", 'name: "nl\\n"'), "name: use letters, digits"),
         (
             ("lr: [0.1, 0.01]", "lr: {log10: {start: -1, stop: 400, step: 1}}"),

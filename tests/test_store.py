@@ -79,10 +79,17 @@ def dead_pid() -> int:
     return child.pid
 
 
+SCHEMA_VERSION_QUERY = text("SELECT value FROM meta WHERE key = 'schema_version'")
+
+
 def set_schema_version(url: str, version: int | str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(meta_table.update().values(value=str(version)))
+        conn.execute(
+            meta_table.update()
+            .where(meta_table.c.key == "schema_version")
+            .values(value=str(version))
+        )
     engine.dispose()
 
 
@@ -286,6 +293,8 @@ def test_epochs_frame(registered: Store) -> None:
         "epoch",
         "train_loss",
         "train_acc",
+        "train_eval_loss",
+        "train_eval_acc",
         "val_loss",
         "val_acc",
         "val_top5",
@@ -374,14 +383,26 @@ def test_reopen_database(url: str) -> None:
         assert again.runs()[0].metrics == {"final_val_acc": 0.5}
 
 
+def downgrade_to_version_2(url: str) -> None:
+    """Turn a fresh database into what schema version 2 wrote: no eval-mode training metrics."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE epochs DROP COLUMN train_eval_loss"))
+        conn.execute(text("ALTER TABLE epochs DROP COLUMN train_eval_acc"))
+        conn.execute(meta_table.update().values(value="2"))
+    engine.dispose()
+
+
 def downgrade_to_version_1(url: str) -> None:
     """Turn a fresh database into what minarch 0.1 (schema version 1) wrote."""
+    downgrade_to_version_2(url)
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE evaluations"))
         conn.execute(text("DROP INDEX ix_runs_parent_id"))
         conn.execute(text("ALTER TABLE runs DROP COLUMN parent_id"))
         conn.execute(text("ALTER TABLE runs DROP COLUMN variant"))
+        conn.execute(meta_table.delete().where(meta_table.c.key == "store_id"))
         conn.execute(meta_table.update().values(value="1"))
     engine.dispose()
 
@@ -408,8 +429,21 @@ def test_version_1_database_is_migrated(url: str) -> None:
         assert store.runs(study="alpha")[0].parent_id == "old"
     engine = create_engine(url)
     with engine.begin() as conn:
-        assert conn.execute(text("SELECT value FROM meta")).scalar() == str(SCHEMA_VERSION)
+        assert conn.execute(SCHEMA_VERSION_QUERY).scalar() == str(SCHEMA_VERSION)
     engine.dispose()
+
+
+def test_version_2_epochs_gain_eval_mode_training_metrics(url: str) -> None:
+    with open_store(url) as store:
+        store.register_study("alpha", "spec", RUNS[:1])
+        store.record_epoch(IDS[0], 1, {"train_acc": 0.5, "val_acc": 0.6})
+    downgrade_to_version_2(url)
+    with open_store(url) as store:
+        store.record_epoch(IDS[0], 2, {"train_eval_acc": 0.7, "val_acc": 0.65})
+        frame = store.epochs_frame()
+    assert frame["train_eval_acc"].isna().tolist() == [True, False]
+    assert frame["train_eval_acc"].iloc[1] == 0.7
+    assert frame["train_acc"].iloc[0] == 0.5
 
 
 def test_newer_schema_version_is_refused(url: str) -> None:
@@ -428,7 +462,7 @@ def test_migrations_run_in_order(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         migrate(conn, 1, target=3, migrations=steps)
-        assert conn.execute(text("SELECT value FROM meta")).scalar() == "3"
+        assert conn.execute(SCHEMA_VERSION_QUERY).scalar() == "3"
     with engine.begin() as conn, pytest.raises(StoreError, match="no migration from schema"):
         migrate(conn, 0, target=3, migrations=steps)
     engine.dispose()
@@ -634,7 +668,7 @@ def test_read_only_open_never_migrates(url: str) -> None:
         open_store(url, read_only=True)
     engine = create_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM meta")).scalar() == "1"
+        assert conn.execute(SCHEMA_VERSION_QUERY).scalar() == "1"
     engine.dispose()
     set_schema_version(url, SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match="upgrade minarch"):
@@ -754,3 +788,54 @@ def test_an_interrupt_during_a_write_waits_for_its_commit(
     monkeypatch.setattr(sql, "_serialise", serialise)
     assert sorted(r.id for r in store.runs(study="alpha")) == IDS  # committed, then raised
     assert store.claim(IDS[:1], "host:1") == IDS[:1]  # and the write lock is free
+
+
+# --- where a store's files are recorded ------------------------------------------------
+
+
+def test_paths_under_the_store_folder_are_recorded_relative_to_it(tmp_path, monkeypatch) -> None:
+    home = tmp_path / "store"
+    home.mkdir()
+    url = f"sqlite:///{home / 'runs.db'}"
+    monkeypatch.chdir(home)
+    with open_store(url) as opened:
+        opened.register_study("alpha", "spec", RUNS)
+        opened.add_artifact(IDS[0], "weights", "minarch-artifacts/a.pt", "0" * 64, 1)
+        opened.add_artifact(IDS[1], "weights", str(tmp_path / "b.pt"), "0" * 64, 1)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        recorded = list(conn.execute(text("SELECT path FROM artifacts ORDER BY id")).scalars())
+    engine.dispose()
+    assert recorded == ["minarch-artifacts/a.pt", str(tmp_path / "b.pt")]
+    monkeypatch.chdir(tmp_path)  # another folder: the same files
+    with open_store(url) as opened:
+        found = [a.path for a in opened.artifacts()]
+    assert found == [str(home / "minarch-artifacts" / "a.pt"), str(tmp_path / "b.pt")]
+
+
+def test_a_store_without_an_id_gets_one_and_its_relative_paths_are_adopted(
+    tmp_path, monkeypatch
+) -> None:
+    """Such a store recorded paths relative to the folder `minarch run` ran in."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with open_store(url) as opened:
+        opened.register_study("alpha", "spec", RUNS)
+    (tmp_path / "minarch-artifacts").mkdir()
+    (tmp_path / "minarch-artifacts" / "a.pt").write_bytes(b"w")
+    engine = create_engine(url)
+    with engine.begin() as conn:  # as an older minarch left it
+        conn.execute(meta_table.delete().where(meta_table.c.key == "store_id"))
+        conn.execute(
+            text(
+                "INSERT INTO artifacts (run_id, kind, path, sha256, size, created_at) VALUES "
+                f"('{IDS[0]}', 'weights', 'minarch-artifacts/a.pt', '0', 1, '2026-01-01')"
+            )
+        )
+    engine.dispose()
+    monkeypatch.chdir(tmp_path.parent)
+    with open_store(url) as opened:
+        (found,) = opened.artifacts(IDS[0])
+        first = opened.id
+    assert found.path == str(tmp_path / "minarch-artifacts" / "a.pt")
+    with open_store(url) as opened, open_store(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert opened.id == first != other.id and len(first) == 32

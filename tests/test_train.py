@@ -21,7 +21,7 @@ from minarch.train import (
     lr_factor,
     train_pack,
 )
-from minarch.train.plain import eval_batch_size
+from minarch.train.plain import TRAIN_EVAL_MAX, eval_batch_size, evaluate_split, train_eval_split
 from tests.synthetic import class_patterns
 
 NUM_CLASSES = 3
@@ -50,9 +50,16 @@ def member(key: str = "a", lr: float = 0.05, weight_decay: float = 1e-4, seed: i
     return Member(key=key, lr=lr, weight_decay=weight_decay, seed=seed)
 
 
-def train(*members: Member, recipe: Recipe = RECIPE, **kwargs):
+def train(*members: Member, recipe: Recipe = RECIPE, engine: str = "plain", **kwargs):
+    """The plain engine unless told: "auto" trains this tiny MLP batched."""
     return train_pack(
-        make_model=make_mlp, members=members, recipe=recipe, data=DATA, device="cpu", **kwargs
+        make_model=make_mlp,
+        members=members,
+        recipe=recipe,
+        data=DATA,
+        device="cpu",
+        engine=engine,
+        **kwargs,
     )
 
 
@@ -116,6 +123,27 @@ def test_tiny_mlp_learns() -> None:
     assert all(0.0 <= r.train_acc <= 1.0 and 0.0 <= r.val_acc <= 1.0 for r in result.epochs)
     assert all(r.wall_time > 0 for r in result.epochs)
     assert [r.wall_time for r in result.epochs] == sorted(r.wall_time for r in result.epochs)
+
+
+def test_training_metrics_are_measured_in_eval_mode_on_a_fixed_subset() -> None:
+    images, labels = train_eval_split(DATA)
+    assert len(images) == len(DATA.val_x) == 300  # as large as the validation split
+    assert torch.equal(images, DATA.train_x[torch.arange(300) * 500 // 300])
+    assert labels.unique().numel() == NUM_CLASSES
+    (result,) = train(member(lr=0.1), recipe=replace(RECIPE, epochs=2))
+    model = make_mlp(torch.Generator())
+    model.load_state_dict(result.state_dict)
+    loss, acc, _ = evaluate_split(model, DATA, images, labels)
+    last = result.epochs[-1]
+    assert (last.train_eval_loss, last.train_eval_acc) == (loss, acc)
+    assert (last.train_eval_loss, last.train_eval_acc) != (last.train_loss, last.train_acc)
+
+
+def test_training_subset_is_capped() -> None:
+    many = torch.zeros(2 * TRAIN_EVAL_MAX, *INPUT_SHAPE, dtype=torch.uint8)
+    labels = torch.zeros(2 * TRAIN_EVAL_MAX, dtype=torch.long)
+    big = replace(DATA, train_x=many, train_y=labels, val_x=many, val_y=labels)
+    assert len(train_eval_split(big)[0]) == TRAIN_EVAL_MAX
 
 
 def test_build_model_mlp_trains() -> None:
@@ -228,8 +256,8 @@ class Counting(Hooks):
         self.steps: list[tuple[str, int, int, int]] = []
         self.epochs: list[tuple[str, EpochRecord]] = []
 
-    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
-        self.steps.append((member.key, epoch, step, steps_per_epoch))
+    def on_step(self, members, epoch: int, step: int, steps_per_epoch: int) -> None:
+        self.steps += [(member.key, epoch, step, steps_per_epoch) for member in members]
 
     def on_epoch(self, member: Member, record: EpochRecord) -> None:
         self.epochs.append((member.key, record))
@@ -251,7 +279,7 @@ def test_hooks_called_after_every_step_and_epoch() -> None:
 
 def test_hook_exception_aborts_the_pack() -> None:
     class Abort(Hooks):
-        def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+        def on_step(self, members, epoch: int, step: int, steps_per_epoch: int) -> None:
             if step == 2:
                 raise KeyboardInterrupt
 
@@ -294,7 +322,7 @@ def test_global_rng_is_untouched() -> None:
 
 
 def test_unknown_engine_lists_valid_ones() -> None:
-    assert ENGINES == ("auto", "plain", "fused")
+    assert ENGINES == ("auto", "plain", "fused", "batched")
     with pytest.raises(ValueError, match="auto, plain"):
         train(member(), engine="warp")
     with pytest.raises(MinarchError):
@@ -345,3 +373,44 @@ def test_evaluation_does_not_depend_on_its_batch_size() -> None:
     for batch in (None, 7, 256):  # 300 images: uneven last batches, and the CPU default
         assert evaluate(model, DATA, batch_size=batch) == pytest.approx(whole, rel=1e-5)
     assert eval_batch_size(torch.device("cpu")) < eval_batch_size(torch.device("cuda"))
+
+
+# precision and determinism
+
+
+def test_numerics_set_true_float32_and_autotuning_for_a_pack_then_restore() -> None:
+    from minarch.train.precision import numerics
+
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = (matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic)
+    cudnn.allow_tf32 = True  # cuDNN's own default: TF32 convolutions
+    with numerics("fp32", deterministic=False):
+        assert (matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark) == (False, False, True)
+        assert not torch.are_deterministic_algorithms_enabled()
+    with numerics("tf32", deterministic=True):
+        assert (matmul.allow_tf32, cudnn.allow_tf32) == (True, True)
+        assert (cudnn.benchmark, cudnn.deterministic) == (False, True)
+        assert torch.are_deterministic_algorithms_enabled()
+    assert cudnn.allow_tf32 and not torch.are_deterministic_algorithms_enabled()
+    matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic = before
+
+
+@pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
+def test_bf16_trains_on_the_cpu_and_differs_from_fp32(engine: str) -> None:
+    recipe = replace(RECIPE, epochs=2, schedule="constant")
+    (fp32,) = train(member(lr=0.1), recipe=recipe, engine=engine)
+    (bf16,) = train(member(lr=0.1), recipe=replace(recipe, precision="bf16"), engine=engine)
+    assert bf16.state == "done" and bf16.epochs[-1].val_acc > 0.8
+    assert bf16.epochs[-1].train_loss != fp32.epochs[-1].train_loss
+    assert all(v.dtype == torch.float32 for v in bf16.state_dict.values())
+
+
+def test_deterministic_request_is_kept_with_the_run() -> None:
+    from minarch.execute.trainer import environment
+    from minarch.execute.workspace import Workspace
+
+    workspace = Workspace("sqlite://", ".", ".", "cpu", 1, deterministic=True)
+    assert environment(torch.device("cpu"), workspace)["deterministic"] is True
+    (result,) = train(member(), deterministic=True)
+    (again,) = train(member())
+    assert curve(result) == curve(again)  # a CPU's kernels are deterministic already

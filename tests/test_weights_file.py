@@ -67,5 +67,7 @@ def test_garbage_and_another_models_weights_are_one_line(tmp_path):
         read_weights(garbage)
     other = build_model("mlp", {"width": 16}, (1, 8, 8), 10).state_dict()
     store = _replaced(tmp_path / "other.pt", other)
-    with pytest.raises(MinarchError, match=r"other\.pt holds another model$"):
+    with pytest.raises(
+        MinarchError, match=r"other\.pt holds another model; train it again: `minarch rm"
+    ):
         load_trained(config, store, data)

@@ -10,7 +10,10 @@ from typing import Any
 
 from minarch.errors import MinarchError
 
-__version__ = "0.1.0"
+try:  # written at install by setuptools-scm: a release, or the git revision installed from
+    from minarch._version import __version__
+except ImportError:  # a source tree used without installing it
+    __version__ = "0+unknown"
 
 _API = (
     "analyze",

@@ -20,7 +20,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from minarch.errors import MinarchError, OptionError, StoreError
-from minarch.store import Store, default_db_url, open_store
+from minarch.store import Store, code_versions, default_db_url, open_store
 from minarch.tables import TABLES
 
 if TYPE_CHECKING:
@@ -81,21 +81,30 @@ def load_study(source: str | Path, *, overrides: Sequence[str] = ()) -> StudySpe
 
 
 def plan(
-    source: str | Path, *, overrides: Sequence[str] = (), max_runs: int = DEFAULT_MAX_RUNS
+    source: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    max_runs: int = DEFAULT_MAX_RUNS,
+    force: bool = False,
 ) -> Plan:
     """Expand and size a study (with ``overrides``, as ``load_study``) without training.
 
     Touches no store. A study of more than ``max_runs`` runs is refused before
-    it is expanded.
+    it is expanded, and one whose data and largest pack need more memory than
+    this machine has is refused unless ``force`` (``execute.memory``).
     """
     from minarch.execute import plan_study
+    from minarch.execute.memory import check_memory
     from minarch.spec import load_study as load
 
     study, text = load(source, overrides)
     try:
-        return plan_study(study, text, max_runs=max_runs)
+        the_plan = plan_study(study, text, max_runs=max_runs)
+        if not force:
+            check_memory(the_plan)
     except MinarchError as exc:
         raise type(exc)(f"{source}: {exc}") from None
+    return the_plan
 
 
 def estimate_time(
@@ -140,8 +149,11 @@ def run(
     address: str | None = None,
     gpus_per_pack: float | None = None,
     cpus_per_pack: float | None = None,
+    engine: str | None = None,
+    deterministic: bool | None = None,
     report: bool = True,
     max_runs: int = DEFAULT_MAX_RUNS,
+    force: bool = False,
     console: Console | None = None,
 ) -> RunOutcome:
     """Train every run of the study that is not done yet, then write its report.
@@ -157,7 +169,10 @@ def run(
     ``address`` (``"auto"`` or ``"HOST:PORT"``; default: a Ray instance on this
     machine), each asking for ``gpus_per_pack`` and ``cpus_per_pack`` (default:
     the study file's ``execution:`` section, else 1 GPU when the cluster has
-    GPUs and 1 CPU).
+    GPUs and 1 CPU). ``engine`` names the pack engine (``minarch.train.ENGINES``;
+    default: the study file's ``execution.engine``, else ``"auto"``);
+    ``deterministic`` requests deterministic algorithms (default: the study
+    file's ``execution.deterministic``).
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
     """
     from minarch.data import default_data_dir
@@ -167,16 +182,24 @@ def run(
         Workspace,
         artifacts_dir,
         make_executor,
+        memory_share,
         place,
+        remove_stale_weights,
+        resolve_engine,
         resolve_threads,
         run_study,
         writable_dir,
     )
+    from minarch.execute.signals import interruptible
 
     console = console or Console(stderr=True)
-    the_plan = plan(source, overrides=overrides, max_runs=max_runs)
-    reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "out") if report else None
+    the_plan = plan(source, overrides=overrides, max_runs=max_runs, force=force)
     url = db or default_db_url()
+    if _in_memory(url):
+        raise OptionError(
+            "db", url, "an in-memory store keeps nothing once minarch exits; "
+            "name a file, e.g. sqlite:///runs.db",
+        )
     placement = place(
         executor,
         device=device,
@@ -190,25 +213,45 @@ def run(
     workspace = Workspace(
         db_url=url,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
-        artifacts=Path(artifacts) if artifacts else artifacts_dir(url),
+        artifacts=Path(artifacts).resolve() if artifacts else artifacts_dir(url),
         device=str(placement.device),
         threads=resolve_threads(threads, placement.device),
         workers=placement.workers,
+        engine=resolve_engine(engine, the_plan.study.execution.engine),
+        deterministic=(
+            the_plan.study.execution.deterministic if deterministic is None else deterministic
+        ),
+        memory_share=memory_share(
+            placement.device,
+            placement.workers,
+            placement.ray.gpus_per_pack if placement.ray else None,
+        ),
         download=download,
     )
-    with _opened(url) as store:  # a bad --db fails before any folder is made
-        writable_dir(workspace.artifacts, "artifacts")
-        datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
-        trainer = make_executor(placement, workspace, datasets)
-        summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
-        path = _report(store, the_plan.study.name, reports) if reports else None
+    datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
+    finished = finished_runs(the_plan, db=url)  # a bad --db fails before any file is made
+    with interruptible():  # SIGTERM in a first decode (minutes) stops as cleanly as training
+        for spec in {r.config.dataset for r in the_plan.runs if r.config.id not in finished}:
+            datasets.get(spec)  # and so does missing or corrupt data
+        reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "out") if report else None
+        with _opened(url) as store:
+            writable_dir(workspace.artifacts, "artifacts")
+            remove_stale_weights(workspace.artifacts, store)
+            trainer = make_executor(placement, workspace, datasets)
+            summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
+            path = _report(store, the_plan.study.name, reports) if reports else None
     return RunOutcome(the_plan.study.name, summary, path)
 
 
 def status(*, db: str | None = None) -> pd.DataFrame:
-    """Per study: how many runs are pending, running, done, failed, diverged."""
+    """Per study: how many runs are pending, running, done, failed, diverged.
+
+    ``versions`` counts the versions of minarch that trained its finished runs.
+    """
     with _existing(db) as store:
-        return store.status()
+        frame, runs = store.status(), store.runs_frame()
+    versions = {study: len(code_versions(group)) for study, group in runs.groupby("study")}
+    return frame.assign(versions=frame["study"].map(versions).fillna(0).astype(int))
 
 
 def runs(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
@@ -252,8 +295,10 @@ def remove(
     quantization-aware) goes too, since it cannot train or be analysed without
     its parent, and so do their curves, evaluations and weight files. A run
     another study also holds only leaves this one; a study left without runs
-    is deleted; a running run is an error. Returns the rows of ``runs``
-    deleted, or with ``dry_run`` the ones that would be, deleting nothing.
+    is deleted; a running run is an error. Only files in the store's own
+    weights folder are deleted, never a file another store may record.
+    Returns the rows of ``runs`` deleted, or with ``dry_run`` the ones that
+    would be, deleting nothing.
     """
     with _existing(db) as store:
         _check_study(store, study)
@@ -280,7 +325,9 @@ def remove(
             )
         if not dry_run and len(doomed):
             for artifact in store.delete_runs(study, list(doomed["run_id"])):
-                Path(artifact.path).unlink(missing_ok=True)
+                path = Path(artifact.path)
+                if path.parent.name == store.id:  # older stores shared one folder: keep those
+                    path.unlink(missing_ok=True)
     return doomed
 
 
@@ -482,9 +529,18 @@ def _missing_file(url: str) -> Path | None:
         parsed = make_url(url)
     except ArgumentError:
         return None  # open_store says what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite" or _in_memory(url):
+        return None
+    path = Path(parsed.database or "").expanduser()
+    return None if path.exists() else path
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` is a SQLite database in memory, gone when the process ends."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # open_store says what is wrong with the URL
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file:")
-    if parsed.get_backend_name() != "sqlite" or in_memory:
-        return None
-    path = Path(database).expanduser()
-    return None if path.exists() else path
+    return parsed.get_backend_name() == "sqlite" and in_memory

@@ -95,6 +95,14 @@ MaxRuns = Annotated[
     int,
     typer.Option(help="Refuse a study of more runs than this (counted before expanding it)."),
 ]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Go on when the data and the largest pack are estimated to need more memory "
+        "than this machine has.",
+    ),
+]
 StudyName = Annotated[str | None, typer.Option("--study", help="Only this study.")]
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Delete without asking (needed without a terminal).")
@@ -129,6 +137,13 @@ class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
+
+
+class Engine(str, Enum):
+    auto = "auto"
+    plain = "plain"
+    fused = "fused"
+    batched = "batched"
 
 
 class ExecutorKind(str, Enum):
@@ -203,6 +218,7 @@ def run(
         ),
     ] = True,
     max_runs: MaxRuns = 100_000,
+    force: Force = False,
     executor: Annotated[
         ExecutorKind,
         typer.Option(
@@ -229,6 +245,24 @@ def run(
         typer.Option(
             help="Ray: CPUs each pack asks for.",
             show_default="study file's execution section, else 1",
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(
+            help="Pack engine: plain (one member after another), fused (members together, "
+            "plain's numbers bit for bit), batched (one batched forward; the GPU's), "
+            "auto (by the rule in the README).",
+            show_default="study file's execution.engine, else auto",
+        ),
+    ] = None,
+    deterministic: Annotated[
+        bool | None,
+        typer.Option(
+            "--deterministic/--no-deterministic",
+            help="Ask torch for deterministic algorithms (GPU: slower; see the README's "
+            "'Speed and reproducibility').",
+            show_default="study file's execution.deterministic, else off",
         ),
     ] = None,
 ) -> None:
@@ -259,10 +293,13 @@ def run(
             workers=workers,
             threads=threads,
             max_runs=max_runs,
+            force=force,
             executor=executor.value,
             address=address,
             gpus_per_pack=gpus_per_pack,
             cpus_per_pack=cpus_per_pack,
+            engine=None if engine is None else engine.value,
+            deterministic=deterministic,
             console=stderr,
         )
     except Interrupted as exc:  # typer would turn it into "Aborted!" and exit 1
@@ -295,6 +332,7 @@ def plan(
     db: Db = None,
     data_dir: DataDir = None,
     max_runs: MaxRuns = 100_000,
+    force: Force = False,
     time: Annotated[
         bool,
         typer.Option(
@@ -313,7 +351,7 @@ def plan(
     measured on this machine.
     """
     api = _api()
-    the_plan = api.plan(study, overrides=overrides or (), max_runs=max_runs)
+    the_plan = api.plan(study, overrides=overrides or (), max_runs=max_runs, force=force)
     finished = api.finished_runs(the_plan, db=db)
     left = replace(the_plan, runs=tuple(r for r in the_plan.runs if r.config.id not in finished))
     estimate = api.estimate_time(left, device=device.value) if time and left.runs else None
@@ -372,6 +410,12 @@ def status(db: Db = None) -> None:
         stdout.print("no studies in the store yet (minarch run STUDY)")
         return
     print_frame(stdout, frame)
+    for row in frame[frame["versions"] > 1].itertuples():
+        stdout.print(
+            f"study {row.study}: its runs were trained by {row.versions} versions of minarch "
+            f"(columns env.minarch and env.git of `minarch runs --study {row.study}`)",
+            highlight=False,
+        )
 
 
 def _frame_command(name: str, frame: Callable[..., pd.DataFrame], help: str) -> None:
@@ -411,20 +455,27 @@ _frame_command(
 
 
 def _check_output(format: Format, output: Path | None) -> None:
-    """Before any work: parquet is binary, so it goes to a file."""
+    """Before any work: parquet is binary, so it goes to a file, which must be one."""
     if format is Format.parquet and output is None:
         raise MinarchError("--format parquet: give --output FILE (parquet is binary)")
+    if output is not None and output.is_dir():
+        raise MinarchError(f"--output {output}: is a folder, expected a file name")
+    if output is not None and not output.parent.is_dir():
+        raise MinarchError(f"--output {output}: folder {output.parent} does not exist")
 
 
 def _write_frame(frame, format: Format, output: Path | None) -> None:
     target = output or sys.stdout
-    if format is Format.csv:
-        frame.to_csv(target, index=False)
-    elif format is Format.json:
-        text = frame.to_json(orient="records", indent=1, date_format="iso")
-        output.write_text(text) if output else sys.stdout.write(text + "\n")
-    else:
-        frame.to_parquet(output, index=False)
+    try:
+        if format is Format.csv:
+            frame.to_csv(target, index=False)
+        elif format is Format.json:
+            text = frame.to_json(orient="records", indent=1, date_format="iso")
+            output.write_text(text) if output else sys.stdout.write(text + "\n")
+        else:
+            frame.to_parquet(output, index=False)
+    except OSError as exc:  # read-only, full, or taken away since the check
+        raise MinarchError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
 
 
 @app.command()

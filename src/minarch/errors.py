@@ -47,6 +47,14 @@ class StoreError(MinarchError):
     """The run store cannot be opened, reached or written."""
 
 
+class WeightsError(MinarchError):
+    """A trained run's weights file is missing, unreadable or not the file the store recorded.
+
+    Only what starts from those weights fails (derived runs, evaluations);
+    the message says how to train the run again.
+    """
+
+
 class QuantError(MinarchError):
     """A quantization scheme is invalid or a model cannot be quantized as asked."""
 

@@ -7,7 +7,7 @@ members seeing one batch of B samples trains K·B samples).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -98,10 +98,14 @@ class StepClock(Hooks):
         self.device = device
         self.spans: dict[str, list[float]] = {}
 
-    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+    def on_step(
+        self, members: Sequence[Member], epoch: int, step: int, steps_per_epoch: int
+    ) -> None:
         if step in (self.warmup_steps, steps_per_epoch):
             synchronize(self.device)
-            self.spans.setdefault(member.key, []).append(time.perf_counter())
+            now = time.perf_counter()
+            for member in members:
+                self.spans.setdefault(member.key, []).append(now)
 
     def seconds(self) -> float:
         """Length of the union of the members' timed spans (plain: disjoint; fused: one)."""

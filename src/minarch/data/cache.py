@@ -20,6 +20,7 @@ import numpy as np
 import platformdirs
 
 from minarch.errors import DataError
+from minarch.scratch import remove_stale, tag
 
 
 def user_cache_dir() -> Path:
@@ -44,10 +45,13 @@ def store(name: str, beside: Path, write: Callable[[Path], None], *, folder: boo
     for parent in (beside, user_cache_dir()):
         try:
             parent.mkdir(parents=True, exist_ok=True)
+            remove_stale(parent)  # what a killed first decode left
             if folder:
-                tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}."))
+                tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}{tag()}"))
             else:
-                fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".part")
+                fd, tmp_name = tempfile.mkstemp(
+                    dir=parent, prefix=f".{name}{tag()}", suffix=".part"
+                )
                 os.close(fd)
                 tmp = Path(tmp_name)
         except OSError:

@@ -34,6 +34,7 @@ from rich.progress import (
 
 from minarch.data.registry import Source
 from minarch.errors import DataError
+from minarch.scratch import remove_stale, tag
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30
@@ -163,7 +164,8 @@ def download_file(mirrors: tuple[str, ...], dest: Path, expected: str) -> None:
 
 
 def _download(url: str, dest: Path, expected: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    remove_stale(dest.parent)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}{tag()}", suffix=".part")
     tmp = Path(tmp_name)
     try:
         digest = hashlib.new(algorithm(expected))
@@ -208,7 +210,8 @@ def safe_extract(
 ) -> None:
     """Unpack regular files and folders only, within the caps, refusing paths that leave
     ``target``; nothing appears in ``target`` unless the whole archive unpacked."""
-    staging = Path(tempfile.mkdtemp(dir=target, prefix=".extract-"))
+    remove_stale(target)
+    staging = Path(tempfile.mkdtemp(dir=target, prefix=f".extract{tag()}"))
     try:
         with open_archive(archive, max_bytes=max_bytes, max_members=max_members) as members:
             for path, contents in members:

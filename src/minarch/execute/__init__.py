@@ -12,10 +12,21 @@ from minarch.execute.executor import Executor, InProcessExecutor
 from minarch.execute.executors import EXECUTORS, Placement, RayOptions, make_executor, place
 from minarch.execute.pack import Pack, group_packs
 from minarch.execute.planner import Plan, PlannedRun, plan_study
-from minarch.execute.policy import resolve_device, resolve_threads, resolve_workers
+from minarch.execute.policy import (
+    memory_share,
+    resolve_device,
+    resolve_engine,
+    resolve_threads,
+    resolve_workers,
+)
 from minarch.execute.study import Summary, run_study
 from minarch.execute.workers import WorkerExecutor
-from minarch.execute.workspace import Workspace, artifacts_dir, writable_dir
+from minarch.execute.workspace import (
+    Workspace,
+    artifacts_dir,
+    remove_stale_weights,
+    writable_dir,
+)
 
 __all__ = [
     "EXECUTORS",
@@ -34,9 +45,12 @@ __all__ = [
     "evaluate_study",
     "group_packs",
     "make_executor",
+    "memory_share",
     "place",
     "plan_study",
+    "remove_stale_weights",
     "resolve_device",
+    "resolve_engine",
     "resolve_threads",
     "resolve_workers",
     "run_study",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 
 import torch
 from rich.progress import TaskID
@@ -20,6 +21,7 @@ from minarch.execute.policy import split_for_workers
 from minarch.execute.trainer import PackTrainer
 from minarch.execute.workspace import Workspace
 from minarch.spec import RunConfig
+from minarch.store import Store, owner_is_gone
 
 STALE_AFTER_SECONDS = 120.0
 PARENT_POLL_SECONDS = 2.0
@@ -51,6 +53,22 @@ def train_pending(
             claim_and_train(pack, configs, states, trainer)
             if runs_task is not None:
                 trainer.progress.advance(runs_task, len(pack.run_ids))
+
+
+def trained_elsewhere(store: Store, study: str, configs: Mapping[str, RunConfig]) -> int:
+    """How many runs of ``configs`` another trainer holds and is still training.
+
+    Its heartbeat is recent and its process, if on this host, alive; a
+    trainer that died leaves runs the next claim loop reclaims instead.
+    """
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=STALE_AFTER_SECONDS)
+    return sum(
+        run.id in configs
+        and run.heartbeat_at is not None
+        and run.heartbeat_at > cutoff
+        and not owner_is_gone(run.owner)
+        for run in store.runs(study=study, states=["running"])
+    )
 
 
 def claimable_packs(

@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from minarch.data import Dataset
-from minarch.errors import MinarchError
+from minarch.errors import WeightsError
 from minarch.models import (
     build_model,
     count_flops,
@@ -99,14 +99,14 @@ def load_trained(config: RunConfig, store: Store, data: Dataset) -> nn.Module:
     """A finished run's model with its trained weights, checked against the stored SHA-256."""
     weights = [a for a in store.artifacts(config.id) if a.kind == "weights"]
     if not weights:
-        raise MinarchError(f"run {config.id} has no stored weights")
+        raise _weights_error(config, "the store has no weights file for it")
     path = Path(weights[-1].path)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
-        raise MinarchError(f"weights of run {config.id}: cannot read {path} ({exc})") from None
+        raise _weights_error(config, f"cannot read {path} ({exc.strerror or exc})") from None
     if digest != weights[-1].sha256:
-        raise MinarchError(f"weights of run {config.id}: {path} does not match its SHA-256")
+        raise _weights_error(config, f"{path} does not match its SHA-256 (changed or replaced)")
     if config.derived is not None:  # saved with its architecture (it may be pruned)
         return load_pruned(path)
     state = read_weights(path)
@@ -117,5 +117,13 @@ def load_trained(config: RunConfig, store: Store, data: Dataset) -> nn.Module:
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError):
-        raise MinarchError(f"weights of run {config.id}: {path} holds another model") from None
+        raise _weights_error(config, f"{path} holds another model") from None
     return model
+
+
+def _weights_error(config: RunConfig, problem: str) -> WeightsError:
+    """What is wrong with a run's weights, and how to train it again."""
+    return WeightsError(
+        f"weights of run {config.id}: {problem}; train it again: `minarch rm --study STUDY "
+        f"--run {config.id}` (which also deletes its derived runs), then `minarch run`"
+    )

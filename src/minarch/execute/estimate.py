@@ -25,14 +25,13 @@ from minarch.bench.measure import minarch_rate, random_data
 from minarch.data import DatasetInfo, dataset_info
 from minarch.errors import MinarchError
 from minarch.execute.derived import ordinary_start
-from minarch.execute.executor import intra_op_threads
 from minarch.execute.pack import Pack
 from minarch.execute.planner import Plan
-from minarch.execute.policy import resolve_threads, resolve_workers
+from minarch.execute.policy import intra_op_threads, resolve_threads, resolve_workers
 from minarch.execute.progress import progress_bar
 from minarch.spec import RunConfig
 from minarch.spec.settings import StructuredPrune
-from minarch.train.engine import choose_engine
+from minarch.train.engine import batched_lanes, choose_engine
 
 WARMUP_STEPS = 2  # allocator, kernel selection and caches; not timed
 TIMED_STEPS = 5
@@ -129,8 +128,11 @@ def _seconds_per_step(pack: Pack, info: DatasetInfo, device: torch.device) -> fl
     data = random_data(info, samples).to(device)
     make_model = ordinary_start(pack.first, data).make_model  # the parent's architecture
     members = pack.members()
-    engine = choose_engine(make_model(torch.Generator()), len(members), device)
-    timed = members if engine == "fused" else members[:1]
+    engine = choose_engine(make_model(torch.Generator()), info.input_shape, len(members), device)
+    # Plain trains one member at a time, batched one fleet of lanes at a time.
+    timed = {"fused": members, "batched": members[: batched_lanes(device) or len(members)]}.get(
+        engine, members[:1]
+    )
     rate, _ = minarch_rate(
         make_model, timed, data, recipe=recipe, warmup_steps=WARMUP_STEPS, engine=engine
     )

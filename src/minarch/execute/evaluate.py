@@ -5,21 +5,34 @@ recorded per (run, setting) and never repeated: re-running a study measures
 only what is missing. A setting that cannot be applied to a model (say, int8
 for a family the backend cannot convert) is recorded with its error, so the
 report can say so instead of retrying forever.
+
+Evaluations run where their run trained: the trainer that finishes a pack
+measures its runs at once (``PackTrainer``), on its worker's one thread, so
+they overlap the rest of the training. ``evaluate_study`` then measures what
+is still missing (runs trained before, or a trainer stopped between the two)
+in the driving process, with the same code and thread count: the numbers are
+the same wherever an evaluation ran.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+
 import torch
 from rich.console import Console
 
-from minarch.errors import MinarchError
+from minarch.data import Dataset
+from minarch.errors import MinarchError, WeightsError
 from minarch.execute.compress import compress, load_trained, measure
 from minarch.execute.datasets import DatasetCache
+from minarch.execute.policy import intra_op_threads
 from minarch.execute.progress import progress_bar
 from minarch.spec import RunConfig, StudySpec
 from minarch.spec.derive import oneshot_settings, setting_key
 from minarch.spec.settings import Setting
 from minarch.store import Store
+
+Evaluations = Mapping[str, Sequence[Setting]]  # run id -> what is measured once it is done
 
 
 def evaluation_settings(study: StudySpec, config: RunConfig) -> list[Setting]:
@@ -34,6 +47,29 @@ def evaluation_settings(study: StudySpec, config: RunConfig) -> list[Setting]:
     return oneshot_settings(study)
 
 
+def evaluation_plan(study: StudySpec, configs: Mapping[str, RunConfig]) -> dict[str, tuple]:
+    """Every run's evaluations, handed to the trainers (runs without any left out)."""
+    plan = {run_id: tuple(evaluation_settings(study, c)) for run_id, c in configs.items()}
+    return {run_id: settings for run_id, settings in plan.items() if settings}
+
+
+def evaluate_run(
+    config: RunConfig,
+    settings: Sequence[Setting],
+    store: Store,
+    data: Dataset,
+    *,
+    measured: Callable[[], None] = lambda: None,
+) -> None:
+    """Load the run's trained model once and record each setting's measurement."""
+    trained = load_trained(config, store, data).to(data.val_x.device)
+    for setting in settings:
+        store.record_evaluation(
+            config.id, setting_key(setting), setting.to_dict(), _measured(trained, setting, data)
+        )
+        measured()
+
+
 def evaluate_study(
     study_name: str,
     study: StudySpec,
@@ -41,6 +77,7 @@ def evaluate_study(
     store: Store,
     datasets: DatasetCache,
     *,
+    threads: int,
     console: Console,
 ) -> int:
     """Measure every missing evaluation of the study's finished runs; return how many."""
@@ -60,15 +97,15 @@ def evaluate_study(
     total = sum(len(settings) for _, settings in jobs)
     if not total:
         return 0
-    with progress_bar(console) as progress:
+    with intra_op_threads(threads), progress_bar(console) as progress:
         task = progress.add_task("evaluations", total=total)
         for config, settings in jobs:
             data = datasets.get(config.dataset)
-            trained = load_trained(config, store, data).to(datasets.device)
-            for setting in settings:
-                key, measured = setting_key(setting), _measured(trained, setting, data)
-                store.record_evaluation(config.id, key, setting.to_dict(), measured)
-                progress.advance(task)
+            try:
+                evaluate_run(config, settings, store, data, measured=lambda: progress.advance(task))
+            except WeightsError as exc:  # measure the other runs; the next run retries this one
+                progress.console.print(f"[yellow]not evaluated[/yellow]: {exc}")
+                progress.advance(task, len(settings))
     return total
 
 

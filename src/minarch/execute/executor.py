@@ -11,14 +11,16 @@ study, evaluating, extending the grid and reporting sit above it, in
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Mapping
+from contextlib import closing
 
 import torch
 from rich.console import Console
 
 from minarch.execute.claims import train_pending
 from minarch.execute.datasets import DatasetCache
+from minarch.execute.evaluate import Evaluations
+from minarch.execute.policy import intra_op_threads
 from minarch.execute.progress import progress_bar
 from minarch.execute.trainer import PackTrainer
 from minarch.execute.workspace import Workspace
@@ -34,9 +36,17 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def train(
-        self, study: str, configs: Mapping[str, RunConfig], store: Store, console: Console
+        self,
+        study: str,
+        configs: Mapping[str, RunConfig],
+        evaluations: Evaluations,
+        store: Store,
+        console: Console,
     ) -> None:
         """Train every pending run of ``study`` whose config is in ``configs``.
+
+        The trainer of a pack measures its runs' ``evaluations`` as soon as the
+        pack is trained, on the same worker.
 
         Returns when no run is left that this executor can train (children of
         parents nobody trains stay pending). On SIGINT or SIGTERM it returns its
@@ -60,27 +70,28 @@ class InProcessExecutor(Executor):
         )
 
     def train(
-        self, study: str, configs: Mapping[str, RunConfig], store: Store, console: Console
+        self,
+        study: str,
+        configs: Mapping[str, RunConfig],
+        evaluations: Evaluations,
+        store: Store,
+        console: Console,
     ) -> None:
         todo = len(store.runs(study=study, states=["pending", "running", "failed"]))
         with intra_op_threads(self.workspace.threads), progress_bar(console) as progress:
             runs_task = progress.add_task("runs", total=todo)
-            trainer = PackTrainer(store, self.datasets, self.workspace, local_owner(), progress)
+            trainer = PackTrainer(
+                store, self.datasets, self.workspace, local_owner(), progress, evaluations
+            )
             train_pending(study, configs, trainer, runs_task=runs_task)
 
 
-@contextmanager
-def intra_op_threads(threads: int) -> Iterator[None]:
-    """torch's intra-op threads for the block, restored after (the API may run in a notebook)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def train_in_worker(workspace: Workspace, study: str, configs: Mapping[str, RunConfig]) -> None:
+def train_in_worker(
+    workspace: Workspace,
+    study: str,
+    configs: Mapping[str, RunConfig],
+    evaluations: Evaluations,
+) -> None:
     """One trainer with its own store connection and datasets: what each worker process runs."""
     torch.set_num_threads(workspace.threads)
     device = torch.device(workspace.device)
@@ -88,5 +99,5 @@ def train_in_worker(workspace: Workspace, study: str, configs: Mapping[str, RunC
         datasets = DatasetCache(workspace.data_dir, device, download=workspace.download)
         quiet = Console(quiet=True)
         with progress_bar(quiet) as progress:
-            trainer = PackTrainer(store, datasets, workspace, local_owner(), progress)
+            trainer = PackTrainer(store, datasets, workspace, local_owner(), progress, evaluations)
             train_pending(study, configs, trainer)

@@ -37,7 +37,7 @@ class Placement:
 
     device: torch.device  # where packs train
     workers: int  # packs training at once
-    local_device: torch.device  # where this process checks data and runs evaluations
+    local_device: torch.device  # where this process checks data and runs missing evaluations
     ray: RayOptions | None = None  # Ray's, with every resource filled in
 
 

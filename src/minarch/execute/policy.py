@@ -14,13 +14,16 @@ who accept numbers that differ from the 1-thread default.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 
 from minarch.errors import OptionError
 from minarch.execute.pack import Pack
+from minarch.train import ENGINES
 
 CPU_THREADS = 1
 
@@ -74,6 +77,27 @@ def split_for_workers(packs: Sequence[Pack], device: torch.device, workers: int)
     return [part for pack in packs for part in pack.split(workers)]
 
 
+def memory_share(device: torch.device, workers: int, gpus_per_pack: float | None) -> float:
+    """This process's fraction of its device's memory, which its memory plan budgets.
+
+    A Ray task holds its ``gpus_per_pack``; local workers split the device
+    they share (on GPUs, the workers that ``worker_device`` puts on each).
+    """
+    if gpus_per_pack:
+        return min(1.0, gpus_per_pack)
+    if device.type == "cuda":
+        return 1.0 / math.ceil(workers / max(1, torch.cuda.device_count()))
+    return 1.0 / workers
+
+
+def resolve_engine(asked: str | None, study: str) -> str:
+    """The pack engine: the command line's, else the study file's ``execution.engine``."""
+    engine = study if asked is None else asked
+    if engine not in ENGINES:
+        raise MinarchError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine
+
+
 def resolve_threads(threads: int | None, device: torch.device) -> int:
     """Intra-op threads per pack: 1 on a CPU unless overridden; torch's own count on a GPU."""
     if threads is not None:
@@ -81,6 +105,17 @@ def resolve_threads(threads: int | None, device: torch.device) -> int:
             raise OptionError("threads", threads, "expected a positive number")
         return threads
     return CPU_THREADS if device.type == "cpu" else torch.get_num_threads()
+
+
+@contextmanager
+def intra_op_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads for the block, restored after (the API may run in a notebook)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def worker_device(device: torch.device, index: int) -> torch.device:

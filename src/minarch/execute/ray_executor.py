@@ -13,8 +13,9 @@ with ``--workers N`` and hand-started ``minarch run`` processes.
   of a dead local process and ``store.reclaim`` frees them on the next
   ``minarch run``. A task that Ray retries (its worker process or node died)
   first releases what the previous attempt left running in its own pack.
-- Data: the driver loads each dataset once and shares it through Ray's object
-  store, so no node needs the data files.
+- Data: the driver loads each dataset once, into its CPU memory (never onto a
+  GPU of its own), and shares it through Ray's object store, so no node needs
+  the data files.
 - Weights: a task writes its runs' weights under the artifacts folder, at the
   same absolute path on every node (the folder need not be shared). A task on
   another node than the driver returns the files' bytes, which the driver
@@ -46,6 +47,7 @@ from minarch.data import Dataset
 from minarch.errors import OptionError
 from minarch.execute.claims import STALE_AFTER_SECONDS, claim_and_train, parent_state
 from minarch.execute.datasets import DatasetCache
+from minarch.execute.evaluate import Evaluations
 from minarch.execute.executor import Executor
 from minarch.execute.executors import Placement, RayOptions
 from minarch.execute.pack import Pack, packs_of
@@ -53,6 +55,7 @@ from minarch.execute.policy import usable_cores
 from minarch.execute.progress import progress_bar
 from minarch.execute.trainer import PackTrainer
 from minarch.execute.workspace import Workspace
+from minarch.scratch import scratch_path
 from minarch.spec import DatasetSpec, RunConfig
 from minarch.store import Store, local_owner, open_store
 
@@ -120,12 +123,10 @@ def place_on_cluster(options: RayOptions, device: str, *, packs: int, db_url: st
         raise OptionError(
             "cpus_per_pack", cpus, f"no node of the Ray cluster has {cpus:g} CPU{gpu_part} free"
         )
-    pack_device = torch.device("cuda" if gpus else "cpu")
-    local = pack_device if torch.cuda.is_available() else torch.device("cpu")
     return Placement(
-        device=pack_device,
+        device=torch.device("cuda" if gpus else "cpu"),
         workers=max(1, min(slots, packs)),
-        local_device=local,
+        local_device=torch.device("cpu"),  # the driver only checks and shares data: no GPU copy
         ray=replace(options, gpus_per_pack=gpus, cpus_per_pack=cpus),
     )
 
@@ -168,7 +169,7 @@ class Weights:
         if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == self.sha256:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial = scratch_path(path)
         partial.write_bytes(self.content)
         os.replace(partial, path)
 
@@ -190,12 +191,13 @@ def train_task(
     owner: str,
     pack: Pack,
     configs: Mapping[str, RunConfig],
+    evaluations: Evaluations,
     parent_states: Mapping[str, str],
     data: Dataset,
     parent: Weights | None,
     driver_node: str,
 ) -> list[Weights]:
-    """One pack in a Ray worker: claim what is still pending and train it.
+    """One pack in a Ray worker: claim what is still pending, train and evaluate it.
 
     Returns the weights of the runs it trained when it ran on another node
     than the driver (the driver keeps a copy), else nothing.
@@ -208,7 +210,7 @@ def train_task(
         datasets = DatasetCache(workspace.data_dir, torch.device(workspace.device), download=False)
         datasets.add(pack.first.dataset, data)
         with progress_bar(Console(quiet=True)) as progress:
-            trainer = PackTrainer(store, datasets, workspace, owner, progress)
+            trainer = PackTrainer(store, datasets, workspace, owner, progress, evaluations)
             claimed = claim_and_train(pack, configs, parent_states, trainer)
         if import_ray().get_runtime_context().get_node_id() == driver_node:
             return []
@@ -271,7 +273,12 @@ class RayExecutor(Executor):
         return f"Ray, {self.workspace.workers} packs at a time × {asks}"
 
     def train(
-        self, study: str, configs: Mapping[str, RunConfig], store: Store, console: Console
+        self,
+        study: str,
+        configs: Mapping[str, RunConfig],
+        evaluations: Evaluations,
+        store: Store,
+        console: Console,
     ) -> None:
         store.reclaim(study=study, stale_after=STALE_AFTER_SECONDS)
         pending = [r.id for r in store.runs(study=study, states=["pending"]) if r.id in configs]
@@ -285,7 +292,8 @@ class RayExecutor(Executor):
                     states = {r.id: r.state for r in store.runs(study=study)}
                     for pack in [p for p in waiting if parent_state(p.first, states) != "waiting"]:
                         waiting.remove(pack)
-                        running[self._submit(pack, configs, states, store)] = pack
+                        task = self._submit(pack, configs, evaluations, states, store)
+                        running[task] = pack
                     if running:
                         for result in _ready(list(running)):
                             self._collect(result, running.pop(result), store, console)
@@ -299,7 +307,12 @@ class RayExecutor(Executor):
             raise
 
     def _submit(
-        self, pack: Pack, configs: Mapping[str, RunConfig], states: Mapping[str, str], store: Store
+        self,
+        pack: Pack,
+        configs: Mapping[str, RunConfig],
+        evaluations: Evaluations,
+        states: Mapping[str, str],
+        store: Store,
     ) -> Any:
         ray = import_ray()
         needed = {c.id: c for c in pack.configs}
@@ -322,6 +335,7 @@ class RayExecutor(Executor):
             self.owner,
             pack,
             needed,
+            {run_id: evaluations[run_id] for run_id in pack.run_ids if run_id in evaluations},
             parent_states,
             self._shared_data(pack.first.dataset),
             parent,
@@ -331,7 +345,7 @@ class RayExecutor(Executor):
     def _shared_data(self, spec: DatasetSpec) -> Any:
         """Each dataset goes into Ray's object store once, from the driver's memory."""
         if spec not in self._shared:
-            self._shared[spec] = import_ray().put(self.datasets.get(spec).to("cpu"))
+            self._shared[spec] = import_ray().put(self.datasets.get(spec))
         return self._shared[spec]
 
     def _collect(self, result: Any, pack: Pack, store: Store, console: Console) -> None:

@@ -30,8 +30,18 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        _interrupt(signum, frame)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
+    except KeyboardInterrupt as exc:
+        if received and not isinstance(exc, Interrupted):  # Ray re-raises it as a plain one
+            raise Interrupted(received[-1]) from None
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)

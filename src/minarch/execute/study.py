@@ -1,9 +1,9 @@
 """Run a study end to end over any executor: check, register, train, evaluate, extend.
 
-Written once for every executor: the executor only trains pending runs;
-everything before (data checks, registering runs) and after (evaluations,
-extending the hyperparameter grid and the model sizes) happens here, in the
-driving process.
+Written once for every executor: the executor trains pending runs and
+evaluates each pack as it finishes; everything before (data checks,
+registering runs) and after (evaluations still missing, extending the
+hyperparameter grid and the model sizes) happens here, in the driving process.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from rich.console import Console
 
 from minarch.analysis import grid_extensions, size_extensions
 from minarch.errors import Interrupted
+from minarch.execute.claims import PARENT_POLL_SECONDS, trained_elsewhere
 from minarch.execute.datasets import DatasetCache
-from minarch.execute.evaluate import evaluate_study
+from minarch.execute.evaluate import evaluate_study, evaluation_plan
 from minarch.execute.executor import Executor
 from minarch.execute.planner import DEFAULT_MAX_RUNS, Plan, plan_study
 from minarch.execute.signals import interruptible
@@ -81,8 +82,24 @@ def run_study(
 
 
 def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
-    executor.train(the_plan.study.name, configs, store, console)
-    evaluate_study(the_plan.study.name, the_plan.study, configs, store, datasets, console=console)
+    """Train what is pending (each trainer evaluates its packs), wait for what
+    other processes train, then evaluate what is still missing.
+
+    Two drivers can share a study (a SLURM array, a second terminal): what
+    the other claimed is neither ours to train nor a failure, so this one
+    waits and then trains what became trainable (children of the runs it
+    waited for, runs of a trainer that died meanwhile).
+    """
+    study, name = the_plan.study, the_plan.study.name
+    evaluations = evaluation_plan(study, configs)
+    executor.train(name, configs, evaluations, store, console)
+    while others := trained_elsewhere(store, name, configs):
+        console.print(f"waiting for {others} runs that other processes are training")
+        while trained_elsewhere(store, name, configs):
+            time.sleep(PARENT_POLL_SECONDS)
+        executor.train(name, configs, evaluations, store, console)
+    threads = executor.workspace.threads
+    evaluate_study(name, study, configs, store, datasets, threads=threads, console=console)
 
 
 def _extend(

@@ -14,8 +14,8 @@ import platform
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,15 +24,17 @@ from torch import nn
 
 import minarch
 from minarch.data import Dataset
-from minarch.errors import MinarchError, PruneError, QuantError
+from minarch.errors import MinarchError, PruneError, QuantError, WeightsError
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.derived import derived_start, ordinary_start
+from minarch.execute.evaluate import Evaluations, evaluate_run
 from minarch.execute.pack import Pack
-from minarch.execute.workspace import Workspace
+from minarch.execute.workspace import Workspace, weights_dir
 from minarch.models import count_flops, count_parameters
 from minarch.prune import save_pruned
+from minarch.scratch import scratch_path
 from minarch.spec import RunConfig
-from minarch.store import Store
+from minarch.store import EPOCH_METRICS, Store
 from minarch.train import EpochRecord, Hooks, Member, MemberResult, train_pack
 
 HEARTBEAT_SECONDS = 10.0
@@ -40,18 +42,32 @@ HEARTBEAT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class PackTrainer:
-    """Trains claimed packs of one trainer (``owner``) into ``store``."""
+    """Trains claimed packs of one trainer (``owner``) into ``store``, then evaluates them."""
 
     store: Store
     datasets: DatasetCache
     workspace: Workspace
     owner: str
     progress: Progress
+    evaluations: Evaluations = field(default_factory=dict)
 
     def train(self, pack: Pack, parent: RunConfig | None) -> None:
-        """Train ``pack``; each member's results are stored as it finishes."""
+        """Train ``pack`` and measure its finished runs' evaluations.
+
+        Each member's results are stored as it finishes; the evaluations
+        follow the whole pack, so no run waits in "running" for them.
+        """
+        for config in self._train(pack, parent):
+            settings = self.evaluations.get(config.id, ())
+            if settings:
+                data = self.datasets.get(config.dataset)
+                evaluate_run(config, settings, self.store, data)
+
+    def _train(self, pack: Pack, parent: RunConfig | None) -> list[RunConfig]:
+        """Train ``pack``; returns the configs of the runs that finished "done"."""
         store, progress = self.store, self.progress
         unfinished = set(pack.run_ids)
+        done: list[RunConfig] = []
 
         def end(run_id: str, state: str, message: str | None = None, **results) -> None:
             store.finish(run_id, state, message=message, **results)
@@ -65,11 +81,11 @@ class PackTrainer:
             else:
                 try:
                     start = derived_start(pack.first, parent, store, data)
-                except (PruneError, QuantError) as exc:  # this pack's setting failed, not the study
+                except (PruneError, QuantError, WeightsError) as exc:  # this pack, not the study
                     for run_id in pack.run_ids:
                         end(run_id, "failed", str(exc))
                     progress.console.print(f"[red]{pack.label} failed[/red]: {exc}")
-                    return
+                    return done
             device = self.datasets.device
             for result in train_pack(
                 make_model=start.make_model,
@@ -78,12 +94,14 @@ class PackTrainer:
                 data=data,
                 device=device,
                 hooks=hooks,
-                engine=start.engine,
+                engine=self.workspace.engine if start.engine == "auto" else start.engine,
+                deterministic=self.workspace.deterministic,
+                memory_share=self.workspace.memory_share,
             ):
                 config = next(c for c in pack.configs if c.id == result.key)
                 model = start.finished(result.state_dict) if parent is not None else None
-                artifacts = self.workspace.artifacts
-                path, sha256, size = save_weights(result, artifacts, config, model, data)
+                folder = weights_dir(self.workspace.artifacts, store)
+                path, sha256, size = save_weights(result, folder, config, model, data)
                 store.add_artifact(result.key, "weights", str(path), sha256, size)
                 end(
                     result.key,
@@ -91,9 +109,12 @@ class PackTrainer:
                     result.message,
                     metrics=run_metrics(result.epochs),
                     engine=result.engine,
-                    environment=environment(device, self.workspace),
+                    environment=environment(device, self.workspace)
+                    | {"memory_format": result.memory_format.removeprefix("torch.")},
                     **({} if model is None else measured_size(model, data)),
                 )
+                if result.state == "done":
+                    done.append(config)
         except KeyboardInterrupt:
             store.release(self.owner, sorted(unfinished))  # pending: the next run resumes them
             raise
@@ -106,14 +127,15 @@ class PackTrainer:
             progress.console.print(f"[red]pack {pack.label} failed[/red]: {reason}")
         finally:
             progress.remove_task(hooks.task)
+        return done
 
 
 class StoreHooks(Hooks):
     """Curves into the store, heartbeats for the whole pack, one progress bar per pack.
 
-    Engines call ``on_step`` once per member and step (member after member in
-    the plain loop, all members each step in the fused one), so the bar counts
-    member-steps and every heartbeat covers every run of the pack.
+    Engines call ``on_step`` once per step with the members it trained (one in
+    the plain loop, the live fleet in the others); the bar counts member-steps
+    and every heartbeat covers every run of the pack.
     """
 
     def __init__(self, store: Store, progress: Progress, pack: Pack, owner: str):
@@ -124,12 +146,14 @@ class StoreHooks(Hooks):
         self.last_beat = time.monotonic()
         self.sized = False
 
-    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
+    def on_step(
+        self, members: Sequence[Member], epoch: int, step: int, steps_per_epoch: int
+    ) -> None:
         if not self.sized:  # steps per epoch are known from the first step on
             total = len(self.run_ids) * self.epochs * steps_per_epoch
             self.progress.update(self.task, total=total)
             self.sized = True
-        self.progress.advance(self.task)
+        self.progress.advance(self.task, len(members))
         if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
             self.store.heartbeat(self.run_ids, self.owner)
             self.last_beat = time.monotonic()
@@ -139,8 +163,7 @@ class StoreHooks(Hooks):
 
 
 def _epoch_metrics(record: EpochRecord) -> dict[str, float]:
-    names = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "wall_time")
-    return {name: getattr(record, name) for name in names}
+    return {name: getattr(record, name) for name in EPOCH_METRICS}
 
 
 def measured_size(model: nn.Module, data: Dataset) -> dict[str, int]:
@@ -161,6 +184,8 @@ def run_metrics(epochs: Iterable[EpochRecord]) -> dict[str, float]:
     return {
         "final_train_loss": last.train_loss,
         "final_train_acc": last.train_acc,
+        "final_train_eval_loss": last.train_eval_loss,
+        "final_train_eval_acc": last.train_eval_acc,
         "final_val_loss": last.val_loss,
         "final_val_acc": last.val_acc,
         "final_val_top5": last.val_top5,
@@ -184,7 +209,7 @@ def save_weights(
     """
     artifacts.mkdir(parents=True, exist_ok=True)
     path = artifacts / f"{result.key}.pt"
-    partial = path.with_suffix(f".pt.{os.getpid()}.partial")
+    partial = scratch_path(path)
     if model is None:
         torch.save(result.state_dict, partial)
     else:
@@ -229,5 +254,6 @@ def environment(device: torch.device, workspace: Workspace) -> dict[str, str | i
         "device_name": name or platform.machine(),
         "threads": torch.get_num_threads(),
         "workers": workspace.workers,
+        "deterministic": workspace.deterministic,
         "host": socket.gethostname(),
     }

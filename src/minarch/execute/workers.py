@@ -1,10 +1,11 @@
 """Train a study in N worker processes on one machine.
 
-Each worker runs the ordinary claim loop with its own store connection; the
-store's atomic claims split the packs between them, so nothing here
-coordinates work. The parent only watches: it shows progress from the store,
-notices a worker that died (the out-of-memory killer, kill -9), returns that
-worker's runs to pending and starts a replacement, a bounded number of times.
+Each worker runs the ordinary claim loop with its own store connection (and
+evaluates each pack it trains); the store's atomic claims split the packs
+between them, so nothing here coordinates work. The parent only watches: it
+shows progress from the store, notices a worker that died (the out-of-memory
+killer, kill -9), returns that worker's runs to pending and starts a
+replacement, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from multiprocessing.process import BaseProcess
 
 from rich.console import Console
 
+from minarch.execute.evaluate import Evaluations
 from minarch.execute.executor import Executor, train_in_worker
 from minarch.execute.policy import worker_device
 from minarch.execute.progress import progress_bar
@@ -37,7 +39,12 @@ class WorkerExecutor(Executor):
     """``workspace.workers`` processes, each training with ``workspace.threads`` threads."""
 
     def train(
-        self, study: str, configs: Mapping[str, RunConfig], store: Store, console: Console
+        self,
+        study: str,
+        configs: Mapping[str, RunConfig],
+        evaluations: Evaluations,
+        store: Store,
+        console: Console,
     ) -> None:
         import torch
 
@@ -48,7 +55,7 @@ class WorkerExecutor(Executor):
         }
         todo = _unfinished(store, study)
         restarts_left = self.workspace.workers  # a study that kills every worker stops
-        running = {index: _start(job, study, configs) for index, job in slots.items()}
+        running = {index: _start(job, study, configs, evaluations) for index, job in slots.items()}
         try:
             with progress_bar(console) as progress:
                 task = progress.add_task(f"runs ({len(slots)} workers)", total=todo)
@@ -68,7 +75,7 @@ class WorkerExecutor(Executor):
                         )
                         if restarts_left > 0:
                             restarts_left -= 1
-                            running[index] = _start(slots[index], study, configs)
+                            running[index] = _start(slots[index], study, configs, evaluations)
                             message += "; restarted it"
                         console.print(f"[yellow]{message}[/yellow]")
                 progress.update(task, completed=todo - _unfinished(store, study))
@@ -77,20 +84,24 @@ class WorkerExecutor(Executor):
             raise
 
 
-def _start(workspace, study: str, configs: Mapping[str, RunConfig]) -> BaseProcess:
+def _start(
+    workspace, study: str, configs: Mapping[str, RunConfig], evaluations: Evaluations
+) -> BaseProcess:
     process = multiprocessing.get_context("spawn").Process(
-        target=_work, args=(workspace, study, dict(configs)), daemon=True
+        target=_work, args=(workspace, study, dict(configs), dict(evaluations)), daemon=True
     )
     process.start()
     return process
 
 
-def _work(workspace, study: str, configs: Mapping[str, RunConfig]) -> None:
+def _work(
+    workspace, study: str, configs: Mapping[str, RunConfig], evaluations: Evaluations
+) -> None:
     """A worker's life: SIGTERM from the parent ends it as Ctrl-C does, runs released."""
     raise_on_sigterm()
     _terminate_with_parent()
     try:
-        train_in_worker(workspace, study, configs)
+        train_in_worker(workspace, study, configs, evaluations)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
 

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from kaleido.errors import ChromeNotFoundError, KaleidoError
 
 from minarch.reporting.section import Figure
+from minarch.scratch import remove_stale, tag
 
 PNG_OPTIONS = {"format": "png", "width": 900, "height": 560, "scale": 2}
 LEGEND_TOP, LEGEND_ENTRY = 150, 32  # px above the legend's entries, and per entry (font 14)
@@ -42,7 +43,8 @@ def export_pngs(figures: Sequence[Figure], fig_dir: Path) -> None:
     """
     if not figures:
         return
-    scratch = Path(tempfile.mkdtemp(prefix=".figures-", dir=fig_dir.parent))
+    remove_stale(fig_dir.parent)  # what a killed report left
+    scratch = Path(tempfile.mkdtemp(prefix=f".figures{tag()}", dir=fig_dir.parent))
     try:
         if _render(figures, scratch):
             fig_dir.mkdir(exist_ok=True)

@@ -16,6 +16,7 @@ from minarch.reporting import page
 from minarch.reporting.png import export_pngs
 from minarch.reporting.section import Figure, ReportInput, Section
 from minarch.reporting.sections import SECTION_BUILDERS
+from minarch.scratch import remove_stale, scratch_path
 from minarch.spec import StudySpec
 
 
@@ -55,7 +56,8 @@ def write_report(
 
 def _write_atomic(path: Path, text: str) -> Path:
     """Write beside ``path`` and rename over it: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    remove_stale(path.parent)  # what a killed report left
+    tmp = scratch_path(path, f".{uuid.uuid4().hex}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

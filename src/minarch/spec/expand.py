@@ -17,7 +17,13 @@ from minarch.errors import SpecError
 from minarch.models import config_class, family_names
 from minarch.spec.identity import digest
 from minarch.spec.messages import describe_error, excerpt, excerpt_name
-from minarch.spec.schema import DatasetSpec, StudySpec, TrainingConfig, grid_values
+from minarch.spec.schema import (
+    DatasetSpec,
+    StudySpec,
+    TrainingConfig,
+    bool_as_number,
+    grid_values,
+)
 from minarch.spec.settings import Setting
 from minarch.spec.sizes import ENTRY_KEYS, SizeKey, entry_extension
 
@@ -177,9 +183,13 @@ def _models(
     for combo in itertools.product(*grids.values()):
         values = dict(zip(grids, combo, strict=True))
         try:
-            choices.append(ModelChoice(family, schema(**values)))
+            config = schema(**values)
         except ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"]) or "entry"
             raise SpecError(f"{where}.{field}: {describe_error(error)}") from None
+        for name, value in values.items():  # family configs are the families' own models
+            if bool_as_number(value, getattr(config, name)):
+                raise SpecError(f"{where}.{name}: expected a number, got {excerpt(value)}")
+        choices.append(ModelChoice(family, config))
     return choices

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,6 +24,27 @@ MAX_EXPONENT = 300  # 10**e is a normal positive float (lr, weight decay) only f
 class _Frozen(BaseModel):
     # An infinite or NaN number is never a meaningful setting: refuse it with the field's name.
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, handler: Callable[[Any], Any]) -> Any:
+        parsed = handler(value)
+        if bool_as_number(value, parsed):
+            raise ValueError("expected a number, not true or false")
+        return parsed
+
+
+def bool_as_number(given: Any, parsed: Any) -> bool:
+    """Whether a YAML true or false became a number (pydantic takes ``true`` for 1).
+
+    ``width: true`` is a slip, not a width of 1: it must not train, under the
+    same run id, as if 1 had been written.
+    """
+    if isinstance(given, bool):
+        return not isinstance(parsed, bool)
+    if isinstance(given, list | tuple) and isinstance(parsed, list | tuple):
+        return any(bool_as_number(g, p) for g, p in zip(given, parsed, strict=False))
+    return False
 
 
 class DatasetSpec(_Frozen):
@@ -111,6 +133,8 @@ class RecipeFields(_Frozen):
     warmup_epochs: Annotated[float, Field(ge=0)] = 0.0
     augmentation: Literal["none", "crop", "crop-flip"] = "none"
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # Part of a run's id only when not fp32, so older ids stay valid.
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
 
     @field_validator("milestones")
     @classmethod
@@ -299,11 +323,15 @@ class HpSpaceSpec(_Frozen):
 
 
 class ExecutionSpec(_Frozen):
-    """What each pack asks of a Ray cluster (``--executor ray``); not part of run ids.
+    """How packs train: the pack engine, and what each pack asks of a Ray cluster
+    (``--executor ray``); not part of run ids (the store records each run's engine).
 
-    The command line's ``--gpus-per-pack`` and ``--cpus-per-pack`` win over these.
+    The command line's ``--engine``, ``--deterministic``, ``--gpus-per-pack`` and
+    ``--cpus-per-pack`` win over these.
     """
 
+    engine: Literal["auto", "plain", "fused", "batched"] = "auto"
+    deterministic: bool = False  # deterministic algorithms (``minarch run --deterministic``)
     gpus_per_pack: Annotated[float, Field(ge=0)] | None = None  # 0.25: four packs per GPU
     cpus_per_pack: Annotated[float, Field(gt=0)] | None = None
 

@@ -13,7 +13,9 @@ from minarch.store.base import (
     RunRecord,
     Store,
     local_owner,
+    owner_is_gone,
 )
+from minarch.store.frames import code_versions
 from minarch.store.schema import SCHEMA_VERSION
 from minarch.store.sql import SQLStore, default_db_url, open_store
 
@@ -27,7 +29,9 @@ __all__ = [
     "RunRecord",
     "SQLStore",
     "Store",
+    "code_versions",
     "default_db_url",
     "local_owner",
+    "owner_is_gone",
     "open_store",
 ]

@@ -16,17 +16,35 @@ from typing import Any
 
 import pandas as pd
 
+from minarch.scratch import process_is_gone
+
 RUN_STATES = ("pending", "running", "done", "failed", "diverged")
 FINISHED_STATES = ("done", "failed", "diverged")
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "wall_time")
+EPOCH_METRICS = (
+    "train_loss",
+    "train_acc",
+    "train_eval_loss",
+    "train_eval_acc",
+    "val_loss",
+    "val_acc",
+    "val_top5",
+    "lr",
+    "wall_time",
+)
 
 
 def local_owner() -> str:
     """The owner string of this process, ``"{hostname}:{pid}"``.
 
-    ``Store.reclaim`` parses it to tell whether a local owner has died.
+    ``owner_is_gone`` parses it to tell whether a local owner has died.
     """
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_gone(owner: str | None) -> bool:
+    """True only for a ``local_owner`` of this host whose process has ended."""
+    host, _, pid = (owner or "").rpartition(":")
+    return pid.isdigit() and process_is_gone(host, int(pid))
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,7 @@ class RunRecord(NewRun):
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    """A file a run produced (weights, exports), with its checksum."""
+    """A file a run produced (weights, exports), with its checksum; ``path`` is absolute."""
 
     run_id: str
     kind: str
@@ -94,6 +112,16 @@ class Store(abc.ABC):
     cannot be reached or names an unknown study or run, and ``ValueError`` for
     arguments that only a bug can produce (an unknown state or metric name).
     """
+
+    @property
+    @abc.abstractmethod
+    def id(self) -> str:
+        """A name no other store has, kept for the store's life.
+
+        Run ids are the same in every store, so each store writes its files
+        into a folder of this name: deleting one store's runs never deletes
+        another's files.
+        """
 
     @abc.abstractmethod
     def register_study(self, name: str, spec_text: str, runs: Sequence[NewRun]) -> int:
@@ -174,11 +202,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def add_artifact(self, run_id: str, kind: str, path: str, sha256: str, size: int) -> None:
-        """Record a file of ``run_id``; the same kind and path again replaces it."""
+        """Record a file of ``run_id``; the same kind and path again replaces it.
+
+        A relative ``path`` is taken from the working directory. A file-backed
+        store records paths under its own folder relative to that folder, so
+        the store and its files can move together; any other path is recorded
+        absolute. Either way it never depends on where a later command runs.
+        """
 
     @abc.abstractmethod
-    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        """The files recorded for ``run_id``, oldest first."""
+    def artifacts(self, run_id: str | None = None) -> list[ArtifactRecord]:
+        """The files recorded for ``run_id`` (every run's when None), oldest first."""
 
     @abc.abstractmethod
     def record_evaluation(

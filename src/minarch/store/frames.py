@@ -35,12 +35,25 @@ FINAL_METRICS = (
     "best_epoch",
     "final_train_acc",
     "final_train_loss",
+    "final_train_eval_acc",
+    "final_train_eval_loss",
     "final_val_loss",
     "final_val_top5",
     "train_seconds",
 )
 ENVIRONMENT_COLUMNS = tuple(
-    f"env.{key}" for key in ("minarch", "git", "torch", "device", "threads", "workers", "host")
+    f"env.{key}"
+    for key in (
+        "minarch",
+        "git",
+        "torch",
+        "device",
+        "threads",
+        "workers",
+        "deterministic",
+        "memory_format",
+        "host",
+    )
 )
 """Provenance of a run's numbers (``finish(environment=...)``), shown as columns."""
 TAIL_COLUMNS = ("started_at", "finished_at", "message")
@@ -106,3 +119,18 @@ def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def epochs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame([dict(row) for row in rows], columns=list(EPOCH_COLUMNS))
     return frame.astype(dict.fromkeys(EPOCH_METRICS, "float64"))
+
+
+def code_versions(runs: pd.DataFrame) -> pd.Series:
+    """How many finished runs of ``runs_frame`` each version of minarch trained, most first.
+
+    A version is ``env.minarch`` (which names the git revision when installed
+    from a checkout) with ``env.git`` (the revision run from, if any).
+    """
+    if not {"state", "env.minarch"} <= set(runs.columns):  # a table made without provenance
+        return pd.Series(dtype="int64")
+    finished = runs[runs["state"].isin(["done", "diverged"]) & runs["env.minarch"].notna()]
+    version = finished["env.minarch"].astype(str)
+    git = finished.get("env.git", pd.Series(None, index=finished.index))
+    version = version.where(git.isna(), version + " (git " + git.astype(str) + ")")
+    return version.value_counts()

@@ -7,7 +7,9 @@ previous version.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -30,7 +32,7 @@ from sqlalchemy import (
 
 from minarch.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -95,6 +97,8 @@ epoch_table = Table(
     Column("epoch", Integer, primary_key=True, autoincrement=False),
     Column("train_loss", Float),
     Column("train_acc", Float),
+    Column("train_eval_loss", Float),
+    Column("train_eval_acc", Float),
     Column("val_loss", Float),
     Column("val_acc", Float),
     Column("val_top5", Float),
@@ -137,13 +141,20 @@ def _add_compression(conn: Connection) -> None:
     evaluation_table.create(conn)
 
 
+def _add_train_eval(conn: Connection) -> None:
+    """Version 2 -> 3: eval-mode metrics on a fixed training subset (NULL for older runs)."""
+    conn.exec_driver_sql("ALTER TABLE epochs ADD COLUMN train_eval_loss FLOAT")
+    conn.exec_driver_sql("ALTER TABLE epochs ADD COLUMN train_eval_acc FLOAT")
+
+
 # {from_version: migration to from_version + 1}; each runs in the open transaction.
-MIGRATIONS: dict[int, Migration] = {1: _add_compression}
+MIGRATIONS: dict[int, Migration] = {1: _add_compression, 2: _add_train_eval}
 
 
-def ensure_schema(conn: Connection) -> None:
+def ensure_schema(conn: Connection, home: Path | None = None) -> None:
     """Create the tables of an empty database, then bring an older one up to date.
 
+    ``home`` is the folder of a file-backed store (see ``stored_path``).
     Raises ``StoreError`` for a database written by a newer minarch or by
     another program.
     """
@@ -151,8 +162,77 @@ def ensure_schema(conn: Connection) -> None:
     if found is None:
         metadata.create_all(conn)
         conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-        return
-    migrate(conn, found)
+    else:
+        migrate(conn, found)
+    if store_id(conn) is None:  # written before stores had ids: adopt what it recorded then
+        _adopt_artifact_paths(conn, home)
+        _name_legacy_resnet_shortcuts(conn)
+        conn.execute(meta_table.insert().values(key="store_id", value=uuid.uuid4().hex))
+
+
+def store_id(conn: Connection) -> str | None:
+    """The store's own name (``Store.id``); None for a store written before it had one."""
+    return conn.execute(select(meta_table.c.value).where(meta_table.c.key == "store_id")).scalar()
+
+
+def stored_path(path: str | Path, home: Path | None) -> str:
+    """How a file's path is recorded: relative to ``home`` when under it, else absolute."""
+    absolute = Path(path).expanduser().resolve()
+    if home is not None and absolute.is_relative_to(home):
+        return str(absolute.relative_to(home))
+    return str(absolute)
+
+
+def located_path(recorded: str, home: Path | None) -> str:
+    """The absolute path of a recorded one (``stored_path`` read back)."""
+    if home is None or Path(recorded).is_absolute():
+        return recorded
+    return str(home / recorded)
+
+
+def _name_legacy_resnet_shortcuts(conn: Connection) -> None:
+    """ResNet-CIFAR runs stored before option A was the default were option B.
+
+    Their configs do not name the shortcut, so they read as option A and share
+    the label of the option-A runs trained since: a study mixing both would
+    compare them as one architecture. Their ids already hash as option B.
+    """
+    rows = conn.execute(
+        select(run_table.c.id, run_table.c.config, run_table.c.model).where(
+            run_table.c.family == "resnet_cifar"
+        )
+    ).all()
+    for row in rows:
+        model = dict(row.config.get("model") or {})
+        if "shortcut" in model:
+            continue
+        config = {**row.config, "model": {**model, "shortcut": "B"}}
+        conn.execute(
+            update(run_table)
+            .where(run_table.c.id == row.id)
+            .values(config=config, model=f"{row.model} shortcut-B")
+        )
+
+
+def _adopt_artifact_paths(conn: Connection, home: Path | None) -> None:
+    """A store without an id recorded relative paths from the working directory of the time.
+
+    That folder is gone from the record; the store's own folder (where a
+    relative SQLite URL was run from) is tried first, then this working
+    directory, and the first that holds the file wins.
+    """
+    rows = conn.execute(select(artifact_table.c.id, artifact_table.c.path)).all()
+    for row in rows:
+        if Path(row.path).is_absolute():
+            continue
+        candidates = [Path.cwd() / row.path] if home is None else [home / row.path]
+        candidates.append(Path.cwd() / row.path)
+        found = next((c for c in candidates if c.exists()), candidates[0])
+        conn.execute(
+            update(artifact_table)
+            .where(artifact_table.c.id == row.id)
+            .values(path=stored_path(found, home))
+        )
 
 
 def check_schema(conn: Connection) -> bool:

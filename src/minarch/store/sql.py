@@ -16,7 +16,6 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import threading
 import time
@@ -54,6 +53,7 @@ from minarch.store.base import (
     NewRun,
     RunRecord,
     Store,
+    owner_is_gone,
 )
 from minarch.store.schema import (
     artifact_table,
@@ -108,7 +108,7 @@ def open_store(url: str, *, read_only: bool = False) -> Store:
                 has_schema = read_only and schema.check_schema(conn)
                 if not read_only:
                     _serialise(conn)
-                    schema.ensure_schema(conn)
+                    schema.ensure_schema(conn, _home(parsed))
     except (DBAPIError, StoreError) as exc:  # DBAPIError: unreachable, or not a database
         engine.dispose()
         reason = _one_line(exc) if isinstance(exc, DBAPIError) else str(exc)
@@ -116,7 +116,7 @@ def open_store(url: str, *, read_only: bool = False) -> Store:
     if read_only and not has_schema:
         engine.dispose()
         return _empty_store(shown)
-    return SQLStore(engine, shown, read_only=read_only)
+    return SQLStore(engine, shown, read_only=read_only, home=_home(parsed))
 
 
 def mask_url(url: str) -> str:
@@ -140,6 +140,13 @@ _SECRET_PARAMETER = re.compile(r"([?&;][^=&;?]*(?:pass|pwd|secret)[^=&;?]*=)[^&;
 def _in_memory(url: URL) -> bool:
     database = url.database or ""
     return database in ("", ":memory:") or database.startswith("file::memory:")
+
+
+def _home(url: URL) -> Path | None:
+    """The folder of a SQLite file: the store's files are recorded relative to it."""
+    if url.get_backend_name() != "sqlite" or _in_memory(url):
+        return None
+    return Path(url.database or "").expanduser().resolve().parent
 
 
 def _missing_file(url: URL) -> bool:
@@ -282,20 +289,6 @@ def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
         yield ids[start : start + CHUNK]
 
 
-def _owner_is_dead(owner: str | None) -> bool:
-    """True only for an owner ``"{host}:{pid}"`` on this host whose process is gone."""
-    host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by another user
-        return False
-    return False
-
-
 def _run_record(row: Any) -> RunRecord:
     return RunRecord(
         id=row.id,
@@ -347,10 +340,31 @@ def _forget_results(conn: Connection, run_ids: Sequence[str]) -> None:
 class SQLStore(Store):
     """The store on any SQLAlchemy database; open it with ``open_store``."""
 
-    def __init__(self, engine: Engine, shown_url: str, *, read_only: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, shown_url: str, *, read_only: bool = False, home: Path | None = None
+    ) -> None:
         self._engine = engine
         self._shown_url = shown_url
         self._read_only = read_only
+        self._home = home  # a SQLite file's folder (schema.stored_path)
+
+    @property
+    def id(self) -> str:
+        with self._read() as conn:
+            found = schema.store_id(conn)
+        if found is None:  # an older store opened read-only, which writes no files
+            raise StoreError(f"store {self._shown_url} has no id yet: `minarch run` gives it one")
+        return found
+
+    def _artifact(self, row: Any) -> ArtifactRecord:
+        return ArtifactRecord(
+            run_id=row.run_id,
+            kind=row.kind,
+            path=schema.located_path(row.path, self._home),
+            sha256=row.sha256,
+            size=row.size,
+            created_at=_utc(row.created_at),
+        )
 
     # -- transactions -------------------------------------------------------------
 
@@ -549,7 +563,7 @@ class SQLStore(Store):
             for row in conn.execute(query).all():
                 heartbeat_at = _utc(row.heartbeat_at)
                 abandoned = row.state == "running" and (
-                    heartbeat_at is None or heartbeat_at <= cutoff or _owner_is_dead(row.owner)
+                    heartbeat_at is None or heartbeat_at <= cutoff or owner_is_gone(row.owner)
                 )
                 if row.state != "failed" and not abandoned:
                     continue
@@ -650,6 +664,7 @@ class SQLStore(Store):
     # -- artifacts ----------------------------------------------------------------
 
     def add_artifact(self, run_id: str, kind: str, path: str, sha256: str, size: int) -> None:
+        path = schema.stored_path(path, self._home)
         with self._write() as conn:
             self._check_run(conn, run_id)
             conn.execute(
@@ -665,24 +680,12 @@ class SQLStore(Store):
                 )
             )
 
-    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        query = (
-            select(artifact_table)
-            .where(artifact_table.c.run_id == run_id)
-            .order_by(artifact_table.c.id)
-        )
+    def artifacts(self, run_id: str | None = None) -> list[ArtifactRecord]:
+        query = select(artifact_table).order_by(artifact_table.c.id)
+        if run_id is not None:
+            query = query.where(artifact_table.c.run_id == run_id)
         with self._read() as conn:
-            return [
-                ArtifactRecord(
-                    run_id=row.run_id,
-                    kind=row.kind,
-                    path=row.path,
-                    sha256=row.sha256,
-                    size=row.size,
-                    created_at=_utc(row.created_at),
-                )
-                for row in conn.execute(query)
-            ]
+            return [self._artifact(row) for row in conn.execute(query)]
 
     # -- evaluations ----------------------------------------------------------------
 
@@ -761,8 +764,7 @@ class SQLStore(Store):
             for chunk in _chunks([run_id for run_id in ids if run_id not in shared]):
                 query = select(artifact_table).where(artifact_table.c.run_id.in_(chunk))
                 artifacts += [
-                    ArtifactRecord(r.run_id, r.kind, r.path, r.sha256, r.size, _utc(r.created_at))
-                    for r in conn.execute(query.order_by(artifact_table.c.id))
+                    self._artifact(row) for row in conn.execute(query.order_by(artifact_table.c.id))
                 ]
                 for table in (epoch_table, evaluation_table, artifact_table):
                     conn.execute(delete(table).where(table.c.run_id.in_(chunk)))

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from minarch.train.engine import choose_engine
+from minarch.train.engine import batched_lanes, choose_engine
 from minarch.train.fused import FusedOptions, train_fused
 from minarch.train.hooks import Hooks
 from minarch.train.plain import evaluate, train_plain
+from minarch.train.precision import numerics
 from minarch.train.recipe import lr_factor
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
 
@@ -38,7 +39,11 @@ __all__ = [
     "train_pack",
 ]
 
-ENGINES = ("auto", "plain", "fused")  # "auto" picks the faster engine for the pack
+# "plain": members one after another, ordinary PyTorch; "fused": members trained
+# together, each through its own layers, bit for bit plain's numbers; "batched":
+# one vmap / chain-matmul forward for the fleet, faster, not bit-exact to plain.
+# "auto" picks by ``choose_engine``'s rule.
+ENGINES = ("auto", "plain", "fused", "batched")
 
 
 def train_pack(
@@ -50,6 +55,8 @@ def train_pack(
     device: torch.device | str = "cpu",
     hooks: Hooks | None = None,
     engine: str = "auto",
+    deterministic: bool = False,
+    memory_share: float = 1.0,
 ) -> list[MemberResult]:
     """Train every member; results come back in ``members`` order.
 
@@ -57,7 +64,10 @@ def train_pack(
     so a member's seed fixes its initialisation. A member that diverges is
     reported as such and the pack goes on; an exception from ``hooks`` aborts.
     ``engine="auto"`` chooses by ``choose_engine``'s rule; ``MemberResult.engine``
-    says which engine ran.
+    says which engine ran. ``recipe.precision`` and ``deterministic`` set the
+    float arithmetic (``precision.numerics``) for the pack's duration.
+    ``memory_share`` is this process's fraction of the device: the memory plan
+    (``engine.memory_plan``) cuts the pack into fleets that fit it.
     """
     if engine not in ENGINES:
         raise TrainError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
@@ -71,12 +81,23 @@ def train_pack(
     device = torch.device(device)
     data = data.to(device)
     if engine == "auto":
-        engine = choose_engine(make_model(torch.Generator()), len(members), device)
-    train = train_fused if engine == "fused" else train_plain
-    return train(
-        make_model=make_model,
-        members=members,
-        recipe=recipe,
-        data=data,
-        hooks=hooks if hooks is not None else Hooks(),
-    )
+        model = make_model(torch.Generator())
+        engine = choose_engine(model, data.info.input_shape, len(members), device)
+    hooks = hooks if hooks is not None else Hooks()
+    with numerics(recipe.precision, deterministic):
+        if engine == "plain":
+            return train_plain(
+                make_model=make_model, members=members, recipe=recipe, data=data, hooks=hooks
+            )
+        return train_fused(
+            make_model=make_model,
+            members=members,
+            recipe=recipe,
+            data=data,
+            hooks=hooks,
+            options=FusedOptions(
+                batched=engine == "batched",
+                lanes=batched_lanes(device) if engine == "batched" else None,
+                memory_share=memory_share,
+            ),
+        )

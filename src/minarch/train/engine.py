@@ -1,4 +1,4 @@
-"""Which engine trains a pack, and how many members the fused engine trains at once.
+"""Which engine trains a pack, and how many members train at once (the memory plan).
 
 The choice is a fixed rule, not a timed probe: a probe would make the engine,
 and with it a run's last bits, depend on how busy the machine was.
@@ -7,12 +7,15 @@ benchmarks/RESULTS.md has the measurements behind the rule.
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from minarch.models import count_flops
 from minarch.train.fleet import linear_chain
 
 if TYPE_CHECKING:
@@ -21,10 +24,21 @@ if TYPE_CHECKING:
 # Below this many members "auto" trains plain: the fused gain is small there and
 # the plain engine is the bit-exact reference.
 MIN_FUSED_MEMBERS = 4
-# Fraction of the device's memory a fleet may plan to use; the rest is headroom
-# for the allocator, the data and (on a shared CPU machine) everyone else.
-CUDA_MEMORY_FRACTION = 0.6
+# On a CPU, models up to this many forward FLOPs per sample train batched:
+# their steps are per-op overhead, which the batched forward shares between
+# the members (benchmarks/bench_engines.py, RESULTS.md).
+CPU_BATCHED_MAX_FLOPS = 50_000
+# The batched engine's fleet width on a CPU: a ladder pack of 3 seeds fills it.
+CPU_BATCHED_LANES = 3
+# Fraction of the device's memory (of the process's share of it) a fleet may
+# plan to use; the rest is headroom for the allocator, the data and (on a
+# shared CPU machine) everyone else.
+CUDA_MEMORY_FRACTION = 0.8
 CPU_MEMORY_FRACTION = 0.25
+# Bounds of a batched evaluation call's images: below, per-call overhead
+# dominates; above, nothing is gained.
+MIN_EVAL_IMAGES = 32
+MAX_EVAL_IMAGES = 4096
 # Per parameter: the weight, its gradient, up to two optimizer states, and the
 # copies of the weight and states that the divergence check rewinds to.
 TENSORS_PER_PARAMETER = 7
@@ -32,34 +46,68 @@ TENSORS_PER_PARAMETER = 7
 TENSORS_PER_ACTIVATION = 2
 
 
-def choose_engine(model: nn.Module, members: int, device: torch.device) -> str:
-    """Return "fused" or "plain" for a pack of ``members`` copies of ``model`` on ``device``.
+def choose_engine(
+    model: nn.Module, input_shape: tuple[int, ...], members: int, device: torch.device
+) -> str:
+    """The engine "auto" trains a pack of ``members`` copies of ``model`` with on ``device``.
 
-    On a GPU fusing is assumed to pay (small models leave it idle one at a
-    time; not yet measured). On a CPU the fused engine runs each member's own
-    layers one after another, for the plain engine's exact numbers, and gains
-    by sharing the batch, the optimizer step and the bookkeeping: that pays for
-    linear chains (MLPs), whose small steps those dominate, and is at parity
-    for convolutional models, which spend their time in the convolutions.
-    The engine never changes a member's numbers on a CPU, so a pack cut to
-    fewer members (a resume) may switch engines.
+    Batched or not follows from the model and the device alone: batched
+    rounds differently from plain, so choosing it by member count would make
+    a run's numbers depend on the pack it was scheduled in (a resumed pack is
+    smaller). A GPU always trains batched. A CPU trains batched the models
+    whose steps are overhead-bound (forward FLOPs per sample up to
+    ``CPU_BATCHED_MAX_FLOPS``, measured in benchmarks/RESULTS.md); others
+    exactly: fused for linear chains (MLPs) of ``MIN_FUSED_MEMBERS`` or more,
+    where sharing the batch and the optimizer step pays, else plain. Fused
+    and plain give the same bits, so that choice may follow the member count.
     """
-    if members < MIN_FUSED_MEMBERS:
-        return "plain"
-    if device.type == "cuda":
+    if device.type == "cuda" or count_flops(model, input_shape) <= CPU_BATCHED_MAX_FLOPS:
+        return "batched"
+    if members >= MIN_FUSED_MEMBERS and linear_chain(model) is not None:
         return "fused"
-    return "fused" if linear_chain(model) is not None else "plain"
+    return "plain"
 
 
-def fleet_chunk_size(model: nn.Module, data: Dataset, batch_size: int) -> int:
-    """How many members fit in memory at once, from parameters and one batch's activations."""
-    device = data.train_x.device
+def batched_lanes(device: torch.device) -> int | None:
+    """The batched engine's fixed fleet width on a CPU (None: as wide as memory allows).
+
+    Fixed so a member's numbers do not depend on its pack: batched kernels
+    round by shape. On a GPU the fleet is as wide as memory allows instead,
+    so there a member's numbers are the same only up to round-off across packs.
+    """
+    return CPU_BATCHED_LANES if device.type == "cpu" else None
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a pack fits its process's share of the device: fleet width and evaluation batch."""
+
+    members: int  # members per fleet; a larger pack is cut into fleets before training
+    eval_images: int  # images per batched evaluation call (each seen by every member)
+
+
+def memory_plan(
+    model: nn.Module, data: Dataset, batch_size: int, pack: int, budget: float
+) -> MemoryPlan:
+    """Fleet width (at most ``pack``) and evaluation batch within ``budget`` bytes.
+
+    Per member it counts the parameters with their gradients, optimizer states
+    and divergence snapshots, the batch's input copy and its activations kept
+    for backward with their gradients. Evaluation runs between steps, when
+    only the parameters and states are held: the rest of the budget goes to
+    the evaluation batch's inputs and activations (none kept). A budget too
+    small for one member still gives one.
+    """
     parameters = sum(p.numel() for p in model.parameters())
-    per_member = 4 * (
-        TENSORS_PER_PARAMETER * parameters
-        + TENSORS_PER_ACTIVATION * batch_size * activations_per_sample(model, data)
-    )
-    return max(1, int(memory_budget(device) // per_member))
+    activations = activations_per_sample(model, data)
+    inputs = math.prod(data.train_x.shape[1:])
+    held = 4 * TENSORS_PER_PARAMETER * parameters
+    per_member = held + 4 * batch_size * (inputs + TENSORS_PER_ACTIVATION * activations)
+    members = max(1, min(pack, int(budget // per_member)))
+    left = budget - members * held
+    per_image = 4 * members * (inputs + activations)
+    eval_images = min(MAX_EVAL_IMAGES, max(MIN_EVAL_IMAGES, int(left // per_image)))
+    return MemoryPlan(members, eval_images)
 
 
 def activations_per_sample(model: nn.Module, data: Dataset) -> int:
@@ -82,10 +130,15 @@ def activations_per_sample(model: nn.Module, data: Dataset) -> int:
     return total
 
 
-def memory_budget(device: torch.device) -> float:
-    """Bytes a fleet may plan for on ``device``."""
+def memory_budget(device: torch.device, share: float = 1.0) -> float:
+    """Bytes a fleet may plan for: its process's ``share`` of ``device``.
+
+    ``share`` is the fraction of the device this process holds (a Ray task's
+    ``--gpus-per-pack``, or one over the workers on the device), so processes
+    sharing a device do not each plan for all of it.
+    """
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return CUDA_MEMORY_FRACTION * free
+        free, total = torch.cuda.mem_get_info(device)
+        return min(free, CUDA_MEMORY_FRACTION * share * total)
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return CPU_MEMORY_FRACTION * physical
+    return CPU_MEMORY_FRACTION * share * physical

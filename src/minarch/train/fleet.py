@@ -1,15 +1,15 @@
 """K models of one architecture held as stacked tensors, with one forward for the fleet.
 
-On a CPU the members run one after another, each through the plain model's
-own calls on its slices of the stacks: batched or widened, a matmul or a
-convolution rounds differently (the CPU libraries pick kernels by shape), and
-a member's numbers must not depend on the fleet it trains in. On a GPU a chain
-of linear layers (an MLP) runs as explicit matmuls, and when every member sees
-the same batch its first layer is ONE matmul against all members' weights side
-by side; any other model runs under ``torch.func.vmap`` of ``functional_call``,
-which turns convolutions into grouped convolutions. BatchNorm needs no special
-case: its running statistics are stacked buffers, and both forwards update
-each member's slice in place.
+Fused (``batched=False``): the members run one after another, each through
+the plain model's own calls on its slices of the stacks: batched or widened,
+a matmul or a convolution rounds differently (libraries pick kernels by
+shape), and a fused member must give plain's bits. Batched: a chain of linear
+layers (an MLP) runs as explicit matmuls, and when every member sees the same
+batch its first layer is ONE matmul against all members' weights side by
+side; any other model runs under ``torch.func.vmap`` of ``functional_call``,
+which turns convolutions into grouped convolutions. BatchNorm needs no
+special case: its running statistics are stacked buffers, and both forwards
+update each member's slice in place.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import torch.fx
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+
+from minarch.train.layout import in_layout
 
 # Modules a linear chain may contain besides Linear: parameter-free and elementwise.
 _ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity)
@@ -68,7 +70,20 @@ def _traced_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
 class Fleet:
     """Stacked parameters (leaves with grad), stacked buffers and the fleet's forward."""
 
-    def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        device: torch.device,
+        *,
+        batched: bool,
+        per_lane_inputs: bool = False,
+        layout: torch.memory_format = torch.contiguous_format,
+    ) -> None:
+        """``batched``: one forward for the fleet, else member after member.
+        ``per_lane_inputs``: a shared batch is copied to every member, so the
+        kernels see the same shapes whether or not members share their batch.
+        ``layout``: member after member, the memory format of each member's
+        4-d weights and inputs (the plain loop's, ``plain.memory_format``)."""
         template = models[0]
         self.keys = list(template.state_dict())
         named = [dict(m.named_parameters()) for m in models]
@@ -82,7 +97,9 @@ class Fleet:
         }
         self.chain = linear_chain(template)
         self.flatten_first = self.chain is not None and isinstance(self.chain[0][1], nn.Flatten)
-        self.per_member = device.type == "cpu"
+        self.batched = batched
+        self.per_lane_inputs = per_lane_inputs
+        self.layout = layout
         # The stacked tensors replace every parameter and buffer, so the skeleton holds none.
         self.skeleton = template.to("meta")
 
@@ -93,7 +110,9 @@ class Fleet:
         """(K, B, classes) logits of one batch seen by every member (``shared``) or of
         (K, B, ...) batches, one per member."""
         self.skeleton.train(train)
-        if self.per_member:
+        if shared and self.per_lane_inputs:
+            x, shared = x.expand(len(self), *x.shape), False
+        if not self.batched:
             return self._member_logits(x, shared)
         if self.chain is not None:
             return self._chain_logits(x, shared)
@@ -108,14 +127,19 @@ class Fleet:
         """Member after member, each the plain model's calls on its slices of the stacks.
 
         BatchNorm updates its running statistics in place, so in the stacked buffers.
-        A chain takes its own path when its Linear layers see 2-d batches per member.
+        A chain takes its own path when its Linear layers see 2-d batches per member,
+        except under autocast, which that path's explicit matmuls would bypass.
         """
-        if self.chain is not None and (x.dim() == (2 if shared else 3) or self.flatten_first):
+        chain_shaped = x.dim() == (2 if shared else 3) or self.flatten_first
+        if self.chain is not None and chain_shaped and not torch.is_autocast_enabled(x.device.type):
             return self._member_chain_logits(x, shared)
         params = {name: p.unbind(0) for name, p in self.params.items()}
         buffers = {name: b.unbind(0) for name, b in self.buffers.items()}
         logits = []
+        if self.layout != torch.contiguous_format:
+            params = {name: [in_layout(p, self.layout) for p in v] for name, v in params.items()}
         for k, inputs in enumerate([x] * len(self) if shared else x.unbind(0)):
+            inputs = in_layout(inputs, self.layout)
             tensors = {name: v[k] for name, v in params.items()}
             tensors |= {name: v[k] for name, v in buffers.items()}
             logits.append(functional_call(self.skeleton, tensors, (inputs,)))

@@ -1,4 +1,4 @@
-"""The fused engine: a pack's members trained together as one stacked computation.
+"""The fused and batched engines: a pack's members trained together as stacked tensors.
 
 Member i sees exactly the batches, augmentations and initial weights the plain
 engine would give it (its own generators, drawn in the same order). Members
@@ -7,22 +7,23 @@ and one batch for the whole fleet when all seeds agree. A member whose loss
 turns non-finite is recorded and dropped from the stack, so nothing of it
 reaches the others.
 
-On a CPU a run's numbers must not depend on the pack it trained in: a resumed
-pack is smaller, and below ``MIN_FUSED_MEMBERS`` it trains plain. So there a
-member's forward (fleet.py), loss and validation sums are the plain loop's
-calls on that member's slices, and its optimizer update (on any device) is
-the plain optimizer's arithmetic: fused member i equals plain member i bit for
-bit, whatever the fleet or chunk size (tests/test_pack_invariance.py). On a
-GPU the forward, loss and validation are batched for speed instead.
+Fused, a member's forward (fleet.py), loss and validation sums are the plain
+loop's calls on that member's slices, and its optimizer update is the plain
+optimizer's arithmetic: fused member i equals plain member i bit for bit,
+whatever the fleet or chunk size (tests/test_pack_invariance.py). Batched, the
+forward, loss and validation are one computation for the fleet: faster where
+per-op overhead dominates (any GPU, tiny models on a CPU), equal to plain only
+up to float32 round-off (tests/test_fused.py). On a CPU its fleets have fixed
+lanes (``lane_fleets``), so there too a member's bits do not depend on its pack.
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -30,10 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minarch.data.augment import augment
-from minarch.train.engine import fleet_chunk_size
+from minarch.train.engine import memory_budget, memory_plan
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks
-from minarch.train.plain import eval_batch_size
+from minarch.train.layout import memory_format
+from minarch.train.plain import eval_batch_size, train_eval_split
+from minarch.train.precision import autocast
 from minarch.train.recipe import lr_factor, member_generators, windows
 from minarch.train.stacked import StackedOptimizer
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
@@ -41,22 +44,22 @@ from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, Train
 if TYPE_CHECKING:
     from minarch.data import Dataset
 
-ENGINE = "fused"
-# On a GPU: images per validation batch summed over the members, so a fleet of
-# large models keeps its activations about the size of one model's.
-FLEET_EVAL_IMAGES = 1024
-
 
 @dataclass(frozen=True)
 class FusedOptions:
     """Knobs of the fused engine; the defaults reproduce the plain engine's numbers.
 
-    ``autocast`` (e.g. torch.bfloat16) and ``channels_last`` are for GPUs:
-    they trade exactness against the plain loop for speed, so they are opt-in.
+    ``batched`` runs the fleet's forward as one computation (``Fleet``), the
+    GPU's engine; ``channels_last`` (batched, for GPUs) trades exactness against
+    the plain loop for speed, so it is opt-in.
     """
 
     chunk_size: int | None = None  # members trained at once; None: as many as memory allows
-    autocast: torch.dtype | None = None
+    batched: bool = False
+    # Batched only: every fleet exactly this wide, short ones padded with ghost
+    # members, so a member's numbers do not depend on its pack (``train_chunk``).
+    lanes: int | None = None
+    memory_share: float = 1.0  # this process's fraction of the device (``memory_budget``)
     channels_last: bool = False
 
     def __post_init__(self) -> None:
@@ -75,69 +78,146 @@ def train_fused(
 ) -> list[MemberResult]:
     """Train the pack in chunks of members that fit in memory; results in ``members`` order."""
     options = options or FusedOptions()
-    size = options.chunk_size or fleet_chunk_size(
-        make_model(torch.Generator()), data, recipe.batch_size
-    )
-    results: list[MemberResult] = []
-    for start in range(0, len(members), size):
-        chunk = members[start : start + size]
-        results += train_chunk(
+    device = data.train_x.device
+    if options.lanes is not None:
+        chunks = lane_fleets(members, options.lanes)
+        # Fixed, not planned: a batched kernel's bits depend on the batch's shape.
+        eval_images = eval_batch_size(device)
+    else:
+        budget = memory_budget(device, options.memory_share)
+        model = make_model(torch.Generator())
+        plan = memory_plan(model, data, recipe.batch_size, len(members), budget)
+        size = options.chunk_size or plan.members
+        chunks = [members[start : start + size] for start in range(0, len(members), size)]
+        eval_images = plan.eval_images
+    results: dict[str, MemberResult] = {}
+    for chunk in chunks:
+        for result in train_chunk(
             make_model=make_model,
             members=chunk,
             recipe=recipe,
             data=data,
             hooks=hooks,
             options=options,
-        )
-    return results
+            eval_images=eval_images,
+        ):
+            results[result.key] = result
+    return [results[m.key] for m in members]
+
+
+def lane_fleets(members: Sequence[Member], lanes: int) -> list[list[Member | None]]:
+    """Fleets of ``lanes`` lanes with member m in lane ``m.seed % lanes``; None: an empty lane.
+
+    A member's lane follows from its own seed, never from the pack around it:
+    a batched kernel may round each lane of a fleet its own way. Members take
+    the first fleet whose lane is free, so a pack of seeds 0, 1, 2 (at one lr)
+    is one fleet of three lanes.
+    """
+    fleets: list[list[Member | None]] = []
+    for m in members:
+        lane = m.seed % lanes
+        free = next((fleet for fleet in fleets if fleet[lane] is None), None)
+        if free is None:
+            free = [None] * lanes
+            fleets.append(free)
+        free[lane] = m
+    return fleets
 
 
 def train_chunk(
     *,
     make_model: Callable[[torch.Generator], nn.Module],
-    members: Sequence[Member],
+    members: Sequence[Member | None],
     recipe: Recipe,
     data: Dataset,
     hooks: Hooks,
     options: FusedOptions,
+    eval_images: int,
 ) -> list[MemberResult]:
-    """One fleet, trained top to bottom like the plain loop with a leading member dim."""
+    """One fleet, trained top to bottom like the plain loop with a leading member dim.
+
+    ``eval_images``: images per batched evaluation call (the fused engine
+    evaluates each member in the plain loop's batches instead).
+
+    With ``options.lanes``, ``members`` has one entry per lane (None: empty)
+    and the fleet keeps that width from start to end: ghost members (copies
+    of a real one, its seed's batches, results discarded) fill the empty lanes
+    and those that real members leave, and every lane gets its own copy of the
+    batch. A batched kernel rounds by shape, so fixed, the shapes are the same
+    for every pack a member trains in: a resumed or cut pack reproduces its
+    numbers bit for bit.
+    """
     device = data.train_x.device
-    generators = {m.seed: member_generators(m.seed, device) for m in members}
+    real = {m.key for m in members if m is not None}
+    lanes = options.lanes
+    ghosts = itertools.count()
+
+    def ghost(of: Member) -> Member:
+        return replace(of, key=f"{of.key}#ghost{next(ghosts)}")
+
+    first = next(m for m in members if m is not None)
+    active = [m if m is not None else ghost(first) for m in members]
+    generators = {m.seed: member_generators(m.seed, device) for m in active}
     initial = {seed: make_model(init) for seed, (init, _) in generators.items()}
-    fleet = Fleet([initial[m.seed] for m in members], device)
+    template = initial[first.seed]
+    layout = torch.contiguous_format if options.batched else memory_format(template, device)
+    fleet = Fleet(
+        [initial[m.seed] for m in active],
+        device,
+        batched=options.batched,
+        per_lane_inputs=lanes is not None,
+        layout=layout,
+    )
+    engine = "batched" if options.batched else "fused"
     optimizer = StackedOptimizer(
         recipe,
-        torch.tensor([m.lr for m in members], dtype=torch.float64, device=device),
-        torch.tensor([m.weight_decay for m in members], dtype=torch.float64, device=device),
+        torch.tensor([m.lr for m in active], dtype=torch.float64, device=device),
+        torch.tensor([m.weight_decay for m in active], dtype=torch.float64, device=device),
     )
-    active = list(members)
-    records: dict[str, list[EpochRecord]] = {m.key: [] for m in members}
+    records: dict[str, list[EpochRecord]] = {key: [] for key in real}
     results: dict[str, MemberResult] = {}
     n = data.train_x.shape[0]
     batch_size = recipe.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
-    autocast = (
-        torch.autocast(device.type, dtype=options.autocast)
-        if options.autocast is not None
-        else contextlib.nullcontext()
-    )
+    train_images, train_labels = train_eval_split(data)
+    precision = autocast(recipe.precision, device)
     start = time.perf_counter()
+
+    live = [m for m in active if m.key in real]  # what each step's hook call reports
+
+    def alive() -> bool:
+        return bool(live)
 
     def stop(positions: list[int], state: str, message: str | None) -> None:
         for i in positions:
             m = active[i]
+            if m.key not in real:
+                continue
             results[m.key] = MemberResult(
-                m.key, state, tuple(records[m.key]), fleet.member_state(i), message, ENGINE
+                m.key,
+                state,
+                tuple(records[m.key]),
+                fleet.member_state(i),
+                message,
+                engine,
+                str(layout),
             )
 
     def drop(positions: list[int]) -> Tensor:
-        """Remove stopped members from the stack; returns the kept positions."""
+        """Remove stopped members from the stack, or with lanes, turn their lanes into
+        ghosts of the first live real member; returns the kept positions."""
         kept = [i for i in range(len(active)) if i not in positions]
+        source = next((i for i in kept if active[i].key in real), None)
+        if lanes is not None and source is not None:
+            kept = [source if i in positions else i for i in range(len(active))]
         index = torch.tensor(kept, dtype=torch.long, device=device)
         fleet.keep(index)
         optimizer.keep(index)
-        active[:] = [active[i] for i in kept]
+        active[:] = [
+            ghost(active[k]) if lanes is not None and i in positions else active[k]
+            for i, k in enumerate(kept)
+        ]
+        live[:] = [m for m in active if m.key in real]
         return index
 
     def factor(epoch: int, step: int) -> float:
@@ -159,14 +239,16 @@ def train_chunk(
         """
         loss_sum, correct = sums
         for step in steps:
-            if not active:
+            if not alive():
                 break
             x, y, shared = _batch(data, recipe, generators, orders, active, step)
             if options.channels_last and shared and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
+            with precision:
                 logits = fleet.logits(x, shared=shared, train=True).float()
-            losses = _member_losses(logits, y, label_smoothing=recipe.label_smoothing)
+            losses = _member_losses(
+                logits, y, batched=options.batched, label_smoothing=recipe.label_smoothing
+            )
             diverged: list[int] = []
             if check:
                 finite = torch.isfinite(losses)
@@ -184,8 +266,7 @@ def train_chunk(
                 kept = drop(diverged)
                 loss_sum, correct = loss_sum[kept], correct[kept]
             if not check:
-                for m in active:
-                    hooks.on_step(m, epoch, step + 1, steps_per_epoch)
+                hooks.on_step(live, epoch, step + 1, steps_per_epoch)
         return loss_sum, correct
 
     for epoch in range(1, recipe.epochs + 1):
@@ -211,20 +292,29 @@ def train_chunk(
             for seed, state in rngs.items():
                 generators[seed][1].set_state(state)
             sums = train_steps(epoch, orders, steps, start_sums, check=True)
-        if not active:
+        if not alive():
             break
         loss_sum, correct = sums
 
-        val_loss, val_acc, val_top5 = evaluate_fleet(fleet, data)
+        val_loss, val_acc, val_top5 = evaluate_fleet(
+            fleet, data, data.val_x, data.val_y, eval_images
+        )
+        train_eval_loss, train_eval_acc, _ = evaluate_fleet(
+            fleet, data, train_images, train_labels, eval_images
+        )
         # Divided in Python, as the plain loop divides its .item()s.
         train_loss = [total / steps_per_epoch for total in loss_sum.tolist()]
         train_acc = [hits / n for hits in correct.tolist()]
         wall_time = time.perf_counter() - start
         for i, m in enumerate(active):
+            if m.key not in real:
+                continue
             record = EpochRecord(
                 epoch=epoch,
                 train_loss=train_loss[i],
                 train_acc=train_acc[i],
+                train_eval_loss=train_eval_loss[i],
+                train_eval_acc=train_eval_acc[i],
                 val_loss=val_loss[i],
                 val_acc=val_acc[i],
                 val_top5=val_top5[i],
@@ -239,7 +329,7 @@ def train_chunk(
             stop(blown, "diverged", f"non-finite validation loss after epoch {epoch}")
             drop(blown)
     stop(list(range(len(active))), "done", None)
-    return [results[m.key] for m in members]
+    return list(results.values())
 
 
 def _batch(
@@ -272,15 +362,20 @@ def _batch(
 
 
 def _member_losses(
-    logits: Tensor, y: Tensor, *, label_smoothing: float = 0.0, reduction: str = "mean"
+    logits: Tensor,
+    y: Tensor,
+    *,
+    batched: bool,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
 ) -> Tensor:
     """(K,) cross-entropies of (K, B, classes) logits against (K, B) labels.
 
-    On a CPU one ``F.cross_entropy`` per member, exactly the plain loop's call:
-    one call over all K·B rows sums a member's losses in another order. On a
-    GPU that one call, since K small calls would each launch its own kernels.
+    Fused: one ``F.cross_entropy`` per member, exactly the plain loop's call
+    (one call over all K·B rows sums a member's losses in another order).
+    Batched: that one call, since K small calls would each launch its own kernels.
     """
-    if logits.device.type == "cpu":
+    if not batched:
         return torch.stack(
             [
                 F.cross_entropy(
@@ -300,29 +395,30 @@ def _member_losses(
 
 
 @torch.no_grad()
-def evaluate_fleet(fleet: Fleet, data: Dataset) -> tuple[list[float], list[float], list[float]]:
-    """Per-member validation (loss, top-1, top-k), k = min(5, num_classes), unaugmented.
+def evaluate_fleet(
+    fleet: Fleet, data: Dataset, images: Tensor, labels: Tensor, batched_images: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Per-member (loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes).
 
-    On a CPU each member sees the plain ``evaluate``'s batches and sums, so its
-    numbers do not depend on the fleet; on a GPU the fleet's batch is capped
-    instead, keeping activations about the size of one model's.
+    Fused, each member sees the plain ``evaluate``'s batches and sums, so its
+    numbers do not depend on the fleet; batched, ``batched_images`` per call,
+    as many as the memory plan allows.
     """
     members = len(fleet)
-    device = data.val_x.device
-    if device.type == "cpu":
-        batch = eval_batch_size(device)
-    else:
-        batch = max(1, FLEET_EVAL_IMAGES // members)
+    device = images.device
+    batch = batched_images if fleet.batched else eval_batch_size(device)
     k = min(5, data.info.num_classes)
-    n = data.val_x.shape[0]
+    n = images.shape[0]
     loss_sum = torch.zeros(members, device=device)
     top1 = torch.zeros(members, dtype=torch.int64, device=device)
     topk = torch.zeros(members, dtype=torch.int64, device=device)
     for start in range(0, n, batch):
-        x = data.normalize(data.val_x[start : start + batch])
-        y = data.val_y[start : start + batch]
+        x = data.normalize(images[start : start + batch])
+        y = labels[start : start + batch]
         logits = fleet.logits(x, shared=True, train=False).float()
-        loss_sum += _member_losses(logits, y.expand(members, -1), reduction="sum")
+        loss_sum += _member_losses(
+            logits, y.expand(members, -1), batched=fleet.batched, reduction="sum"
+        )
         hits = logits.topk(k, dim=2).indices == y[None, :, None]
         top1 += hits[:, :, 0].sum(dim=1)
         topk += hits.any(dim=2).sum(dim=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from minarch.train.types import EpochRecord, Member
 
 
@@ -9,14 +11,18 @@ class Hooks:
     """No-op base; subclass and override what you need.
 
     Exceptions raised here propagate out of ``train_pack``: that is how a caller
-    aborts a pack. ``on_step`` runs after every optimizer step, so keep it cheap.
+    aborts a pack. ``on_step`` runs once per optimizer step of the engine (for
+    all the members that step trained together), so keep it cheap.
     The loss is checked for divergence once per ``CHECK_EVERY`` steps, so a
     member that diverges may have had ``on_step`` calls for steps past the one
     it stops before (at most to the end of that window).
     """
 
-    def on_step(self, member: Member, epoch: int, step: int, steps_per_epoch: int) -> None:
-        """After optimizer step ``step`` (1-based, up to ``steps_per_epoch``) of ``epoch``."""
+    def on_step(
+        self, members: Sequence[Member], epoch: int, step: int, steps_per_epoch: int
+    ) -> None:
+        """After optimizer step ``step`` (1-based, up to ``steps_per_epoch``) of ``epoch``
+        of ``members``: one member in the plain loop, the live ones of a fleet."""
 
     def on_epoch(self, member: Member, record: EpochRecord) -> None:
         """After the epoch's validation, with its curve point."""

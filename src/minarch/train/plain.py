@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 from minarch.data.augment import augment
 from minarch.train.hooks import Hooks
+from minarch.train.layout import in_layout, memory_format
+from minarch.train.precision import autocast
 from minarch.train.recipe import lr_factor, make_optimizer, member_generators, windows
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe
 
@@ -68,17 +70,24 @@ def train_member(
     device = data.train_x.device
     init_generator, data_generator = member_generators(member.seed, device)
     model = make_model(init_generator).to(device)
+    layout = memory_format(model, device)
+    model = model.to(memory_format=layout)
     optimizer = make_optimizer(model.parameters(), recipe, member)
     n = data.train_x.shape[0]
     batch_size = recipe.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     records: list[EpochRecord] = []
+    trained = (member,)  # what each step's hook call reports
+    precision = autocast(recipe.precision, device)
+    train_images, train_labels = train_eval_split(data)
     start = time.perf_counter()
     lr = member.lr
 
     def finish(state: str, message: str | None = None) -> MemberResult:
         weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        return MemberResult(member.key, state, tuple(records), weights, message, ENGINE)
+        return MemberResult(
+            member.key, state, tuple(records), weights, message, ENGINE, str(layout)
+        )
 
     def train_steps(
         epoch: int, order: Tensor, steps: range, sums: tuple[Tensor, Tensor], check: bool
@@ -98,9 +107,10 @@ def train_member(
 
             index = order[step * batch_size : (step + 1) * batch_size]
             x = augment(data.train_x[index], recipe.augmentation, generator=data_generator)
-            x, y = data.normalize(x), data.train_y[index]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+            x, y = in_layout(data.normalize(x), layout), data.train_y[index]
+            with precision:
+                logits = model(x).float()
+                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
             if check and not torch.isfinite(loss):
                 return step
             optimizer.zero_grad(set_to_none=True)
@@ -110,7 +120,7 @@ def train_member(
             loss_sum += loss.detach()
             correct += (logits.detach().argmax(dim=1) == y).sum()
             if not check:
-                hooks.on_step(member, epoch, step + 1, steps_per_epoch)
+                hooks.on_step(trained, epoch, step + 1, steps_per_epoch)
         return None
 
     for epoch in range(1, recipe.epochs + 1):
@@ -129,11 +139,16 @@ def train_member(
                 message = f"non-finite training loss at epoch {epoch}, step {stop + 1}"
                 return finish("diverged", message)
 
-        val_loss, val_acc, val_top5 = evaluate(model, data)
+        val_loss, val_acc, val_top5 = evaluate(model, data, layout=layout)
+        train_eval_loss, train_eval_acc, _ = evaluate_split(
+            model, data, train_images, train_labels, layout=layout
+        )
         record = EpochRecord(
             epoch=epoch,
             train_loss=sums[0].item() / steps_per_epoch,
             train_acc=sums[1].item() / n,
+            train_eval_loss=train_eval_loss,
+            train_eval_acc=train_eval_acc,
             val_loss=val_loss,
             val_acc=val_acc,
             val_top5=val_top5,
@@ -185,22 +200,58 @@ def _restore(
         total.copy_(value)
 
 
+# Training images measured in eval mode at each epoch's end: as many as the
+# validation split has, up to this many, so the two accuracies compare.
+TRAIN_EVAL_MAX = 10_000
+
+
+def train_eval_split(data: Dataset) -> tuple[Tensor, Tensor]:
+    """The fixed training subset measured in eval mode every epoch: (images, labels).
+
+    As large as the validation split (at most ``TRAIN_EVAL_MAX``), evenly
+    strided through the training split, so it is the same for every epoch,
+    member and engine and spans a split stored in class order.
+    """
+    n = data.train_x.shape[0]
+    size = min(n, data.val_x.shape[0], TRAIN_EVAL_MAX)
+    index = torch.arange(size, device=data.train_x.device) * n // size
+    return data.train_x[index], data.train_y[index]
+
+
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: Dataset, batch_size: int | None = None
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int | None = None,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[float, float, float]:
     """Validation (loss, top-1, top-k) with k = min(5, num_classes), unaugmented."""
+    return evaluate_split(model, data, data.val_x, data.val_y, batch_size, layout=layout)
+
+
+@torch.no_grad()
+def evaluate_split(
+    model: nn.Module,
+    data: Dataset,
+    images: Tensor,
+    labels: Tensor,
+    batch_size: int | None = None,
+    *,
+    layout: torch.memory_format = torch.contiguous_format,
+) -> tuple[float, float, float]:
+    """(loss, top-1, top-k) of ``images`` in eval mode, k = min(5, num_classes), unaugmented;
+    the batches in ``layout``, the model's."""
     model.eval()
     k = min(5, data.info.num_classes)
-    n = data.val_x.shape[0]
-    device = data.val_x.device
+    n = images.shape[0]
+    device = images.device
     loss_sum = torch.zeros((), device=device)
     top1 = torch.zeros((), dtype=torch.int64, device=device)
     topk = torch.zeros((), dtype=torch.int64, device=device)
     batch = batch_size or eval_batch_size(device)
     for start in range(0, n, batch):
-        x = data.normalize(data.val_x[start : start + batch])
-        y = data.val_y[start : start + batch]
+        x = in_layout(data.normalize(images[start : start + batch]), layout)
+        y = labels[start : start + batch]
         logits = model(x)
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
         hits = logits.topk(k, dim=1).indices == y[:, None]

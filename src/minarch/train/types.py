@@ -17,6 +17,9 @@ from minarch.errors import TrainError
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 AUGMENTATIONS = ("none", "crop", "crop-flip")
+# fp32: true float32 (no TF32 anywhere); tf32: TF32 matmuls and convolutions on
+# a GPU (a CPU computes float32); bf16: forward and loss under bfloat16 autocast.
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -38,6 +41,7 @@ class Recipe:
     warmup_epochs: float = 0.0  # linear ramp from 0, fractional epochs allowed
     augmentation: Literal["none", "crop", "crop-flip"] = "none"
     label_smoothing: float = 0.0
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
         _check(self.optimizer in OPTIMIZERS, f"recipe.optimizer must be one of {OPTIMIZERS}")
@@ -57,6 +61,7 @@ class Recipe:
         _check(self.gamma > 0.0, "recipe.gamma must be positive")
         _check(self.warmup_epochs >= 0.0, "recipe.warmup_epochs must be >= 0")
         _check(0.0 <= self.label_smoothing < 1.0, "recipe.label_smoothing must be in [0, 1)")
+        _check(self.precision in PRECISIONS, f"recipe.precision must be one of {PRECISIONS}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,9 @@ class EpochRecord:
 
     epoch: int  # 1-based
     train_loss: float  # mean of the epoch's batch losses, as trained (augmented, smoothed)
-    train_acc: float
+    train_acc: float  # hits over the epoch's train-mode batches, the weights still moving
+    train_eval_loss: float  # eval mode at the epoch's end, on ``train_eval_split``
+    train_eval_acc: float
     val_loss: float  # plain cross-entropy, no label smoothing, so recipes compare
     val_acc: float  # top-1
     val_top5: float  # top-min(5, num_classes)
@@ -103,3 +110,6 @@ class MemberResult:
     state_dict: dict[str, Tensor]  # on CPU; for a diverged member, the weights at the stop
     message: str | None  # why it stopped early, naming epoch and step
     engine: str  # which engine trained it
+    memory_format: (
+        str  # the layout it trained in: "torch.channels_last" or "torch.contiguous_format"
+    )

@@ -10,6 +10,7 @@ from minarch.analysis import summary
 from minarch.analysis.selection import selection_note, validated_on_test
 from minarch.reporting import style
 from minarch.reporting.section import ReportInput, Section
+from minarch.store import code_versions
 
 _HEADER = (
     "Architecture",
@@ -30,11 +31,23 @@ def summary_tables(data: ReportInput) -> Section | None:
     archs = summary.architectures(runs)
     if archs.empty:
         return None
-    note = selection_note(validated_on_test(runs))
-    parts = [f'<p class="note">{escape(note)}</p>'] if note else []
+    notes = [selection_note(validated_on_test(runs)), versions_note(runs)]
+    parts = [f'<p class="note">{escape(note)}</p>' for note in notes if note]
     for dataset, group in archs.groupby("dataset", dropna=False):
         parts += [f"<h3>{escape(style.dataset_title(dataset))}</h3>", _table(group)]
     return Section("Summary", tuple(parts))
+
+
+def versions_note(runs: pd.DataFrame) -> str | None:
+    """One line naming the versions of minarch when more than one trained the runs."""
+    counts = code_versions(runs)
+    if len(counts) < 2:
+        return None
+    each = "; ".join(f"{version}: {n} runs" for version, n in counts.items())
+    return (
+        f"Mixed versions: {len(counts)} versions of minarch trained these runs ({each}). "
+        "A configuration's numbers can differ in their last digits between versions."
+    )
 
 
 def _table(archs: pd.DataFrame) -> str:

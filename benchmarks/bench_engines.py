@@ -1,0 +1,100 @@
+"""Plain against batched on ladder-shaped packs, one CPU thread: the data behind the "auto" rule.
+
+Each workload is one model of the ladder (studies/minimal-architectures-cpu.yaml)
+trained as a pack of 3 seeds on random images of its dataset's shape. The two
+engines alternate, ROUNDS times, so a drift in the machine's speed hits both;
+each row gives the median of the per-round ratios batched / plain, the model's
+forward FLOPs per sample, and the load average. Prints one JSON list.
+
+python benchmarks/bench_engines.py              # every workload
+python benchmarks/bench_engines.py digits-cnn-c4 mnist-cnn-c16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+
+from minarch.data import DatasetInfo
+from minarch.data.dataset import build_dataset
+from minarch.models import build_model, count_flops
+from minarch.train import Member, Recipe, train_pack
+
+SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40), "mnist": (1, 28, 28), "cifar": (3, 32, 32)}
+WORKLOADS = {
+    **{f"digits-cnn-c{c}": ("digits", "cnn", {"depth": 2, "channels": c}) for c in (1, 4, 16, 32)},
+    **{f"mnist1d-cnn-c{c}": ("mnist1d", "cnn", {"depth": 2, "channels": c}) for c in (4, 32)},
+    **{f"mnist-cnn-c{c}": ("mnist", "cnn", {"depth": 2, "channels": c}) for c in (1, 4, 16)},
+    "cifar-cnn-c8": ("cifar", "cnn", {"depth": 2, "channels": 8}),
+    **{f"digits-mlp-w{w}": ("digits", "mlp", {"depth": 1, "width": w}) for w in (16, 1024)},
+    "mnist-mlp-w256": ("mnist", "mlp", {"depth": 1, "width": 256}),
+    **{
+        f"{name}-vit-d{d}": (name, "vit", {"patch_size": 4, "depth": 1, "dim": d, "heads": 2})
+        for name in ("digits", "mnist")
+        for d in (8, 64)
+    },
+}
+RECIPE = Recipe(optimizer="adamw", batch_size=128, epochs=1, schedule="cosine")
+TRAIN_IMAGES, VAL_IMAGES = 1280, 256  # 10 steps and two evaluations of 256 per epoch
+ROUNDS = 5
+SEEDS = 3
+
+
+def workload(name: str) -> dict:
+    dataset, family, config = WORKLOADS[name]
+    shape = SHAPES[dataset]
+    info = DatasetInfo(dataset, shape, 10, "random images of the dataset's shape")
+    images = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (TRAIN_IMAGES + VAL_IMAGES, *shape), generator=images)
+    y = torch.randint(0, 10, (TRAIN_IMAGES + VAL_IMAGES,), generator=images)
+    data = build_dataset(
+        info,
+        x[:TRAIN_IMAGES].to(torch.uint8),
+        y[:TRAIN_IMAGES],
+        x[TRAIN_IMAGES:].to(torch.uint8),
+        y[TRAIN_IMAGES:],
+    )
+
+    def make(generator: torch.Generator) -> torch.nn.Module:
+        return build_model(family, config, shape, 10, generator=generator)
+
+    members = [Member(f"s{seed}", 3e-3, 1e-4, seed) for seed in range(SEEDS)]
+
+    def seconds(engine: str) -> float:
+        start = time.perf_counter()
+        train_pack(make_model=make, members=members, recipe=RECIPE, data=data, engine=engine)
+        return time.perf_counter() - start
+
+    seconds("plain"), seconds("batched")  # warm-up: first-call costs of both
+    rounds = [(seconds("plain"), seconds("batched")) for _ in range(ROUNDS)]
+    return {
+        "workload": name,
+        "flops_per_sample": count_flops(make(torch.Generator()), shape),
+        "plain_s": statistics.median(p for p, _ in rounds),
+        "batched_s": statistics.median(b for _, b in rounds),
+        "batched_over_plain": statistics.median(b / p for p, b in rounds),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workloads", nargs="*", help=f"default: all of {', '.join(WORKLOADS)}")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    unknown = sorted(set(args.workloads) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; valid: {', '.join(WORKLOADS)}")
+    rows = []
+    for name in args.workloads or WORKLOADS:
+        rows.append(workload(name))
+        print(json.dumps(rows[-1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The ladder's real mix against the roofline: prints one JSON object.
+
+python benchmarks/bench_ladder.py                       # every pack, 2 epochs (a few minutes)
+python benchmarks/bench_ladder.py --epochs 1 --families cnn vit
+
+Trains every pack of studies/minimal-architectures-cpu.yaml (every family and
+dataset, the real data and its split sizes) as ``minarch run`` would: cut per
+worker as ``--workers auto`` cuts them on this machine, each with the engine
+the trainer picks, in ONE thread, for ``--epochs`` epochs instead of 20. Each
+``train_pack`` call is timed whole: steps, validation passes, engine set-up.
+
+- FLOPs of a pack: members × epochs × (3 × forward FLOPs × training images +
+  forward FLOPs × validation images), forward FLOPs from ``count_flops``
+  (2 × MACs), as the ladder's 31.3 TFLOP were counted.
+- ``peak_fraction``: GFLOP/s over the one-thread float32 matmul peak
+  (2048 × 2048), measured in the same run, before the packs.
+- ``roofline_ratio``: the time measured over the FLOP-bound time (FLOPs at
+  that peak); the same ratio holds for the whole ladder on N workers if the
+  cores are as fast in parallel as alone.
+
+Needs MINARCH_DATA_DIR with MNIST, Fashion-MNIST and cifar10-jpeg, as the
+ladder does. The machine should be quiet; the JSON carries the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+import minarch
+from minarch.bench.measure import matmul_peak
+from minarch.data import default_data_dir
+from minarch.execute import DatasetCache, Pack
+from minarch.execute.derived import ordinary_start
+from minarch.execute.policy import split_for_workers, usable_cores
+from minarch.models import count_flops
+from minarch.train import Hooks, train_pack
+
+LADDER = Path(__file__).parents[1] / "studies" / "minimal-architectures-cpu.yaml"
+
+
+def pack_flops(pack: Pack, data, epochs: int) -> float:
+    """Training and validation FLOPs of ``epochs`` epochs of every member."""
+    forward = count_flops(
+        ordinary_start(pack.first, data).make_model(torch.Generator()), data.info.input_shape
+    )
+    per_epoch = 3 * forward * len(data.train_y) + forward * len(data.val_y)
+    return len(pack.configs) * epochs * per_epoch
+
+
+def time_pack(pack: Pack, data, epochs: int) -> tuple[float, str]:
+    """Seconds of one whole ``train_pack`` call, and the engine it ran."""
+    start = ordinary_start(pack.first, data)
+    began = time.perf_counter()
+    results = train_pack(
+        make_model=start.make_model,
+        members=pack.members(),
+        recipe=replace(pack.recipe(), epochs=epochs),
+        data=data,
+        device=torch.device("cpu"),
+        hooks=Hooks(),
+        engine=start.engine,
+    )
+    return time.perf_counter() - began, results[0].engine
+
+
+def _rates(rows: list[dict], peak: float) -> dict:
+    seconds = sum(r["seconds"] for r in rows)
+    flops = sum(r["gflop"] for r in rows) * 1e9
+    return {
+        "packs": len(rows),
+        "seconds": round(seconds, 2),
+        "gflop": round(flops / 1e9, 3),
+        "gflops_per_s": round(flops / seconds / 1e9, 2),
+        "peak_fraction": round(flops / seconds / peak, 4),
+        "engines": sorted({r["engine"] for r in rows}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", type=Path, default=LADDER)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--families", nargs="+", help="only these families (default: all)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=usable_cores(),
+        help="cut packs as this many workers would (default: usable cores)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    load_before = os.getloadavg()
+    peak = matmul_peak(torch.device("cpu"))
+    plan = minarch.plan(args.study)
+    packs = split_for_workers(plan.packs(), torch.device("cpu"), args.workers)
+    if args.families:
+        packs = [p for p in packs if p.first.model.family in args.families]
+    datasets = DatasetCache(default_data_dir(), torch.device("cpu"), download=False)
+    rows = []
+    began = time.perf_counter()
+    for pack in packs:
+        data = datasets.get(pack.first.dataset)
+        seconds, engine = time_pack(pack, data, args.epochs)
+        rows.append(
+            {
+                "pack": pack.label,
+                "dataset": pack.first.dataset.name,
+                "family": pack.first.model.family,
+                "members": len(pack.configs),
+                "engine": engine,
+                "seconds": round(seconds, 3),
+                "gflop": pack_flops(pack, data, args.epochs) / 1e9,
+            }
+        )
+    wall = time.perf_counter() - began
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["family"],].append(row)
+        groups[row["family"], row["dataset"]].append(row)
+    total = _rates(rows, peak)
+    bound = sum(r["gflop"] for r in rows) * 1e9 / peak
+    print(
+        json.dumps(
+            {
+                "study": str(args.study),
+                "machine": platform.machine(),
+                "torch": torch.__version__,
+                "threads": 1,
+                "workers_cut": args.workers,
+                "epochs": args.epochs,
+                "load_average_before": [round(v, 2) for v in load_before],
+                "load_average_after": [round(v, 2) for v in os.getloadavg()],
+                "matmul_peak_gflops": round(peak / 1e9, 1),
+                "families": {key[0]: _rates(g, peak) for key, g in groups.items() if len(key) == 1},
+                "family_dataset": {
+                    "/".join(key): _rates(g, peak) for key, g in groups.items() if len(key) == 2
+                },
+                "total": {
+                    **total,
+                    "wall_seconds": round(wall, 1),
+                    "flop_bound_seconds": round(bound, 2),
+                    "roofline_ratio": round(total["seconds"] / bound, 2),
+                },
+                "packs": rows,
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
