@@ -49,7 +49,8 @@ def test_engine_comes_from_the_command_line_else_the_study():
     assert resolve_engine(None, "auto") == "auto"
     assert resolve_engine(None, "batched") == "batched"
     assert resolve_engine("plain", "batched") == "plain"
-    with pytest.raises(MinarchError, match="--engine: expected one of auto, plain, fused, batched"):
+    expected = "engine='vmap': expected one of auto, plain, fused, batched"
+    with pytest.raises(MinarchError, match=expected):
         resolve_engine("vmap", "auto")
 
 

@@ -94,7 +94,7 @@ def resolve_engine(asked: str | None, study: str) -> str:
     """The pack engine: the command line's, else the study file's ``execution.engine``."""
     engine = study if asked is None else asked
     if engine not in ENGINES:
-        raise MinarchError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+        raise OptionError("engine", engine, f"expected one of {', '.join(ENGINES)}")
     return engine
 
 
