@@ -88,10 +88,34 @@ def test_diverged_in_its_first_epoch_has_no_curve_and_is_still_classified():
     assert tuple(classified.loc[0, ["regime", "rule"]]) == ("unstable", "divergence")
 
 
-def test_no_progress():
+def test_no_progress_and_loss_blow_up():
+    """A loss above 90 % of ln C is unstable; the validation accuracy says which kind."""
     flat = np.linspace(2.30, 2.10, EPOCHS)  # fell 8.7 %: less than 10 %
-    assert verdict({"train_loss": flat}) == ("unstable", "no progress")
+    guessing = {"val_acc": np.full(EPOCHS, 0.15), "train_acc": np.full(EPOCHS, 0.5)}
+    assert verdict({"train_loss": flat, **guessing}) == ("unstable", "no progress")
+    # the logistic model at lr 30: loss 12.8, yet 87.8 % validation accuracy
+    assert verdict({"train_loss": flat}) == ("unstable", "loss blow-up")
     assert verdict({"train_loss": np.linspace(2.30, 2.05, EPOCHS)})[0] == "learning"
+
+
+def test_training_metrics_are_the_eval_mode_pass_where_stored():
+    """The running train-mode mean understates the gap (87.6 % train against 93.2 % val)."""
+    running = {"train_acc": np.full(EPOCHS, 0.876), "val_acc": np.linspace(0.5, 0.80, EPOCHS)}
+    assert verdict(running) == ("learning", "none")
+    measured = {**running, "train_eval_acc": np.full(EPOCHS, 0.95)}
+    measured["train_eval_loss"] = np.linspace(2.3, 0.2, EPOCHS)
+    runs, epochs = run_frames([({}, measured), ({"seed": 1, "lr": 1e-2}, running)])
+    epochs.loc[epochs["run_id"] == "r1", ["train_eval_acc", "train_eval_loss"]] = np.nan
+    classified = classify_runs(runs, epochs).set_index("run_id")
+    assert tuple(classified.loc["r0", ["rule", "train_metrics"]]) == (
+        "train-validation gap",
+        "eval",
+    )
+    assert classified.loc["r0", "final_train_acc"] == 0.95
+    # an old store's run (eval columns NaN) falls back to the running means
+    assert tuple(classified.loc["r1", ["rule", "train_metrics"]]) == ("none", "running")
+    stuck = {**measured, "train_eval_loss": np.full(EPOCHS, 2.25)}  # the eval loss decides
+    assert verdict(stuck) == ("unstable", "loss blow-up")
 
 
 def test_below_chance():
@@ -146,12 +170,26 @@ def test_train_validation_gap():
 
 def test_rules_apply_in_order():
     both = {"train_loss": np.full(EPOCHS, 2.3), "train_acc": np.full(EPOCHS, 0.99)}
-    assert verdict(both) == ("unstable", "no progress")
+    assert verdict(both) == ("unstable", "loss blow-up")  # val acc 90 %: not "no progress"
 
 
 def test_pending_and_failed_runs_are_not_classified():
-    runs, epochs = run_frames([({}, {}), ({"state": "failed"}, {}), ({"state": "pending"}, {})])
+    other = [({"state": "failed", "lr": 1e-2}, {}), ({"state": "pending", "lr": 1e-1}, {})]
+    runs, epochs = run_frames([({}, {}), *other])
     assert list(classify_runs(runs, epochs)["run_id"]) == ["r0"]
+
+
+def test_a_configuration_with_an_unfinished_seed_is_left_out_whole():
+    """A study still running averaged 2 of 3 seeds; now it waits for the third, and says so."""
+    low = {"val_acc": np.linspace(0.3, 0.5, EPOCHS)}
+    specs = [({"seed": 0}, {}), ({"seed": 1}, {}), ({"seed": 2, "state": "running"}, low)]
+    specs += [({"seed": s, "lr": 1e-2}, low) for s in range(3)]
+    runs, epochs = run_frames(specs)
+    result = analyze(runs, epochs, AnalysisSpec(bootstrap=0))
+    assert set(result.runs["run_id"]) == {"r3", "r4", "r5"}
+    assert result.architectures["lr"].tolist() == [1e-2]
+    assert result.incomplete == 1
+    assert result.notes[0].startswith("1 configuration with seeds not yet finished")
 
 
 def test_missing_column_is_a_minarch_error():
@@ -206,7 +244,7 @@ def test_majority_ties_go_to_the_worse_regime():
 def test_p_min_not_reached_when_nothing_is_stable():
     archs = {10: [("unstable", 0.1)] * 3, 100: [("unstable", 0.2)] * 3}
     (row,) = minimal_parameters(classified(archs)).to_dict("records")
-    assert not row["reached"]
+    assert row["p_min_edge"] == row["p_stable_edge"] == "not_reached"
     assert np.isnan(row["p_min"]) and np.isnan(row["p_min_low"]) and np.isnan(row["p_min_high"])
     assert row["reached_fraction"] == 0
 
@@ -214,7 +252,8 @@ def test_p_min_not_reached_when_nothing_is_stable():
 def test_p_min_is_the_smallest_size_when_all_are_stable():
     archs = {10: stable(0.91), 100: stable(0.95), 1000: stable(0.96)}
     (row,) = minimal_parameters(classified(archs)).to_dict("records")
-    assert row["p_min"] == 10 and row["reached"] and row["best_acc"] == pytest.approx(0.96)
+    assert row["p_min"] == 10 and row["best_acc"] == pytest.approx(0.96)
+    assert row["p_min_edge"] == "lower"  # the smallest size tested: P_min <= 10
     assert row["p_min_low"] == row["p_min_high"] == 10 and row["reached_fraction"] == 1
 
 

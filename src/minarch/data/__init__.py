@@ -11,7 +11,6 @@ from minarch.data.files import FileCheck
 from minarch.data.load import check_dataset, default_data_dir, load_dataset
 from minarch.data.registry import (
     DatasetInfo,
-    by_difficulty,
     dataset_info,
     dataset_names,
     needs_folder,
@@ -22,7 +21,6 @@ __all__ = [
     "DatasetInfo",
     "FileCheck",
     "augment",
-    "by_difficulty",
     "check_dataset",
     "dataset_info",
     "dataset_names",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
+from minarch.analysis import AnalysisSpec
+from minarch.analysis.difficulty import dataset_order
 from minarch.spec import StudySpec
 
 
@@ -53,6 +55,15 @@ class ReportInput:
     epochs: pd.DataFrame
     study: StudySpec | None = None
     compression: pd.DataFrame | None = None
+
+    @property
+    def thresholds(self) -> AnalysisSpec:
+        """The study's ``analysis:`` section, or the defaults without a study."""
+        return self.study.analysis if self.study is not None else AnalysisSpec()
+
+    def dataset_order(self) -> list[str]:
+        """The runs' datasets easy to hard: as the study orders them, else measured (A.5)."""
+        return dataset_order(self.runs, order=self.thresholds.difficulty_order)
 
 
 SectionBuilder = Callable[[ReportInput], "Section | None"]
