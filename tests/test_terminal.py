@@ -45,7 +45,7 @@ def store(tmp_path_factory):
         ("p_min", 6538.0, "6,538"),
         ("seed", 2.0, "2"),
         ("lr", 0.003, "0.003"),
-        ("reached", False, "no"),
+        ("interleaved", False, "no"),
         ("model", "mlp d1 w4", "mlp d1 w4"),
         ("d_mean", 0.271, "0.271 pp"),
         ("best_f", 93.34, "93.34 %"),
@@ -92,12 +92,47 @@ def test_analyze_prints_a_compact_table_and_thresholds_as_a_table(store):
         "analyze", "--db", db, "--study", "tiny", cwd=folder, env={"COLUMNS": "80"}
     )
     assert result.returncode == 0, result.stderr
-    assert "minimal · tiny · digits" in result.stdout and "best acc" in result.stdout
+    assert "minimal · tiny · digits" in result.stdout and "P_stable" in result.stdout
     assert "stability_q" in result.stdout and "{'" not in result.stdout
     assert "nan" not in result.stdout and "…" not in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     wide = minarch_cli("analyze", "--db", db, "--study", "tiny", "--wide", cwd=folder)
     assert "reached_fraction" in wide.stdout and "bootstrap_seed" in wide.stdout
+
+
+def test_analyze_says_which_configurations_it_left_out_unfinished(store):
+    """A study still running silently averaged 2 of 3 seeds; now it says what it left out."""
+    folder, db = store
+    result = minarch_cli("analyze", "--db", db, "--study", "more", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "more: 1 configuration with seeds not yet finished" in " ".join(result.stdout.split())
+    frame = minarch.table("architectures", db=db, study="more")
+    assert sorted(frame["params"].unique()) == sorted(
+        minarch.table("architectures", db=db, study="tiny")["params"].unique()
+    )
+
+
+def test_the_minimal_table_flags_its_edges_in_every_format(store):
+    """`analyze --table minimal` printed 6,538 where the report said ≥ 6,538."""
+    folder, db = store
+    frame = minarch.table("minimal", db=db, study="tiny")
+    assert {
+        "p_stable",
+        "p_stable_edge",
+        "p_min",
+        "p_min_edge",
+        "accuracy_bar",
+        "bar_source",
+    } <= set(frame.columns)
+    (row,) = frame.itertuples()
+    marks = {"lower": "≤ ", "upper": "≥ ", "not_reached": "not reached", "": ""}
+    shown = minarch_cli("analyze", "--db", db, "--study", "tiny", cwd=folder).stdout
+    assert (
+        marks[row.p_min_edge] + ("" if row.p_min_edge == "not_reached" else f"{row.p_min:,.0f}")
+        in shown
+    )
+    csv = minarch_cli("analyze", "--db", db, "--study", "tiny", "--format", "csv", cwd=folder)
+    assert "p_min_edge" in csv.stdout.splitlines()[0]
 
 
 def test_runs_csv_writes_integer_fields_as_integers(store):

@@ -346,9 +346,10 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
 
     Each study is analysed with the thresholds of its own ``analysis:`` section;
     ``frame.attrs["thresholds"]`` holds them per study, and ``frame.attrs["notes"]``
-    the studies whose selections were made on the test split, with why that matters.
+    per study the configurations left out because a seed has not finished, and
+    whether its selections were made on the test split, with why that matters.
     """
-    from minarch.analysis import stored_study, study_selection_note, study_table
+    from minarch.analysis import stored_study, study_notes, study_table
 
     if name not in TABLES:
         raise MinarchError(f"--table: expected one of {', '.join(TABLES)}, got {name!r}")
@@ -359,7 +360,7 @@ def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.D
             tables = {each: f for each, f in tables.items() if _has_grid(store, each)}
         tables = _present(tables, name, study)
         thresholds = {each: stored_study(store, each).analysis.model_dump() for each in tables}
-        notes = {each: study_selection_note(store, each) for each in tables}
+        notes = {each: study_notes(store, each) for each in tables}
     frames = [f.assign(study=each) for each, f in tables.items()]
     frame = pd.concat([f[["study", *f.columns.drop("study")]] for f in frames], ignore_index=True)
     frame.attrs["thresholds"] = thresholds  # what each study was analysed with

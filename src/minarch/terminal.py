@@ -20,8 +20,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from minarch.analysis.minimal import bound
+
 PERCENT = {
-    "best_acc", "acc_mean", "final_val_acc", "best_val_acc", "final_train_acc",
+    "best_acc", "accuracy_bar", "acc_mean", "final_val_acc", "best_val_acc", "final_train_acc",
     "acc_at_min", "base_acc", "acc_fp32", "acc_int8", "acc_simulated", "chance",
     "collapse_threshold", "stability", "reached_fraction", "r_mean", "r_min", "r_max",
     "sparsity", "sparsity_at_r", "compression", "plateau_end", "collapse_start",
@@ -41,8 +43,9 @@ INTEGERS = {
 
 VIEWS: dict[str, dict[str, str]] = {
     "minimal": {
-        "family": "family", "n_architectures": "archs", "best_acc": "best acc",
-        "p_min": "P_min", "p_min_interval": "95 % interval", "p_over": "P_over",
+        "family": "family", "n_architectures": "archs", "accuracy_bar": "bar",
+        "p_stable_bound": "P_stable", "p_min_bound": "P_min", "p_min_interval": "95 % interval",
+        "p_over": "P_over",
     },
     "architectures": {
         "model": "model", "params": "params", "lr": "lr", "weight_decay": "wd",
@@ -87,7 +90,8 @@ column; it shows only the chosen configuration of each architecture (A.1).
 THRESHOLDS = {
     "minimal": (
         "chance_margin", "min_loss_drop", "seed_spread", "val_loss_rise", "val_acc_drop",
-        "gap", "stability_q", "accuracy_fraction", "bootstrap",
+        "gap", "stability_q", "target_accuracy", "accuracy_fraction", "p_min_reference",
+        "bootstrap",
     ),
     "architectures": (
         "chance_margin", "min_loss_drop", "seed_spread", "val_loss_rise", "val_acc_drop", "gap",
@@ -124,6 +128,21 @@ def _view(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     if table == "minimal":
         low, high = (frame[c].map(lambda v: cell("p_min", v)) for c in ("p_min_low", "p_min_high"))
         frame["p_min_interval"] = low + "–" + high
+        for name in ("p_stable", "p_min"):  # a bound shows as one: ≤, ≥, not reached (> largest)
+            frame[f"{name}_bound"] = [
+                bound(v, e, largest)
+                for v, e, largest in zip(
+                    frame[name], frame[f"{name}_edge"], frame["largest_params"], strict=True
+                )
+            ]
+        frame["p_over"] = (
+            frame["p_over"]
+            .map(lambda v: cell("p_over", v))
+            .where(
+                ~frame["interleaved"].astype(bool),
+                frame["p_over"].map("{:,.0f} (interleaved)".format),
+            )
+        )
     if table == "ellipses":
         widest = max((float(c[3:-7]) for c in frame if _is_roi(c)), default=None)
         frame["best_lr"], frame["best_wd"] = 10 ** frame["best_log_lr"], 10 ** frame["best_log_wd"]
@@ -161,6 +180,8 @@ def print_thresholds(
 
 
 def _threshold(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v:g}" for k, v in value.items()) or "none"
     if isinstance(value, list | tuple):
         return ", ".join(f"{v:g}" for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)

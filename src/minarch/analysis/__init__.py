@@ -27,7 +27,7 @@ from minarch.analysis.stored import (
     analyze_study,
     compression_results,
     stored_study,
-    study_selection_note,
+    study_notes,
     study_table,
 )
 from minarch.spec.schema import AnalysisSpec
@@ -55,6 +55,6 @@ __all__ = [
     "pruning_curves",
     "redundancy",
     "stored_study",
-    "study_selection_note",
+    "study_notes",
     "study_table",
 ]

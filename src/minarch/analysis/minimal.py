@@ -133,6 +133,13 @@ def edge(value: float, params: np.ndarray) -> str:
     return "upper" if value == params[-1] else ""
 
 
+def bound(value: float, edge: str, largest: float) -> str:
+    """A P_stable or P_min as every table, sentence and figure writes it, its edge marked."""
+    if edge == "not_reached":
+        return f"not reached (> {largest:,.0f})"
+    return {"lower": "≤ ", "upper": "≥ "}.get(edge, "") + f"{value:,.0f}"
+
+
 def _bar(
     dataset: str, family_best: float, best_of_all: float, t: AnalysisSpec
 ) -> tuple[str, float]:

@@ -12,7 +12,12 @@ from minarch.analysis.collect import compression_frame
 from minarch.analysis.compression import int8_comparison, minimal_bits, phases, redundancy
 from minarch.analysis.hpspace import hpspace_tables
 from minarch.analysis.result import Analysis, analyze
-from minarch.analysis.selection import selection_note, validated_on_test
+from minarch.analysis.selection import (
+    incomplete_count,
+    incomplete_note,
+    selection_note,
+    validated_on_test,
+)
 from minarch.errors import MinarchError
 from minarch.spec import StudySpec, parse_study
 from minarch.spec.derive import oneshot_settings, setting_key
@@ -34,9 +39,11 @@ def analyze_study(store: Store, study: str) -> Analysis:
     )
 
 
-def study_selection_note(store: Store, study: str) -> str | None:
-    """The line a table of ``study`` needs when its selections were made on test data."""
-    return selection_note(validated_on_test(store.runs_frame(study=study)))
+def study_notes(store: Store, study: str) -> str | None:
+    """What a table of ``study`` must say beside it: what was left out, what is optimistic."""
+    runs = store.runs_frame(study=study)
+    notes = (incomplete_note(incomplete_count(runs)), selection_note(validated_on_test(runs)))
+    return " ".join(note for note in notes if note) or None
 
 
 def compression_results(store: Store, study: str) -> pd.DataFrame:

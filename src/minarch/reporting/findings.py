@@ -17,6 +17,7 @@ import pandas as pd
 from minarch.analysis import Analysis, AnalysisSpec, HpSpaceResult
 from minarch.analysis.difficulty import in_order
 from minarch.analysis.hpspace import GROUP
+from minarch.analysis.minimal import bound
 from minarch.analysis.statistics import spearman
 from minarch.reporting import style
 from minarch.reporting.prose import relation_words
@@ -249,13 +250,6 @@ def hpspace(result: HpSpaceResult, key: tuple) -> str:
             f"{worst['d_mean']:.2f} pp on average ({worst['variant']})"
         )
     return text + "."
-
-
-def bound(value: float, edge: str, largest: float) -> str:
-    """A P_stable or P_min as every table, sentence and figure writes it, its edge marked."""
-    if edge == "not_reached":
-        return f"not reached (> {largest:,.0f})"
-    return {"lower": "≤ ", "upper": "≥ "}.get(edge, "") + f"{value:,.0f}"
 
 
 def _every(n: int) -> str:

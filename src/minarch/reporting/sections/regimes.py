@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from minarch.analysis import REGIMES, Analysis, analyze
 from minarch.analysis.difficulty import in_order
+from minarch.analysis.minimal import bound
 from minarch.analysis.selection import chance
 from minarch.reporting import findings, style
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
@@ -122,8 +123,8 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
             str(row.n_architectures),
             style.percent(float(row.best_acc)),
             f"{style.percent(float(row.accuracy_bar))} ({escape(row.bar_source)})",
-            escape(findings.bound(row.p_stable, row.p_stable_edge, row.largest_params)),
-            escape(findings.bound(row.p_min, row.p_min_edge, row.largest_params)),
+            escape(bound(row.p_stable, row.p_stable_edge, row.largest_params)),
+            escape(bound(row.p_min, row.p_min_edge, row.largest_params)),
             interval if np.isfinite(row.reached_fraction) else "—",
             style.percent(float(row.reached_fraction)),
             _p_over(row),
@@ -209,7 +210,7 @@ def _p_min_lines(fig: go.Figure, minimal: pd.DataFrame) -> None:
             "width": 1.5,
         }
         family = escape(str(row.family))
-        value = escape(findings.bound(row.p_min, row.p_min_edge, row.largest_params))
+        value = escape(bound(row.p_min, row.p_min_edge, row.largest_params))
         if row.interleaved:
             value += ", regimes interleave"
         fig.add_vline(x=row.p_min, line=line, name=f"P_min {family}: {value}", showlegend=True)
@@ -300,7 +301,7 @@ def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
             x=[escape(style.dataset_title(d)) for d in datasets],
             y=p,
             customdata=[
-                escape(findings.bound(v, edge, largest))
+                escape(bound(v, edge, largest))
                 for v, edge, largest in zip(
                     group["p_min"], edges, group["largest_params"], strict=True
                 )
