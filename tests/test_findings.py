@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-
-import minarch
 import pytest
 
+import minarch
 from minarch.analysis import Analysis, AnalysisSpec, analyze, hpspace_tables, summary
 from minarch.reporting import ReportInput, findings, write_report
 from minarch.reporting.sections.accuracy import accuracy_vs_params

@@ -144,3 +144,16 @@ def test_runs_csv_writes_integer_fields_as_integers(store):
     for column in ("seed", "params", "best_epoch", "env.threads"):
         assert not frame[column].str.contains(r"\.").any(), frame[column].tolist()
     assert set(frame["best_epoch"]) == {"3", ""}
+
+
+def test_analyze_prints_the_claims_table(store):
+    folder, db = store
+    result = minarch_cli(
+        "analyze", "--db", db, "--study", "tiny", "--table", "claims", cwd=folder,
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "claims · tiny" in result.stdout and "inconclusive" in result.stdout
+    frame = minarch.table("claims", db=db, study="tiny")
+    assert frame["claim"].tolist() == ["a", "b", "c-size", "c-difficulty", "d", "e"]
+    assert set(frame["verdict"]) <= {"supported", "contradicted", "inconclusive"}

@@ -44,6 +44,7 @@ ABSENT = {
     "minimal": _UNFINISHED,
     "architectures": _UNFINISHED,
     "runs": _UNFINISHED,
+    "claims": _UNFINISHED,
     "redundancy": _PRUNED,
     "phases": _PRUNED,
     "min-bits": (

@@ -10,4 +10,5 @@ TABLES = {
     "int8": "real int8 against fp32: accuracy, file size, CPU latency (A.4)",
     "ellipses": "ROI confidence ellipses per pruning variant, thesis Table 4.1 (B.6)",
     "risk": "performance risk of reusing unpruned hyperparameters, Table 4.2 (B.7)",
+    "claims": "the paper's claims (a)-(e) tested on the study's runs, with verdicts (A.5)",
 }

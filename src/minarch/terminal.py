@@ -76,6 +76,10 @@ VIEWS: dict[str, dict[str, str]] = {
         "best_wd": "wd*", "widest_points": "ROI", "widest_length": "length",
         "widest_width": "width",
     },
+    "claims": {
+        "claim": "claim", "verdict": "verdict", "value": "value", "n": "n", "p": "p",
+        "decide": "to decide",
+    },
     "risk": {
         "base_model": "model", "variant": "variant", "d_mean": "d mean", "d_std": "d std",
         "dR_mean": "dR mean", "dR_std": "dR std", "points": "points",
@@ -101,6 +105,7 @@ THRESHOLDS = {
     "min-bits": ("quant_delta",),
     "ellipses": ("roi", "ellipse_sde"),
     "risk": ("roi",),
+    "claims": ("alpha", "min_trend_n", "family_tolerance", "difficulty_order"),
 }  # fmt: skip
 """The ``analysis:`` fields each table depends on (the compact view prints only these)."""
 THRESHOLDS["runs"] = THRESHOLDS["architectures"]

@@ -89,7 +89,9 @@ def regimes_in_order(data: ClaimInput) -> dict:
     ]
     seen = set(chosen["regime"]) if len(chosen) else set()
     missing = [r for r in REGIMES if r not in seen]
-    hint = f"a budget or sizes that reach the {' and '.join(missing)} regime" if missing else ""
+    plural = "s" if len(missing) > 1 else ""
+    hint = f"a budget or sizes that reach the {' and '.join(missing)} regime{plural}"
+    hint = hint if missing else "more sizes"
     return _monotone("a", groups, "dataset and family", +1, data, hint=hint)
 
 

@@ -57,7 +57,7 @@ class Trend:
         """'ρ = 0.83, n = 6, p = 0.042', the numbers every trend sentence carries."""
         if not math.isfinite(self.rho):
             return f"n = {self.n}; {self.reason}"
-        return f"ρ = {self.rho:.2f}, n = {self.n}, p = {_p(self.p)}"
+        return f"ρ = {self.rho:.2f}, n = {self.n}, {format_p(self.p)}"
 
 
 def spearman(x: Sequence[float], y: Sequence[float], *, names: tuple[str, str] = NAMES) -> Trend:
@@ -127,5 +127,6 @@ def _reason(short: int, flat_x: int, flat_y: int, names: tuple[str, str]) -> str
     return f"every group has fewer than 3 points or equal {names[0]} or {names[1]} values"
 
 
-def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 0.001 else "< 0.001"
+def format_p(p: float) -> str:
+    """'p = 0.017', or 'p < 0.001': a p-value as sentences and tables print it."""
+    return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from minarch.analysis.claims import CLAIMS_COLUMNS, ClaimInput, claims
 from minarch.analysis.collect import compression_frame
 from minarch.analysis.compression import int8_comparison, minimal_bits, phases, redundancy
+from minarch.analysis.difficulty import dataset_order
 from minarch.analysis.hpspace import hpspace_tables
 from minarch.analysis.result import Analysis, analyze
 from minarch.analysis.selection import (
@@ -46,6 +48,16 @@ def study_notes(store: Store, study: str) -> str | None:
     return " ".join(note for note in notes if note) or None
 
 
+def study_claims(store: Store, study: str) -> pd.DataFrame:
+    """The paper's claims (a)-(e) tested on one stored study (A.5)."""
+    runs = store.runs_frame(study=study)
+    analysis = analyze_study(store, study)
+    if analysis.architectures.empty:
+        return pd.DataFrame(columns=CLAIMS_COLUMNS)
+    order = dataset_order(runs, order=analysis.thresholds.difficulty_order)
+    return claims(ClaimInput(analysis, runs, compression_results(store, study), order))
+
+
 def compression_results(store: Store, study: str) -> pd.DataFrame:
     """The study's compression results under the settings its stored file asks for now.
 
@@ -68,6 +80,8 @@ def study_table(store: Store, name: str, study: str) -> pd.DataFrame:
     thresholds = stored_study(store, study).analysis
     if name in ("minimal", "architectures", "runs"):
         return getattr(analyze_study(store, study), name)
+    if name == "claims":
+        return study_claims(store, study)
     if name in ("ellipses", "risk"):
         result = hpspace_tables(
             store.runs_frame(study=study), rois=thresholds.roi, n_sde=thresholds.ellipse_sde

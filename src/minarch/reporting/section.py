@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from minarch.analysis import AnalysisSpec
+from minarch.analysis import Analysis, AnalysisSpec, analyze
 from minarch.analysis.difficulty import dataset_order
 from minarch.spec import StudySpec
 
@@ -55,6 +56,11 @@ class ReportInput:
     epochs: pd.DataFrame
     study: StudySpec | None = None
     compression: pd.DataFrame | None = None
+
+    @cached_property
+    def analysis(self) -> Analysis:
+        """A.1-A.2 of the runs, computed once for every section that reads them."""
+        return analyze(self.runs, self.epochs, self.thresholds)
 
     @property
     def thresholds(self) -> AnalysisSpec:

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from minarch.analysis import REGIMES, Analysis, analyze
+from minarch.analysis import REGIMES, Analysis
 from minarch.analysis.difficulty import in_order
 from minarch.analysis.minimal import bound
 from minarch.analysis.selection import chance
@@ -44,8 +44,8 @@ def convergence_regimes(data: ReportInput) -> Section | None:
     Thresholds come from the study's ``analysis:`` section (defaults without a
     study); the section says which it used.
     """
-    runs, epochs = data.runs, data.epochs
-    result = analyze(runs, epochs, data.thresholds)
+    epochs = data.epochs
+    result = data.analysis
     if result.architectures.empty:
         return None
     datasets = in_order(result.architectures["dataset"], data.dataset_order())
