@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -11,6 +12,9 @@ from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import architecture_table, classify_runs
 from minarch.analysis.selection import selection_note, validated_on_test
 from minarch.spec.schema import AnalysisSpec
+
+if TYPE_CHECKING:
+    from minarch.analysis.stored import TableInput
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,21 @@ def analyze(
     table = architecture_table(classified)
     minimal = minimal_parameters(classified, t)
     return Analysis(classified, table, minimal, t, validated_on_test(runs))
+
+
+def minimal_table(study: TableInput) -> pd.DataFrame:
+    """The ``minimal`` table (``minarch.tables``): P_min and P_over per family."""
+    return study.analysis.minimal
+
+
+def architectures_table(study: TableInput) -> pd.DataFrame:
+    """The ``architectures`` table: every configuration's regime."""
+    return study.analysis.architectures
+
+
+def runs_table(study: TableInput) -> pd.DataFrame:
+    """The ``runs`` table: every base run's regime and the rule that decided it."""
+    return study.analysis.runs
 
 
 def definitions(t: AnalysisSpec) -> tuple[str, ...]:
