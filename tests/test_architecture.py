@@ -19,6 +19,7 @@ RANKS = {
     "tables": 0,
     "columns": 0,
     "plugins": 0,
+    "lazy": 0,
     "data": 1,
     "models": 1,
     "store": 1,

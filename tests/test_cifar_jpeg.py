@@ -23,7 +23,7 @@ from PIL import Image
 
 import minarch
 from minarch.data import check_dataset, dataset_info, load_dataset
-from minarch.data import cifar_jpeg as cj
+from minarch.data.datasets import cifar_jpeg as cj
 from minarch.data.files import safe_extract
 from minarch.data.registry import SOURCES
 from minarch.errors import DataError

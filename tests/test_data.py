@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from minarch.data import (
-    augment,
     check_dataset,
     dataset_info,
     dataset_names,
@@ -35,8 +34,9 @@ from minarch.data import (
     load_dataset,
     split_dataset,
 )
+from minarch.data.augment import augment
+from minarch.data.datasets.idx import read_idx
 from minarch.data.files import safe_extract
-from minarch.data.idx import read_idx
 from minarch.data.registry import SOURCES, DatasetInfo, register
 from minarch.errors import DataError, MinarchError
 
@@ -527,7 +527,7 @@ def test_imagefolder_reads_an_archive_once(
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
     assert sorted(p.name for p in archive.parent.iterdir()) == [f"photos-{digest}", archive.name]
     monkeypatch.setattr(
-        "minarch.data.imagefolder.safe_extract", lambda *a: pytest.fail("unpacked twice")
+        "minarch.data.datasets.imagefolder.safe_extract", lambda *a: pytest.fail("unpacked twice")
     )
     assert dataset_info("imagefolder", path=archive).num_classes == 2
     again = load_dataset("imagefolder", Path("unused"), path=archive, image_size=8)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import minarch.models
+from minarch import plugins
 from minarch.errors import MinarchError, ModelError
 from minarch.models import (
     Example,
@@ -22,6 +22,7 @@ from minarch.models import (
     count_parameters,
     describe,
     example,
+    families,
     family_names,
     registry,
 )
@@ -255,24 +256,25 @@ register(
 
 @pytest.fixture
 def package_file(tmp_path, monkeypatch):
-    """Writes a module into the models package (through a second folder on its path) and
-    imports the package's modules as ``import minarch.models`` does; cleans up afterwards."""
+    """Writes a module into the built-in families (through a second folder on the path of
+    ``models/families/``) and scans them again as the first look-up does; cleans up."""
     folder = tmp_path / "package"
     folder.mkdir()
     monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
-    monkeypatch.setattr(minarch.models, "__path__", [*minarch.models.__path__, str(folder)])
+    monkeypatch.setattr(families, "__path__", [*families.__path__, str(folder)])
     written = []
 
     def add(name: str, source: str) -> None:
         (folder / f"{name}.py").write_text(source)
         written.append(name)
-        registry.discover(minarch.models)
+        monkeypatch.setattr(plugins, "_scanned", set())
+        family_names()
 
     yield add
     for name in written:
-        sys.modules.pop(f"minarch.models.{name}", None)
-        if hasattr(minarch.models, name):
-            delattr(minarch.models, name)
+        sys.modules.pop(f"{families.__name__}.{name}", None)
+        if hasattr(families, name):
+            delattr(families, name)
 
 
 def _parametrised_families(test) -> list[str]:
@@ -321,16 +323,17 @@ def test_a_new_family_is_one_file_and_every_suite_covers_it(package_file, tmp_pa
 
 
 def test_importing_the_package_registers_a_file_dropped_into_it(tmp_path):
-    """What start-up does: a fresh ``import minarch.models`` finds the new module alone."""
+    """What start-up does: a fresh ``minarch.models.families`` finds the new module alone."""
     (tmp_path / "lenet5.py").write_text(LENET5)
     script = (
         "import importlib.util, sys\n"
-        "spec = importlib.util.find_spec('minarch.models')\n"
+        "from minarch.models import family_names\n"
+        "spec = importlib.util.find_spec('minarch.models.families')\n"
         f"spec.submodule_search_locations.append({str(tmp_path)!r})\n"
         "package = importlib.util.module_from_spec(spec)\n"
         "sys.modules[spec.name] = package\n"
         "spec.loader.exec_module(package)\n"
-        "print(package.family_names())\n"
+        "print(family_names())\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
@@ -340,13 +343,14 @@ def test_importing_the_package_registers_a_file_dropped_into_it(tmp_path):
 
 def test_the_throwaway_family_is_gone_afterwards():
     assert "lenet5" not in family_names()
-    assert "minarch.models.lenet5" not in sys.modules
+    assert "minarch.models.families.lenet5" not in sys.modules
 
 
-def test_every_module_of_the_package_is_imported():
-    names = [module.name for module in pkgutil.iter_modules(minarch.models.__path__)]
+def test_every_family_module_is_imported():
+    family_names()
+    names = [module.name for module in pkgutil.iter_modules(families.__path__)]
     assert {"cnn", "mlp", "resnet_cifar", "vit"} <= set(names)
-    assert all(f"minarch.models.{name}" in sys.modules for name in names)
+    assert all(f"{families.__name__}.{name}" in sys.modules for name in names)
 
 
 def test_a_module_that_fails_to_import_fails_loudly(package_file):

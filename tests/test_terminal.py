@@ -13,7 +13,8 @@ from rich.console import Console
 
 import minarch
 from minarch.store import open_store
-from minarch.terminal import VIEWS, cell, print_analysis, whole_numbers
+from minarch.tables import TABLES
+from minarch.terminal import cell, print_analysis, whole_numbers
 from tests.cli import TINY_STUDY
 from tests.cli import minarch as minarch_cli
 
@@ -81,7 +82,7 @@ def test_compact_views_fit_80_columns_on_a_real_study(store, table):
     assert lines[0].strip() == f"{table} · tiny · digits" and "row 1" not in lines[0]
     assert max(len(line) for line in lines) <= 80
     headers = set(re.split(r"\s{2,}", lines[2].strip()))
-    assert set(VIEWS[table].values()) <= headers
+    assert set(TABLES[table].view.columns.values()) <= headers
     text = "\n".join(lines)
     assert "%" in text and "nan" not in text and "{" not in text and "…" not in text
 

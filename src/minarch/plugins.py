@@ -1,8 +1,12 @@
-"""Model families and datasets from other packages: plugins, without forking minarch.
+"""Filling the catalogs of model families and datasets: built-in modules and plugins.
 
-A plugin is a module that registers families (``minarch.models.registry.register``)
-or datasets (``minarch.data.registry.register``) when it is imported. The two
-registries load plugins the first time they are asked for a name, so a plugin
+The built-in families and datasets are the modules of ``models/families/`` and
+``data/datasets/``, one file each, imported by ``load_catalog`` the first time a
+registry is asked for a name (so adding one needs no list to edit).
+
+A plugin is a module of another package that registers families
+(``minarch.models.registry.register``) or datasets (``minarch.data.registry.register``)
+when it is imported; the registries load plugins at the same moment, so a plugin
 costs nothing until a study needs names. Plugins are
 
 - the entry points of group ``minarch.plugins`` of the installed packages
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
@@ -23,8 +28,26 @@ from minarch.errors import MinarchError
 GROUP = "minarch.plugins"
 ENV = "MINARCH_PLUGINS"
 
-_imported: set[str] = set()  # module names imported, or being imported
+_imported: set[str] = set()  # plugin module names imported, or being imported
+_scanned: set[str] = set()  # built-in packages whose modules are imported
 _installed: list[tuple[str, str]] | None = None  # (module, where it was named), found once
+
+
+def load_catalog(package: str) -> None:
+    """Import every module of the built-in ``package`` once, then every plugin.
+
+    A built-in module that fails to import fails here, loudly: nothing goes
+    missing silently.
+    """
+    if package not in _scanned:
+        _scanned.add(package)  # first: a module that asks its registry does not recurse
+        try:
+            for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+                importlib.import_module(f"{package}.{module.name}")
+        except BaseException:
+            _scanned.discard(package)
+            raise
+    load_plugins()
 
 
 def load_plugins() -> None:

@@ -16,15 +16,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from minarch.analysis.compression import minimal_bits, redundancy
+from minarch.analysis.difficulty import dataset_order
 from minarch.analysis.regimes import REGIMES
 from minarch.analysis.result import Analysis
 from minarch.analysis.selection import ARCH, chosen_configurations, in_configurations
 from minarch.analysis.statistics import Trend, stratified_spearman
+
+if TYPE_CHECKING:
+    from minarch.analysis.stored import TableInput
 
 CLAIMS_COLUMNS = [
     "claim",
@@ -77,6 +82,14 @@ def claims(data: ClaimInput) -> pd.DataFrame:
         families_agree(data),
     ]
     return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
+
+
+def claims_table(study: TableInput) -> pd.DataFrame:
+    """The ``claims`` table (``minarch.tables``) of a stored study; empty before a run finished."""
+    if study.analysis.architectures.empty:
+        return pd.DataFrame(columns=CLAIMS_COLUMNS)
+    order = dataset_order(study.runs, order=study.thresholds.difficulty_order)
+    return claims(ClaimInput(study.analysis, study.runs, study.compression, order))
 
 
 def regimes_in_order(data: ClaimInput) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ import pandas as pd
 from minarch.analysis.statistics import spearman
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
+
+if TYPE_CHECKING:
+    from minarch.analysis.stored import TableInput
 
 COMPRESSION_COLUMNS = (
     "run_id",
@@ -735,3 +739,31 @@ def _widths(text: object) -> dict[str, float]:
         if isinstance(width, int | float) and not isinstance(width, bool):
             out[str(layer)] = float(width)
     return out
+
+
+def redundancy_table(study: TableInput) -> pd.DataFrame:
+    """The ``redundancy`` table (``minarch.tables``) under the study's ``prune_delta``."""
+    frame = study.compression
+    return pd.DataFrame() if frame.empty else redundancy(frame, delta=study.thresholds.prune_delta)
+
+
+def phases_table(study: TableInput) -> pd.DataFrame:
+    """The ``phases`` table: each pruning curve's phase boundaries."""
+    frame, t = study.compression, study.thresholds
+    if frame.empty:
+        return pd.DataFrame()
+    return phases(frame, delta=t.prune_delta, collapse_margin=t.collapse_margin).boundaries
+
+
+def min_bits_table(study: TableInput) -> pd.DataFrame:
+    """The ``min-bits`` table under the study's ``quant_delta``."""
+    frame = study.compression
+    return (
+        pd.DataFrame() if frame.empty else minimal_bits(frame, delta=study.thresholds.quant_delta)
+    )
+
+
+def int8_table(study: TableInput) -> pd.DataFrame:
+    """The ``int8`` table: real int8 models against fp32."""
+    frame = study.compression
+    return pd.DataFrame() if frame.empty else int8_comparison(frame)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,6 +17,9 @@ from minarch.analysis.selection import (
     validated_on_test,
 )
 from minarch.spec.schema import AnalysisSpec
+
+if TYPE_CHECKING:
+    from minarch.analysis.stored import TableInput
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,21 @@ def analyze(
     table = architecture_table(classified)
     minimal = minimal_parameters(classified, t)
     return Analysis(classified, table, minimal, t, validated_on_test(runs), incomplete_count(runs))
+
+
+def minimal_table(study: TableInput) -> pd.DataFrame:
+    """The ``minimal`` table (``minarch.tables``): P_min and P_over per family."""
+    return study.analysis.minimal
+
+
+def architectures_table(study: TableInput) -> pd.DataFrame:
+    """The ``architectures`` table: every configuration's regime."""
+    return study.analysis.architectures
+
+
+def runs_table(study: TableInput) -> pd.DataFrame:
+    """The ``runs`` table: every base run's regime and the rule that decided it."""
+    return study.analysis.runs
 
 
 def definitions(t: AnalysisSpec) -> tuple[str, ...]:

@@ -1,26 +1,34 @@
 """Datasets as in-memory tensors: registry, official-format loaders, checksums,
 downloads and batched on-device augmentation.
 
-Importing the loader modules registers their datasets.
+The catalog (``registry.py``, the dataset modules in ``datasets/``) imports no
+torch; tensors, loading and augmentation do, and are imported on first use.
 """
 
-from minarch.data import cifar, cifar_jpeg, generated, idx, imagefolder  # noqa: F401  (registration)
-from minarch.data.augment import augment
-from minarch.data.dataset import Dataset, split_dataset
-from minarch.data.files import FileCheck
-from minarch.data.load import check_dataset, default_data_dir, load_dataset
 from minarch.data.registry import (
     DatasetInfo,
     dataset_info,
     dataset_names,
     needs_folder,
 )
+from minarch.lazy import on_first_use
+
+__getattr__ = on_first_use(
+    __name__,
+    {
+        "Dataset": "dataset",
+        "FileCheck": "files",
+        "check_dataset": "load",
+        "default_data_dir": "load",
+        "load_dataset": "load",
+        "split_dataset": "dataset",
+    },
+)
 
 __all__ = [
     "Dataset",
     "DatasetInfo",
     "FileCheck",
-    "augment",
     "check_dataset",
     "dataset_info",
     "dataset_names",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -50,9 +51,17 @@ class Dataset:
 
 
 def build_dataset(
-    info: DatasetInfo, train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor
+    info: DatasetInfo,
+    train_x: Tensor | np.ndarray,
+    train_y: Tensor | np.ndarray,
+    val_x: Tensor | np.ndarray,
+    val_y: Tensor | np.ndarray,
 ) -> Dataset:
-    """Check the splits against ``info`` and attach the train statistics."""
+    """Check the splits against ``info`` and attach the train statistics.
+
+    NumPy arrays are taken without a copy, so a loader module need not import torch.
+    """
+    train_x, train_y, val_x, val_y = map(torch.as_tensor, (train_x, train_y, val_x, val_y))
     for split, x, y in (("train", train_x, train_y), ("validation", val_x, val_y)):
         if tuple(x.shape[1:]) != info.input_shape:
             raise DataError(

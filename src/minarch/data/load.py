@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
-from minarch.data.dataset import Dataset
 from minarch.data.files import FileCheck, check_files
 from minarch.data.registry import SOURCES, LoadRequest, get_entry
 from minarch.errors import DataError
+
+if TYPE_CHECKING:
+    from minarch.data.dataset import Dataset
 
 DATA_DIR_ENV = "MINARCH_DATA_DIR"
 

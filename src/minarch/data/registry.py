@@ -1,6 +1,7 @@
-"""The dataset registry: the package's one table of names, shapes and sources.
+"""The dataset catalog: the package's one table of names, shapes and sources; no torch.
 
-Each loader module registers its datasets under explicit names at import time.
+Each module of ``data/datasets/`` registers its datasets under explicit names when
+imported, and ``load_catalog`` imports them all the first time a name is asked for.
 ``SOURCES`` holds every official file's digest and download mirrors, one entry per
 dataset, and is read at call time, so a test can swap in its own files with
 ``monkeypatch.setitem(SOURCES, name, ...)`` instead of a checksum-skipping flag.
@@ -14,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from minarch.errors import DataError
-from minarch.plugins import load_plugins
+from minarch.plugins import load_catalog
 
 if TYPE_CHECKING:
     from minarch.data.dataset import Dataset
@@ -97,6 +98,7 @@ class Entry:
         return self.describe is not None
 
 
+BUILT_IN = "minarch.data.datasets"
 _ENTRIES: dict[str, Entry] = {}
 SOURCES: dict[str, Source] = {}
 
@@ -121,7 +123,7 @@ def register(
 
 
 def get_entry(name: str) -> Entry:
-    load_plugins()  # a plugin's dataset is looked up like any other (minarch.plugins)
+    load_catalog(BUILT_IN)  # built-in and plugin datasets are looked up alike
     try:
         return _ENTRIES[name]
     except KeyError:
@@ -136,7 +138,7 @@ def needs_folder(name: str) -> bool:
 
 
 def dataset_names() -> list[str]:
-    load_plugins()
+    load_catalog(BUILT_IN)
     return sorted(_ENTRIES)
 
 

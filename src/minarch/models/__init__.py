@@ -1,25 +1,23 @@
 """Model families, built and counted through one registry.
 
-Importing this package imports every module in it, and each family module
-registers itself (``registry.discover``), so a new family is one new file;
-other packages use only the functions re-exported here.
+The catalog (``registry.py``, the family schemas in ``families/``) imports no
+torch; building, counting and timing models do, and are imported on first use.
+Other packages use only the names re-exported here.
 """
 
-import sys
+from minarch.lazy import on_first_use
+from minarch.models.registry import Example, config_class, describe, example, family_names
 
-from minarch.models.counting import count_flops, count_parameters
-from minarch.models.latency import cpu_latency_ms, serialized_size
-from minarch.models.registry import (
-    Example,
-    build_model,
-    config_class,
-    describe,
-    discover,
-    example,
-    family_names,
+__getattr__ = on_first_use(
+    __name__,
+    {
+        "build_model": "build",
+        "count_flops": "counting",
+        "count_parameters": "counting",
+        "cpu_latency_ms": "latency",
+        "serialized_size": "latency",
+    },
 )
-
-discover(sys.modules[__name__])
 
 __all__ = [
     "Example",

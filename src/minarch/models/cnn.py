@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.registry import Example, register
+from minarch.models.families.cnn import CNNConfig
 from minarch.models.shapes import spatial_dims
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
@@ -15,22 +12,6 @@ _BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
 _POOL = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d}
 _POOL |= {("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}
 _GLOBAL_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
-
-
-def _odd(kernel: int) -> int:
-    if kernel % 2 == 0:
-        raise ValueError("kernel must be odd so that 'same' padding is symmetric")
-    return kernel
-
-
-class CNNConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    depth: int = Field(default=2, ge=1, description="conv blocks")
-    channels: int = Field(gt=0, description="channels of every conv block")
-    kernel: Annotated[int, Field(ge=1), AfterValidator(_odd)] = 3
-    pooling: Literal["max", "avg", "none"] = "max"
-    batch_norm: bool = True
 
 
 class CNN(nn.Module):
@@ -71,17 +52,3 @@ class CNN(nn.Module):
 def build(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int) -> CNN:
     spatial_dims("cnn", input_shape, (1, 2))
     return CNN(input_shape[0], input_shape[1:], num_classes, config)
-
-
-def describe(config: CNNConfig) -> str:
-    label = f"cnn d{config.depth} c{config.channels}"
-    if config.kernel != 3:
-        label += f" k{config.kernel}"
-    if config.pooling != "max":
-        label += f" pool-{config.pooling}"
-    return label if config.batch_norm else f"{label} no-bn"
-
-
-register(
-    "cnn", CNNConfig, build, describe, example=Example(CNNConfig(depth=3, channels=16), (3, 8, 8))
-)

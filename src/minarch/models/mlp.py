@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from minarch.models.registry import Example, register
+from minarch.models.families.mlp import MLPConfig
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -16,14 +14,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
 }
-
-
-class MLPConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    depth: int = Field(default=1, ge=0, description="hidden layers")
-    width: int = Field(gt=0, description="units per hidden layer")
-    activation: Literal["relu", "gelu", "tanh", "sigmoid"] = "relu"
 
 
 class MLP(nn.Module):
@@ -43,13 +33,3 @@ class MLP(nn.Module):
 
 def build(config: MLPConfig, input_shape: tuple[int, ...], num_classes: int) -> MLP:
     return MLP(math.prod(input_shape), num_classes, config)
-
-
-def describe(config: MLPConfig) -> str:
-    label = f"mlp d{config.depth} w{config.width}"
-    return label if config.activation == "relu" else f"{label} {config.activation}"
-
-
-register(
-    "mlp", MLPConfig, build, describe, example=Example(MLPConfig(depth=2, width=32), (1, 8, 8))
-)

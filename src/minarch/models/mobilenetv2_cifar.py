@@ -8,11 +8,10 @@ parameters with 10 classes.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from minarch.models.blocks import conv_bn
-from minarch.models.registry import Example, register
+from minarch.models.families.mobilenetv2_cifar import MobileNetV2Config
 from minarch.models.shapes import spatial_dims
 
 # (expansion t, output channels c, repeats n, first stride s); paper table 2 with s=1 in row 2.
@@ -31,12 +30,6 @@ def round_channels(channels: float, divisor: int = 8) -> int:
     """Nearest multiple of ``divisor`` that loses at most 10 % of ``channels``."""
     rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * channels else rounded
-
-
-class MobileNetV2Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    width_multiplier: float = Field(default=1.0, gt=0, description="scales every channel count")
 
 
 class InvertedResidual(nn.Module):
@@ -86,16 +79,3 @@ class MobileNetV2Cifar(nn.Module):
 def build(config: MobileNetV2Config, input_shape: tuple[int, ...], num_classes: int):
     spatial_dims("mobilenetv2_cifar", input_shape, (2,))
     return MobileNetV2Cifar(input_shape[0], num_classes, config.width_multiplier)
-
-
-def describe(config: MobileNetV2Config) -> str:
-    return f"mobilenetv2_cifar ×{config.width_multiplier:g}"
-
-
-register(
-    "mobilenetv2_cifar",
-    MobileNetV2Config,
-    build,
-    describe,
-    example=Example(MobileNetV2Config(width_multiplier=0.25), (3, 8, 8)),
-)

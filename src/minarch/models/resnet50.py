@@ -6,21 +6,14 @@ reference (25.6 M parameters, about 4.1e9 MACs at 1000 classes).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from minarch.models.blocks import Bottleneck, ResNet, conv_bn, projection, scaled
-from minarch.models.registry import Example, register
+from minarch.models.families.resnet50 import ResNet50Config
 from minarch.models.shapes import spatial_dims
 
 _BLOCKS = (3, 4, 6, 3)
 _WIDTHS = (64, 128, 256, 512)
-
-
-class ResNet50Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    width_multiplier: float = Field(default=1.0, gt=0, description="scales every channel count")
 
 
 def build(config: ResNet50Config, input_shape: tuple[int, ...], num_classes: int) -> ResNet:
@@ -36,16 +29,3 @@ def build(config: ResNet50Config, input_shape: tuple[int, ...], num_classes: int
         for index, (blocks, width) in enumerate(zip(_BLOCKS, _WIDTHS, strict=True))
     ]
     return ResNet(stem, Bottleneck, channels, plan, num_classes, projection)
-
-
-def describe(config: ResNet50Config) -> str:
-    return f"resnet50 ×{config.width_multiplier:g}"
-
-
-register(
-    "resnet50",
-    ResNet50Config,
-    build,
-    describe,
-    example=Example(ResNet50Config(width_multiplier=0.0625), (3, 8, 8)),
-)

@@ -11,23 +11,12 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from minarch.errors import ModelError
+from minarch.models.families.vit import ViTConfig
 from minarch.models.init import OwnParameters
-from minarch.models.registry import Example, register
 from minarch.models.shapes import format_size, spatial_dims
-
-
-class ViTConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    patch_size: int = Field(default=4, gt=0, description="patch side (or length for 1-D)")
-    dim: int = Field(gt=0, description="token embedding width")
-    depth: int = Field(default=2, ge=1, description="encoder blocks")
-    heads: int = Field(default=2, gt=0, description="attention heads; must divide dim")
-    mlp_ratio: float = Field(default=2.0, gt=0, description="MLP hidden width / dim")
 
 
 class Attention(nn.Module):
@@ -115,11 +104,3 @@ def build(config: ViTConfig, input_shape: tuple[int, ...], num_classes: int) -> 
             f"patch size {config.patch_size}"
         )
     return ViT(input_shape[0], spatial, num_classes, config)
-
-
-def describe(config: ViTConfig) -> str:
-    label = f"vit p{config.patch_size} dim{config.dim} d{config.depth} h{config.heads}"
-    return label if config.mlp_ratio == 2.0 else f"{label} mlp×{config.mlp_ratio:g}"
-
-
-register("vit", ViTConfig, build, describe, example=Example(ViTConfig(dim=16, depth=1), (3, 8, 8)))

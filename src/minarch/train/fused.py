@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minarch.data import augment
+from minarch.data.augment import augment
 from minarch.train.engine import fleet_chunk_size
 from minarch.train.fleet import Fleet
 from minarch.train.hooks import Hooks

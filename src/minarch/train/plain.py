@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minarch.data import augment
+from minarch.data.augment import augment
 from minarch.train.hooks import Hooks
 from minarch.train.recipe import lr_factor, make_optimizer, member_generators, windows
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe

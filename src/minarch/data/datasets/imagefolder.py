@@ -8,16 +8,18 @@ its SHA-256, beside it or else in the user's cache folder.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from minarch.data.cache import find, store
-from minarch.data.dataset import Dataset, build_dataset
 from minarch.data.files import file_digest, safe_extract
 from minarch.data.registry import DatasetInfo, LoadRequest, register
 from minarch.errors import DataError
+
+if TYPE_CHECKING:
+    from minarch.data.dataset import Dataset
 
 DEFAULT_IMAGE_SIZE = 64
 _LAYOUT = "expected root/train/<class>/<image> and root/val/<class>/<image> (or root/test/)"
@@ -78,6 +80,8 @@ def _describe(root: Path, image_size: int | None) -> DatasetInfo:
 )
 def load_imagefolder(req: LoadRequest) -> Dataset:
     """Classes are the train sub-folders in sorted order, so labels are stable."""
+    from minarch.data.dataset import build_dataset
+
     if req.path is None:
         raise DataError(f"imagefolder: give the folder's path; {_LAYOUT}")
     root = _image_root(req.path)
@@ -108,7 +112,7 @@ def _image_files(class_dir: Path) -> list[Path]:
 
 def _read_split(
     folder: Path, classes: list[str], size: int, *, require_all: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for label, name in enumerate(classes):
         class_dir = folder / name
@@ -119,8 +123,7 @@ def _read_split(
         labels.extend([label] * len(files))
     if not images:
         raise DataError(f"imagefolder: {folder} has no images; {_LAYOUT}")
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(labels, dtype=torch.int64)
+    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2)), np.array(labels, np.int64)
 
 
 def read_image(path: Path, size: int) -> np.ndarray:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import io
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from minarch.data.cache import find, read_arrays, store_arrays
-from minarch.data.dataset import Dataset, build_dataset
 from minarch.data.files import fetch, open_archive
 from minarch.data.registry import DatasetInfo, LoadRequest, Source, register
 from minarch.errors import DataError
+
+if TYPE_CHECKING:
+    from minarch.data.dataset import Dataset
 
 ARCHIVE = "cifar10-jpeg.tar.gz"
 # The class folders in sorted order, which is CIFAR-10's label order 0-9.
@@ -60,6 +62,8 @@ _LAYOUT = f"expected {_TOP}/train|test/<class>/<image>.jpg"
     ),
 )
 def load_cifar10_jpeg(req: LoadRequest) -> Dataset:
+    from minarch.data.dataset import build_dataset
+
     fetch(req.info.name, req.root, req.source, download=req.download)
     sha256 = req.source.files[ARCHIVE]
     name = f"cifar10-jpeg-{sha256[:16]}.npz"
@@ -69,7 +73,7 @@ def load_cifar10_jpeg(req: LoadRequest) -> Dataset:
     else:
         arrays = decode_archive(req.root / ARCHIVE)
         store_arrays(name, req.root, arrays)
-    return build_dataset(req.info, *(torch.from_numpy(arrays[k]) for k in _KEYS))
+    return build_dataset(req.info, *(arrays[k] for k in _KEYS))
 
 
 def decode_archive(archive: Path) -> dict[str, np.ndarray]:

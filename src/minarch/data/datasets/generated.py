@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from minarch.data.cache import find, read_arrays, store_arrays
-from minarch.data.dataset import Dataset, build_dataset
 from minarch.data.registry import DatasetInfo, LoadRequest, register
+
+if TYPE_CHECKING:
+    from minarch.data.dataset import Dataset
 
 _DIGITS_SEED = 0
 _DIGITS_TEST_FRACTION = 0.2
@@ -33,14 +35,15 @@ def load_digits(req: LoadRequest) -> Dataset:
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
+    from minarch.data.dataset import build_dataset
+
     bunch = sklearn_digits()
     x = bunch.data.reshape(-1, 1, 8, 8).astype(np.uint8)
     y = bunch.target.astype(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=_DIGITS_TEST_FRACTION, stratify=y, random_state=_DIGITS_SEED
     )
-    tensors = (torch.from_numpy(a) for a in (x_train, y_train, x_test, y_test))
-    return build_dataset(req.info, *tensors)
+    return build_dataset(req.info, x_train, y_train, x_test, y_test)
 
 
 @register(
@@ -56,14 +59,16 @@ def load_digits(req: LoadRequest) -> Dataset:
 )
 def load_mnist1d(req: LoadRequest) -> Dataset:
     """Generate the default MNIST-1D once and reuse the cached arrays after."""
+    from minarch.data.dataset import build_dataset
+
     cached = find(_MNIST1D_CACHE, req.root)
     if cached is not None:
         arrays = read_arrays(cached, _MNIST1D_KEYS)
     else:
         arrays = _generate()
         store_arrays(_MNIST1D_CACHE, req.root, arrays)
-    x, y, x_test, y_test = (torch.from_numpy(arrays[k]) for k in _MNIST1D_KEYS)
-    return build_dataset(req.info, x.unsqueeze(1), y, x_test.unsqueeze(1), y_test)
+    x, y, x_test, y_test = (arrays[k] for k in _MNIST1D_KEYS)
+    return build_dataset(req.info, x[:, None], y, x_test[:, None], y_test)
 
 
 def _generate() -> dict[str, np.ndarray]:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import pickle
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from minarch.data.dataset import Dataset, build_dataset
 from minarch.data.files import fetch
 from minarch.data.registry import DatasetInfo, LoadRequest, Source, register
 from minarch.errors import DataError
+
+if TYPE_CHECKING:
+    from minarch.data.dataset import Dataset
 
 _MIRRORS = ("https://www.cs.toronto.edu/~kriz/",)
 _CITATION = "Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009"
 
 
-def read_batches(paths: list[Path], label_key: bytes) -> tuple[torch.Tensor, torch.Tensor]:
+def read_batches(paths: list[Path], label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate batches into (N, 3, 32, 32) uint8 images and int64 labels.
 
     Unpickling is safe here only because ``fetch`` verified each file's MD5.
@@ -35,12 +37,14 @@ def read_batches(paths: list[Path], label_key: bytes) -> tuple[torch.Tensor, tor
                 f"{path}: not an official CIFAR batch ({exc!r}); delete it to re-download"
             ) from None
         images.append(data)
-    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+    return np.concatenate(images), np.concatenate(labels)
 
 
 def _load(
     req: LoadRequest, *, train: tuple[str, ...], test: tuple[str, ...], label_key: bytes
 ) -> Dataset:
+    from minarch.data.dataset import build_dataset
+
     fetch(req.info.name, req.root, req.source, download=req.download)
     folder = req.root / req.source.extracted_dir
     return build_dataset(

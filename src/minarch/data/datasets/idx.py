@@ -6,14 +6,16 @@ import gzip
 import math
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from minarch.data.dataset import Dataset, build_dataset
 from minarch.data.files import fetch
 from minarch.data.registry import DatasetInfo, LoadRequest, Source, register
 from minarch.errors import DataError
+
+if TYPE_CHECKING:
+    from minarch.data.dataset import Dataset
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -42,15 +44,17 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
-def _split(root: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _split(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(root / f"{prefix}-images-idx3-ubyte.gz", IMAGES_MAGIC)
     labels = read_idx(root / f"{prefix}-labels-idx1-ubyte.gz", LABELS_MAGIC)
     if len(images) != len(labels):
         raise DataError(f"{root}: {prefix} has {len(images)} images but {len(labels)} labels")
-    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+    return images[:, None].copy(), labels.astype(np.int64)
 
 
 def load_idx(req: LoadRequest) -> Dataset:
+    from minarch.data.dataset import build_dataset
+
     fetch(req.info.name, req.root, req.source, download=req.download)
     return build_dataset(req.info, *_split(req.root, "train"), *_split(req.root, "t10k"))
 
