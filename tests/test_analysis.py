@@ -411,3 +411,72 @@ def test_report_section_with_one_dataset_has_no_complexity_figure():
     section = convergence_regimes(ReportInput(*study_frames(("digits",))))
     assert [f.slug for f in section.figures] == ["regime-map-digits", "regime-curves-digits"]
     assert "the default thresholds" in section.parts[0]
+
+
+# --- A.2 revised: P_stable, the accuracy bar, edges, interleaved regimes -----------------
+
+
+def test_the_bar_is_the_best_of_every_family_unless_a_target_or_the_family_is_asked():
+    """The ladder's CIFAR ViT had a bar of 29.9 %: 90 % of its own poor best looked cheap."""
+    strong = classified({1_000: stable(0.95), 10_000: stable(0.96)}, family="cnn")
+    weak = classified({100: stable(0.30), 1_000: stable(0.33)}, family="vit")
+    both = pd.concat([strong, weak], ignore_index=True)
+    table = minimal_parameters(both, AnalysisSpec(bootstrap=0)).set_index("family")
+    assert table.loc["vit", "bar_source"] == "all families"
+    assert table.loc["vit", "accuracy_bar"] == pytest.approx(0.9 * 0.96)
+    assert table.loc["vit", "p_min_edge"] == "not_reached" and np.isnan(table.loc["vit", "p_min"])
+    assert table.loc["vit", "p_stable"] == 100  # stable, only not accurate
+    own = AnalysisSpec(bootstrap=0, p_min_reference="family")
+    old = minimal_parameters(both, own).set_index("family")
+    assert old.loc["vit", "p_min"] == 100 and old.loc["vit", "bar_source"] == "family"
+    target = AnalysisSpec(bootstrap=0, target_accuracy={"d": 0.955})
+    found = minimal_parameters(both, target).set_index("family")
+    assert found.loc["cnn", "bar_source"] == "target" and found.loc["cnn", "accuracy_bar"] == 0.955
+    assert found.loc["cnn", "p_min"] == 10_000 and found.loc["cnn", "p_min_edge"] == "upper"
+
+
+def test_p_stable_and_p_min_flag_their_edges():
+    archs = {10: [("unstable", 0.1)] * 3, 100: stable(0.5), 1_000: stable(0.9), 10_000: stable(0.9)}
+    row = minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[0]
+    assert (row["p_stable"], row["p_stable_edge"]) == (100, "")
+    assert (row["p_min"], row["p_min_edge"]) == (1_000, "")
+    assert row["largest_params"] == 10_000
+
+
+def test_overfitting_below_p_min_is_interleaved_not_bands():
+    """On CIFAR, P_over (394,634) < P_min (427,658), yet bands were drawn."""
+    archs = {
+        100: [("overfitting", 0.5)] * 3,
+        1_000: [("overfitting", 0.9)] * 3,
+        10_000: [("overfitting", 0.95)] * 3,
+    }
+    row = minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[0]
+    assert row["p_over"] == 100 and row["p_min"] == 1_000 and row["interleaved"]
+    archs[100] = stable(0.5)
+    row = minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[0]
+    assert row["p_over"] == 1_000 and row["interleaved"]  # P_over = P_min: interleaved
+    archs[1_000] = stable(0.9)
+    assert not minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[
+        0, "interleaved"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("analysis", "message"),
+    [
+        (
+            "{target_accuracy: {digits: 0.05}}",
+            "analysis.target_accuracy.digits: 0.05 is not above chance",
+        ),
+        ("{target_accuracy: {digits: 1.5}}", "analysis.target_accuracy.digits"),
+        ("{target_accuracy: {mnist: 0.9}}", "analysis.target_accuracy: 'mnist' is not one of"),
+        ("{difficulty_order: [cifar10]}", "analysis.difficulty_order: 'cifar10' is not one of"),
+    ],
+)
+def test_a_bad_accuracy_target_is_one_line_and_exit_2(tmp_path, analysis, message):
+    from tests.cli import TINY_STUDY, minarch
+
+    (tmp_path / "s.yaml").write_text(TINY_STUDY + f"analysis: {analysis}\n")
+    result = minarch("plan", "s.yaml", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

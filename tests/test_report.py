@@ -301,3 +301,29 @@ def test_pngs_grow_taller_for_long_legends_only():
     assert _options(figure(3, hidden=40)) == PNG_OPTIONS  # hidden twins take no room
     tall = _options(figure(28))["height"]
     assert tall > PNG_OPTIONS["height"] and tall >= 28 * 30
+
+
+def test_the_report_says_at_its_top_which_configurations_it_left_out(tmp_path):
+    running = lambda fam, size, seed: "running" if (fam, size, seed) == ("mlp", 0, 2) else "done"  # noqa: E731
+    runs, epochs = frames(datasets=("digits",), state_of=running)
+    html = write_report(runs, epochs, tmp_path, title="t", png=False).read_text()
+    top = html[: html.index("<section")]
+    assert (
+        "1 configuration with seeds not yet finished (pending, running or failed) left out" in top
+    )
+
+
+def test_p_min_bounds_and_interleaved_regimes_are_marked_in_table_and_figures():
+    from minarch.reporting.sections.regimes import EDGE_SYMBOLS, convergence_regimes
+
+    runs, epochs = frames()
+    section = convergence_regimes(ReportInput(runs, epochs))
+    minimal = ReportInput(runs, epochs).analysis.minimal
+    html = "".join(p for p in section.parts if isinstance(p, str))
+    for row in minimal.itertuples():
+        mark = {"lower": "≤ ", "upper": "≥ ", "not_reached": "not reached (&gt; "}.get(row.p_min_edge, "")
+        assert mark in html
+    (fig,) = [f.figure for f in section.figures if f.slug == "p-min-vs-dataset"]
+    symbols = {s for trace in fig.data for s in trace.marker.symbol}
+    assert symbols <= set(EDGE_SYMBOLS.values()) | {"circle", "square", "diamond"}
+    assert {EDGE_SYMBOLS[e] for e in minimal["p_min_edge"] if e} <= symbols
