@@ -97,10 +97,14 @@ def test_regime_findings_give_each_p_min_with_its_edges():
         "rank): 1,200 on Digits (8x8), 12,700 on MNIST-1D."
     ) in sentences
     assert any(
-        s.startswith("vit on Digits (8x8): P_min not reached (> 100,000)") for s in sentences
+        s.startswith("vit on Digits (8x8): P_min not reached (> 100,000): none of its 4 sizes")
+        for s in sentences
     )
     assert any(
-        s.startswith("mlp on MNIST-1D: P_min = 12,700 parameters (bar 81.0 % (all families))")
+        s.startswith(
+            "mlp on MNIST-1D: P_min = 12,700 parameters (accuracy bar 81.0 %, 90 % of the best "
+            "of any family)"
+        )
         for s in sentences
     )
     low = next(s for s in sentences if s.startswith("cnn on Digits (8x8)"))

@@ -105,7 +105,7 @@ def regimes(result: Analysis, datasets: Sequence[str]) -> list[str]:
             sentences.append(f"For {family}, P_min {words}: {steps}.")
     for dataset in datasets:
         for row in minimal[minimal["dataset"] == dataset].itertuples(index=False):
-            sentences.append(f"{row.family} on {dataset_title(dataset)}: {_p_min(row)}.")
+            sentences.append(f"{row.family} on {dataset_title(dataset)}: {_p_min(row, t)}.")
     counts = result.runs["regime"].value_counts()
     total = int(counts.sum())
     if total:
@@ -261,14 +261,19 @@ def _join(names: Sequence[object]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _p_min(row: Any) -> str:
-    bar = f"bar {_pct(row.accuracy_bar)} ({row.bar_source})"
+def _p_min(row: Any, t: AnalysisSpec) -> str:
+    source = {
+        "target": "the study's target",
+        "all families": f"{_share(t.accuracy_fraction)} of the best of any family",
+        "family": f"{_share(t.accuracy_fraction)} of the family's best",
+    }[row.bar_source]
+    bar = f"accuracy bar {_pct(row.accuracy_bar)}, {source}"
     stable = _named("P_stable", bound(row.p_stable, row.p_stable_edge, row.largest_params))
-    text = _named("P_min", bound(row.p_min, row.p_min_edge, row.largest_params)) + " parameters"
+    text = _named("P_min", bound(row.p_min, row.p_min_edge, row.largest_params))
     if row.p_min_edge == "not_reached":
-        text += f": no size tested reaches the {bar} (of {row.n_architectures} sizes)"
+        text += f": none of its {row.n_architectures} sizes reaches the {bar}"
     else:
-        text += f" ({bar})"
+        text += f" parameters ({bar})"
     text += f"; {stable}"
     if row.p_min_edge == "upper":
         text += (
