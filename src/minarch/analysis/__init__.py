@@ -18,7 +18,7 @@ from minarch.analysis.compression import (
     pruning_curves,
     redundancy,
 )
-from minarch.analysis.extend import grid_extensions
+from minarch.analysis.extend import grid_extensions, size_directions, size_extensions
 from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classify_runs
@@ -58,6 +58,8 @@ __all__ = [
     "phases",
     "pruning_curves",
     "redundancy",
+    "size_directions",
+    "size_extensions",
     "stored_study",
     "study_table",
 ]
