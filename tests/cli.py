@@ -44,3 +44,28 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
         "loading PyTorch, planning the runs, loading the data"
     )
     return lines[1:] if opening else lines
+
+
+FULL_STUDY = """
+name: full
+datasets: [digits]
+models:
+  - family: mlp
+    width: [4, 16]
+training:
+  optimizer: adamw
+  lr: [0.003, 0.03]
+  weight_decay: [0.0, 0.001]
+  epochs: 2
+  batch_size: 64
+seeds: 1
+prune:
+  unstructured: {scope: [global], sparsity: [0.5, 0.9]}
+  pipelines: [oneshot]
+quantize:
+  bits: [8, 4]
+  granularity: [channel]
+  int8: true
+"""
+"""A small study with every kind of analysis table: regimes, pruning, quantization and
+a 2 x 2 learning-rate x weight-decay grid."""

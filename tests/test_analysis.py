@@ -88,10 +88,34 @@ def test_diverged_in_its_first_epoch_has_no_curve_and_is_still_classified():
     assert tuple(classified.loc[0, ["regime", "rule"]]) == ("unstable", "divergence")
 
 
-def test_no_progress():
+def test_no_progress_and_loss_blow_up():
+    """A loss above 90 % of ln C is unstable; the validation accuracy says which kind."""
     flat = np.linspace(2.30, 2.10, EPOCHS)  # fell 8.7 %: less than 10 %
-    assert verdict({"train_loss": flat}) == ("unstable", "no progress")
+    guessing = {"val_acc": np.full(EPOCHS, 0.15), "train_acc": np.full(EPOCHS, 0.5)}
+    assert verdict({"train_loss": flat, **guessing}) == ("unstable", "no progress")
+    # the logistic model at lr 30: loss 12.8, yet 87.8 % validation accuracy
+    assert verdict({"train_loss": flat}) == ("unstable", "loss blow-up")
     assert verdict({"train_loss": np.linspace(2.30, 2.05, EPOCHS)})[0] == "learning"
+
+
+def test_training_metrics_are_the_eval_mode_pass_where_stored():
+    """The running train-mode mean understates the gap (87.6 % train against 93.2 % val)."""
+    running = {"train_acc": np.full(EPOCHS, 0.876), "val_acc": np.linspace(0.5, 0.80, EPOCHS)}
+    assert verdict(running) == ("learning", "none")
+    measured = {**running, "train_eval_acc": np.full(EPOCHS, 0.95)}
+    measured["train_eval_loss"] = np.linspace(2.3, 0.2, EPOCHS)
+    runs, epochs = run_frames([({}, measured), ({"seed": 1, "lr": 1e-2}, running)])
+    epochs.loc[epochs["run_id"] == "r1", ["train_eval_acc", "train_eval_loss"]] = np.nan
+    classified = classify_runs(runs, epochs).set_index("run_id")
+    assert tuple(classified.loc["r0", ["rule", "train_metrics"]]) == (
+        "train-validation gap",
+        "eval",
+    )
+    assert classified.loc["r0", "final_train_acc"] == 0.95
+    # an old store's run (eval columns NaN) falls back to the running means
+    assert tuple(classified.loc["r1", ["rule", "train_metrics"]]) == ("none", "running")
+    stuck = {**measured, "train_eval_loss": np.full(EPOCHS, 2.25)}  # the eval loss decides
+    assert verdict(stuck) == ("unstable", "loss blow-up")
 
 
 def test_below_chance():
@@ -146,12 +170,26 @@ def test_train_validation_gap():
 
 def test_rules_apply_in_order():
     both = {"train_loss": np.full(EPOCHS, 2.3), "train_acc": np.full(EPOCHS, 0.99)}
-    assert verdict(both) == ("unstable", "no progress")
+    assert verdict(both) == ("unstable", "loss blow-up")  # val acc 90 %: not "no progress"
 
 
 def test_pending_and_failed_runs_are_not_classified():
-    runs, epochs = run_frames([({}, {}), ({"state": "failed"}, {}), ({"state": "pending"}, {})])
+    other = [({"state": "failed", "lr": 1e-2}, {}), ({"state": "pending", "lr": 1e-1}, {})]
+    runs, epochs = run_frames([({}, {}), *other])
     assert list(classify_runs(runs, epochs)["run_id"]) == ["r0"]
+
+
+def test_a_configuration_with_an_unfinished_seed_is_left_out_whole():
+    """A study still running averaged 2 of 3 seeds; now it waits for the third, and says so."""
+    low = {"val_acc": np.linspace(0.3, 0.5, EPOCHS)}
+    specs = [({"seed": 0}, {}), ({"seed": 1}, {}), ({"seed": 2, "state": "running"}, low)]
+    specs += [({"seed": s, "lr": 1e-2}, low) for s in range(3)]
+    runs, epochs = run_frames(specs)
+    result = analyze(runs, epochs, AnalysisSpec(bootstrap=0))
+    assert set(result.runs["run_id"]) == {"r3", "r4", "r5"}
+    assert result.architectures["lr"].tolist() == [1e-2]
+    assert result.incomplete == 1
+    assert result.notes[0].startswith("1 configuration with seeds not yet finished")
 
 
 def test_missing_column_is_a_minarch_error():
@@ -206,7 +244,7 @@ def test_majority_ties_go_to_the_worse_regime():
 def test_p_min_not_reached_when_nothing_is_stable():
     archs = {10: [("unstable", 0.1)] * 3, 100: [("unstable", 0.2)] * 3}
     (row,) = minimal_parameters(classified(archs)).to_dict("records")
-    assert not row["reached"]
+    assert row["p_min_edge"] == row["p_stable_edge"] == "not_reached"
     assert np.isnan(row["p_min"]) and np.isnan(row["p_min_low"]) and np.isnan(row["p_min_high"])
     assert row["reached_fraction"] == 0
 
@@ -214,7 +252,8 @@ def test_p_min_not_reached_when_nothing_is_stable():
 def test_p_min_is_the_smallest_size_when_all_are_stable():
     archs = {10: stable(0.91), 100: stable(0.95), 1000: stable(0.96)}
     (row,) = minimal_parameters(classified(archs)).to_dict("records")
-    assert row["p_min"] == 10 and row["reached"] and row["best_acc"] == pytest.approx(0.96)
+    assert row["p_min"] == 10 and row["best_acc"] == pytest.approx(0.96)
+    assert row["p_min_edge"] == "lower"  # the smallest size tested: P_min <= 10
     assert row["p_min_low"] == row["p_min_high"] == 10 and row["reached_fraction"] == 1
 
 
@@ -372,3 +411,72 @@ def test_report_section_with_one_dataset_has_no_complexity_figure():
     section = convergence_regimes(ReportInput(*study_frames(("digits",))))
     assert [f.slug for f in section.figures] == ["regime-map-digits", "regime-curves-digits"]
     assert "the default thresholds" in section.parts[0]
+
+
+# --- A.2 revised: P_stable, the accuracy bar, edges, interleaved regimes -----------------
+
+
+def test_the_bar_is_the_best_of_every_family_unless_a_target_or_the_family_is_asked():
+    """The ladder's CIFAR ViT had a bar of 29.9 %: 90 % of its own poor best looked cheap."""
+    strong = classified({1_000: stable(0.95), 10_000: stable(0.96)}, family="cnn")
+    weak = classified({100: stable(0.30), 1_000: stable(0.33)}, family="vit")
+    both = pd.concat([strong, weak], ignore_index=True)
+    table = minimal_parameters(both, AnalysisSpec(bootstrap=0)).set_index("family")
+    assert table.loc["vit", "bar_source"] == "all families"
+    assert table.loc["vit", "accuracy_bar"] == pytest.approx(0.9 * 0.96)
+    assert table.loc["vit", "p_min_edge"] == "not_reached" and np.isnan(table.loc["vit", "p_min"])
+    assert table.loc["vit", "p_stable"] == 100  # stable, only not accurate
+    own = AnalysisSpec(bootstrap=0, p_min_reference="family")
+    old = minimal_parameters(both, own).set_index("family")
+    assert old.loc["vit", "p_min"] == 100 and old.loc["vit", "bar_source"] == "family"
+    target = AnalysisSpec(bootstrap=0, target_accuracy={"d": 0.955})
+    found = minimal_parameters(both, target).set_index("family")
+    assert found.loc["cnn", "bar_source"] == "target" and found.loc["cnn", "accuracy_bar"] == 0.955
+    assert found.loc["cnn", "p_min"] == 10_000 and found.loc["cnn", "p_min_edge"] == "upper"
+
+
+def test_p_stable_and_p_min_flag_their_edges():
+    archs = {10: [("unstable", 0.1)] * 3, 100: stable(0.5), 1_000: stable(0.9), 10_000: stable(0.9)}
+    row = minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[0]
+    assert (row["p_stable"], row["p_stable_edge"]) == (100, "")
+    assert (row["p_min"], row["p_min_edge"]) == (1_000, "")
+    assert row["largest_params"] == 10_000
+
+
+def test_overfitting_below_p_min_is_interleaved_not_bands():
+    """On CIFAR, P_over (394,634) < P_min (427,658), yet bands were drawn."""
+    archs = {
+        100: [("overfitting", 0.5)] * 3,
+        1_000: [("overfitting", 0.9)] * 3,
+        10_000: [("overfitting", 0.95)] * 3,
+    }
+    row = minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[0]
+    assert row["p_over"] == 100 and row["p_min"] == 1_000 and row["interleaved"]
+    archs[100] = stable(0.5)
+    row = minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[0]
+    assert row["p_over"] == 1_000 and row["interleaved"]  # P_over = P_min: interleaved
+    archs[1_000] = stable(0.9)
+    assert not minimal_parameters(classified(archs), AnalysisSpec(bootstrap=0)).loc[
+        0, "interleaved"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("analysis", "message"),
+    [
+        (
+            "{target_accuracy: {digits: 0.05}}",
+            "analysis.target_accuracy.digits: 0.05 is not above chance",
+        ),
+        ("{target_accuracy: {digits: 1.5}}", "analysis.target_accuracy.digits"),
+        ("{target_accuracy: {mnist: 0.9}}", "analysis.target_accuracy: 'mnist' is not one of"),
+        ("{difficulty_order: [cifar10]}", "analysis.difficulty_order: 'cifar10' is not one of"),
+    ],
+)
+def test_a_bad_accuracy_target_is_one_line_and_exit_2(tmp_path, analysis, message):
+    from tests.cli import TINY_STUDY, minarch
+
+    (tmp_path / "s.yaml").write_text(TINY_STUDY + f"analysis: {analysis}\n")
+    result = minarch("plan", "s.yaml", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -175,20 +175,28 @@ def test_structured_redundancy_counts_flops_removed_and_matches_seeds_within_tol
     assert r.sparsity_at_r == pytest.approx(0.55)
 
 
-def test_redundancy_trend_spearman_sign_and_too_few_models():
+def test_redundancy_trend_spearman_sign_p_and_too_few_models():
     rows = []
-    for i, d in enumerate((2, 4, 6, 8)):
-        edge = [0.9, 0.9, 0.9, 0.9][: i + 1] + [0.5] * (3 - i)
+    for i, d in enumerate((2, 4, 6, 8, 10)):
+        edge = [0.9] * i + [0.5] * (4 - i)  # R_δ grows with depth
         rows += pruned({0: edge}, model=f"mlp d{d}", depth=float(d), params=1_000 * (i + 1))
     trend = redundancy_trend(redundancy(pd.DataFrame(rows)))
     (t,) = trend.itertuples()
-    assert t.n_models == 4
+    assert t.n_models == 5
     assert t.rho_depth == pytest.approx(1.0)
-    assert t.rho_params == pytest.approx(1.0)
-    assert "rises with depth" in describe_redundancy_trend(trend)[0]
+    assert t.p_depth == pytest.approx(2 / 120)  # exact: 2 of 5! orderings are as extreme
+    assert (
+        "rises with depth (ρ = 1.00, n = 5, p = 0.017)"
+        in describe_redundancy_trend(trend, AnalysisSpec())[0]
+    )
+    # four models at ρ = 1 were called a rise; their exact p is 2 / 4! = 0.083
+    four = redundancy_trend(redundancy(pd.DataFrame([r for r in rows if r["depth"] < 10])))
+    text = describe_redundancy_trend(four, AnalysisSpec())[0]
+    assert "shows no clear relation with depth (ρ = 1.00, n = 4, p = 0.083)" in text
     shallow = redundancy(pd.DataFrame([r for r in rows if r["depth"] < 6]))
     few = redundancy_trend(shallow).iloc[0]
     assert few["n_models"] == 2 and math.isnan(few["rho_depth"]) and math.isnan(few["rho_params"])
+    assert few["why_depth"] == "fewer than 3 points to rank"
 
 
 def test_layer_widths_uniform_against_global_and_absent():
@@ -252,7 +260,7 @@ def test_minimal_bits_none_qualifies():
     assert not m.qualifies and math.isnan(m.min_bits) and math.isnan(m.acc_at_min)
 
 
-def test_bits_trend_falls_with_size_and_orders_datasets():
+def test_bits_trend_falls_with_size():
     rows = []
     for dataset in ("cifar10", "digits"):
         for i, params in enumerate((1_000, 10_000, 100_000, 1_000_000)):
@@ -261,7 +269,6 @@ def test_bits_trend_falls_with_size_and_orders_datasets():
             rows += quantized({0: curve}, dataset=dataset, model=f"m{i}", params=params)
     trend = bits_trend(minimal_bits(pd.DataFrame(rows)))
     assert trend.by_params["rho_params"].tolist() == pytest.approx([-1.0, -1.0])
-    assert trend.by_dataset["dataset"].tolist() == ["digits", "cifar10"]  # easy to hard
     assert trend.by_dataset["n_qualified"].tolist() == [3, 3]
     assert trend.by_dataset["mean_bits"].iloc[0] == pytest.approx((8 + 6 + 4) / 3)
     few = bits_trend(minimal_bits(pd.DataFrame([r for r in rows if r["params"] < 50_000])))
@@ -336,7 +343,7 @@ def test_pruning_section_builds_with_figures_and_tables():
     assert html.count('<table class="summary">') == 2 * 3  # R_δ, widths of both models
     assert (
         "δ = 1 pp" in html
-        and "too few varying models for a trend (n = 2)" in html
+        and "cannot be related to depth (n = 2; fewer than 3 points to rank)" in html
         and "fc1" in html
     )
     assert EVIL not in html and "&lt;script&gt;" in html

@@ -6,31 +6,35 @@ from __future__ import annotations
 import pandas as pd
 
 from minarch.analysis import hpspace_tables, minimal_parameters
+from minarch.analysis.minimal import bound
 from minarch.reporting import ReportInput, findings
 from minarch.reporting.sections.accuracy import accuracy_vs_params
 from minarch.reporting.sections.curves import learning_curves
 from minarch.reporting.sections.hpspace import hyperparameter_space
 from minarch.reporting.sections.regimes import convergence_regimes
 from tests.test_analysis import EPOCHS, classified, run_frames, stable
+from tests.test_findings import minimal
 from tests.test_hpspace import axis, bowl, runs_on_grid, two_variants
 from tests.test_report import frames
 
 ONLY_THE_LARGEST = {10: [("unstable", 0.1)] * 3, 100: [("unstable", 0.2)] * 3, 6_538: stable(0.9)}
 
 
-def test_p_min_at_the_largest_size_is_flagged_as_at_the_edge():
+def test_p_min_at_either_end_of_the_sizes_is_flagged_as_a_bound():
     (edge,) = minimal_parameters(classified(ONLY_THE_LARGEST)).to_dict("records")
-    assert edge["p_min"] == 6_538 and edge["p_min_at_edge"]
+    assert edge["p_min"] == 6_538 and edge["p_min_edge"] == "upper"
     inside = {10: stable(0.91), 100: stable(0.95), 1000: stable(0.96)}
     (found,) = minimal_parameters(classified(inside)).to_dict("records")
-    assert found["p_min"] == 10 and not found["p_min_at_edge"]
+    assert found["p_min"] == 10 and found["p_min_edge"] == "lower"  # the smallest tested
     unstable = {10: [("unstable", 0.1)] * 3}
-    assert not minimal_parameters(classified(unstable)).loc[0, "p_min_at_edge"]
+    assert minimal_parameters(classified(unstable)).loc[0, "p_min_edge"] == "not_reached"
 
 
 def test_p_min_at_the_edge_is_written_as_a_bound_in_table_and_findings():
-    assert findings.p_min(6_538, True) == "≥ 6,538, at the largest size tested"
-    assert findings.p_min(6_538, False) == "6,538"
+    assert bound(6_538, "upper", 6_538) == "≥ 6,538"
+    assert bound(1_210, "lower", 6_538) == "≤ 1,210"
+    assert bound(float("nan"), "not_reached", 6_538) == "not reached (> 6,538)"
+    assert bound(2_000, "", 6_538) == "2,000"
     stuck = {"train_loss": [2.3] * EPOCHS, "val_acc": [0.1] * EPOCHS}
     specs = [
         ({"params": p, "model": f"mlp {p}", "seed": s}, stuck if p < 6_538 else {})
@@ -39,10 +43,10 @@ def test_p_min_at_the_edge_is_written_as_a_bound_in_table_and_findings():
     ]
     section = convergence_regimes(ReportInput(*run_frames(specs)))
     html = "".join(p for p in section.parts if isinstance(p, str))
-    assert "<td>≥ 6,538, at the largest size tested</td>" in html
+    assert "<td>≥ 6,538</td>" in html
     assert any(
-        s.startswith("mlp on Digits (8x8): P_min ≥ 6,538, at the largest size tested")
-        and "a bound, not a found minimum" in s
+        s.startswith("mlp on Digits (8x8): P_min ≥ 6,538 parameters")
+        and "only the largest size qualifies, so this is a bound" in s
         for s in section.findings
     )
     regime_map = next(f.figure for f in section.figures if f.slug == "regime-map-digits")
@@ -51,20 +55,10 @@ def test_p_min_at_the_edge_is_written_as_a_bound_in_table_and_findings():
 
 
 def test_p_min_trend_into_an_edge_says_at_least():
-    table = pd.DataFrame(
-        {
-            "dataset": ["digits", "mnist1d"],
-            "family": ["mlp", "mlp"],
-            "n_architectures": [3, 3],
-            "best_acc": [0.9, 0.8],
-            "p_min": [1_200.0, 12_700.0],
-            "reached": [True, True],
-            "p_min_at_edge": [False, True],
-        }
-    )
-    result = type("Result", (), {"minimal": table, "runs": pd.DataFrame({"regime": []})})()
-    sentences = findings.regimes(result, ["digits", "mnist1d"])
-    assert "P_min rises from 1.2k on Digits (8x8) to ≥ 12.7k on MNIST-1D for mlp." in sentences
+    rows = [("digits", "mlp", 1_200.0), ("mnist1d", "mlp", 12_700.0)]
+    result = minimal(rows, {("mnist1d", "mlp"): "upper"})
+    (sentence,) = [s for s in findings.regimes(result, ["digits", "mnist1d"]) if "For mlp" in s]
+    assert sentence.endswith(": 1,200 on Digits (8x8), ≥ 12,700 on MNIST-1D.")
 
 
 def corner_runs() -> pd.DataFrame:

@@ -12,14 +12,13 @@ import sys
 import pytest
 
 CATALOG = """
-from minarch.data import by_difficulty, dataset_info, dataset_names
+from minarch.data import dataset_info, dataset_names
 from minarch.models import config_class, describe, example, family_names
 for name in family_names():
     describe(name, example(name).config)
     config_class(name).model_json_schema()
 for name in dataset_names():
     dataset_info(name)
-by_difficulty(dataset_names())
 """
 
 

@@ -53,7 +53,7 @@ def test_derived_runs_enter_neither_the_regimes_nor_the_summary():
     html = "".join(summary_tables(ReportInput(runs, epochs)).parts)
     (row,) = re.findall(r"<tr><td>mlp w8</td>(.*?)</tr>", html)
     cells = re.findall(r"<td>(.*?)</td>", row)
-    assert (cells[1], cells[5]) == ("100", "2")  # parameters, seeds done
+    assert (cells[1], cells[5]) == ("100", "2 (2)")  # parameters, seeds (done)
 
 
 # --- 2. a diverged seed counts at chance in the representative's mean -----------------
@@ -111,6 +111,7 @@ def test_no_progress_is_judged_against_the_loss_of_a_uniform_guess():
         "val_acc": [0.88, 0.88, 0.88],
     }
     stuck = {"train_loss": np.linspace(2.3, 2.1, EPOCHS)}  # above 0.9 ln 10 = 2.07
+    stuck["val_acc"] = np.full(EPOCHS, 0.15)  # and validation within the chance margin
     verdicts = regimes([({}, one_epoch), ({"lr": 0.1}, fine_tune), ({"lr": 1.0}, stuck)])
     assert verdicts["rule"].tolist() == ["none", "none", "no progress"]
     assert verdicts.loc["r0", "initial_loss"] == math.log(10)

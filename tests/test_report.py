@@ -184,8 +184,10 @@ def test_dataset_with_only_diverged_runs_shows_them(tmp_path):
     epochs = pd.concat([epochs, wild_epochs], ignore_index=True)
     section = accuracy_vs_params(ReportInput(runs, epochs))
     (wild_fig,) = [f.figure for f in section.figures if f.slug.endswith("wild")]
-    assert [t.name for t in wild_fig.data] == ["diverged"]
-    assert wild_fig.data[0].marker.symbol == "x"
+    # each architecture's accuracy counts its diverged seeds at chance (0: unknown dataset)
+    assert [t.name for t in wild_fig.data] == ["cnn", "mlp", "vit", "diverged"]
+    assert {y for t in wild_fig.data[:3] for y in t.y} == {0.0}
+    assert wild_fig.data[-1].marker.symbol == "x"
     html = write_report(runs, epochs, tmp_path, title="t", png=False).read_text()
     assert "<h3>wild</h3>" in html
 
@@ -299,3 +301,29 @@ def test_pngs_grow_taller_for_long_legends_only():
     assert _options(figure(3, hidden=40)) == PNG_OPTIONS  # hidden twins take no room
     tall = _options(figure(28))["height"]
     assert tall > PNG_OPTIONS["height"] and tall >= 28 * 30
+
+
+def test_the_report_says_at_its_top_which_configurations_it_left_out(tmp_path):
+    running = lambda fam, size, seed: "running" if (fam, size, seed) == ("mlp", 0, 2) else "done"  # noqa: E731
+    runs, epochs = frames(datasets=("digits",), state_of=running)
+    html = write_report(runs, epochs, tmp_path, title="t", png=False).read_text()
+    top = html[: html.index("<section")]
+    assert (
+        "1 configuration with seeds not yet finished (pending, running or failed) left out" in top
+    )
+
+
+def test_p_min_bounds_and_interleaved_regimes_are_marked_in_table_and_figures():
+    from minarch.reporting.sections.regimes import EDGE_SYMBOLS, convergence_regimes
+
+    runs, epochs = frames()
+    section = convergence_regimes(ReportInput(runs, epochs))
+    minimal = ReportInput(runs, epochs).analysis.minimal
+    html = "".join(p for p in section.parts if isinstance(p, str))
+    marks = {"lower": "≤ ", "upper": "≥ ", "not_reached": "not reached (&gt; "}
+    for edge in minimal["p_min_edge"]:
+        assert marks.get(edge, "") in html
+    (fig,) = [f.figure for f in section.figures if f.slug == "p-min-vs-dataset"]
+    symbols = {s for trace in fig.data for s in trace.marker.symbol}
+    assert symbols <= set(EDGE_SYMBOLS.values()) | {"circle", "square", "diamond"}
+    assert {EDGE_SYMBOLS[e] for e in minimal["p_min_edge"] if e} <= symbols

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from minarch.analysis import analyze
-from minarch.data import DatasetInfo, by_difficulty
+from minarch.data import DatasetInfo
 from minarch.data.registry import register
 from minarch.errors import DataError
 from minarch.reporting import ReportInput
@@ -15,22 +15,6 @@ from minarch.reporting.sections.pruning import section_rows
 from minarch.reporting.sections.summary import summary_tables
 from tests.test_analysis import EPOCHS, run_frames
 from tests.test_compression import pruned
-
-
-def test_datasets_are_ordered_by_their_registered_difficulty():
-    shuffled = ["cifar100", "wild", "fashion-mnist", "digits", "kmnist", "mnist", "imagefolder"]
-    shuffled += ["mnist1d", "cifar10", "digits"]
-    assert by_difficulty(shuffled) == [
-        "digits",
-        "mnist1d",
-        "mnist",
-        "kmnist",
-        "fashion-mnist",
-        "cifar10",
-        "cifar100",
-        "imagefolder",
-        "wild",  # not registered: after every registered dataset
-    ]
 
 
 def test_a_dataset_registers_only_with_a_difficulty():

@@ -34,28 +34,6 @@ def test_lower_edges_grow_down_upper_and_unreached_grow_up_bracketed_stay():
     assert size_directions(minimal(("digits", "mlp", "", ""))) == {}
 
 
-def test_edges_from_the_older_minimal_columns():
-    """The adapter until the minimal table carries edges itself (it then passes through)."""
-    from minarch.analysis.extend import _edges
-
-    older = pd.DataFrame(
-        {
-            "dataset": ["digits"] * 4,
-            "family": ["mlp", "cnn", "vit", "resnet_cifar"],
-            "p_min": [10.0, 80.0, float("nan"), 20.0],
-            "reached": [True, True, False, True],
-            "p_min_at_edge": [False, True, False, False],
-        }
-    )
-    sizes = pd.DataFrame(
-        {"dataset": ["digits"] * 8, "family": ["mlp", "cnn", "vit", "resnet_cifar"] * 2,
-         "params": [10, 20, 30, 10, 100, 80, 90, 20]}
-    )  # fmt: skip
-    assert list(_edges(older, sizes)["p_min_edge"]) == ["lower", "upper", "not_reached", ""]
-    newer = minimal(("digits", "mlp", "", "lower"))
-    assert _edges(newer, sizes) is newer
-
-
 def study(*entries: dict, **extra) -> dict:
     return {"name": "s", "datasets": ["digits"], "models": list(entries), **extra}
 

@@ -13,7 +13,8 @@ from rich.console import Console
 
 import minarch
 from minarch.store import open_store
-from minarch.terminal import VIEWS, cell, print_analysis, print_frame, whole_numbers
+from minarch.tables import TABLES
+from minarch.terminal import cell, print_analysis, print_frame, whole_numbers
 from tests.cli import TINY_STUDY
 from tests.cli import minarch as minarch_cli
 
@@ -45,7 +46,7 @@ def store(tmp_path_factory):
         ("p_min", 6538.0, "6,538"),
         ("seed", 2.0, "2"),
         ("lr", 0.003, "0.003"),
-        ("reached", False, "no"),
+        ("interleaved", False, "no"),
         ("model", "mlp d1 w4", "mlp d1 w4"),
         ("d_mean", 0.271, "0.271 pp"),
         ("best_f", 93.34, "93.34 %"),
@@ -81,7 +82,7 @@ def test_compact_views_fit_80_columns_on_a_real_study(store, table):
     assert lines[0].strip() == f"{table} · tiny · digits" and "row 1" not in lines[0]
     assert max(len(line) for line in lines) <= 80
     headers = set(re.split(r"\s{2,}", lines[2].strip()))
-    assert set(VIEWS[table].values()) <= headers
+    assert set(TABLES[table].view.columns.values()) <= headers
     text = "\n".join(lines)
     assert "%" in text and "nan" not in text and "{" not in text and "…" not in text
 
@@ -92,12 +93,47 @@ def test_analyze_prints_a_compact_table_and_thresholds_as_a_table(store):
         "analyze", "--db", db, "--study", "tiny", cwd=folder, env={"COLUMNS": "80"}
     )
     assert result.returncode == 0, result.stderr
-    assert "minimal · tiny · digits" in result.stdout and "best acc" in result.stdout
+    assert "minimal · tiny · digits" in result.stdout and "P_stable" in result.stdout
     assert "stability_q" in result.stdout and "{'" not in result.stdout
     assert "nan" not in result.stdout and "…" not in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     wide = minarch_cli("analyze", "--db", db, "--study", "tiny", "--wide", cwd=folder)
     assert "reached_fraction" in wide.stdout and "bootstrap_seed" in wide.stdout
+
+
+def test_analyze_says_which_configurations_it_left_out_unfinished(store):
+    """A study still running silently averaged 2 of 3 seeds; now it says what it left out."""
+    folder, db = store
+    result = minarch_cli("analyze", "--db", db, "--study", "more", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "more: 1 configuration with seeds not yet finished" in " ".join(result.stdout.split())
+    frame = minarch.table("architectures", db=db, study="more")
+    assert sorted(frame["params"].unique()) == sorted(
+        minarch.table("architectures", db=db, study="tiny")["params"].unique()
+    )
+
+
+def test_the_minimal_table_flags_its_edges_in_every_format(store):
+    """`analyze --table minimal` printed 6,538 where the report said ≥ 6,538."""
+    folder, db = store
+    frame = minarch.table("minimal", db=db, study="tiny")
+    assert {
+        "p_stable",
+        "p_stable_edge",
+        "p_min",
+        "p_min_edge",
+        "accuracy_bar",
+        "bar_source",
+    } <= set(frame.columns)
+    (row,) = frame.itertuples()
+    marks = {"lower": "≤ ", "upper": "≥ ", "not_reached": "not reached", "": ""}
+    shown = minarch_cli("analyze", "--db", db, "--study", "tiny", cwd=folder).stdout
+    assert (
+        marks[row.p_min_edge] + ("" if row.p_min_edge == "not_reached" else f"{row.p_min:,.0f}")
+        in shown
+    )
+    csv = minarch_cli("analyze", "--db", db, "--study", "tiny", "--format", "csv", cwd=folder)
+    assert "p_min_edge" in csv.stdout.splitlines()[0]
 
 
 def test_runs_csv_writes_integer_fields_as_integers(store):
@@ -126,3 +162,16 @@ def test_piped_output_keeps_one_line_per_row_however_wide():
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     assert "row 1" not in out.getvalue() and len(lines) == 1 + 2 + 3  # title, header, rule, rows
     assert max(len(line) for line in lines) > 60 and "…" not in out.getvalue()
+
+
+def test_analyze_prints_the_claims_table(store):
+    folder, db = store
+    result = minarch_cli(
+        "analyze", "--db", db, "--study", "tiny", "--table", "claims", cwd=folder,
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "claims · tiny" in result.stdout and "inconclusive" in result.stdout
+    frame = minarch.table("claims", db=db, study="tiny")
+    assert frame["claim"].tolist() == ["a", "b", "c-size", "c-difficulty", "d", "e"]
+    assert set(frame["verdict"]) <= {"supported", "contradicted", "inconclusive"}

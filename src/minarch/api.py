@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from minarch.errors import MinarchError, OptionError, StoreError
 from minarch.store import Store, code_versions, default_db_url, open_store
-from minarch.tables import TABLES
+from minarch.tables import analysis_table
 
 if TYPE_CHECKING:
     from minarch.analysis import Analysis
@@ -35,31 +35,10 @@ if TYPE_CHECKING:
 
 DEFAULT_REPORTS = Path("minarch-reports")
 DEFAULT_MAX_RUNS = 100_000  # execute.planner's default, here so --help loads no torch
-_UNFINISHED = ("finished runs", " yet")
-_PRUNED = ("pruning results", ": its file has no prune: section, or none is measured yet")
-_GRID = (
-    "hyperparameter-space runs",
-    ": no model of it was trained on a grid of at least 2 learning rates x 2 weight decays",
+_NO_COMPRESSION = (
+    "compression results",
+    ": its file has no prune: or quantize: section, or none is measured yet",
 )
-ABSENT = {
-    "minimal": _UNFINISHED,
-    "architectures": _UNFINISHED,
-    "runs": _UNFINISHED,
-    "redundancy": _PRUNED,
-    "phases": _PRUNED,
-    "min-bits": (
-        "quantization results",
-        ": its file has no quantize: section, or none is measured yet",
-    ),
-    "int8": ("real int8 results", ": its file does not ask for int8, or none is measured yet"),
-    "ellipses": _GRID,
-    "risk": _GRID,
-    "compression": (
-        "compression results",
-        ": its file has no prune: or quantize: section, or none is measured yet",
-    ),
-}
-"""Per table: what a study without it lacks, and why that usually is."""
 
 
 @dataclass(frozen=True)
@@ -421,28 +400,29 @@ def analyze(*, db: str | None = None, study: str | None = None) -> dict[str, Ana
 
 
 def table(name: str, *, db: str | None = None, study: str | None = None) -> pd.DataFrame:
-    """One analysis table (a key of ``TABLES``) for one study or all, with a ``study`` column.
+    """One analysis table (a name of ``minarch.tables.TABLES``) for one study or all, with a
+    ``study`` column.
 
     Each study is analysed with the thresholds of its own ``analysis:`` section;
     ``frame.attrs["thresholds"]`` holds them per study, and ``frame.attrs["notes"]``
-    the studies whose selections were made on the test split, with why that matters.
+    per study the configurations left out because a seed has not finished, and
+    whether its selections were made on the test split, with why that matters.
     """
-    from minarch.analysis import stored_study, study_selection_note, study_table
+    from minarch.analysis import TableInput, compute_table
 
-    if name not in TABLES:
-        raise OptionError("table", name, f"expected one of {', '.join(TABLES)}")
+    entry = analysis_table(name)
     with _existing(db) as store:
         _check_study(store, study)
-        tables = {each: study_table(store, name, each) for each in _names(store, study)}
-        if name in ("ellipses", "risk"):  # these tables have a row even for a single point
-            tables = {each: f for each, f in tables.items() if _has_grid(store, each)}
-        tables = _present(tables, name, study)
-        thresholds = {each: stored_study(store, each).analysis.model_dump() for each in tables}
-        notes = {each: study_selection_note(store, each) for each in tables}
+        inputs = [TableInput(store, each) for each in _names(store, study)]
+        tables = {each.name: compute_table(name, each) for each in inputs}
+        tables = _present(tables, (entry.lacks, entry.why_absent), study)
+        inputs = [each for each in inputs if each.name in tables]
+        thresholds = {each.name: each.thresholds.model_dump() for each in inputs}
+        notes = {each.name: note for each in inputs if (note := each.notes)}
     frames = [f.assign(study=each) for each, f in tables.items()]
     frame = pd.concat([f[["study", *f.columns.drop("study")]] for f in frames], ignore_index=True)
     frame.attrs["thresholds"] = thresholds  # what each study was analysed with
-    frame.attrs["notes"] = {each: note for each, note in notes.items() if note}
+    frame.attrs["notes"] = notes
     return frame
 
 
@@ -453,29 +433,21 @@ def compression(*, db: str | None = None, study: str | None = None) -> pd.DataFr
     with _existing(db) as store:
         _check_study(store, study)
         frames = {each: compression_results(store, each) for each in _names(store, study)}
-    return pd.concat(_present(frames, "compression", study).values(), ignore_index=True)
+    return pd.concat(_present(frames, _NO_COMPRESSION, study).values(), ignore_index=True)
 
 
 def _present(
-    frames: dict[str, pd.DataFrame], name: str, study: str | None
+    frames: dict[str, pd.DataFrame], absent: tuple[str, str], study: str | None
 ) -> dict[str, pd.DataFrame]:
-    """The studies' non-empty ``frames``; none at all is an error saying what is missing."""
+    """The studies' non-empty ``frames``; none at all is an error saying what is missing
+    (``absent``: what a study without them lacks, and why that usually is)."""
     present = {each: frame for each, frame in frames.items() if not frame.empty}
     if not present:
-        what, why = ABSENT[name]
+        what, why = absent
         raise MinarchError(
             f"study {study!r} has no {what}{why}" if study else f"no study in the store has {what}"
         )
     return present
-
-
-def _has_grid(store: Store, study: str) -> bool:
-    """Whether some model of ``study`` finished runs at 2 or more learning rates x weight decays."""
-    from minarch.analysis.hpspace import gridded
-
-    runs = store.runs_frame(study=study)
-    base = runs[(runs["variant"] == "base") & runs["state"].isin(["done", "diverged"])]
-    return bool(gridded(base, ["dataset", "family", "model"]))
 
 
 def _report(store: Store, study: str, reports: Path) -> Path:

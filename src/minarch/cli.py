@@ -484,7 +484,9 @@ def analyze(
     study: StudyName = None,
     table: Annotated[
         AnalysisTable,
-        typer.Option(help="Which table: " + "; ".join(f"{k}: {v}" for k, v in TABLES.items())),
+        typer.Option(
+            help="Which table: " + "; ".join(f"{k}: {v.description}" for k, v in TABLES.items())
+        ),
     ] = AnalysisTable.minimal,
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = (
         TextFormat.table

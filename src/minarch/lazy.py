@@ -16,3 +16,9 @@ def on_first_use(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]
         return getattr(importlib.import_module(f"{package}.{homes[name]}"), name)
 
     return getattr_
+
+
+def resolve(path: str) -> Any:
+    """The object a ``"module:attribute"`` path names, its module imported now."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)

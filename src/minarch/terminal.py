@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
@@ -20,8 +20,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from minarch.analysis.hpspace import roi_column
+from minarch.analysis.minimal import bound
+from minarch.lazy import resolve
+from minarch.tables import View, analysis_table
+
 PERCENT = {
-    "best_acc", "acc_mean", "final_val_acc", "best_val_acc", "final_train_acc",
+    "best_acc", "accuracy_bar", "acc_mean", "final_val_acc", "best_val_acc", "final_train_acc",
     "acc_at_min", "base_acc", "acc_fp32", "acc_int8", "acc_simulated", "chance",
     "collapse_threshold", "stability", "reached_fraction", "r_mean", "r_min", "r_max",
     "sparsity", "sparsity_at_r", "compression", "plateau_end", "collapse_start",
@@ -39,116 +44,84 @@ INTEGERS = {
 }  # fmt: skip
 """Whole numbers that pandas turns into floats as soon as one value is missing."""
 
-VIEWS: dict[str, dict[str, str]] = {
-    "minimal": {
-        "family": "family", "n_architectures": "archs", "best_acc": "best acc",
-        "p_min": "P_min", "p_min_interval": "95 % interval", "p_over": "P_over",
-    },
-    "architectures": {
-        "model": "model", "params": "params", "lr": "lr", "weight_decay": "wd",
-        "regime": "regime", "stability": "stable", "acc_mean": "acc",
-    },
-    "runs": {
-        "model": "model", "lr": "lr", "weight_decay": "wd", "seed": "seed",
-        "final_val_acc": "val acc", "regime": "regime", "rule": "rule",
-    },
-    "redundancy": {
-        "model": "model", "method": "method", "pipeline": "pipeline", "n_seeds": "seeds",
-        "r_mean": "R_δ", "r_std": "± std",
-    },
-    "phases": {
-        "model": "model", "method": "method", "pipeline": "pipeline",
-        "plateau_end": "plateau to", "collapse_start": "collapse from",
-    },
-    "min-bits": {
-        "model": "model", "method": "method", "pipeline": "pipeline", "sparsity": "sparsity",
-        "min_bits": "min bits", "drop_at_min": "drop",
-    },
-    "int8": {
-        "model": "model", "acc_fp32": "fp32 acc", "acc_int8": "int8 acc",
-        "acc_simulated": "simulated", "size_ratio": "size ratio", "speedup": "speed-up",
-    },
-    "ellipses": {
-        "base_model": "model", "variant": "variant", "best_f": "best f", "best_lr": "lr*",
-        "best_wd": "wd*", "widest_points": "ROI", "widest_length": "length",
-        "widest_width": "width",
-    },
-    "risk": {
-        "base_model": "model", "variant": "variant", "d_mean": "d mean", "d_std": "d std",
-        "dR_mean": "dR mean", "dR_std": "dR std", "points": "points",
-    },
-}  # fmt: skip
-"""Per analysis table: the columns of its compact view and their short headers.
-
-The compact view prints one table per study and dataset, so neither is a
-column; it shows only the chosen configuration of each architecture (A.1).
-"""
-
-THRESHOLDS = {
-    "minimal": (
-        "chance_margin", "min_loss_drop", "seed_spread", "val_loss_rise", "val_acc_drop",
-        "gap", "stability_q", "accuracy_fraction", "bootstrap",
-    ),
-    "architectures": (
-        "chance_margin", "min_loss_drop", "seed_spread", "val_loss_rise", "val_acc_drop", "gap",
-    ),
-    "redundancy": ("prune_delta",),
-    "phases": ("prune_delta", "collapse_margin"),
-    "min-bits": ("quant_delta",),
-    "ellipses": ("roi", "ellipse_sde"),
-    "risk": ("roi",),
-}  # fmt: skip
-"""The ``analysis:`` fields each table depends on (the compact view prints only these)."""
-THRESHOLDS["runs"] = THRESHOLDS["architectures"]
-
 
 def print_analysis(console: Console, frame: pd.DataFrame, table: str, *, wide: bool) -> None:
     """Analysis ``table`` (``minarch.table``'s frame), its thresholds and selection notes."""
+    entry = analysis_table(table)
+    thresholds = frame.attrs["thresholds"]
     if wide:
         print_frame(console, whole_numbers(frame), title=table)
     else:
         keys = [key for key in ("study", "dataset") if key in frame]
         for key, part in frame.groupby(keys, sort=False) if keys else [((), frame)]:
             title = " · ".join(str(k) for k in (table, *(key if keys else ())))
-            print_frame(console, whole_numbers(_view(part, table)), title=title)
-    print_thresholds(console, frame.attrs["thresholds"], None if wide else table)
+            study = part["study"].iloc[0] if "study" in part else None
+            view = _view(part, entry.view, thresholds.get(study, {}))
+            print_frame(console, whole_numbers(view), title=title)
+    print_thresholds(console, thresholds, None if wide else entry.thresholds)
     for name, note in frame.attrs["notes"].items():
         console.print(f"{name}: {note}", highlight=False)
 
 
-def _view(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """The compact view of one study's (and dataset's) rows of analysis ``table``."""
+def _view(frame: pd.DataFrame, view: View, thresholds: Mapping[str, Any]) -> pd.DataFrame:
+    """The compact view of one study's (and dataset's) rows of an analysis table."""
     frame = frame.copy()
     if "chosen" in frame:
         frame = frame[frame["chosen"].astype(bool)]
-    if table == "minimal":
-        low, high = (frame[c].map(lambda v: cell("p_min", v)) for c in ("p_min_low", "p_min_high"))
-        frame["p_min_interval"] = low + "–" + high
-    if table == "ellipses":
-        widest = max((float(c[3:-7]) for c in frame if _is_roi(c)), default=None)
-        frame["best_lr"], frame["best_wd"] = 10 ** frame["best_log_lr"], 10 ** frame["best_log_wd"]
-        for stat in ("points", "length", "width"):
-            frame[f"widest_{stat}"] = frame[f"roi{widest}_{stat}"]
-    columns = {column: head for column, head in VIEWS[table].items() if column in frame}
-    if "widest_points" in columns:
-        columns["widest_points"] = f"{widest:g}-ROI"
-    view = frame[list(columns)].rename(columns=columns)
-    view.attrs["shown_from"] = {head: column for column, head in columns.items()}
-    return view
+    if view.prepare:
+        frame = resolve(view.prepare)(frame, thresholds)
+    columns = {column: head for column, head in view.columns.items() if column in frame}
+    shown = frame[list(columns)].rename(columns=columns)
+    shown.attrs["shown_from"] = {head: column for column, head in columns.items()}
+    return shown
 
 
-def _is_roi(column: str) -> bool:
-    return column.startswith("roi") and column.endswith("_points")
+def minimal_view(frame: pd.DataFrame, thresholds: Mapping[str, Any]) -> pd.DataFrame:
+    """The ``minimal`` view: P_stable and P_min as bounds where they are (≤, ≥, not
+    reached), P_min's bootstrap interval as one "low–high" column, P_over marked
+    where the regimes interleave."""
+    low, high = (frame[c].map(lambda v: cell("p_min", v)) for c in ("p_min_low", "p_min_high"))
+    bounds = {
+        f"{name}_bound": [
+            bound(v, edge, largest)
+            for v, edge, largest in zip(
+                frame[name], frame[f"{name}_edge"], frame["largest_params"], strict=True
+            )
+        ]
+        for name in ("p_stable", "p_min")
+    }
+    p_over = frame["p_over"].map(lambda v: cell("p_over", v))
+    interleaved = p_over + " (interleaved)"
+    return frame.assign(
+        p_min_interval=low + "–" + high,
+        p_over=p_over.where(~frame["interleaved"].astype(bool), interleaved),
+        **bounds,
+    )
+
+
+def widest_roi(frame: pd.DataFrame, thresholds: Mapping[str, Any]) -> pd.DataFrame:
+    """The ``ellipses`` view: the best point as rates, and the ellipse of the widest ROI."""
+    widest = max(thresholds["roi"])
+    stats = ("points", "length", "width")
+    return frame.assign(
+        best_lr=10 ** frame["best_log_lr"],
+        best_wd=10 ** frame["best_log_wd"],
+        widest_roi=f"{widest:g}",
+        **{f"widest_{stat}": frame[roi_column(widest, stat)] for stat in stats},
+    )
 
 
 def print_thresholds(
-    console: Console, thresholds: Mapping[str, Mapping[str, Any]], table: str | None
+    console: Console,
+    thresholds: Mapping[str, Mapping[str, Any]],
+    fields: Sequence[str] | None = None,
 ) -> None:
     """The ``analysis:`` values each study was analysed with: one row per field.
 
-    ``table`` picks the fields that table depends on; None prints them all.
+    ``fields`` are those a table reads; None prints them all.
     """
-    fields = THRESHOLDS.get(table, ()) if table else list(next(iter(thresholds.values()), {}))
+    if fields is None:
+        fields = list(next(iter(thresholds.values()), {}))
     if not fields:
         return
     out = Table(title="thresholds", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
@@ -161,6 +134,8 @@ def print_thresholds(
 
 
 def _threshold(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v:g}" for k, v in value.items()) or "none"
     if isinstance(value, list | tuple):
         return ", ".join(f"{v:g}" for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)

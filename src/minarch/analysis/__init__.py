@@ -6,7 +6,8 @@ steps. Thresholds are a study file's ``analysis:`` section (``AnalysisSpec``).
 ``compression_frame`` collects pruning and quantization results into one
 table; ``redundancy``, ``phases`` and ``minimal_bits`` analyse it (A.3-A.4).
 ``hpspace_tables`` gives the thesis's Tables 4.1 and 4.2 (part B).
-``stored.py`` reads a stored study and applies its own thresholds.
+``stored.py`` reads a stored study and applies its own thresholds; each table of
+``minarch.tables`` is computed from its ``TableInput``.
 """
 
 from minarch.analysis.collect import compression_frame
@@ -24,10 +25,11 @@ from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classif
 from minarch.analysis.result import Analysis, analyze, definitions
 from minarch.analysis.selection import chosen_configurations
 from minarch.analysis.stored import (
+    TableInput,
     analyze_study,
     compression_results,
+    compute_table,
     stored_study,
-    study_selection_note,
     study_table,
 )
 from minarch.spec.schema import AnalysisSpec
@@ -36,6 +38,7 @@ __all__ = [
     "COMPRESSION_COLUMNS",
     "REGIMES",
     "RULES",
+    "TableInput",
     "Analysis",
     "HpSpaceResult",
     "AnalysisSpec",
@@ -46,6 +49,7 @@ __all__ = [
     "chosen_configurations",
     "compression_frame",
     "compression_results",
+    "compute_table",
     "definitions",
     "grid_extensions",
     "hpspace_tables",
@@ -57,6 +61,5 @@ __all__ = [
     "size_directions",
     "size_extensions",
     "stored_study",
-    "study_selection_note",
     "study_table",
 ]

@@ -17,19 +17,19 @@ Both are called *compression* below, so one definition serves both.
 from __future__ import annotations
 
 import json
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from minarch.analysis.statistics import spearman
 from minarch.columns import require_columns
-from minarch.data import by_difficulty
 from minarch.errors import MinarchError
+
+if TYPE_CHECKING:
+    from minarch.analysis.stored import TableInput
 
 COMPRESSION_COLUMNS = (
     "run_id",
@@ -73,19 +73,6 @@ TWIN_METHOD, TWIN_BITS = "weights+acts-channel", 8
 
 MEASURES = {False: "sparsity", True: "FLOPs removed"}
 """What compression means, by whether the method is structured."""
-MONOTONE_RHO = 0.3
-"""|Spearman ρ| from which a trend counts as rising or falling."""
-
-
-class Relation(str, Enum):
-    """How a quantity moves with depth or size across models (``relation``)."""
-
-    RISES = "rises"
-    FALLS = "falls"
-    NONE = "none"  # |ρ| below MONOTONE_RHO
-    UNKNOWN = "unknown"  # ρ is NaN: under 3 models, or a constant side
-
-
 MODEL = ["dataset", "family", "model"]
 CONFIG = [*MODEL, "lr", "weight_decay"]
 CURVE = [*CONFIG, "method", "pipeline"]
@@ -164,8 +151,10 @@ TREND_COLUMNS = [
     "n_depth",
     "rho_depth",
     "p_depth",
+    "why_depth",
     "rho_params",
     "p_params",
+    "why_params",
 ]
 QUANT_CURVE_COLUMNS = [
     *MODEL,
@@ -211,6 +200,7 @@ BITS_PARAMS_COLUMNS = [
     "n_qualified",
     "rho_params",
     "p_params",
+    "why_params",
 ]
 BITS_DATASET_COLUMNS = [
     "dataset",
@@ -428,9 +418,10 @@ def redundancy_trend(redundancy_table: pd.DataFrame) -> pd.DataFrame:
     """Spearman rank correlation of mean R_δ with depth and with parameter count.
 
     Per (dataset, family, method, pipeline), one point per model (the mean
-    over its configurations). ρ and its p-value are NaN with fewer than three
-    models (``n_depth`` counts those with a depth) or when either side is
-    constant. A positive ``rho_depth`` means deeper models are more resilient.
+    over its configurations); p as ``statistics.spearman`` gives it. ρ and p
+    are NaN with fewer than three models (``n_depth`` counts those with a
+    depth) or when either side is constant, and ``why_depth``/``why_params``
+    say which. A positive ``rho_depth`` means deeper models are more resilient.
     """
     rows = []
     keys = ["dataset", "family", "method", "pipeline"]
@@ -442,18 +433,20 @@ def redundancy_trend(redundancy_table: pd.DataFrame) -> pd.DataFrame:
             measure=("measure", "first"),
         )
         with_depth = models[np.isfinite(models["depth"].astype(float))]
-        rho_d, p_d = _spearman(with_depth["depth"], with_depth["r"])
-        rho_p, p_p = _spearman(models["params"], models["r"])
+        by_depth = spearman(with_depth["depth"], with_depth["r"], names=("depth", "R_δ"))
+        by_params = spearman(models["params"], models["r"], names=("parameter count", "R_δ"))
         rows.append(
             {
                 **dict(zip(keys, key, strict=True)),
                 "measure": models["measure"].iloc[0],
                 "n_models": len(models),
                 "n_depth": len(with_depth),
-                "rho_depth": rho_d,
-                "p_depth": p_d,
-                "rho_params": rho_p,
-                "p_params": p_p,
+                "rho_depth": by_depth.rho,
+                "p_depth": by_depth.p,
+                "why_depth": by_depth.reason,
+                "rho_params": by_params.rho,
+                "p_params": by_params.p,
+                "why_params": by_params.reason,
             }
         )
     return pd.DataFrame(rows, columns=TREND_COLUMNS)
@@ -598,8 +591,7 @@ def bits_trend(min_bits_table: pd.DataFrame) -> BitsTrend:
     width (it needs more bits than any tested). NaN with fewer than three
     models or a constant side. A negative ρ means larger models tolerate fewer
     bits. ``by_dataset``: per (dataset, family, method, pipeline) the mean,
-    median and largest minimal bits over the models that qualify, datasets
-    ordered easy to hard.
+    median and largest minimal bits over the models that qualify.
     """
     pure = min_bits_table["sparsity"].fillna(0) == 0
     table = min_bits_table[pure & (min_bits_table["n_bits"] >= 2)]
@@ -610,14 +602,16 @@ def bits_trend(min_bits_table: pd.DataFrame) -> BitsTrend:
             bits=("min_bits", "mean"), params=("params", "first")
         )
         ranked = models["bits"].fillna(1e9)  # not reached: above every width
-        rho, p = _spearman(models["params"], ranked)
+        trend = spearman(models["params"], ranked, names=("parameter count", "minimal bits"))
         qualified = models["bits"].dropna()
         common = {
             **dict(zip(keys, key, strict=True)),
             "n_models": len(models),
             "n_qualified": len(qualified),
         }
-        by_params.append({**common, "rho_params": rho, "p_params": p})
+        by_params.append(
+            {**common, "rho_params": trend.rho, "p_params": trend.p, "why_params": trend.reason}
+        )
         by_dataset.append(
             {
                 **common,
@@ -626,15 +620,10 @@ def bits_trend(min_bits_table: pd.DataFrame) -> BitsTrend:
                 "max_bits": qualified.max() if len(qualified) else np.nan,
             }
         )
-    by_dataset = pd.DataFrame(by_dataset, columns=BITS_DATASET_COLUMNS)
-    rank = {d: i for i, d in enumerate(by_difficulty(by_dataset["dataset"]))}
-    by_dataset = by_dataset.sort_values(
-        ["dataset", "family", "method", "pipeline"],
-        key=lambda s: s.map(rank) if s.name == "dataset" else s,
-        kind="stable",
-        ignore_index=True,
+    return BitsTrend(
+        pd.DataFrame(by_params, columns=BITS_PARAMS_COLUMNS),
+        pd.DataFrame(by_dataset, columns=BITS_DATASET_COLUMNS),
     )
-    return BitsTrend(pd.DataFrame(by_params, columns=BITS_PARAMS_COLUMNS), by_dataset)
 
 
 def int8_comparison(frame: pd.DataFrame) -> pd.DataFrame:
@@ -735,28 +724,6 @@ def _plateau_edge(drops: np.ndarray, delta: float) -> int:
     return int(np.flatnonzero(ok)[-1]) if ok.any() else -1
 
 
-def _spearman(x: pd.Series, y: pd.Series) -> tuple[float, float]:
-    """Spearman ρ and p, NaN with fewer than three pairs or a constant side."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3 or np.unique(x).size < 2 or np.unique(y).size < 2:
-        return math.nan, math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = stats.spearmanr(x, y)
-    return float(result.statistic), float(result.pvalue)
-
-
-def relation(rho: float) -> Relation:
-    """A Spearman ρ as a trend: NaN (too few or constant models) is ``UNKNOWN``."""
-    if not math.isfinite(rho):
-        return Relation.UNKNOWN
-    if rho >= MONOTONE_RHO:
-        return Relation.RISES
-    if rho <= -MONOTONE_RHO:
-        return Relation.FALLS
-    return Relation.NONE
-
-
 def _widths(text: object) -> dict[str, float]:
     """A widths JSON string as {layer: channels}."""
     try:
@@ -772,3 +739,31 @@ def _widths(text: object) -> dict[str, float]:
         if isinstance(width, int | float) and not isinstance(width, bool):
             out[str(layer)] = float(width)
     return out
+
+
+def redundancy_table(study: TableInput) -> pd.DataFrame:
+    """The ``redundancy`` table (``minarch.tables``) under the study's ``prune_delta``."""
+    frame = study.compression
+    return pd.DataFrame() if frame.empty else redundancy(frame, delta=study.thresholds.prune_delta)
+
+
+def phases_table(study: TableInput) -> pd.DataFrame:
+    """The ``phases`` table: each pruning curve's phase boundaries."""
+    frame, t = study.compression, study.thresholds
+    if frame.empty:
+        return pd.DataFrame()
+    return phases(frame, delta=t.prune_delta, collapse_margin=t.collapse_margin).boundaries
+
+
+def min_bits_table(study: TableInput) -> pd.DataFrame:
+    """The ``min-bits`` table under the study's ``quant_delta``."""
+    frame = study.compression
+    return (
+        pd.DataFrame() if frame.empty else minimal_bits(frame, delta=study.thresholds.quant_delta)
+    )
+
+
+def int8_table(study: TableInput) -> pd.DataFrame:
+    """The ``int8`` table: real int8 models against fp32."""
+    frame = study.compression
+    return pd.DataFrame() if frame.empty else int8_comparison(frame)

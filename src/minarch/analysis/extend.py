@@ -3,7 +3,6 @@ where P_stable or P_min sits at an edge of the sizes tested."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from minarch.analysis.hpspace import grid_extension, surface
@@ -59,23 +58,4 @@ def size_directions(minimal: pd.DataFrame) -> dict[str, set[str]]:
 def size_extensions(runs: pd.DataFrame, epochs: pd.DataFrame, thresholds: AnalysisSpec) -> dict:
     """``size_directions`` of a study's runs as they stand (finished base runs only)."""
     result = analyze(runs, epochs, thresholds)
-    return size_directions(_edges(result.minimal, result.architectures))
-
-
-def _edges(minimal: pd.DataFrame, architectures: pd.DataFrame) -> pd.DataFrame:
-    """Edges from the minimal table's older columns (p_min, reached, p_min_at_edge).
-
-    TODO(stats): goes once the stats branch is merged, whose minimal table
-    carries ``p_stable_edge`` and ``p_min_edge`` itself; a table that has them
-    passes through unchanged.
-    """
-    if "p_min_edge" in minimal.columns:
-        return minimal
-    smallest = architectures.groupby(["dataset", "family"])["params"].min()
-    smallest = minimal.join(smallest.rename("smallest"), on=["dataset", "family"])["smallest"]
-    edge = np.select(
-        [~minimal["reached"], minimal["p_min"] == smallest, minimal["p_min_at_edge"]],
-        ["not_reached", "lower", "upper"],
-        "",
-    )
-    return minimal.assign(p_min_edge=edge, p_stable_edge="")
+    return size_directions(result.minimal)

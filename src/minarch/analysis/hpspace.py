@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ import pandas as pd
 from minarch.analysis.selection import chance
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
+
+if TYPE_CHECKING:
+    from minarch.analysis.stored import TableInput
 
 RUN_INPUT = ["dataset", "family", "model", "variant", "lr", "weight_decay", "seed", "state"]
 RUN_INPUT += ["final_val_acc"]
@@ -391,6 +394,28 @@ def hpspace_tables(
         n_sde=float(n_sde),
         risk_roi=float(risk_roi),
     )
+
+
+def ellipses_table(study: TableInput) -> pd.DataFrame:
+    """The ``ellipses`` table (``minarch.tables``): Table 4.1 of a study with a grid."""
+    return _gridded_tables(study).ellipses if _has_grid(study.runs) else pd.DataFrame()
+
+
+def risk_table(study: TableInput) -> pd.DataFrame:
+    """The ``risk`` table: Table 4.2 of a study with a grid."""
+    return _gridded_tables(study).risk if _has_grid(study.runs) else pd.DataFrame()
+
+
+def _gridded_tables(study: TableInput) -> HpSpaceResult:
+    t = study.thresholds
+    return hpspace_tables(study.runs, rois=t.roi, n_sde=t.ellipse_sde)
+
+
+def _has_grid(runs: pd.DataFrame) -> bool:
+    """Whether some model finished runs at 2 or more learning rates x weight decays
+    (Table 4.1 would have a row even for a single point)."""
+    base = runs[(runs["variant"] == "base") & runs["state"].isin(["done", "diverged"])]
+    return bool(gridded(base, ["dataset", "family", "model"]))
 
 
 def roi_column(x: float, stat: str) -> str:

@@ -5,7 +5,13 @@ in the order of ``RULES``; then the seeds of each configuration (dataset,
 family, model, params, lr, weight decay) are compared, and when their final
 validation accuracies (a diverged seed at chance) disagree by more than
 ``seed_spread`` every seed that was not already unstable becomes unstable by
-"seed disagreement". Only base runs are judged (``selection.base_runs``).
+"seed disagreement". Only base runs of configurations whose every seed has
+finished are judged (``selection.complete_configurations``).
+
+Training accuracy and loss are the eval-mode pass over a fixed training
+subset (``train_eval_acc``/``train_eval_loss``); a run stored before that
+pass existed falls back to the running train-mode means (``train_acc``/
+``train_loss``), and its ``train_metrics`` says "running".
 """
 
 from __future__ import annotations
@@ -17,10 +23,9 @@ import numpy as np
 import pandas as pd
 
 from minarch.analysis.selection import (
-    CLASSIFIED_STATES,
     CONFIG,
-    base_runs,
     chance,
+    complete_configurations,
     configurations,
     seed_accuracy,
 )
@@ -33,6 +38,7 @@ REGIMES = ("unstable", "overfitting", "learning")
 RULES = {
     "divergence": "unstable",
     "no progress": "unstable",
+    "loss blow-up": "unstable",
     "below chance": "unstable",
     "seed disagreement": "unstable",
     "rising validation loss": "overfitting",
@@ -43,11 +49,16 @@ RULES = {
 
 RUN_INPUT = ["run_id", *CONFIG, "seed", "state"]
 EPOCH_INPUT = ["run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
+EVAL_COLUMNS = {"train_eval_loss": "train_loss", "train_eval_acc": "train_acc"}
+"""The eval-mode training metrics and the running means they replace (old stores lack them)."""
+TRAIN_METRICS = ("eval", "running")
+"""Which training metrics judged a run: the eval-mode pass, or the running train-mode means."""
 CLASSIFIED_COLUMNS = [
     *RUN_INPUT,
     "epochs",
     "chance",
     "initial_loss",
+    "train_metrics",
     "final_train_loss",
     "final_train_acc",
     "final_val_acc",
@@ -88,12 +99,14 @@ def classify_runs(
     when neither knows, chance is taken as 0 and the loss at initialisation,
     ``initial_loss`` = ln(classes), is unknown, so "no progress" is not judged.
     A done run without any recorded epoch is left out; a diverged one is still
-    "divergence".
+    "divergence". Configurations with a seed not yet finished are left out
+    whole (``selection.complete_configurations``).
     """
     t = thresholds or AnalysisSpec()
-    runs = base_runs(require_columns(runs, RUN_INPUT, "analysis input 'runs'"))
+    runs = require_columns(runs, RUN_INPUT, "analysis input 'runs'")
     epochs = require_columns(epochs, EPOCH_INPUT, "analysis input 'epochs'")
-    finished = runs.loc[runs["state"].isin(CLASSIFIED_STATES), RUN_INPUT]
+    epochs = epochs.reindex(columns=list(dict.fromkeys([*epochs.columns, *EVAL_COLUMNS])))
+    finished = complete_configurations(runs)[RUN_INPUT]
     curves = {
         run_id: curve.sort_values("epoch")
         for run_id, curve in epochs[epochs["run_id"].isin(finished["run_id"])].groupby(
@@ -153,16 +166,19 @@ def architecture_table(classified: pd.DataFrame) -> pd.DataFrame:
 def _features(curve: pd.DataFrame | None, *, diverged: bool) -> dict[str, float]:
     """What the rules read off one curve (private keys are not kept in the table)."""
     if curve is None:  # diverged within its first epoch
-        return {"epochs": 0, "_finite": False}
-    train_loss = curve["train_loss"].to_numpy(float)
+        return {"epochs": 0, "train_metrics": "", "_finite": False}
+    measured = curve["train_eval_acc"].notna().any()
+    loss, acc = ("train_eval_loss", "train_eval_acc") if measured else ("train_loss", "train_acc")
+    train_loss = curve[loss].to_numpy(float)
     val_loss = curve["val_loss"].to_numpy(float)
     finite = not diverged and bool(np.isfinite(train_loss).all() and np.isfinite(val_loss).all())
     at_min = int(np.argmin(val_loss)) if finite else 0
     final_val_acc, best_val_acc = curve["val_acc"].iloc[-1], curve["val_acc"].max()
     return {
         "epochs": len(curve),
+        "train_metrics": TRAIN_METRICS[0] if measured else TRAIN_METRICS[1],
         "final_train_loss": train_loss[-1],
-        "final_train_acc": curve["train_acc"].iloc[-1],
+        "final_train_acc": curve[acc].iloc[-1],
         "final_val_acc": final_val_acc,
         "best_val_acc": best_val_acc,
         "_finite": finite,
@@ -175,17 +191,21 @@ def _features(curve: pd.DataFrame | None, *, diverged: bool) -> dict[str, float]
 def _curve_rule(f: Mapping[str, float], chance: float, initial: float, t: AnalysisSpec) -> str:
     """The first rule in ``RULES`` order that the run's own curves satisfy.
 
-    "No progress" compares the final training loss with ``initial`` (ln C, the
-    loss of a uniform guess), never with the first epoch's, so a one-epoch run
-    or a fast learner is not unstable for having learned in its first epoch.
-    A rising validation loss is overfitting only when the validation accuracy
-    fell from its best too; alone it is calibration drift.
+    The loss rule compares the final training loss with ``initial`` (ln C,
+    the loss of a uniform guess), never with the first epoch's, so a
+    one-epoch run or a fast learner is not unstable for having learned in its
+    first epoch. A loss above it is "no progress" when the validation
+    accuracy is within the chance margin too, and "loss blow-up" when the
+    model classifies well all the same (overconfident, not stable). A rising
+    validation loss is overfitting only when the validation accuracy fell
+    from its best too; alone it is calibration drift.
     """
     if not f["_finite"]:
         return "divergence"
+    margin = chance + t.chance_margin * (1 - chance)
     if f["final_train_loss"] > (1 - t.min_loss_drop) * initial:  # False when initial is NaN
-        return "no progress"
-    if f["final_train_acc"] < chance + t.chance_margin * (1 - chance):
+        return "no progress" if f["final_val_acc"] < margin else "loss blow-up"
+    if f["final_train_acc"] < margin:
         return "below chance"
     declined = f["_val_rise"] > t.val_loss_rise and f["_val_acc_drop"] > t.val_acc_drop
     if declined and f["_train_fell"]:

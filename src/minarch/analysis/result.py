@@ -4,22 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.regimes import architecture_table, classify_runs
-from minarch.analysis.selection import selection_note, validated_on_test
+from minarch.analysis.selection import (
+    incomplete_count,
+    incomplete_note,
+    selection_note,
+    validated_on_test,
+)
 from minarch.spec.schema import AnalysisSpec
+
+if TYPE_CHECKING:
+    from minarch.analysis.stored import TableInput
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Runs (classified), configurations (the regime map) and P_min / P_over per family.
+    """Runs (classified), configurations (the regime map), P_stable / P_min / P_over per family.
 
     ``validated_on_test`` names the datasets whose selections (chosen
     configuration, best epoch) were made on the test split; ``selection_note``
-    says so in one line, for printing beside any of the tables.
+    says so in one line, for printing beside any of the tables. ``incomplete``
+    counts the configurations left out because a seed has not finished.
     """
 
     runs: pd.DataFrame
@@ -27,6 +37,7 @@ class Analysis:
     minimal: pd.DataFrame
     thresholds: AnalysisSpec
     validated_on_test: tuple[str, ...] = ()
+    incomplete: int = 0
 
     @property
     def definitions(self) -> tuple[str, ...]:
@@ -36,6 +47,16 @@ class Analysis:
     def selection_note(self) -> str | None:
         """None when every dataset validated on a held-out split."""
         return selection_note(self.validated_on_test)
+
+    @property
+    def incomplete_note(self) -> str | None:
+        """None when every configuration's seeds have finished."""
+        return incomplete_note(self.incomplete)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The lines to print beside any of the tables: what was left out, what is optimistic."""
+        return tuple(note for note in (self.incomplete_note, self.selection_note) if note)
 
 
 def analyze(
@@ -54,7 +75,22 @@ def analyze(
     classified = classify_runs(runs, epochs, t, num_classes=num_classes)
     table = architecture_table(classified)
     minimal = minimal_parameters(classified, t)
-    return Analysis(classified, table, minimal, t, validated_on_test(runs))
+    return Analysis(classified, table, minimal, t, validated_on_test(runs), incomplete_count(runs))
+
+
+def minimal_table(study: TableInput) -> pd.DataFrame:
+    """The ``minimal`` table (``minarch.tables``): P_min and P_over per family."""
+    return study.analysis.minimal
+
+
+def architectures_table(study: TableInput) -> pd.DataFrame:
+    """The ``architectures`` table: every configuration's regime."""
+    return study.analysis.architectures
+
+
+def runs_table(study: TableInput) -> pd.DataFrame:
+    """The ``runs`` table: every base run's regime and the rule that decided it."""
+    return study.analysis.runs
 
 
 def definitions(t: AnalysisSpec) -> tuple[str, ...]:
@@ -66,16 +102,31 @@ def definitions(t: AnalysisSpec) -> tuple[str, ...]:
     def pp(x: float) -> str:
         return f"{100 * x:g} pp"
 
+    bar = (
+        f"{pct(t.accuracy_fraction)} of the best mean final validation accuracy any family "
+        "reached on the dataset"
+        if t.p_min_reference == "all"
+        else f"{pct(t.accuracy_fraction)} of the family's own best mean final validation accuracy"
+    )
+    targets = ", ".join(f"{d} {pct(v)}" for d, v in t.target_accuracy.items())
     return (
         "Only base runs enter: runs trained from their own initialisation on the grid, not "
-        "pruned, fine-tuned, retrained, rewound or quantization-aware derived runs. Each done "
-        "or diverged base run is judged from its per-epoch curves; the first rule that holds "
-        "decides its regime.",
+        "pruned, fine-tuned, retrained, rewound or quantization-aware derived runs, and only "
+        "configurations whose every seed has finished. Each done or diverged base run is "
+        "judged from its per-epoch curves; the first rule that holds decides its regime.",
+        "Training accuracy and loss are an eval-mode pass over a fixed subset of the training "
+        "split at the end of each epoch; runs stored before that pass existed are judged on "
+        "the running mean of train-mode mini-batches instead (the runs table's train_metrics "
+        "says which), which understates the train − validation gap.",
         "Unstable (divergence): a non-finite training or validation loss at any point.",
         f"Unstable (no progress): the final training loss is above {pct(1 - t.min_loss_drop)} "
-        "of the loss at initialisation, ln C for C classes (never judged against the first "
-        "epoch, so one-epoch runs and fast learners are judged fairly; not judged when C is "
-        "unknown).",
+        "of ln C, the loss of a uniform guess over C classes, and the final validation "
+        f"accuracy is below chance + {pct(t.chance_margin)} of (1 − chance) (never judged "
+        "against the first epoch, so one-epoch runs and fast learners are judged fairly; not "
+        "judged when C is unknown).",
+        f"Unstable (loss blow-up): the same loss, above {pct(1 - t.min_loss_drop)} of ln C, "
+        "while the validation accuracy is above that chance margin: a model that classifies "
+        "but whose loss exceeds a uniform guess is overconfident, not learning stably.",
         f"Unstable (below chance): final training accuracy below chance + "
         f"{pct(t.chance_margin)} of (1 − chance), chance = 1 / C.",
         f"Unstable (seed disagreement): the final validation accuracies of a configuration's "
@@ -91,18 +142,26 @@ def definitions(t: AnalysisSpec) -> tuple[str, ...]:
         "Learning: none of the above.",
         "A configuration (architecture, learning rate, weight decay) takes its seeds' majority "
         "regime, ties going to the worse (unstable, then overfitting); its stability is the "
-        "fraction of seeds not unstable. An architecture is represented by its configuration "
-        "with the highest mean final validation accuracy over all its seeds, a diverged seed "
-        "counting at chance (ties: the smallest learning rate, then weight decay).",
+        "fraction of seeds not unstable; its accuracy is the mean final validation accuracy "
+        "over all its seeds, a diverged seed counting at chance. An architecture is "
+        "represented by its configuration with the highest such accuracy (ties: the smallest "
+        "learning rate, then weight decay).",
         "Selection (the representative configuration, the best epoch) uses the validation "
         "split; a dataset that validates on the test split gets optimistic numbers, and the "
         "report says so beside the table.",
-        f"P_min: the smallest parameter count from which every larger architecture of the "
-        f"family is stable in at least {pct(t.stability_q)} of its seeds and reaches at least "
-        f"{pct(t.accuracy_fraction)} of the family's best mean final validation accuracy.",
+        f"P_stable: the smallest parameter count from which every larger architecture of the "
+        f"family is stable in at least {pct(t.stability_q)} of its seeds.",
+        "P_min: the smallest parameter count from which every larger architecture is stable "
+        "and its accuracy reaches the bar: "
+        + (f"the study's target accuracy ({targets}), else " if targets else "")
+        + f"{bar}.",
+        "A boundary at the smallest size tested is an upper bound (≤ that size); one that only "
+        "the largest size reaches is a lower bound (≥ it); one no size reaches is not reached "
+        "(> the largest).",
         f"P_min's 95 % interval: {t.bootstrap} bootstrap resamples of each configuration's "
         f"seeds (seed {t.bootstrap_seed}); a resample that never reaches P_min ranks above "
         "every size, and a bound that falls on one is shown as not reached.",
         "P_over: the smallest parameter count from which every larger architecture's "
-        "majority regime is overfitting.",
+        "majority regime is overfitting. When P_over ≤ P_min the regimes interleave rather "
+        "than forming bands along parameter count.",
     )

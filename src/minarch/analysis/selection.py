@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from minarch.columns import require_columns
-from minarch.data import by_difficulty, dataset_info, dataset_names
+from minarch.data import dataset_info, dataset_names
 
 ARCH = ["dataset", "family", "model"]
 CONFIG = [*ARCH, "params", "lr", "weight_decay"]
@@ -56,6 +56,42 @@ def base_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["variant"] == BASE] if "variant" in runs.columns else runs
 
 
+def complete_configurations(runs: pd.DataFrame) -> pd.DataFrame:
+    """The base ``runs`` of configurations whose every seed is done or diverged.
+
+    A configuration with a seed still pending, running or failed is left out
+    of A.1-A.5 whole: averaging the seeds that happen to be finished would
+    make its mean, stability and regime depend on when one looked.
+    """
+    runs = base_runs(require_columns(runs, [*CONFIG, "state"], "runs"))
+    waiting = _waiting(runs)
+    if waiting.empty:
+        return runs
+    keys = runs[CONFIG].merge(waiting.assign(_waiting=True), on=CONFIG, how="left")["_waiting"]
+    return runs[keys.isna().to_numpy()]
+
+
+def incomplete_count(runs: pd.DataFrame) -> int:
+    """How many configurations ``complete_configurations`` leaves out."""
+    return len(_waiting(base_runs(require_columns(runs, [*CONFIG, "state"], "runs"))))
+
+
+def _waiting(runs: pd.DataFrame) -> pd.DataFrame:
+    """The configurations of ``runs`` with a seed neither done nor diverged."""
+    return runs.loc[~runs["state"].isin(CLASSIFIED_STATES), CONFIG].drop_duplicates()
+
+
+def incomplete_note(count: int) -> str | None:
+    """The banner of a table or report that left ``count`` configurations out; None for 0."""
+    if not count:
+        return None
+    return (
+        f"{count} configuration{'s' if count != 1 else ''} with seeds not yet finished "
+        "(pending, running or failed) left out of the regimes, P_stable, P_min, the "
+        "compression analyses and the claims; analyse again when they finish."
+    )
+
+
 def seed_accuracy(runs: pd.DataFrame) -> pd.Series:
     """Each run's final validation accuracy, a diverged run's taken as ``chance``."""
     final = runs["final_val_acc"].astype(float)
@@ -88,10 +124,11 @@ def chosen_configurations(
 ) -> pd.DataFrame:
     """Each architecture's chosen configuration from a store runs table, ``CHOSEN_COLUMNS``.
 
-    Only done and diverged base runs count; an architecture with neither has no row.
+    Only configurations whose every base run is done or diverged count
+    (``complete_configurations``); an architecture without one has no row.
     """
-    runs = base_runs(require_columns(runs, [*CONFIG, "run_id", "state", "final_val_acc"], "runs"))
-    finished = runs[runs["state"].isin(CLASSIFIED_STATES)]
+    runs = require_columns(runs, [*CONFIG, "run_id", "state", "final_val_acc"], "runs")
+    finished = complete_configurations(runs)
     finished = finished.assign(chance=finished["dataset"].map(lambda d: chance(d, num_classes)))
     if finished.empty:
         return pd.DataFrame(columns=CHOSEN_COLUMNS)
@@ -100,7 +137,7 @@ def chosen_configurations(
 
 
 def validated_on_test(runs: pd.DataFrame) -> tuple[str, ...]:
-    """Datasets whose finished base runs validated on the test split, easy to hard.
+    """Datasets whose finished base runs validated on the test split, by name.
 
     There the chosen configuration and best epoch were picked on test data, so
     their accuracies are optimistic (docs/methods.md A.1). "test" is the study
@@ -110,9 +147,10 @@ def validated_on_test(runs: pd.DataFrame) -> tuple[str, ...]:
     runs = base_runs(require_columns(runs, ["dataset", "state"], "runs"))
     runs = runs[runs["state"].isin(CLASSIFIED_STATES)]
     if VALIDATION not in runs.columns:
-        return tuple(by_difficulty(runs["dataset"]))
+        return tuple(sorted(set(runs["dataset"].astype(str))))
     split = runs[VALIDATION]
-    return tuple(by_difficulty(runs.loc[split.isna() | (split.astype(str) == "test"), "dataset"]))
+    on_test = runs.loc[split.isna() | (split.astype(str) == "test"), "dataset"]
+    return tuple(sorted(set(on_test.astype(str))))
 
 
 def selection_note(datasets: Sequence[str]) -> str | None:

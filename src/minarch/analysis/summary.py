@@ -1,9 +1,10 @@
 """The per-architecture aggregates the report's figures and summary read.
 
 Base runs only (``selection.base_runs``). Each architecture shows its chosen
-configuration (``selection``); its points are the best validation accuracy
-over that configuration's done seeds, and diverged runs are drawn apart, at
-the best accuracy they reached.
+configuration (``selection``) and its accuracy: the mean final validation
+accuracy over all that configuration's seeds, a diverged seed at chance, the
+same number ``analyze`` gives (docs/methods.md A.1). Diverged runs are also
+drawn apart, at the best accuracy they reached before diverging.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ RUN_COLUMNS = [
     "best_val_acc",
 ]
 EPOCH_COLUMNS = ["run_id", "epoch", "train_loss", "val_acc"]
-ARCHITECTURE_COLUMNS = [*ARCH, "params", "flops", "lr", "weight_decay", "n_done", "acc_mean"]
-ARCHITECTURE_COLUMNS += ["acc_std", "n_diverged"]
+ARCHITECTURE_COLUMNS = [*ARCH, "params", "flops", "lr", "weight_decay", "n_seeds", "n_done"]
+ARCHITECTURE_COLUMNS += ["acc_mean", "acc_std", "n_diverged"]
 
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:
@@ -37,23 +38,24 @@ def finished(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def architectures(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per architecture: size, chosen configuration, accuracy over its done seeds.
+    """One row per architecture: size, chosen configuration, accuracy over its seeds.
 
-    Columns ``ARCHITECTURE_COLUMNS``: ``acc_mean``/``acc_std`` are the best
-    validation accuracy over the chosen configuration's done seeds (std NaN
-    with one seed); ``n_diverged`` counts the diverged runs of every
-    configuration. An architecture without a done or diverged run has NaN
-    configuration; one whose chosen configuration has no done seed has NaN
-    accuracy. Sorted by dataset, family, params.
+    Columns ``ARCHITECTURE_COLUMNS``: ``acc_mean``/``acc_std`` are the final
+    validation accuracy over the chosen configuration's ``n_seeds`` seeds, a
+    diverged seed counting at chance (std NaN with one seed); ``n_done``
+    counts its done seeds; ``n_diverged`` counts the diverged runs of every
+    configuration. An architecture without a configuration whose seeds all
+    finished has NaN configuration and accuracy. Sorted by dataset, family, params.
     """
     runs = base_runs(runs)
     if runs.empty:  # merging an empty frame trips over its untyped key columns
         return pd.DataFrame(columns=ARCHITECTURE_COLUMNS)
-    chosen = chosen_configurations(runs)[[*ARCH, "lr", "weight_decay"]]
-    stats = (
+    chosen = chosen_configurations(runs)
+    done = (
         finished(in_configurations(runs, chosen))
-        .groupby(ARCH, dropna=False)["best_val_acc"]
-        .agg(acc_mean="mean", acc_std="std", n_done="count")
+        .groupby(ARCH, dropna=False)
+        .size()
+        .rename("n_done")
         .reset_index()
     )
     sizes = runs.groupby(ARCH, dropna=False).agg(
@@ -61,9 +63,11 @@ def architectures(runs: pd.DataFrame) -> pd.DataFrame:
         flops=("flops", "first"),
         n_diverged=("state", lambda s: int((s == "diverged").sum())),
     )
-    table = sizes.reset_index().merge(chosen, on=ARCH, how="left")
-    table = table.merge(stats, on=ARCH, how="left")[ARCHITECTURE_COLUMNS]
-    table["n_done"] = table["n_done"].fillna(0).astype(int)
+    picked = chosen[[*ARCH, "lr", "weight_decay", "n_seeds", "acc_mean", "acc_std"]]
+    table = sizes.reset_index().merge(picked, on=ARCH, how="left").merge(done, on=ARCH, how="left")
+    for count in ("n_seeds", "n_done"):
+        table[count] = table[count].fillna(0).astype(int)
+    table = table[ARCHITECTURE_COLUMNS]
     return table.sort_values(["dataset", "family", "params"], kind="stable", ignore_index=True)
 
 

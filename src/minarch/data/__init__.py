@@ -7,7 +7,6 @@ torch; tensors, loading and augmentation do, and are imported on first use.
 
 from minarch.data.registry import (
     DatasetInfo,
-    by_difficulty,
     dataset_info,
     dataset_names,
     needs_folder,
@@ -30,7 +29,6 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "FileCheck",
-    "by_difficulty",
     "check_dataset",
     "dataset_info",
     "dataset_names",

@@ -9,8 +9,7 @@ dataset, and is read at call time, so a test can swap in its own files with
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -141,22 +140,6 @@ def needs_folder(name: str) -> bool:
 def dataset_names() -> list[str]:
     load_catalog(BUILT_IN)
     return sorted(_ENTRIES)
-
-
-def by_difficulty(names: Iterable[object]) -> list[str]:
-    """The distinct ``names`` from easy to hard by their registered ``difficulty``.
-
-    Names the registry does not know (a renamed or hand-made dataset) follow
-    every registered one; ties keep the order in which names first appear.
-    """
-    load_catalog(BUILT_IN)
-    present = list(dict.fromkeys(str(name) for name in names))
-
-    def rank(name: str) -> float:
-        entry = _ENTRIES.get(name)
-        return math.inf if entry is None else float(entry.info.difficulty or 0)
-
-    return sorted(present, key=rank)
 
 
 def dataset_info(

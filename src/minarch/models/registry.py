@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from minarch.errors import ModelError
+from minarch.lazy import resolve
 from minarch.plugins import load_catalog
 
 if TYPE_CHECKING:
@@ -62,10 +63,7 @@ class Family:
     example: Example
 
     def builder(self) -> Builder:
-        if callable(self.build):
-            return self.build
-        module, _, function = self.build.partition(":")
-        return getattr(importlib.import_module(module), function)
+        return self.build if callable(self.build) else resolve(self.build)
 
 
 _FAMILIES: dict[str, Family] = {}

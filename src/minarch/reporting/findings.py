@@ -14,41 +14,54 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from minarch.analysis import Analysis, HpSpaceResult
+from minarch.analysis import Analysis, AnalysisSpec, HpSpaceResult
+from minarch.analysis.difficulty import in_order
 from minarch.analysis.hpspace import GROUP
-from minarch.data import by_difficulty
+from minarch.analysis.minimal import bound
+from minarch.analysis.statistics import spearman
 from minarch.reporting import style
+from minarch.reporting.prose import relation_words
 from minarch.reporting.style import dataset_title
 
 
-def accuracy(archs: pd.DataFrame) -> list[str]:
-    """Per dataset: the best architecture, and each family from its smallest to its largest."""
+def accuracy(archs: pd.DataFrame, order: Sequence[str], t: AnalysisSpec) -> list[str]:
+    """Per dataset: the best architecture (all of them when tied), and how accuracy goes with size.
+
+    ``archs`` holds each architecture's chosen configuration and its
+    accuracy, the mean final validation accuracy over all its seeds
+    (``summary.architectures``), the one number every table shows.
+    """
     archs = archs.dropna(subset=["acc_mean"])
     sentences = []
-    for dataset in by_difficulty(archs["dataset"]):
+    for dataset in in_order(archs["dataset"], order):
         here = archs[archs["dataset"] == dataset]
-        best = here.loc[here["acc_mean"].astype(float).idxmax()]
-        text = (
-            f"{dataset_title(dataset)}: the best architecture is {best['model']} "
-            f"({_params(best['params'])} parameters) at {_pct(best['acc_mean'])}"
+        top = here[here["acc_mean"].astype(float) == here["acc_mean"].astype(float).max()]
+        best = top.iloc[0]
+        who = (
+            f"the best architecture is {best['model']} ({_params(best['params'])} parameters)"
+            if len(top) == 1
+            else f"the best architectures are {_tied(top)}"
         )
+        text = f"{dataset_title(dataset)}: {who} at {_pct(best['acc_mean'])}"
         growth = []
         for family, fam in here.groupby("family", sort=True):
             fam = fam.sort_values("params")
             small, large = fam.iloc[0], fam.iloc[-1]
             if len(fam) > 1:
+                trend = spearman(fam["params"], fam["acc_mean"], names=("size", "accuracy"))
                 growth.append(
                     f"{family} from {_pct(small['acc_mean'])} ({_params(small['params'])} "
-                    f"parameters) to {_pct(large['acc_mean'])} ({_params(large['params'])})"
+                    f"parameters) to {_pct(large['acc_mean'])} ({_params(large['params'])}), "
+                    f"accuracy {relation_words('parameter count', trend, t)}"
                 )
-        sentences.append(text + (f"; by size, {', '.join(growth)}." if growth else "."))
+        sentences.append(text + (f"; by size, {'; '.join(growth)}." if growth else "."))
     return sentences
 
 
-def curves(curves: pd.DataFrame) -> list[str]:
+def curves(curves: pd.DataFrame, order: Sequence[str]) -> list[str]:
     """Per dataset: how many epochs, and the largest change in the last one (still learning?)."""
     sentences = []
-    for dataset in by_difficulty(curves["dataset"]):
+    for dataset in in_order(curves["dataset"], order):
         here = curves[curves["dataset"] == dataset]
         changes = []
         for model, line in here.groupby("model", sort=False):
@@ -68,20 +81,31 @@ def curves(curves: pd.DataFrame) -> list[str]:
 
 
 def regimes(result: Analysis, datasets: Sequence[str]) -> list[str]:
-    """How P_min moves along the datasets per family, each P_min, and the run regimes."""
-    minimal = result.minimal
+    """How P_min goes with dataset difficulty per family, each P_min, and the run regimes.
+
+    ``datasets`` are in order of difficulty, easy to hard. The trend is
+    Spearman's ρ of P_min against that order; a P_min not reached ranks
+    above every size, and a bound counts at its value.
+    """
+    minimal, t = result.minimal, result.thresholds
     sentences = []
     if len(datasets) > 1:
         for family, group in minimal.groupby("family", sort=True):
             group = group.set_index("dataset")
             group = group.loc[[d for d in datasets if d in group.index]]
-            reached = group[group["reached"].astype(bool)]
-            if len(reached) >= 2:
-                trend = _trend(reached["p_min"], reached["p_min_at_edge"].astype(bool))
-                sentences.append(f"P_min {trend} for {family}.")
+            if len(group) < 2 or (group["p_min_edge"] == "not_reached").all():
+                continue
+            ranked = group["p_min"].astype(float).fillna(np.inf)
+            trend = spearman(range(len(group)), ranked, names=("difficulty", "P_min"))
+            steps = ", ".join(
+                f"{bound(row.p_min, row.p_min_edge, row.largest_params)} on {dataset_title(d)}"
+                for d, row in zip(group.index, group.itertuples(), strict=True)
+            )
+            words = relation_words("dataset difficulty", trend, t)
+            sentences.append(f"For {family}, P_min {words}: {steps}.")
     for dataset in datasets:
         for row in minimal[minimal["dataset"] == dataset].itertuples(index=False):
-            sentences.append(f"{row.family} on {dataset_title(dataset)}: {_p_min(row)}.")
+            sentences.append(f"{row.family} on {dataset_title(dataset)}: {_p_min(row, t)}.")
     counts = result.runs["regime"].value_counts()
     total = int(counts.sum())
     if total:
@@ -92,25 +116,27 @@ def regimes(result: Analysis, datasets: Sequence[str]) -> list[str]:
     return sentences
 
 
-def pruning(redundancy: pd.DataFrame, curves: pd.DataFrame, delta: float) -> list[str]:
+def pruning(
+    redundancy: pd.DataFrame, curves: pd.DataFrame, delta: float, order: Sequence[str]
+) -> list[str]:
     """Per dataset and (method, pipeline): R_δ's range over models, the cost at the last point."""
     sentences = []
     keys = ["dataset", "method", "pipeline"]
-    rank = {d: i for i, d in enumerate(by_difficulty(redundancy["dataset"]))}
+    rank = {d: i for i, d in enumerate(in_order(redundancy["dataset"], order))}
     ordered = redundancy.sort_values("dataset", key=lambda s: s.map(rank), kind="stable")
     for (dataset, method, pipeline), group in ordered.groupby(keys, sort=False):
         what = "of FLOPs" if bool(group["structured"].iloc[0]) else "of the weights"
-        most = group.loc[group["r_mean"].astype(float).idxmax()]
-        least = group.loc[group["r_mean"].astype(float).idxmin()]
-        same = len(group) > 1 and most["r_mean"] == least["r_mean"]
+        r = group["r_mean"].astype(float)
+        most, least = group[r == r.max()], group[r == r.min()]
+        same = len(group) > 1 and r.max() == r.min()
         text = (
             f"{dataset_title(dataset)}, {method} ({pipeline}): "
             f"accuracy stays within {100 * delta:g} pp up to "
-            f"{_share(most['r_mean'])} {what} removed for "
-            + (_every(len(group)) if same else str(most["model"]))
+            f"{_share(r.max())} {what} removed for " + (_every(len(group)) if same else _tied(most))
         )
-        if most["model"] != least["model"] and not same:
-            text += f", {_share(least['r_mean'])} for {least['model']}"
+        if not same and len(group) > 1:
+            text += f", {_share(r.min())} for {_tied(least)}"
+        most = most.iloc[0]
         line = curves[
             curves[keys].eq([dataset, method, pipeline]).all(axis=1)
             & (curves["model"] == most["model"])
@@ -125,10 +151,10 @@ def pruning(redundancy: pd.DataFrame, curves: pd.DataFrame, delta: float) -> lis
     return sentences
 
 
-def quantization(min_bits: pd.DataFrame) -> list[str]:
+def quantization(min_bits: pd.DataFrame, order: Sequence[str]) -> list[str]:
     """Per dataset and (method, pipeline): the fewest and most bits a model needed."""
     table = min_bits[(min_bits["sparsity"].fillna(0) == 0) & (min_bits["n_bits"] >= 2)]
-    rank = {d: i for i, d in enumerate(by_difficulty(table["dataset"]))}
+    rank = {d: i for i, d in enumerate(in_order(table["dataset"], order))}
     table = table.sort_values("dataset", key=lambda s: s.map(rank), kind="stable")
     sentences = []
     for (dataset, method, pipeline), group in table.groupby(
@@ -139,14 +165,15 @@ def quantization(min_bits: pd.DataFrame) -> list[str]:
         if ok.empty:
             text += "no model keeps its accuracy at any tested width"
         else:
-            low = ok.loc[ok["min_bits"].astype(float).idxmin()]
-            high = ok.loc[ok["min_bits"].astype(float).idxmax()]
-            if len(ok) > 1 and high["min_bits"] == low["min_bits"]:
-                text += f"{_every(len(ok))} need {low['min_bits']:g} bits"
+            bits = ok["min_bits"].astype(float)
+            low, high = ok[bits == bits.min()], ok[bits == bits.max()]
+            if len(ok) > 1 and bits.max() == bits.min():
+                text += f"{_every(len(ok))} need {bits.min():g} bits"
             else:
-                text += f"{low['model']} needs {low['min_bits']:g} bits"
-                if high["min_bits"] != low["min_bits"]:
-                    text += f", {high['model']} {high['min_bits']:g}"
+                verb = "needs" if len(low) == 1 else "need"
+                text += f"{_tied(low)} {verb} {bits.min():g} bits"
+                if bits.max() != bits.min():
+                    text += f", {_tied(high)} {bits.max():g}"
             failing = group.loc[~group["qualifies"].astype(bool), "model"]
             if len(failing):
                 text += f"; no tested width suffices for {', '.join(map(str, failing))}"
@@ -225,36 +252,6 @@ def hpspace(result: HpSpaceResult, key: tuple) -> str:
     return text + "."
 
 
-def p_min(value: float, at_edge: bool) -> str:
-    """A P_min as tables and findings write it: a bound when it is the largest size tested."""
-    if not np.isfinite(value):
-        return "not reached"
-    return f"≥ {value:,.0f}, at the largest size tested" if at_edge else f"{value:,.0f}"
-
-
-def _trend(p_min: pd.Series, at_edge: pd.Series) -> str:
-    """'rises from 1.2k on MNIST-1D to ≥ 12.7k on MNIST': P_min along datasets, easy to hard.
-
-    "Rises" and "falls" only for a monotone sequence; a P_min that goes up and
-    down is listed as such, not summed up by its two ends. A P_min at the
-    largest size tested is a bound, written "≥"; a trend into a bound only
-    says P_min is at least that large there.
-    """
-    values = [("≥ " if edge else "") + _params(v) for v, edge in zip(p_min, at_edge, strict=True)]
-    first, last = float(p_min.iloc[0]), float(p_min.iloc[-1])
-    if (p_min == first).all() and not at_edge.any():
-        return f"is {values[0]} on {_join([dataset_title(d) for d in p_min.index])}"
-    steps = [f"{v} on {dataset_title(d)}" for v, d in zip(values, p_min.index, strict=True)]
-    if (p_min == first).all():
-        return f"is {_join(steps)}"
-    changes = np.diff(p_min.to_numpy(float))
-    if not ((changes >= 0).all() or (changes <= 0).all()):
-        return f"does not change monotonically with dataset difficulty: {', '.join(steps)}"
-    verb = "rises" if last > first else "falls"
-    via = "".join(f", {step}" for step in steps[1:-1])
-    return f"{verb} from {steps[0]}{via} to {steps[-1]}"
-
-
 def _every(n: int) -> str:
     return "both models" if n == 2 else f"all {n} models"
 
@@ -264,17 +261,45 @@ def _join(names: Sequence[object]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _p_min(row: Any) -> str:
-    if not row.reached:
-        sizes = row.n_architectures
-        return f"P_min not reached: not even the largest of its {sizes} sizes qualifies"
-    best = f"best mean accuracy {_pct(row.best_acc)}"
-    if row.p_min_at_edge:
-        return (
-            f"P_min {p_min(row.p_min, True)} ({best}): only the largest architecture qualifies, "
-            "so this is a bound, not a found minimum; train larger ones to find it"
+def _p_min(row: Any, t: AnalysisSpec) -> str:
+    source = {
+        "target": "the study's target",
+        "all families": f"{_share(t.accuracy_fraction)} of the best of any family",
+        "family": f"{_share(t.accuracy_fraction)} of the family's best",
+    }[row.bar_source]
+    bar = f"accuracy bar {_pct(row.accuracy_bar)}, {source}"
+    stable = _named("P_stable", bound(row.p_stable, row.p_stable_edge, row.largest_params))
+    text = _named("P_min", bound(row.p_min, row.p_min_edge, row.largest_params))
+    if row.p_min_edge == "not_reached":
+        text += f": none of its {row.n_architectures} sizes reaches the {bar}"
+    else:
+        text += f" parameters ({bar})"
+    text += f"; {stable}"
+    if row.p_min_edge == "upper":
+        text += (
+            "; only the largest size qualifies, so this is a bound: train larger ones to find it"
         )
-    return f"P_min = {p_min(row.p_min, False)} parameters ({best})"
+    if row.p_min_edge == "lower":
+        text += "; the smallest size tested already qualifies: train smaller ones to find it"
+    if row.interleaved:
+        text += (
+            f"; overfitting starts at P_over = {row.p_over:,.0f}, at or below P_min, so the "
+            "regimes interleave rather than forming bands"
+        )
+    return text
+
+
+def _named(name: str, value: str) -> str:
+    """'P_min = 1,210', but 'P_min ≥ 6,538' and 'P_min not reached (...)' for bounds."""
+    return f"{name} = {value}" if value[0].isdigit() else f"{name} {value}"
+
+
+def _tied(rows: pd.DataFrame) -> str:
+    """One model's name, or tied models by name (up to four) or by their count."""
+    names = [str(m) for m in rows["model"]]
+    if len(names) == 1:
+        return names[0]
+    return f"{_join(names)} (tied)" if len(names) <= 4 else f"{len(names)} tied models"
 
 
 def _params(value: float) -> str:

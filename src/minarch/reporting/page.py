@@ -16,6 +16,7 @@ import plotly.offline
 
 import minarch
 from minarch.analysis import summary
+from minarch.analysis.selection import incomplete_count, incomplete_note
 from minarch.reporting.png import PNG_OPTIONS, figure_height
 from minarch.reporting.section import Figure, Section, slugify
 from minarch.reporting.style import FONT
@@ -50,6 +51,9 @@ def render(
     body = [_header(title, runs, description)]
     if summary.finished(runs).empty:
         body.append('<p class="empty">No finished runs yet.</p>')
+    left_out = incomplete_note(incomplete_count(runs))
+    if left_out:
+        body.append(f'<p class="note banner">{escape(left_out)}</p>')
     if len(sections) > 1:
         links = (f'<li><a href="#{slugify(s.title)}">{escape(s.title)}</a></li>' for s in sections)
         body.append(f"<nav><ul>{''.join(links)}</ul></nav>")

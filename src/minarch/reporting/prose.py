@@ -6,10 +6,13 @@ moved); this module only words what it decided.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from minarch.analysis.compression import BitsTrend, Relation, relation
+from minarch.analysis.compression import BitsTrend
+from minarch.analysis.difficulty import in_order
 from minarch.analysis.hpspace import (
     BAND_STATS,
     KEYS,
@@ -18,47 +21,51 @@ from minarch.analysis.hpspace import (
     roi_column,
     roi_shape,
 )
+from minarch.analysis.statistics import Relation, Trend
 from minarch.errors import MinarchError
 from minarch.reporting.style import dataset_title, number
+from minarch.spec.schema import AnalysisSpec
 
 _VERBS = {Relation.RISES: "rises with", Relation.FALLS: "falls with"}
 
 
-def describe_redundancy_trend(trend: pd.DataFrame, *, delta: float = 0.01) -> list[str]:
+def describe_redundancy_trend(trend: pd.DataFrame, t: AnalysisSpec) -> list[str]:
     """One plain sentence per trend row, saying how R_δ moves with depth and size."""
     sentences = []
     for row in trend.itertuples(index=False):
         head = (
             f"{row.family} on {dataset_title(row.dataset)}, {row.method} ({row.pipeline}): "
-            f"R_δ (δ = {100 * delta:g} pp, {row.measure})"
+            f"R_δ (δ = {100 * t.prune_delta:g} pp, {row.measure})"
         )
-        if {relation(row.rho_depth), relation(row.rho_params)} == {Relation.UNKNOWN}:
-            sentences.append(f"{head}: too few varying models for a trend (n = {row.n_models}).")
-            continue
-        depth = _relation("depth", row.rho_depth, row.n_depth)
-        size = _relation("parameter count", row.rho_params, row.n_models)
+        depth = relation_words(
+            "depth", Trend(row.rho_depth, row.n_depth, row.p_depth, row.why_depth), t
+        )
+        size = relation_words(
+            "parameter count", Trend(row.rho_params, row.n_models, row.p_params, row.why_params), t
+        )
         sentences.append(f"{head} {depth}, and {size}.")
     return sentences
 
 
-def describe_bits_trend(trend: BitsTrend) -> list[str]:
-    """Plain sentences: minimal bits against size, and along the datasets."""
+def describe_bits_trend(trend: BitsTrend, order: Sequence[str], t: AnalysisSpec) -> list[str]:
+    """Plain sentences: minimal bits against size, and along the datasets easy to hard."""
     sentences = []
     for row in trend.by_params.itertuples(index=False):
-        words = _relation("parameter count", row.rho_params, row.n_models)
+        found = Trend(row.rho_params, row.n_models, row.p_params, row.why_params)
         sentences.append(
             f"{row.family} on {dataset_title(row.dataset)}, {row.method} ({row.pipeline}): "
-            f"the minimal bit width {words}."
+            f"the minimal bit width {relation_words('parameter count', found, t)}."
         )
     table = trend.by_dataset
     for (family, method, pipeline), group in table.groupby(
         ["family", "method", "pipeline"], sort=True
     ):
-        group = group[np.isfinite(group["mean_bits"].astype(float))]
+        group = group[np.isfinite(group["mean_bits"].astype(float))].set_index("dataset")
         if len(group) < 2:
             continue
         steps = " → ".join(
-            f"{dataset_title(r.dataset)} {r.mean_bits:.1f}" for r in group.itertuples()
+            f"{dataset_title(d)} {group.loc[d, 'mean_bits']:.1f}"
+            for d in in_order(group.index, order)
         )
         sentences.append(
             f"{family}, {method} ({pipeline}): mean minimal bits from easy to hard: {steps}."
@@ -66,12 +73,14 @@ def describe_bits_trend(trend: BitsTrend) -> list[str]:
     return sentences
 
 
-def _relation(what: str, rho: float, n: int) -> str:
-    found = relation(rho)
+def relation_words(what: str, trend: Trend, t: AnalysisSpec) -> str:
+    """'rises with depth (ρ = 0.94, n = 6, p = 0.005)', or why no relation can be claimed."""
+    found = trend.relation(alpha=t.alpha, min_n=t.min_trend_n)
     if found is Relation.UNKNOWN:
-        return f"cannot be related to {what} (n = {n}; at least 3 varying models needed)"
-    verb = _VERBS.get(found, "shows no clear monotone relation with")
-    return f"{verb} {what} (Spearman ρ = {rho:.2f}, n = {n})"
+        return f"cannot be related to {what} ({trend.evidence()})"
+    if found is Relation.NONE:
+        return f"shows no clear relation with {what} ({trend.evidence()})"
+    return f"{_VERBS[found]} {what} ({trend.evidence()})"
 
 
 def band(length: float, width: float, angle: float, *, points: int | None = None) -> str:

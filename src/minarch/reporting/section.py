@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from minarch.analysis import Analysis, AnalysisSpec, analyze
+from minarch.analysis.difficulty import dataset_order
 from minarch.spec import StudySpec
 
 
@@ -53,6 +56,20 @@ class ReportInput:
     epochs: pd.DataFrame
     study: StudySpec | None = None
     compression: pd.DataFrame | None = None
+
+    @cached_property
+    def analysis(self) -> Analysis:
+        """A.1-A.2 of the runs, computed once for every section that reads them."""
+        return analyze(self.runs, self.epochs, self.thresholds)
+
+    @property
+    def thresholds(self) -> AnalysisSpec:
+        """The study's ``analysis:`` section, or the defaults without a study."""
+        return self.study.analysis if self.study is not None else AnalysisSpec()
+
+    def dataset_order(self) -> list[str]:
+        """The runs' datasets easy to hard: as the study orders them, else measured (A.5)."""
+        return dataset_order(self.runs, order=self.thresholds.difficulty_order)
 
 
 SectionBuilder = Callable[[ReportInput], "Section | None"]

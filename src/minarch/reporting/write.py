@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import replace
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -14,10 +15,11 @@ from minarch.columns import require_columns
 from minarch.errors import MinarchError
 from minarch.reporting import page
 from minarch.reporting.png import export_pngs
-from minarch.reporting.section import Figure, ReportInput, Section
+from minarch.reporting.section import Figure, ReportInput, Section, SectionBuilder
 from minarch.reporting.sections import SECTION_BUILDERS
 from minarch.scratch import remove_stale, scratch_path
 from minarch.spec import StudySpec
+from minarch.tables import TABLES
 
 
 def write_report(
@@ -40,7 +42,8 @@ def write_report(
     runs = require_columns(runs, summary.RUN_COLUMNS, "report input 'runs'")
     epochs = require_columns(epochs, summary.EPOCH_COLUMNS, "report input 'epochs'")
     data = ReportInput(runs, epochs, study, compression)
-    sections = _unique_slugs([s for build in SECTION_BUILDERS if (s := build(data))])
+    built = [(build, s) for build in SECTION_BUILDERS if (s := build(data))]
+    sections = _unique_slugs([_with_tables(build, section) for build, section in built])
     description = study.description if study is not None else ""
     html = page.render(title, runs, sections, description=description)
     try:
@@ -52,6 +55,22 @@ def write_report(
         raise MinarchError(
             f"cannot write the report to directory {out_dir}: {e.strerror or e}"
         ) from e
+
+
+def _with_tables(build: SectionBuilder, section: Section) -> Section:
+    """``section`` closed by the analysis tables it presents (``minarch.tables``), so a
+    reader knows which command prints its numbers."""
+    names = [t.name for t in TABLES.values() if t.section == section_path(build)]
+    if not names:
+        return section
+    commands = ", ".join(f"<code>minarch analyze --table {escape(name)}</code>" for name in names)
+    note = f'<p class="note">The tables behind this section: {commands}.</p>'
+    return replace(section, parts=(*section.parts, note))
+
+
+def section_path(build: SectionBuilder) -> str:
+    """The ``"module:function"`` a table entry names a section builder by."""
+    return f"{build.__module__}:{build.__qualname__}"
 
 
 def _write_atomic(path: Path, text: str) -> Path:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from minarch.data import dataset_names
+from minarch.data import dataset_info, dataset_names, needs_folder
 from minarch.errors import SpecError
 from minarch.models import config_class, family_names
 from minarch.spec.identity import digest
@@ -145,6 +145,23 @@ def _datasets(study: StudySpec) -> list[DatasetSpec]:
         if spec.name not in known:
             raise SpecError(
                 f"datasets[{i}]: unknown dataset {excerpt(spec.name)} (known: {', '.join(known)})"
+            )
+    names = [spec.name for spec in specs]
+    for field in ("target_accuracy", "difficulty_order"):
+        for name in getattr(study.analysis, field):
+            if name not in names:
+                raise SpecError(
+                    f"analysis.{field}: {excerpt(name)} is not one of the study's datasets "
+                    f"({', '.join(names)})"
+                )
+    for name, target in study.analysis.target_accuracy.items():
+        if needs_folder(name):  # a folder's class count is known once it is read
+            continue
+        chance = 1 / dataset_info(name).num_classes
+        if target <= chance:
+            raise SpecError(
+                f"analysis.target_accuracy.{name}: {target:g} is not above chance "
+                f"({chance:.3g}); give a fraction in (chance, 1]"
             )
     return specs
 

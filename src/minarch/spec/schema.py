@@ -161,8 +161,14 @@ class TrainingConfig(RecipeFields):
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
+def _nonempty_unique(values: tuple) -> tuple:
+    if len(set(values)) != len(values):
+        raise ValueError("values must not repeat")
+    return values
+
+
 class AnalysisSpec(_Frozen):
-    """Thresholds of the analyses (docs/methods.md A.1-A.2), documented defaults.
+    """Thresholds of the analyses (docs/methods.md A.1-A.5), documented defaults.
 
     Not part of any run's configuration: changing a threshold re-analyses the
     same runs, it never renames or retrains them. ``val_min_before``, a rule
@@ -176,8 +182,11 @@ class AnalysisSpec(_Frozen):
     val_loss_rise: Annotated[float, Field(ge=0)] = 0.10  # overfitting: final val loss / min - 1
     val_acc_drop: Fraction = 0.01  # ... and final val acc this far below its best epoch
     gap: Fraction = 0.10  # overfitting: final train acc - final val acc above this
-    stability_q: Annotated[float, Field(gt=0, le=1)] = 1.0  # P_min: share of stable seeds
-    accuracy_fraction: Annotated[float, Field(gt=0, le=1)] = 0.90  # P_min: share of family best
+    stability_q: Annotated[float, Field(gt=0, le=1)] = 1.0  # P_stable, P_min: stable seeds
+    # P_min's accuracy bar per dataset, absolute (fashion-mnist: 0.90); else the next two
+    target_accuracy: dict[str, Annotated[float, Field(gt=0, le=1)]] = {}
+    accuracy_fraction: Annotated[float, Field(gt=0, le=1)] = 0.90  # P_min: share of best
+    p_min_reference: Literal["all", "family"] = "all"  # best of every family, or its own
     bootstrap: Annotated[int, Field(ge=0)] = 1000  # resamples for P_min's interval; 0: none
     bootstrap_seed: Annotated[int, Field(ge=0)] = 0
     prune_delta: Fraction = 0.01  # redundancy R_delta: largest sparsity with drop <= this
@@ -185,6 +194,12 @@ class AnalysisSpec(_Frozen):
     quant_delta: Fraction = 0.01  # minimal bits: fewest bits with drop <= this
     roi: tuple[Annotated[float, Field(gt=0)], ...] = (0.5, 1.0)  # x-ROI widths, in points
     ellipse_sde: Annotated[float, Field(gt=0)] = 2.0  # n of the n-SDE confidence ellipse
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a trend is a relation at p < this
+    min_trend_n: Annotated[int, Field(ge=3)] = 4  # ... and with at least this many points
+    difficulty_order: tuple[str, ...] = ()  # datasets easy to hard; else measured (A.5)
+    family_tolerance: Fraction = 0.05  # claim (e): families within this of each other's best
+
+    _unique = field_validator("difficulty_order")(_nonempty_unique)
 
     @model_validator(mode="before")
     @classmethod
@@ -195,12 +210,6 @@ class AnalysisSpec(_Frozen):
 
 
 OpenFraction = Annotated[float, Field(gt=0, lt=1)]
-
-
-def _nonempty_unique(values: tuple) -> tuple:
-    if len(set(values)) != len(values):
-        raise ValueError("values must not repeat")
-    return values
 
 
 class StructuredPruning(_Frozen):

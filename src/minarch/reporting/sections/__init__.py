@@ -7,6 +7,7 @@ here; no other section changes.
 
 from minarch.reporting.section import SectionBuilder
 from minarch.reporting.sections.accuracy import accuracy_vs_params
+from minarch.reporting.sections.claims import paper_claims
 from minarch.reporting.sections.curves import learning_curves
 from minarch.reporting.sections.hpspace import hyperparameter_space
 from minarch.reporting.sections.pruning import pruning_sensitivity
@@ -23,5 +24,6 @@ SECTION_BUILDERS: list[SectionBuilder] = [
     pruning_sensitivity,
     quantization_robustness,
     hyperparameter_space,
+    paper_claims,
     summary_tables,
 ]

@@ -9,24 +9,26 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from minarch.analysis import summary
+from minarch.analysis.difficulty import in_order
 from minarch.analysis.selection import chance
 from minarch.reporting import findings, style
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
 _HOVER = (
     "<b>%{customdata[0]}</b><br>params %{x:,}<br>FLOPs %{customdata[1]}"
-    "<br>val. acc. %{y:.2f}%<br>%{customdata[2]}<extra></extra>"
+    "<br>%{customdata[3]} %{y:.2f}%<br>%{customdata[2]}<extra></extra>"
 )
 
 
 def accuracy_vs_params(data: ReportInput) -> Section | None:
-    """Per dataset, best validation accuracy (%) against parameter count."""
+    """Per dataset, mean final validation accuracy (%) against parameter count."""
     runs, epochs = data.runs, data.epochs
     archs = summary.architectures(runs)
     failed = summary.diverged(runs, epochs)
+    order = data.dataset_order()
     parts: list[str | Figure] = []
     archs["line"] = size_lines(archs, runs)
-    for dataset in archs["dataset"].drop_duplicates():
+    for dataset in in_order(archs["dataset"], order):
         fig = _figure(
             escape(style.dataset_title(dataset)),
             archs[archs["dataset"] == dataset],
@@ -39,15 +41,14 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
     if not parts:
         return None
     note = (
-        "<p>One point per architecture: the mean over its done seeds of the best "
-        "validation accuracy of its chosen learning-rate / weight-decay configuration (the "
-        "highest mean final validation accuracy over all seeds, a diverged seed counting at "
-        "chance); error bars are the standard deviation over seeds. &times; marks diverged "
-        "runs.</p>"
+        "<p>One point per architecture: the mean final validation accuracy over all seeds of "
+        "its chosen learning-rate / weight-decay configuration (the one where that mean is "
+        "highest), a diverged seed counting at chance; error bars are the standard deviation "
+        "over seeds. &times; marks a diverged run at the best validation accuracy it reached "
+        "before diverging (a best-epoch number, drawn apart).</p>"
     )
-    return Section(
-        "Validation accuracy vs parameter count", (note, *parts), tuple(findings.accuracy(archs))
-    )
+    sentences = findings.accuracy(archs, order, data.thresholds)
+    return Section("Validation accuracy vs parameter count", (note, *parts), tuple(sentences))
 
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -90,7 +91,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
     for (family, line), group in shown.groupby(["family", "line"], dropna=False, sort=True):
         lines_of_family = sorted(shown.loc[shown["family"] == family, "line"].unique())
         dash = DASHES[lines_of_family.index(line) % len(DASHES)]
-        seeds = group["n_done"].map(lambda n: f"{n} seed{'s' if n != 1 else ''}")
+        seeds = group["n_seeds"].map(lambda n: f"{n} seed{'s' if n != 1 else ''}")
         lr, wd = group["lr"].map(style.number), group["weight_decay"].map(style.number)
         config = "lr " + lr + ", weight decay " + wd
         fig.add_scatter(
@@ -107,6 +108,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
                     group["model"].map(lambda m: escape(str(m))),
                     group["flops"].map(style.count),
                     seeds + ", " + config,
+                    np.full(len(group), "mean final val. acc."),
                 ]
             ),
             hovertemplate=_HOVER,
@@ -127,6 +129,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
                     failed["model"].map(lambda m: escape(str(m))),
                     failed["flops"].map(style.count),
                     "diverged, seed " + failed["seed"].astype(str),
+                    np.full(len(failed), "best val. acc. before diverging"),
                 ]
             ),
             hovertemplate=_HOVER,
@@ -135,7 +138,7 @@ def _figure(dataset: str, archs: pd.DataFrame, failed: pd.DataFrame) -> go.Figur
         fig,
         title=f"{dataset}: validation accuracy vs size",
         x_title="Parameters (count, log scale)",
-        y_title="Best validation accuracy (%)",
+        y_title="Mean final validation accuracy (%)",
     )
     style.log_axis(fig, [*archs["params"], *failed["params"]])
     return fig

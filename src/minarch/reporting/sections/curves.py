@@ -47,7 +47,9 @@ def learning_curves(data: ReportInput) -> Section | None:
         "<p>One line per architecture (its chosen configuration, mean over seeds), in its "
         "family's colour, lighter for smaller models; the legend lists each by size.</p>"
     )
-    return Section("Learning curves", (note, *parts), tuple(findings.curves(curves)))
+    return Section(
+        "Learning curves", (note, *parts), tuple(findings.curves(curves, data.dataset_order()))
+    )
 
 
 def _figure(

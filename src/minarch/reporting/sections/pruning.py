@@ -24,8 +24,8 @@ from minarch.analysis.compression import (
     redundancy,
     redundancy_trend,
 )
+from minarch.analysis.difficulty import in_order
 from minarch.analysis.selection import chosen_configurations, in_configurations
-from minarch.data import by_difficulty
 from minarch.reporting import findings, style
 from minarch.reporting.prose import describe_redundancy_trend
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
@@ -82,7 +82,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     colors = style.model_colors(curves)
     thickness = style.model_widths(curves)
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
-    for dataset in by_difficulty(curves["dataset"]):
+    for dataset in in_order(curves["dataset"], data.dataset_order()):
         name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         points = found.points[found.points["dataset"] == dataset]
         bounds = found.boundaries[found.boundaries["dataset"] == dataset]
@@ -95,15 +95,13 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
                 parts.append(Figure(f"pruning-{kind}-{slug}", fig))
         parts.append(_redundancy_table(here, bounds))
         parts.append(Figure(f"pruning-redundancy-{slug}", _trend_figure(here, name, t)))
-        sentences = describe_redundancy_trend(
-            trend[trend["dataset"] == dataset], delta=t.prune_delta
-        )
+        sentences = describe_redundancy_trend(trend[trend["dataset"] == dataset], t)
         if sentences:
             items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
             parts.append(f"<p>Trend (one point per model):</p><ul>{items}</ul>")
         if not widths.empty:
             parts += _widths_tables(widths[widths["dataset"] == dataset])
-    sentences = findings.pruning(table, curves, t.prune_delta)
+    sentences = findings.pruning(table, curves, t.prune_delta, data.dataset_order())
     return Section("Pruning sensitivity and phases", tuple(parts), tuple(sentences))
 
 

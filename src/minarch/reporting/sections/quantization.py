@@ -22,7 +22,7 @@ from minarch.analysis.compression import (
     minimal_bits,
     quantization_curves,
 )
-from minarch.data import by_difficulty
+from minarch.analysis.difficulty import in_order
 from minarch.reporting import findings, style
 from minarch.reporting.prose import describe_bits_trend
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
@@ -54,10 +54,11 @@ def quantization_robustness(data: ReportInput) -> Section | None:
     int8 = int8_comparison(rows)
     colors = style.model_colors(curves) if not curves.empty else {}
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
-    datasets = by_difficulty([*curves["dataset"], *int8["dataset"]])
+    order = data.dataset_order()
+    datasets = in_order([*curves["dataset"], *int8["dataset"]], order)
     if len(datasets) > 1 and np.isfinite(trend.by_dataset["mean_bits"].astype(float)).any():
         parts.append(Figure("quant-bits-vs-dataset", _dataset_figure(trend.by_dataset, datasets)))
-    sentences = describe_bits_trend(trend)
+    sentences = describe_bits_trend(trend, order, t)
     if sentences:
         items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
         parts.append(f"<p>Trends (one point per model):</p><ul>{items}</ul>")
@@ -80,7 +81,9 @@ def quantization_robustness(data: ReportInput) -> Section | None:
         combined = _combined_figure(here, name)
         if combined is not None:
             parts.append(Figure(f"quant-pruned-{slug}", combined))
-    return Section("Quantization robustness", tuple(parts), tuple(findings.quantization(table)))
+    return Section(
+        "Quantization robustness", tuple(parts), tuple(findings.quantization(table, order))
+    )
 
 
 def _definitions(t: AnalysisSpec, *, given: bool) -> str:

@@ -15,9 +15,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from minarch.analysis import REGIMES, Analysis, analyze
+from minarch.analysis import REGIMES, Analysis
+from minarch.analysis.difficulty import in_order
+from minarch.analysis.minimal import bound
 from minarch.analysis.selection import chance
-from minarch.data import by_difficulty
 from minarch.reporting import findings, style
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
@@ -26,6 +27,8 @@ FAMILY_SYMBOLS = {"mlp": "circle", "cnn": "square", "vit": "diamond"}
 _OTHER_SYMBOLS = ("triangle-up", "cross", "star", "hexagon", "triangle-down", "pentagon")
 P_MIN_COLOR = "#222222"
 """P_min lines are near-black, so no regime colour can be mistaken for one."""
+EDGE_SYMBOLS = {"lower": "triangle-down", "upper": "triangle-up", "not_reached": "arrow-bar-up"}
+"""Markers of a P_min that is a bound (``minimal.EDGES``); a bracketed one keeps its family's."""
 P_MIN_DASHES = ("dash", "dot", "dashdot", "longdash", "longdashdot")
 """One dash pattern per family (in name order) tells the families' P_min lines apart."""
 
@@ -41,19 +44,26 @@ def convergence_regimes(data: ReportInput) -> Section | None:
     Thresholds come from the study's ``analysis:`` section (defaults without a
     study); the section says which it used.
     """
-    runs, epochs, study = data.runs, data.epochs, data.study
-    thresholds = study.analysis if study is not None else None
-    result = analyze(runs, epochs, thresholds)
+    epochs = data.epochs
+    result = data.analysis
     if result.architectures.empty:
         return None
-    datasets = by_difficulty(result.architectures["dataset"])
+    datasets = in_order(result.architectures["dataset"], data.dataset_order())
     parts: list[str | Figure] = [
-        _definitions(result, given=thresholds is not None),
+        _definitions(result, given=data.study is not None),
         _minimal_table(result.minimal, datasets),
     ]
+    running = int((result.runs["train_metrics"] == "running").sum())
+    if running:
+        parts.append(
+            f'<p class="note">{running} run{"s were" if running != 1 else " was"} judged on the '
+            "running train-mode means (stored before the eval-mode training pass existed), "
+            "which understate the train − validation gap.</p>"
+        )
     if result.selection_note:
         parts.append(f'<p class="note">{escape(result.selection_note)}</p>')
-    if len(datasets) > 1 and result.minimal["reached"].any():
+    reached = result.minimal["p_min_edge"] != "not_reached"
+    if len(datasets) > 1 and reached.any():
         parts.append(Figure("p-min-vs-dataset", _complexity_figure(result.minimal, datasets)))
     for dataset in datasets:
         name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
@@ -95,6 +105,8 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
         "Family",
         "Architectures",
         "Best mean final val. acc. (%)",
+        "Accuracy bar (%)",
+        "P_stable",
         "P_min",
         "P_min 95 % interval",
         "Resamples reaching P_min (%)",
@@ -110,10 +122,12 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
             escape(str(row.family)),
             str(row.n_architectures),
             style.percent(float(row.best_acc)),
-            escape(findings.p_min(row.p_min, row.p_min_at_edge)),
+            f"{style.percent(float(row.accuracy_bar))} ({escape(row.bar_source)})",
+            escape(bound(row.p_stable, row.p_stable_edge, row.largest_params)),
+            escape(bound(row.p_min, row.p_min_edge, row.largest_params)),
             interval if np.isfinite(row.reached_fraction) else "—",
             style.percent(float(row.reached_fraction)),
-            _parameters(row.p_over) if np.isfinite(row.p_over) else "none",
+            _p_over(row),
         )
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
@@ -121,6 +135,12 @@ def _minimal_table(minimal: pd.DataFrame, datasets: list[str]) -> str:
         f'<table class="summary"><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _p_over(row) -> str:
+    if not np.isfinite(row.p_over):
+        return "none"
+    return f"{int(row.p_over):,}" + (" (≤ P_min: regimes interleave)" if row.interleaved else "")
 
 
 def _counts(classified: pd.DataFrame) -> str:
@@ -190,16 +210,18 @@ def p_min_lines(fig: go.Figure, minimal: pd.DataFrame, params: pd.Series) -> Non
     """
     families = sorted(minimal["family"].astype(str).unique())
     labels: dict[float, list[str]] = {}
-    for row in minimal[minimal["reached"]].itertuples():
+    for row in minimal[minimal["p_min_edge"] != "not_reached"].itertuples():
         line = {
             "color": P_MIN_COLOR,
             "dash": P_MIN_DASHES[families.index(str(row.family)) % len(P_MIN_DASHES)],
             "width": 1.5,
         }
         family = escape(str(row.family))
-        value = escape(findings.p_min(row.p_min, row.p_min_at_edge))
+        value = escape(bound(row.p_min, row.p_min_edge, row.largest_params))
+        if row.interleaved:
+            value += ", regimes interleave"
         fig.add_vline(x=row.p_min, line=line, name=f"P_min {family}: {value}", showlegend=True)
-        label = family + (" ≥" if row.p_min_at_edge else "")
+        label = family + {"lower": " ≤", "upper": " ≥"}.get(row.p_min_edge, "")
         labels.setdefault(float(row.p_min), []).append(label)
     sizes = [math.log10(v) for v in (*params, *labels) if v > 0]
     gap = LABEL_GAP * max(max(sizes, default=1) - min(sizes, default=0), 1.0)
@@ -286,13 +308,17 @@ def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
     fig = go.Figure()
     for family, group in minimal.groupby("family", sort=True):
         group = group.set_index("dataset").reindex(datasets)
-        p = group["p_min"].to_numpy(float)
+        edges = group["p_min_edge"].fillna("not_reached")
+        # not reached: drawn at the largest size tested, marked as beyond it
+        p = group["p_min"].fillna(group["largest_params"]).to_numpy(float)
         fig.add_scatter(
             x=[escape(style.dataset_title(d)) for d in datasets],
             y=p,
             customdata=[
-                escape(findings.p_min(v, bool(edge)))
-                for v, edge in zip(p, group["p_min_at_edge"].fillna(False), strict=True)
+                escape(bound(v, edge, largest))
+                for v, edge, largest in zip(
+                    group["p_min"], edges, group["largest_params"], strict=True
+                )
             ],
             error_y={
                 "type": "data",
@@ -306,20 +332,20 @@ def _complexity_figure(minimal: pd.DataFrame, datasets: list[str]) -> go.Figure:
             name=escape(str(family)),
             marker={
                 "color": style.family_color(family),
-                "symbol": [
-                    f"{family_symbol(family)}-open" if edge else family_symbol(family)
-                    for edge in group["p_min_at_edge"].fillna(False)
-                ],
+                "symbol": [EDGE_SYMBOLS.get(edge, family_symbol(family)) for edge in edges],
                 "size": 9,
             },
             hovertemplate="%{x}<br>P_min %{customdata}<extra></extra>",
         )
     style.styled(
         fig,
-        title="Minimal learnable parameters vs dataset (open marker: ≥, the largest size tested)",
+        title=(
+            "Minimal learnable parameters vs dataset (▼ ≤ the smallest size tested, "
+            "▲ ≥ the largest, ↑ not reached: > the largest)"
+        ),
         x_title="Dataset (easy to hard)",
         y_title="P_min (parameters, log scale)",
     )
-    bounds = minimal[["p_min_low", "p_min", "p_min_high"]].to_numpy(float).ravel()
+    bounds = minimal[["p_min_low", "p_min", "p_min_high", "largest_params"]].to_numpy(float).ravel()
     style.log_axis(fig, bounds, axis="y")
     return fig

@@ -15,15 +15,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from minarch.analysis.difficulty import in_order
 from minarch.analysis.selection import (
     ARCH,
-    CLASSIFIED_STATES,
-    base_runs,
     chance,
+    complete_configurations,
     configurations,
     seed_accuracy,
 )
-from minarch.data import by_difficulty
 from minarch.reporting import findings, style
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
 
@@ -43,7 +42,7 @@ def hyperparameter_sensitivity(data: ReportInput) -> Section | None:
     configs = configurations(runs)
     parts: list[str | Figure] = []
     sentences: list[str] = []
-    for dataset in by_difficulty(configs["dataset"]):
+    for dataset in in_order(configs["dataset"], data.dataset_order()):
         here = configs[configs["dataset"] == dataset]
         name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         varied = [h for h in HYPERPARAMETERS if here.groupby(ARCH)[h].nunique().max() > 1]
@@ -74,11 +73,10 @@ def hyperparameter_sensitivity(data: ReportInput) -> Section | None:
 
 
 def _finished(runs: pd.DataFrame) -> pd.DataFrame:
-    """Done and diverged base runs, each with its chance level and seed accuracy."""
+    """Base runs of finished configurations, each with its chance level and seed accuracy."""
     if any(c not in runs.columns for c in [*ARCH, "params", "lr", "weight_decay", "state"]):
         return runs.iloc[:0]
-    runs = base_runs(runs)
-    runs = runs[runs["state"].isin(CLASSIFIED_STATES)]
+    runs = complete_configurations(runs)
     runs = runs.assign(chance=runs["dataset"].map(chance))
     return runs.assign(acc=seed_accuracy(runs))
 

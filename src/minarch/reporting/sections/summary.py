@@ -7,6 +7,7 @@ from html import escape
 import pandas as pd
 
 from minarch.analysis import summary
+from minarch.analysis.difficulty import in_order
 from minarch.analysis.selection import selection_note, validated_on_test
 from minarch.reporting import style
 from minarch.reporting.section import ReportInput, Section
@@ -19,21 +20,27 @@ _HEADER = (
     "FLOPs (forward, per sample)",
     "Learning rate",
     "Weight decay",
-    "Seeds done",
-    "Best val. acc. (%) mean ± std",
+    "Seeds (done)",
+    "Final val. acc. (%) mean ± std",
     "Diverged",
 )
 
 
 def summary_tables(data: ReportInput) -> Section | None:
-    """Per dataset, one row per architecture with its chosen configuration."""
+    """Per dataset, one row per architecture with its chosen configuration.
+
+    The accuracy is the mean final validation accuracy over all the
+    configuration's seeds, a diverged seed at chance (diverged seeds are
+    counted in "Seeds", not in "done").
+    """
     runs = data.runs
     archs = summary.architectures(runs)
     if archs.empty:
         return None
     notes = [selection_note(validated_on_test(runs)), versions_note(runs)]
     parts = [f'<p class="note">{escape(note)}</p>' for note in notes if note]
-    for dataset, group in archs.groupby("dataset", dropna=False):
+    for dataset in in_order(archs["dataset"], data.dataset_order()):
+        group = archs[archs["dataset"] == dataset]
         parts += [f"<h3>{escape(style.dataset_title(dataset))}</h3>", _table(group)]
     return Section("Summary", tuple(parts))
 
@@ -61,7 +68,7 @@ def _table(archs: pd.DataFrame) -> str:
             style.count(float(row.flops)),
             style.number(float(row.lr)),
             style.number(float(row.weight_decay)),
-            str(row.n_done),
+            f"{row.n_seeds} ({row.n_done})",
             style.percent(float(row.acc_mean), float(row.acc_std)),
             str(row.n_diverged),
         )
