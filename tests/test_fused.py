@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import replace
 
 import pytest
 import torch
@@ -96,7 +95,7 @@ def assert_same_run(fused, plain, rtol: float = 1e-3, atol: float = 1e-5) -> Non
 def test_fused_member_equals_plain_member(family: str) -> None:
     cheap = not is_deep(family)
     pack = MIXED if cheap else GENTLE
-    recipe = RECIPE if cheap else replace(RECIPE, epochs=1)
+    recipe = RECIPE if cheap else RECIPE.model_copy(update={"epochs": 1})
     fused, plain = run(family, pack, "fused", recipe), run(family, pack, "plain", recipe)
     for f, p in zip(fused, plain, strict=True):
         assert_same_run(f, p, rtol=1e-3 if cheap else 5e-3)
@@ -104,7 +103,9 @@ def test_fused_member_equals_plain_member(family: str) -> None:
 
 @pytest.mark.parametrize("family", ["mlp", "cnn"])
 def test_adamw_and_label_smoothing_match(family: str) -> None:
-    recipe = replace(RECIPE, optimizer="adamw", label_smoothing=0.1, schedule="cosine")
+    recipe = RECIPE.model_copy(
+        update={"optimizer": "adamw", "label_smoothing": 0.1, "schedule": "cosine"}
+    )
     fused, plain = run(family, MIXED, "fused", recipe), run(family, MIXED, "plain", recipe)
     for f, p in zip(fused, plain, strict=True):
         assert_same_run(f, p)
@@ -169,7 +170,7 @@ def test_non_finite_validation_loss_stops_the_member() -> None:
 
 def test_chunking_gives_the_same_results() -> None:
     pack = members(*((0.01 * (i + 1), 1e-4, i % 2) for i in range(5)))
-    recipe = replace(RECIPE, epochs=1)
+    recipe = RECIPE.model_copy(update={"epochs": 1})
     whole = run("cnn", pack, "fused", recipe)
     chunked = run("cnn", pack, "fused", recipe, chunk_size=2)
     for a, b in zip(whole, chunked, strict=True):
