@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from minarch.analysis.compression import BitsTrend, Relation, relation
+from minarch.analysis.compression import Relation, relation
 from minarch.analysis.hpspace import (
     BAND_STATS,
     KEYS,
@@ -18,6 +18,7 @@ from minarch.analysis.hpspace import (
     roi_column,
     roi_shape,
 )
+from minarch.analysis.quantization import BitsTrend
 from minarch.errors import MinarchError
 from minarch.reporting.style import dataset_title, number
 

@@ -15,9 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from minarch.analysis.compression import (
-    CURVE,
-    compression_rows,
+from minarch.analysis.compression import CURVE, compression_rows
+from minarch.analysis.pruning import (
     layer_widths,
     phases,
     pruning_curves,

@@ -14,9 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from minarch.analysis.compression import (
+from minarch.analysis.compression import MODEL
+from minarch.analysis.quantization import (
     FLOAT_CASTS,
-    MODEL,
     bits_trend,
     int8_comparison,
     minimal_bits,
