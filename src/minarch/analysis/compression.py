@@ -20,7 +20,6 @@ from enum import Enum
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
@@ -76,6 +75,8 @@ class Relation(str, Enum):
 MODEL = ["dataset", "family", "model"]
 CONFIG = [*MODEL, "lr", "weight_decay"]
 CURVE = [*CONFIG, "method", "pipeline"]
+CURVE_HEAD = [*MODEL, "depth", "params", "lr", "weight_decay", "method", "pipeline"]
+"""The first columns of every per-curve table: the curve and its model's size."""
 MODEL_ATTRIBUTES = ["depth", "params", "flops", "chance"]
 """Per model: carried along by ``aggregate``."""
 TOLERANCE = 1e-9  # a drop of 0.90 - 0.89 is 0.010000000000000009: still within 1 pp
@@ -128,7 +129,13 @@ def plateau_edge(drops: np.ndarray, delta: float) -> int:
 
 
 def spearman(x: pd.Series, y: pd.Series) -> tuple[float, float]:
-    """Spearman ρ and p, NaN with fewer than three pairs or a constant side."""
+    """Spearman ρ and p, NaN with fewer than three pairs or a constant side.
+
+    SciPy's stats module is imported here, not at the top: importing it is most of
+    what ``minarch analyze`` would otherwise spend, and only the trends need it.
+    """
+    from scipy import stats
+
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3 or np.unique(x).size < 2 or np.unique(y).size < 2:
         return math.nan, math.nan

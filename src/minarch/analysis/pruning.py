@@ -21,6 +21,7 @@ from minarch.analysis.compression import (
     COMPRESSION_COLUMNS,
     CONFIG,
     CURVE,
+    CURVE_HEAD,
     MODEL,
     MODEL_ATTRIBUTES,
     SEED_SUMMARY,
@@ -42,13 +43,7 @@ GRIDTOLERANCE = 0.025
 """Structured FLOPs within this relative distance are one grid point (the pruner hits ±1 %)."""
 
 CURVE_COLUMNS = [
-    *MODEL,
-    "depth",
-    "params",
-    "lr",
-    "weight_decay",
-    "method",
-    "pipeline",
+    *CURVE_HEAD,
     "structured",
     "measure",
     "compression",
@@ -65,13 +60,7 @@ CURVE_COLUMNS = [
     "chance",
 ]
 REDUNDANCY_COLUMNS = [
-    *MODEL,
-    "depth",
-    "params",
-    "lr",
-    "weight_decay",
-    "method",
-    "pipeline",
+    *CURVE_HEAD,
     "structured",
     "measure",
     "n_seeds",
@@ -83,13 +72,7 @@ REDUNDANCY_COLUMNS = [
     "n_whole_grid",
 ]
 BOUNDARY_COLUMNS = [
-    *MODEL,
-    "depth",
-    "params",
-    "lr",
-    "weight_decay",
-    "method",
-    "pipeline",
+    *CURVE_HEAD,
     "structured",
     "measure",
     "chance",

@@ -14,6 +14,7 @@ import pandas as pd
 from minarch.analysis.compression import (
     CONFIG,
     CURVE,
+    CURVE_HEAD,
     MODEL,
     SEED_SUMMARY,
     aggregate,
@@ -34,13 +35,7 @@ TWIN_METHOD, TWIN_BITS = "weights+acts-channel", 8
 
 
 QUANT_CURVE_COLUMNS = [
-    *MODEL,
-    "depth",
-    "params",
-    "lr",
-    "weight_decay",
-    "method",
-    "pipeline",
+    *CURVE_HEAD,
     "sparsity",
     "bits",
     "n_seeds",
@@ -51,13 +46,7 @@ QUANT_CURVE_COLUMNS = [
     "chance",
 ]
 MIN_BITS_COLUMNS = [
-    *MODEL,
-    "depth",
-    "params",
-    "lr",
-    "weight_decay",
-    "method",
-    "pipeline",
+    *CURVE_HEAD,
     "sparsity",
     "n_seeds",
     "n_bits",
