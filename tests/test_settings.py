@@ -90,6 +90,7 @@ def test_builtin_settings_and_derived_ids_are_pinned():
     pinned = {path.stem: _digest(path.read_text()) for path in BUILTIN}
     assert {name: value for name, value in pinned.items() if value} == {
         "compression-cpu": "c0e8ad7490875acd",
+        "compression-ladder-cpu": "42ac269b4880a248",
         "hpspace-cifar10-cpu": "8a098a775d52f4cb",  # 8 epochs and a lower grid since 2026-11-30
         "hpspace-cpu": "f08776091321fff8",
         "thesis-mobilenetv2-cifar10": "5763855a7de29663",

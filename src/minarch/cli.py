@@ -332,6 +332,8 @@ def plan(
     stdout.print(table)
     packs = len(the_plan.packs())
     stdout.print(f"{len(the_plan.runs)} runs in {packs} packs, {len(finished)} done")
+    if limit := the_plan.extension_limit():
+        stdout.print(f"extensions (grid, sizes) can add at most {limit:,} runs")
     if estimate is not None:
         workers, total = estimate.workers, estimate.seconds
         spread = f", about {duration(total / workers)} on {workers}" if workers > 1 else ""

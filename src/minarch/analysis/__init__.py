@@ -12,7 +12,7 @@ table; ``redundancy``, ``phases`` and ``minimal_bits`` analyse it (A.3-A.4).
 
 from minarch.analysis.collect import compression_frame
 from minarch.analysis.compression import COMPRESSION_COLUMNS
-from minarch.analysis.extend import grid_extensions
+from minarch.analysis.extend import grid_extensions, size_directions, size_extensions
 from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables
 from minarch.analysis.minimal import minimal_parameters
 from minarch.analysis.pruning import phases, pruning_curves, redundancy
@@ -54,6 +54,8 @@ __all__ = [
     "phases",
     "pruning_curves",
     "redundancy",
+    "size_directions",
+    "size_extensions",
     "stored_study",
     "study_table",
 ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from types import MappingProxyType
 
 from torch import nn
 from torch.nn.modules.module import register_module_parameter_registration_hook
@@ -18,6 +19,7 @@ from minarch.spec import DatasetSpec, ModelChoice, RunConfig, StudySpec, expand
 from minarch.spec.count import count_runs
 from minarch.spec.derive import derived_runs
 from minarch.spec.settings import StructuredPrune
+from minarch.spec.sizes import SizeKey, extension_capacity
 from minarch.store import NewRun
 
 DEFAULT_MAX_RUNS = 100_000  # a study above this is a typo more often than a plan
@@ -67,6 +69,16 @@ class Plan:
         """The plan's packs, in plan order."""
         return group_packs(run.config for run in self.runs)
 
+    def extension_limit(self) -> int:
+        """At most how many runs the study's extensions (grid and sizes) can add to it."""
+        study = self.study
+        grid = 2 * study.hpspace.max_extensions if study.hpspace.extend_grid else 0
+        sizes = extension_capacity(study.models)
+        if not grid and not sizes:
+            return 0
+        extended = count_runs(study, extra_lr=grid, extra_wd=grid, extra_sizes=sizes)
+        return extended - count_runs(study)
+
 
 def plan_study(
     study: StudySpec,
@@ -74,21 +86,28 @@ def plan_study(
     *,
     extra_lr: Sequence[float] = (),
     extra_wd: Sequence[float] = (),
+    extra_sizes: Mapping[SizeKey, Sequence] = MappingProxyType({}),
     max_runs: int = DEFAULT_MAX_RUNS,
 ) -> Plan:
     """Expand the study, derived runs after their parents, and size every architecture.
 
     Raises on unbuildable or oversized architectures, and on more than
     ``max_runs`` runs (counted before any is expanded). ``extra_lr`` and
-    ``extra_wd`` are grid extensions (``hpspace.extend_grid``).
+    ``extra_wd`` are grid extensions (``hpspace.extend_grid``), ``extra_sizes``
+    size extensions (``extend: true`` on a models entry).
     """
-    count = count_runs(study, extra_lr=len(extra_lr), extra_wd=len(extra_wd))
+    count = count_runs(
+        study,
+        extra_lr=len(extra_lr),
+        extra_wd=len(extra_wd),
+        extra_sizes={key: len(values) for key, values in extra_sizes.items()},
+    )
     if count > max_runs:
         raise SpecError(
             f"the study has {count:,} runs, more than the limit of {max_runs:,} "
             "(shrink its grids, or raise the limit with --max-runs)"
         )
-    base = expand(study, extra_lr=extra_lr, extra_wd=extra_wd)
+    base = expand(study, extra_lr=extra_lr, extra_wd=extra_wd, extra_sizes=extra_sizes)
     configs = base + derived_runs(study, base)
     return Plan(study, text, tuple(_sized(config) for config in configs))
 

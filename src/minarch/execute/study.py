@@ -2,7 +2,8 @@
 
 Written once for every executor: the executor only trains pending runs;
 everything before (data checks, registering runs) and after (evaluations,
-the hyperparameter grid's extension) happens here, in the driving process.
+extending the hyperparameter grid and the model sizes) happens here, in the
+driving process.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from minarch.analysis import grid_extensions
+from minarch.analysis import grid_extensions, size_extensions
 from minarch.errors import Interrupted
 from minarch.execute.datasets import DatasetCache
 from minarch.execute.evaluate import evaluate_study
 from minarch.execute.executor import Executor
 from minarch.execute.planner import DEFAULT_MAX_RUNS, Plan, plan_study
 from minarch.execute.signals import interruptible
+from minarch.spec.sizes import SizeKey, extension_rounds, next_sizes
 from minarch.store import Store
 
 FINISHED = ("done", "diverged")
@@ -65,9 +67,7 @@ def run_study(
     try:
         with interruptible():
             _train_round(the_plan, configs, store, executor, datasets, console)
-            if the_plan.study.hpspace.extend_grid:
-                extended = _extend_grid(the_plan, store, executor, datasets, console, max_runs)
-                unfinished |= extended
+            unfinished |= _extend(the_plan, store, executor, datasets, console, max_runs)
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else Interrupted().signum
         left = store.runs(study=name, states=["pending", "running", "failed"])
@@ -85,7 +85,7 @@ def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
     evaluate_study(the_plan.study.name, the_plan.study, configs, store, datasets, console=console)
 
 
-def _extend_grid(
+def _extend(
     the_plan: Plan,
     store: Store,
     executor: Executor,
@@ -93,36 +93,65 @@ def _extend_grid(
     console: Console,
     max_runs: int,
 ) -> set[str]:
-    """Grow the lr x wd grid where a 1.0-ROI touches its edge, then train the new points.
+    """Grow the study where its results touch an edge, then train what was added.
 
-    Each round adds at most one row or column per edge; the proposals depend
-    only on finished results, so a resumed study extends the same way.
-    Returns the ids of the runs it added.
+    The lr x wd grid grows where a 1.0-ROI touches its edge
+    (``hpspace.extend_grid``); a ``models`` entry with ``extend: true`` grows
+    by a halved or doubled size where P_stable or P_min sits at an end of the
+    sizes tested. Each round adds at most one value per edge and field; the
+    proposals depend only on finished results, so a resumed study extends the
+    same way. Returns the ids of the runs it added.
     """
     study, name = the_plan.study, the_plan.study.name
+    grid_rounds = study.hpspace.max_extensions if study.hpspace.extend_grid else 0
+    size_rounds = extension_rounds(study.models)
     extra_lr: list[float] = []
     extra_wd: list[float] = []
+    extra_sizes: dict[SizeKey, tuple] = {}
     added: set[str] = set()
-    for _ in range(study.hpspace.max_extensions):
-        new_lr, new_wd = grid_extensions(store.runs_frame(study=name), x=max(study.analysis.roi))
-        new_lr = [v for v in new_lr if v not in extra_lr]
-        new_wd = [v for v in new_wd if v not in extra_wd]
-        if not new_lr and not new_wd:
+    for round_ in range(max(grid_rounds, size_rounds)):
+        runs = store.runs_frame(study=name)
+        new_lr, new_wd, new_sizes = [], [], {}
+        if round_ < grid_rounds:
+            new_lr, new_wd = grid_extensions(runs, x=max(study.analysis.roi))
+            new_lr = [v for v in new_lr if v not in extra_lr]
+            new_wd = [v for v in new_wd if v not in extra_wd]
+        if round_ < size_rounds:
+            directions = size_extensions(runs, store.epochs_frame(study=name), study.analysis)
+            new_sizes = next_sizes(study, extra_sizes, directions, round_)
+        if not new_lr and not new_wd and not new_sizes:
             break
         extra_lr += new_lr
         extra_wd += new_wd
-        console.print(
-            f"extending the grid: lr {', '.join(f'{v:.3g}' for v in new_lr) or '-'}; "
-            f"weight decay {', '.join(f'{v:.3g}' for v in new_wd) or '-'}"
-        )
+        for key, values in new_sizes.items():
+            extra_sizes[key] = (*extra_sizes.get(key, ()), *values)
+        console.print(_extension_line(study, new_lr, new_wd, new_sizes))
         extended = plan_study(
-            study, the_plan.text, extra_lr=extra_lr, extra_wd=extra_wd, max_runs=max_runs
+            study,
+            the_plan.text,
+            extra_lr=extra_lr,
+            extra_wd=extra_wd,
+            extra_sizes=extra_sizes,
+            max_runs=max_runs,
         )
         configs = {r.config.id: r.config for r in extended.runs}
         added |= set(configs) - _finished(store, configs)
         store.register_study(name, the_plan.text, [r.new_run() for r in extended.runs])
         _train_round(extended, configs, store, executor, datasets, console)
     return added
+
+
+def _extension_line(study, new_lr, new_wd, new_sizes) -> str:
+    parts = []
+    if new_lr or new_wd:
+        parts.append(
+            f"lr {', '.join(f'{v:.3g}' for v in new_lr) or '-'}; "
+            f"weight decay {', '.join(f'{v:.3g}' for v in new_wd) or '-'}"
+        )
+    for (i, name), values in new_sizes.items():
+        family = study.models[i]["family"]
+        parts.append(f"models[{i}] ({family}) {name} {', '.join(f'{v:g}' for v in values)}")
+    return "extending " + "; ".join(parts)
 
 
 def _finished(store: Store, configs) -> set[str]:

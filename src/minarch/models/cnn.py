@@ -1,6 +1,8 @@
-"""Plain convolutional network: conv blocks, global average pooling, linear classifier."""
+"""Plain convolutional network: conv blocks, then global average pooling or a flatten."""
 
 from __future__ import annotations
+
+import math
 
 from torch import nn
 
@@ -15,33 +17,44 @@ _GLOBAL_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 
 class CNN(nn.Module):
-    """Pools by 2 after a block while the spatial side is at least 4, so tiny inputs still fit."""
+    """Conv blocks (conv, batch norm, ReLU, pooling by 2), then a linear classifier over
+    the globally averaged or the flattened features.
+
+    A block pools only while the spatial side is at least 4, so tiny inputs still fit.
+    """
 
     def __init__(
         self, in_channels: int, spatial: tuple[int, ...], num_classes: int, config: CNNConfig
     ) -> None:
         super().__init__()
         ndim = len(spatial)
-        side = min(spatial)
+        shape = list(spatial)
         layers: list[nn.Module] = []
         channels = in_channels
-        for _ in range(config.depth):
+        for block, out_channels in enumerate(config.block_channels(), start=1):
             conv = _CONV[ndim](
                 channels,
-                config.channels,
+                out_channels,
                 config.kernel,
+                stride=config.stride,
                 padding=config.kernel // 2,
                 bias=not config.batch_norm,
             )
+            shape = [(side - 1) // config.stride + 1 for side in shape]
             layers.append(conv)
             if config.batch_norm:
-                layers.append(_BATCH_NORM[ndim](config.channels))
+                layers.append(_BATCH_NORM[ndim](out_channels))
             layers.append(nn.ReLU())
-            if config.pooling != "none" and side >= 4:
+            pools = config.pooling != "none" and block % config.pool_every == 0
+            if pools and min(shape) >= 4:
                 layers.append(_POOL[config.pooling, ndim](2))
-                side //= 2
-            channels = config.channels
-        layers += [_GLOBAL_POOL[ndim](1), nn.Flatten()]
+                shape = [side // 2 for side in shape]
+            channels = out_channels
+        if config.head == "gap":
+            layers.append(_GLOBAL_POOL[ndim](1))
+        else:
+            channels *= math.prod(shape)
+        layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)
 

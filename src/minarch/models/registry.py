@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 Builder = Callable[[BaseModel, tuple[int, ...], int], "nn.Module"]
 Labeller = Callable[[BaseModel], str]
+# A config field's json_schema_extra that marks it as a size, which a study's
+# ``extend: true`` halves and doubles (spec/sizes.py): always (width, channels,
+# dim), or only where a study sweeps it (depth).
+SIZE = {"size": "always"}
+SIZE_WHEN_SWEPT = {"size": "swept"}
 
 BUILT_IN = "minarch.models.families"
 

@@ -9,17 +9,29 @@ Repeated values in a list count once per repeat: the count is an upper bound.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from minarch.spec.derive import prune_settings
 from minarch.spec.schema import StudySpec, grid_size
 from minarch.spec.settings import StructuredPrune
+from minarch.spec.sizes import ENTRY_KEYS, SizeKey
 
 
-def count_runs(study: StudySpec, *, extra_lr: int = 0, extra_wd: int = 0) -> int:
-    """Ordinary and derived runs; ``extra_lr``/``extra_wd`` count grid extensions."""
+def count_runs(
+    study: StudySpec,
+    *,
+    extra_lr: int = 0,
+    extra_wd: int = 0,
+    extra_sizes: Mapping[SizeKey, int] = MappingProxyType({}),
+) -> int:
+    """Ordinary and derived runs; the ``extra_`` numbers count grid and size extensions."""
     models = sum(
-        math.prod(len(v) if isinstance(v, list) else 1 for k, v in entry.items() if k != "family")
-        for entry in study.models
+        math.prod(
+            (len(entry[k]) if isinstance(entry.get(k), list) else 1) + extra_sizes.get((i, k), 0)
+            for k in {*entry, *(f for j, f in extra_sizes if j == i)} - {"family", *ENTRY_KEYS}
+        )
+        for i, entry in enumerate(study.models)
     )
     base = (
         len(study.datasets)

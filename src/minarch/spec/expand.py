@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,6 +19,7 @@ from minarch.spec.identity import digest
 from minarch.spec.messages import describe_error, excerpt, excerpt_name
 from minarch.spec.schema import DatasetSpec, StudySpec, TrainingConfig, grid_values
 from minarch.spec.settings import Setting
+from minarch.spec.sizes import ENTRY_KEYS, SizeKey, entry_extension
 
 # Fields of a run that may differ inside one pack (trained as one fused computation).
 PACK_VARYING = ("lr", "weight_decay", "seed")
@@ -101,14 +103,23 @@ class RunConfig:
 
 
 def expand(
-    study: StudySpec, *, extra_lr: Sequence[float] = (), extra_wd: Sequence[float] = ()
+    study: StudySpec,
+    *,
+    extra_lr: Sequence[float] = (),
+    extra_wd: Sequence[float] = (),
+    extra_sizes: Mapping[SizeKey, Sequence[Any]] = MappingProxyType({}),
 ) -> list[RunConfig]:
     """The study's ordinary runs in a stable order; errors name the offending field.
 
-    ``extra_lr`` and ``extra_wd`` extend the grid (``hpspace.extend_grid``).
+    ``extra_lr`` and ``extra_wd`` extend the grid (``hpspace.extend_grid``),
+    ``extra_sizes`` the size fields of ``models`` entries (``extend: true``).
     """
     datasets = _datasets(study)
-    models = [choice for i, entry in enumerate(study.models) for choice in _models(i, entry)]
+    models = [
+        choice
+        for i, entry in enumerate(study.models)
+        for choice in _models(i, entry, {f: v for (j, f), v in extra_sizes.items() if j == i})
+    ]
     recipe = study.training.model_dump(exclude={"lr", "weight_decay"})
     lrs = [*grid_values(study.training.lr), *extra_lr]
     wds = [*grid_values(study.training.weight_decay), *extra_wd]
@@ -132,18 +143,21 @@ def _datasets(study: StudySpec) -> list[DatasetSpec]:
     return specs
 
 
-def _models(index: int, entry: dict[str, Any]) -> list[ModelChoice]:
-    """The sizes one ``models[i]`` entry stands for (lists are grids)."""
+def _models(
+    index: int, entry: dict[str, Any], extra: Mapping[str, Sequence[Any]]
+) -> list[ModelChoice]:
+    """The sizes one ``models[i]`` entry stands for (lists are grids), ``extra`` sizes added."""
     where = f"models[{index}]"
     family = entry.get("family")
     if family not in family_names():
         raise SpecError(
             f"{where}.family: expected one of {', '.join(family_names())}, got {excerpt(family)}"
         )
+    entry_extension(index, entry)
     schema = config_class(family)
     grids: dict[str, list[Any]] = {}
     for name, value in entry.items():
-        if name == "family":
+        if name == "family" or name in ENTRY_KEYS:
             continue
         if name not in schema.model_fields:
             valid = ", ".join(schema.model_fields)
@@ -157,6 +171,8 @@ def _models(index: int, entry: dict[str, Any]) -> list[ModelChoice]:
             if isinstance(v, float) and not math.isfinite(v):
                 raise SpecError(f"{where}.{name}: expected a finite number, got {v}")
         grids[name] = values
+    for name, values in extra.items():
+        grids[name] = [*grids.get(name, [schema.model_fields[name].default]), *values]
     choices = []
     for combo in itertools.product(*grids.values()):
         values = dict(zip(grids, combo, strict=True))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from minarch.models.registry import Example, register
+from minarch.models.registry import SIZE, Example, register
 
 
 class MobileNetV2Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    width_multiplier: float = Field(default=1.0, gt=0, description="scales every channel count")
+    width_multiplier: float = Field(
+        default=1.0, gt=0, description="scales every channel count", json_schema_extra=SIZE
+    )
 
 
 def describe(config: MobileNetV2Config) -> str:

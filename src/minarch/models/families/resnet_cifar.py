@@ -13,14 +13,16 @@ from pydantic import (
     model_serializer,
 )
 
-from minarch.models.registry import Example, register
+from minarch.models.registry import SIZE, Example, register
 
 
 class ResNetCifarConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     depth: int = Field(ge=8, description="6n+2: 20, 32, 44, 56, 110")
-    width_multiplier: float = Field(default=1.0, gt=0, description="scales 16/32/64 channels")
+    width_multiplier: float = Field(
+        default=1.0, gt=0, description="scales 16/32/64 channels", json_schema_extra=SIZE
+    )
     shortcut: Literal["A", "B"] = Field(
         default="A", description="A: zero-padded identity; B: 1×1 conv + BN projection"
     )

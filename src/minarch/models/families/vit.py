@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from minarch.models.registry import Example, register
+from minarch.models.registry import SIZE, SIZE_WHEN_SWEPT, Example, register
 
 
 class ViTConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     patch_size: int = Field(default=4, gt=0, description="patch side (or length for 1-D)")
-    dim: int = Field(gt=0, description="token embedding width")
-    depth: int = Field(default=2, ge=1, description="encoder blocks")
+    dim: int = Field(gt=0, description="token embedding width", json_schema_extra=SIZE)
+    depth: int = Field(
+        default=2, ge=1, description="encoder blocks", json_schema_extra=SIZE_WHEN_SWEPT
+    )
     heads: int = Field(default=2, gt=0, description="attention heads; must divide dim")
     mlp_ratio: float = Field(default=2.0, gt=0, description="MLP hidden width / dim")
 
