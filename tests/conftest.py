@@ -158,3 +158,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for report in skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
             terminalreporter.line(f"{report.nodeid}  ({reason.removeprefix('Skipped: ')})")
+
+
+# --- A store with every analysis table -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def full_store(tmp_path_factory) -> tuple[Path, str]:
+    """``tests.cli.FULL_STUDY`` trained and evaluated: (its folder, its store's URL)."""
+    from rich.console import Console
+
+    import minarch
+    from tests.cli import FULL_STUDY
+
+    folder = tmp_path_factory.mktemp("full")
+    (folder / "full.yaml").write_text(FULL_STUDY)
+    db = f"sqlite:///{folder / 'runs.db'}"
+    quiet = Console(quiet=True)
+    minarch.run(folder / "full.yaml", db=db, device="cpu", workers=1, report=False, console=quiet)
+    return folder, db

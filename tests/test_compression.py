@@ -9,17 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minarch.analysis.compression import (
-    COMPRESSION_COLUMNS,
-    bits_trend,
-    int8_comparison,
+from minarch.analysis.compression import COMPRESSION_COLUMNS
+from minarch.analysis.pruning import (
     layer_widths,
-    minimal_bits,
     phases,
     pruning_curves,
     redundancy,
     redundancy_trend,
 )
+from minarch.analysis.quantization import bits_trend, int8_comparison, minimal_bits
 from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.errors import MinarchError
 from minarch.reporting import ReportInput

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import replace
 
 import pytest
 import torch
@@ -108,7 +107,7 @@ def assert_same_run(
 def test_fused_member_equals_plain_member(family: str) -> None:
     cheap = not is_deep(family)
     pack = MIXED if cheap else GENTLE
-    recipe = RECIPE if cheap else replace(RECIPE, epochs=1)
+    recipe = RECIPE if cheap else RECIPE.model_copy(update={"epochs": 1})
     fused, plain = run(family, pack, "fused", recipe), run(family, pack, "plain", recipe)
     for f, p in zip(fused, plain, strict=True):
         assert_same_run(f, p, rtol=1e-3 if cheap else 5e-3)
@@ -125,7 +124,7 @@ def test_batched_member_matches_plain_member(family: str) -> None:
     """
     cheap = not is_deep(family)
     pack = MIXED if cheap else GENTLE
-    recipe = RECIPE if cheap else replace(RECIPE, epochs=1)
+    recipe = RECIPE if cheap else RECIPE.model_copy(update={"epochs": 1})
     batched, plain = run(family, pack, "batched", recipe), run(family, pack, "plain", recipe)
     for b, p in zip(batched, plain, strict=True):
         assert_same_run(b, p, rtol=1e-3 if cheap else 5e-3, engine="batched")
@@ -133,7 +132,9 @@ def test_batched_member_matches_plain_member(family: str) -> None:
 
 @pytest.mark.parametrize("family", ["mlp", "cnn"])
 def test_adamw_and_label_smoothing_match(family: str) -> None:
-    recipe = replace(RECIPE, optimizer="adamw", label_smoothing=0.1, schedule="cosine")
+    recipe = RECIPE.model_copy(
+        update={"optimizer": "adamw", "label_smoothing": 0.1, "schedule": "cosine"}
+    )
     fused, plain = run(family, MIXED, "fused", recipe), run(family, MIXED, "plain", recipe)
     for f, p in zip(fused, plain, strict=True):
         assert_same_run(f, p)
@@ -198,7 +199,7 @@ def test_non_finite_validation_loss_stops_the_member() -> None:
 
 def test_chunking_gives_the_same_results() -> None:
     pack = members(*((0.01 * (i + 1), 1e-4, i % 2) for i in range(5)))
-    recipe = replace(RECIPE, epochs=1)
+    recipe = RECIPE.model_copy(update={"epochs": 1})
     whole = run("cnn", pack, "fused", recipe)
     chunked = run("cnn", pack, "fused", recipe, chunk_size=2)
     for a, b in zip(whole, chunked, strict=True):
@@ -244,7 +245,7 @@ def test_a_pack_over_its_memory_share_is_cut_before_it_starts(monkeypatch) -> No
     monkeypatch.setattr(fused_module, "memory_budget", budget)
     monkeypatch.setattr(fused_module, "Fleet", counted)
     pack = members(*((0.01, 1e-4, seed) for seed in range(5)))
-    recipe = replace(RECIPE, epochs=1)
+    recipe = RECIPE.model_copy(update={"epochs": 1})
     results = run("cnn", pack, "fused", recipe, memory_share=0.25)  # 2.5 members' worth
     assert budgets == [0.25] and fleets == [2, 2, 1]
     assert [r.key for r in results] == [m.key for m in pack]
@@ -312,7 +313,7 @@ def test_hooks_see_every_member_step_and_epoch_in_one_call_per_step(engine: str)
 
 def test_gpu_options_run_on_cpu() -> None:
     """bf16 and channels_last also train on the CPU."""
-    recipe = replace(RECIPE, precision="bf16")
+    recipe = RECIPE.model_copy(update={"precision": "bf16"})
     for family in ("mlp", "cnn"):
         grid = members((0.01, 0.0, 0), (0.02, 0.0, 0))
         results = run(family, grid, "fused", recipe, batched=True, channels_last=True)

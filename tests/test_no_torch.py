@@ -1,11 +1,13 @@
 """Reading studies and stores needs no torch: the catalog and the read-only verbs.
 
-Each check runs in a fresh interpreter, so a module imported by another test
-cannot hide an import of torch.
+Each check runs in a fresh interpreter (``-X importtime`` lists every module it
+imports), so a module another test imported cannot hide an import of torch.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
@@ -20,23 +22,58 @@ for name in family_names():
 for name in dataset_names():
     dataset_info(name)
 """
+TORCH = re.compile(r"^import time:.*\|\s+torch$", re.MULTILINE)
 
 
-def imports_torch(code: str) -> bool:
-    """Whether running ``code`` in a fresh interpreter imports torch."""
-    probe = f"{code}\nimport sys\nprint('torch' in sys.modules)"
+def imports_torch(*args: str, cwd=None) -> bool:
+    """Whether ``python -X importtime ARGS`` imports torch; it must succeed."""
+    env = {k: v for k, v in os.environ.items() if k != "MINARCH_PLUGINS"}
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    )
-    return result.stdout.split()[-1] == "True"
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return bool(TORCH.search(result.stderr))
 
 
 def test_the_catalog_imports_no_torch():
-    assert not imports_torch(CATALOG)
+    assert not imports_torch("-c", CATALOG)
 
 
 @pytest.mark.parametrize(
     "code", ["import minarch.models.build", "from minarch.data import Dataset"]
 )
 def test_the_probe_sees_torch(code):
-    assert imports_torch(code)
+    assert imports_torch("-c", code)
+
+
+VERBS = {
+    "status": ["status"],
+    "runs": ["runs"],
+    "analyze": ["analyze"],
+    "analyze-redundancy": ["analyze", "--table", "redundancy"],
+    "analyze-int8": ["analyze", "--table", "int8"],
+    "analyze-risk": ["analyze", "--table", "risk"],
+    "compression": ["compression"],
+    "report": ["report", "--out", "reports"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verb", list(VERBS))
+def test_a_read_only_verb_imports_no_torch(full_store, verb):
+    folder, db = full_store
+    assert not imports_torch("-m", "minarch", *VERBS[verb], "--db", db, cwd=folder)
+
+
+@pytest.mark.slow
+def test_the_epochs_of_the_api_import_no_torch(full_store):
+    folder, db = full_store
+    assert not imports_torch("-c", f"import minarch; minarch.epochs(db={db!r})", cwd=folder)
+
+
+@pytest.mark.slow
+def test_the_verb_probe_sees_torch_when_it_is_imported(full_store):
+    """The check can fail: a verb that trains (nothing left to train here) imports torch."""
+    folder, db = full_store
+    assert imports_torch("-m", "minarch", "run", "full.yaml", "--db", db, cwd=folder)

@@ -109,8 +109,13 @@ def test_chunk_size_does_not_change_a_member(family: str, chunk_size: int) -> No
 
 
 def test_adamw_label_smoothing_and_warmup_do_not_depend_on_the_pack() -> None:
-    recipe = replace(
-        RECIPE, optimizer="adamw", schedule="cosine", warmup_epochs=0.5, label_smoothing=0.1
+    recipe = RECIPE.model_copy(
+        update={
+            "optimizer": "adamw",
+            "schedule": "cosine",
+            "warmup_epochs": 0.5,
+            "label_smoothing": 0.1,
+        }
     )
     pack = PACK[:6]
     fused = train("mlp", pack, "fused", recipe)
@@ -137,7 +142,7 @@ def test_diverging_member_stops_at_the_same_step_in_any_pack(engine: str) -> Non
 def test_windowed_divergence_check_stops_where_a_check_every_step_stops(
     engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recipe = replace(RECIPE, batch_size=8)  # 13 steps an epoch
+    recipe = RECIPE.model_copy(update={"batch_size": 8})  # 13 steps an epoch
     pack = [*PACK[:3], Member("boom", 300.0, 0.0, 1)]  # diverges at step 8
     monkeypatch.setattr(recipe_module, "CHECK_EVERY", 1)
     every_step = train("mlp", pack, engine, recipe)
@@ -169,7 +174,7 @@ def test_a_failed_window_is_retrained_from_its_snapshot(
     engine: str, optimizer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Weights, optimizer state, buffers and data RNG all rewind: step 8 is found again."""
-    recipe = replace(RECIPE, batch_size=8, optimizer=optimizer)
+    recipe = RECIPE.model_copy(update={"batch_size": 8, "optimizer": optimizer})
 
     def run() -> list[MemberResult]:
         return train_pack(
@@ -197,7 +202,7 @@ def test_training_waits_for_the_device_once_per_window_not_per_step(
             return _original(self, *args)
 
         monkeypatch.setattr(torch.Tensor, name, counted)
-    recipe = replace(RECIPE, batch_size=1, epochs=1)  # 100 steps: two windows
+    recipe = RECIPE.model_copy(update={"batch_size": 1, "epochs": 1})  # 100 steps: two windows
     members = {"plain": PACK[:1], "fused": PACK[:4], "batched": PACK[:3]}[engine]  # one fleet
     train("mlp", members, engine, recipe)
     assert len(waits) <= 10, waits

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,6 +78,6 @@ def test_cnn_pruned_to_half_its_flops_recovers_with_a_fine_tune(mnist):
     assert count_flops(pruned, SHAPE) < 0.51 * count_flops(model, SHAPE)
     assert count_parameters(pruned) < count_parameters(model)
     assert 0.1 < _accuracy(pruned, mnist) < dense  # chance is 0.1
-    tune = replace(RECIPE, epochs=1, schedule="constant")
+    tune = RECIPE.model_copy(update={"epochs": 1, "schedule": "constant"})
     tuned = _train(lambda generator: copy.deepcopy(pruned), mnist, tune, lr=0.02)
     assert _accuracy(tuned, mnist) > 0.6

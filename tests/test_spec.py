@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
+import pydantic
 import pytest
 
+from minarch.data import augment
 from minarch.errors import SpecError
 from minarch.spec import builtin_studies, expand, load, load_study, parse_study
 from minarch.spec.count import count_runs
 from minarch.spec.derive import derived_runs
-from minarch.spec.schema import LogGrid
+from minarch.spec.schema import AUGMENTATIONS, LogGrid
+from minarch.train import Recipe
 
 BASE = """
 name: demo
@@ -296,15 +301,38 @@ def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
         study(BASE + "deep: " + "[" * 5000 + "]" * 5000 + "\n")
 
 
-def test_the_study_recipe_and_the_trainers_recipe_agree():
-    """The recipe is declared twice: in the schema (field errors) and in train (the engine
-    API); a field or default changed in one only would silently change what runs train."""
-    from dataclasses import MISSING, fields
+# Recipes at and beyond every limit: where the schema and the trainer once disagreed
+# (gamma above 1, a milestone at 1, repeated milestones) and the plain ones.
+RECIPES = [
+    {}, {"gamma": 1.0}, {"gamma": 2.0}, {"gamma": 0.0}, {"milestones": [0.5, 1.0]},
+    {"milestones": [0.5, 0.5]}, {"milestones": [0.75, 0.5]}, {"milestones": []},
+    {"momentum": 0.0}, {"momentum": 1.0}, {"batch_size": 0}, {"epochs": 0},
+    {"warmup_epochs": -0.5}, {"warmup_epochs": 2.5}, {"label_smoothing": 0.999},
+    {"label_smoothing": 1.0}, {"optimizer": "adamw"}, {"optimizer": "rmsprop"},
+    {"schedule": "cosine"}, {"schedule": "linear"}, {"augmentation": "crop-flip"},
+    {"augmentation": "crop"}, {"augmentation": "mixup"}, {"unknown": 1},
+]  # fmt: skip
 
-    from minarch.spec.schema import RecipeFields
-    from minarch.train import Recipe
 
-    trainer = {f.name: f.default for f in fields(Recipe)}
-    assert all(default is not MISSING for default in trainer.values())
-    schema = {name: field.default for name, field in RecipeFields.model_fields.items()}
-    assert schema == trainer
+@pytest.mark.parametrize("fields", RECIPES, ids=str)
+def test_a_study_file_and_the_trainer_accept_the_same_recipes(fields):
+    """One declaration: a recipe is valid in a study file exactly when the trainer takes it."""
+    training = "".join(f"  {key}: {json.dumps(value)}\n" for key, value in fields.items())
+    text = BASE.replace(
+        "  epochs: 3\n", training if "epochs" in fields else "  epochs: 3\n" + training
+    )
+    try:
+        Recipe(**fields)
+        trainer_accepts = True
+    except pydantic.ValidationError:
+        trainer_accepts = False
+    try:
+        study(text)
+        study_accepts = True
+    except SpecError:
+        study_accepts = False
+    assert study_accepts == trainer_accepts
+
+
+def test_every_augmentation_a_study_may_name_is_implemented():
+    assert AUGMENTATIONS == augment.IMPLEMENTED

@@ -16,20 +16,6 @@ from minarch.reporting.write import section_path
 from minarch.spec.schema import AnalysisSpec
 from minarch.tables import ANALYSIS_TABLES, TABLES, AnalysisTable, View
 from minarch.terminal import print_analysis
-from tests.cli import FULL_STUDY
-
-
-@pytest.fixture(scope="module")
-def full(tmp_path_factory):
-    """FULL_STUDY trained and evaluated: a store with every table."""
-    folder = tmp_path_factory.mktemp("tables")
-    (folder / "full.yaml").write_text(FULL_STUDY)
-    db = f"sqlite:///{folder / 'runs.db'}"
-    minarch.run(
-        folder / "full.yaml", db=db, device="cpu", workers=1, report=False,
-        console=Console(quiet=True),
-    )  # fmt: skip
-    return folder, db
 
 
 @pytest.mark.parametrize("entry", ANALYSIS_TABLES, ids=lambda t: t.name)
@@ -42,8 +28,8 @@ def test_every_entry_names_real_functions_fields_and_sections(entry):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(TABLES))
-def test_every_table_of_a_full_study_has_rows_and_its_view_columns(full, name):
-    _, db = full
+def test_every_table_of_a_full_study_has_rows_and_its_view_columns(full_store, name):
+    _, db = full_store
     frame = minarch.table(name, db=db, study="full")
     assert len(frame) > 0
     out = io.StringIO()
@@ -71,8 +57,8 @@ def seed_count(study) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_a_table_added_to_the_registry_reaches_the_api_terminal_and_report(full, monkeypatch):
-    folder, db = full
+def test_a_table_added_to_the_registry_reaches_the_api_terminal_and_report(full_store, monkeypatch):
+    folder, db = full_store
     monkeypatch.setitem(TABLES, NEW_TABLE.name, NEW_TABLE)
     frame = minarch.table("seed-count", db=db)
     assert set(frame["n"]) == {4} and frame.attrs["thresholds"]["full"]["gap"] == 0.1

@@ -176,7 +176,9 @@ def run(
     url = db or default_db_url()
     if _in_memory(url):
         raise OptionError(
-            "db", url, "an in-memory store keeps nothing once minarch exits; "
+            "db",
+            url,
+            "an in-memory store keeps nothing once minarch exits; "
             "name a file, e.g. sqlite:///runs.db",
         )
     placement = place(

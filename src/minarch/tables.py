@@ -132,7 +132,7 @@ ANALYSIS_TABLES: tuple[AnalysisTable, ...] = (
     AnalysisTable(
         "redundancy",
         "pruning redundancy R_delta per model, method and pipeline (A.3)",
-        "minarch.analysis.compression:redundancy_table",
+        "minarch.analysis.pruning:redundancy_table",
         ("prune_delta",),
         View(
             {
@@ -150,7 +150,7 @@ ANALYSIS_TABLES: tuple[AnalysisTable, ...] = (
     AnalysisTable(
         "phases",
         "plateau / degradation / collapse boundaries of each pruning curve (A.3)",
-        "minarch.analysis.compression:phases_table",
+        "minarch.analysis.pruning:phases_table",
         ("prune_delta", "collapse_margin"),
         View(
             {
@@ -167,7 +167,7 @@ ANALYSIS_TABLES: tuple[AnalysisTable, ...] = (
     AnalysisTable(
         "min-bits",
         "the fewest bits with an accuracy drop <= delta per model (A.4)",
-        "minarch.analysis.compression:min_bits_table",
+        "minarch.analysis.quantization:min_bits_table",
         ("quant_delta",),
         View(
             {
@@ -186,7 +186,7 @@ ANALYSIS_TABLES: tuple[AnalysisTable, ...] = (
     AnalysisTable(
         "int8",
         "real int8 against fp32: accuracy, file size, CPU latency (A.4)",
-        "minarch.analysis.compression:int8_table",
+        "minarch.analysis.quantization:int8_table",
         (),
         View(
             {

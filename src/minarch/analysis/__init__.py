@@ -11,16 +11,12 @@ table; ``redundancy``, ``phases`` and ``minimal_bits`` analyse it (A.3-A.4).
 """
 
 from minarch.analysis.collect import compression_frame
-from minarch.analysis.compression import (
-    COMPRESSION_COLUMNS,
-    minimal_bits,
-    phases,
-    pruning_curves,
-    redundancy,
-)
+from minarch.analysis.compression import COMPRESSION_COLUMNS
 from minarch.analysis.extend import grid_extensions, size_directions, size_extensions
 from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables
 from minarch.analysis.minimal import minimal_parameters
+from minarch.analysis.pruning import phases, pruning_curves, redundancy
+from minarch.analysis.quantization import minimal_bits
 from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classify_runs
 from minarch.analysis.result import Analysis, analyze, definitions
 from minarch.analysis.selection import chosen_configurations

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from minarch.analysis.compression import minimal_bits, redundancy
 from minarch.analysis.difficulty import dataset_order
+from minarch.analysis.pruning import redundancy
+from minarch.analysis.quantization import minimal_bits
 from minarch.analysis.regimes import REGIMES
 from minarch.analysis.result import Analysis
 from minarch.analysis.selection import ARCH, chosen_configurations, in_configurations

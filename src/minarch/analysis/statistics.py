@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
-from scipy import stats
 
 EXACT_LIMIT = math.factorial(8)
 """The most permutations enumerated for an exact p-value; beyond, the normal approximation."""
@@ -74,8 +73,11 @@ def stratified_spearman(
     rank information and are left out; when none is left the trend is
     untestable and ``reason`` names why (the real reason: all values equal,
     not "too few models", when that is what happened); ``names`` are what x
-    and y are, for that reason.
+    and y are, for that reason. SciPy is imported here, not at the top: importing
+    it is most of what ``minarch analyze`` would otherwise spend.
     """
+    from scipy import stats
+
     kept, n_all, flat_x, flat_y, short = [], 0, 0, 0, 0
     for x, y in groups:
         x, y = np.asarray(x, float), np.asarray(y, float)

@@ -13,8 +13,10 @@ from torch import Tensor
 from minarch.errors import DataError
 
 # kind -> whether 2-D images are also flipped left-right; "none" is the identity.
+# The names a study may write are the recipe's (spec.schema.AUGMENTATIONS); a test
+# checks each has its implementation here.
 _FLIPS = {"crop": False, "crop-flip": True}
-AUGMENTATIONS = ("none", *_FLIPS)
+IMPLEMENTED = ("none", *_FLIPS)
 
 
 def augment(x: Tensor, kind: str, generator: torch.Generator, pad: int = 4) -> Tensor:
@@ -24,8 +26,8 @@ def augment(x: Tensor, kind: str, generator: torch.Generator, pad: int = 4) -> T
     (a random shift along L for signals); "crop-flip" also mirrors half of the
     images (signals are only shifted: a reversed signal is another signal).
     """
-    if kind not in AUGMENTATIONS:
-        raise DataError(f"unknown augmentation {kind!r}; valid: {', '.join(AUGMENTATIONS)}")
+    if kind not in IMPLEMENTED:
+        raise DataError(f"unknown augmentation {kind!r}; valid: {', '.join(IMPLEMENTED)}")
     if kind == "none":
         return x
     if x.dim() not in (3, 4):

@@ -3,29 +3,42 @@
 ``run_study`` drives any ``Executor``: ``InProcessExecutor`` (this process),
 ``WorkerExecutor`` (local worker processes), ``RayExecutor`` (a Ray cluster,
 in ``execute.ray_executor``, which imports Ray); the store's claims decide
-what is done, so executors of every kind can share one study.
+what is done, so executors of every kind can share one study. Each name is
+imported on first use, so a verb that only writes a report loads no torch.
 """
 
-from minarch.execute.datasets import DatasetCache
-from minarch.execute.evaluate import evaluate_study
-from minarch.execute.executor import Executor, InProcessExecutor
-from minarch.execute.executors import EXECUTORS, Placement, RayOptions, make_executor, place
-from minarch.execute.pack import Pack, group_packs
-from minarch.execute.planner import Plan, PlannedRun, plan_study
-from minarch.execute.policy import (
-    memory_share,
-    resolve_device,
-    resolve_engine,
-    resolve_threads,
-    resolve_workers,
-)
-from minarch.execute.study import Summary, run_study
-from minarch.execute.workers import WorkerExecutor
-from minarch.execute.workspace import (
-    Workspace,
-    artifacts_dir,
-    remove_stale_weights,
-    writable_dir,
+from minarch.lazy import on_first_use
+
+__getattr__ = on_first_use(
+    __name__,
+    {
+        "DatasetCache": "datasets",
+        "evaluate_study": "evaluate",
+        "Executor": "executor",
+        "InProcessExecutor": "executor",
+        "EXECUTORS": "executors",
+        "Placement": "executors",
+        "RayOptions": "executors",
+        "make_executor": "executors",
+        "place": "executors",
+        "memory_share": "policy",
+        "resolve_engine": "policy",
+        "Pack": "pack",
+        "group_packs": "pack",
+        "Plan": "planner",
+        "PlannedRun": "planner",
+        "plan_study": "planner",
+        "resolve_device": "policy",
+        "resolve_threads": "policy",
+        "resolve_workers": "policy",
+        "Summary": "study",
+        "run_study": "study",
+        "WorkerExecutor": "workers",
+        "Workspace": "workspace",
+        "artifacts_dir": "workspace",
+        "remove_stale_weights": "workspace",
+        "writable_dir": "workspace",
+    },
 )
 
 __all__ = [

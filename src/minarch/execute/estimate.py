@@ -15,7 +15,7 @@ kernel-launch latency rather than arithmetic.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -123,7 +123,9 @@ def _steps(config: RunConfig, info: DatasetInfo) -> int:
 
 def _seconds_per_step(pack: Pack, info: DatasetInfo, device: torch.device) -> float:
     """One pack step, timed over ``TIMED_STEPS`` after ``WARMUP_STEPS`` on random inputs."""
-    recipe = replace(pack.recipe(), epochs=1, schedule="constant", warmup_epochs=0.0)
+    recipe = pack.recipe().model_copy(
+        update={"epochs": 1, "schedule": "constant", "warmup_epochs": 0.0}
+    )
     samples = recipe.batch_size * (WARMUP_STEPS + TIMED_STEPS)
     data = random_data(info, samples).to(device)
     make_model = ordinary_start(pack.first, data).make_model  # the parent's architecture

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from minarch.analysis.compression import BitsTrend
 from minarch.analysis.difficulty import in_order
 from minarch.analysis.hpspace import (
     BAND_STATS,
@@ -21,6 +20,7 @@ from minarch.analysis.hpspace import (
     roi_column,
     roi_shape,
 )
+from minarch.analysis.quantization import BitsTrend
 from minarch.analysis.statistics import Relation, Trend
 from minarch.errors import MinarchError
 from minarch.reporting.style import dataset_title, number

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -120,8 +120,17 @@ NonNegativeGrid = (
 )
 
 
-class RecipeFields(_Frozen):
-    """Training settings shared by every member of a pack (all but lr, wd, seed)."""
+Augmentation = Literal["none", "crop", "crop-flip"]
+AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
+"""The augmentations a study may ask for (``data/augment.py`` implements each)."""
+
+
+class Recipe(_Frozen):
+    """Training settings shared by every member of a pack (all but lr, wd, seed).
+
+    Declared once: the study file's ``training:`` section is validated by it, and
+    the trainer (``minarch.train``) reads it, so both accept exactly the same recipes.
+    """
 
     optimizer: Literal["sgd", "adamw"] = "sgd"
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
@@ -131,7 +140,7 @@ class RecipeFields(_Frozen):
     milestones: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = (0.5, 0.75)
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
     warmup_epochs: Annotated[float, Field(ge=0)] = 0.0
-    augmentation: Literal["none", "crop", "crop-flip"] = "none"
+    augmentation: Augmentation = "none"
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
     # Part of a run's id only when not fp32, so older ids stay valid.
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
@@ -144,14 +153,14 @@ class RecipeFields(_Frozen):
         return value
 
 
-class TrainingSpec(RecipeFields):
+class TrainingSpec(Recipe):
     """The study's recipe; lr and weight decay may be lists or log10 grids."""
 
     lr: PositiveGrid = 0.1
     weight_decay: NonNegativeGrid = 1e-4
 
 
-class TrainingConfig(RecipeFields):
+class TrainingConfig(Recipe):
     """One run's recipe: every value resolved."""
 
     lr: Annotated[float, Field(gt=0)] = 0.1

@@ -15,16 +15,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from minarch.analysis.compression import (
-    CURVE,
-    compression_rows,
+from minarch.analysis.compression import CURVE, compression_rows
+from minarch.analysis.difficulty import in_order
+from minarch.analysis.pruning import (
     layer_widths,
     phases,
     pruning_curves,
     redundancy,
     redundancy_trend,
 )
-from minarch.analysis.difficulty import in_order
 from minarch.analysis.selection import chosen_configurations, in_configurations
 from minarch.reporting import findings, style
 from minarch.reporting.prose import describe_redundancy_trend

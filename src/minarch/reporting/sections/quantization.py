@@ -14,15 +14,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from minarch.analysis.compression import (
+from minarch.analysis.compression import MODEL
+from minarch.analysis.difficulty import in_order
+from minarch.analysis.quantization import (
     FLOAT_CASTS,
-    MODEL,
     bits_trend,
     int8_comparison,
     minimal_bits,
     quantization_curves,
 )
-from minarch.analysis.difficulty import in_order
 from minarch.reporting import findings, style
 from minarch.reporting.prose import describe_bits_trend
 from minarch.reporting.section import Figure, ReportInput, Section, slugify
