@@ -70,7 +70,7 @@ def test_a_table_added_to_the_registry_reaches_the_api_terminal_and_report(full_
 
 
 def test_an_unknown_table_lists_the_registered_ones():
-    with pytest.raises(minarch.MinarchError, match="table 'nope': expected one of minimal,"):
+    with pytest.raises(minarch.MinarchError, match="table='nope': expected one of minimal,"):
         minarch.table("nope", db="sqlite:///:memory:")
 
 
