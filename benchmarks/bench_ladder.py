@@ -30,7 +30,6 @@ import os
 import platform
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -63,7 +62,7 @@ def time_pack(pack: Pack, data, epochs: int) -> tuple[float, str]:
     results = train_pack(
         make_model=start.make_model,
         members=pack.members(),
-        recipe=replace(pack.recipe(), epochs=epochs),
+        recipe=pack.recipe().model_copy(update={"epochs": epochs}),
         data=data,
         device=torch.device("cpu"),
         hooks=Hooks(),
