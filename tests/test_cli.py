@@ -460,7 +460,7 @@ def test_an_in_memory_store_is_refused(tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     result = minarch("run", "tiny.yaml", "--db", "sqlite://", cwd=tmp_path)
     assert result.returncode == 2 and "in-memory store keeps nothing" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(error_lines(result)) == 1
 
 
 def test_missing_data_makes_no_store_and_no_folders(tmp_path):

@@ -12,7 +12,7 @@ from minarch.errors import ModelError, SpecError
 from minarch.execute.planner import DEFAULT_MAX_RUNS, plan_study
 from minarch.spec import parse_study
 from minarch.store import open_store
-from tests.cli import TINY_STUDY, minarch
+from tests.cli import TINY_STUDY, error_lines, minarch
 
 ONE_RUN = TINY_STUDY.replace("width: [4, 32]", "width: 4").replace("seeds: 2", "seeds: 1")
 
@@ -52,7 +52,7 @@ HOSTILE = {
 
 def one_line_error(result, expected: str) -> None:
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    lines = result.stderr.strip().splitlines()
+    lines = error_lines(result)
     assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
 
 

@@ -278,7 +278,8 @@ def package_file(tmp_path, monkeypatch):
 
 
 def _parametrised_families(test) -> list[str]:
-    (families,) = [m.args[1] for m in test.pytestmark if m.args[0] == "family"]
+    marks = [m for m in test.pytestmark if m.name == "parametrize"]
+    (families,) = [m.args[1] for m in marks if m.args[0] == "family"]
     return families
 
 
