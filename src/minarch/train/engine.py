@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from minarch.models import count_flops
 from minarch.train.fleet import linear_chain
@@ -60,7 +61,11 @@ def choose_engine(
     exactly: fused for linear chains (MLPs) of ``MIN_FUSED_MEMBERS`` or more,
     where sharing the batch and the optimizer step pays, else plain. Fused
     and plain give the same bits, so that choice may follow the member count.
+    A parametrized model (fake-quantized weights for QAT) trains plain: the
+    batched forward calls each member with its plain parameters only.
     """
+    if any(parametrize.is_parametrized(m) for m in model.modules()):
+        return "plain"
     if device.type == "cuda" or count_flops(model, input_shape) <= CPU_BATCHED_MAX_FLOPS:
         return "batched"
     if members >= MIN_FUSED_MEMBERS and linear_chain(model) is not None:
