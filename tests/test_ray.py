@@ -385,9 +385,11 @@ def test_a_task_on_another_node_gets_its_parents_weights_and_returns_its_own(loc
     Path(parent.path).unlink()  # as on a node that never saw the parent train
     workspace = Workspace(db, tmp_path, tmp_path / "minarch-artifacts", "cpu", threads=1)
     data = DatasetCache(tmp_path, torch.device("cpu")).get(child.first.dataset)
+    evaluations = {}  # a fine-tuned child is measured by no one-shot setting here
     returned = train_task(
-        workspace, local_owner(), child, configs, {parent_id: "done"}, data, parent, "elsewhere"
-    )
+        workspace, local_owner(), child, configs, evaluations, {parent_id: "done"}, data, parent,
+        "elsewhere",
+    )  # fmt: skip
     assert hashlib.sha256(Path(parent.path).read_bytes()).hexdigest() == parent.sha256
     with open_store(db) as store:
         states = {r.id: r.state for r in store.runs()}
