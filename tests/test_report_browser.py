@@ -48,7 +48,8 @@ def test_the_rendered_report_shows_findings_edges_and_legends(report):
     dom = assert_renders_without_console_errors(report, min_plots=PLOTS)
     assert f'<p class="description">{DESCRIPTION}</p>' in dom
     findings = re.findall(r'<div class="findings">(.*?)</div>', dom, re.S)
-    assert len(findings) == 4  # accuracy, curves, regimes, sensitivity (the summary has none)
+    # accuracy, curves, regimes, sensitivity, claims (the summary has none)
+    assert len(findings) == 5 and "to decide:" in findings[4]
     assert re.search(f"mlp on Digits \\(8x8\\): P_min {EDGE}", findings[2])
     assert "over the learning rates tried" in findings[3]
     assert re.search(f"<td>{EDGE}</td>", dom)  # the minimal-parameters table
@@ -88,8 +89,9 @@ def test_p_min_labels_of_close_lines_do_not_overlap():
         {
             "family": ["cnn", "mlp", "vit"],
             "p_min": [1_000, 1_150, 1_300],
-            "p_min_at_edge": False,
-            "reached": True,
+            "p_min_edge": "",  # bracketed: found between the sizes tested
+            "largest_params": 100_000,
+            "interleaved": False,
         }
     )
     params = pd.Series([10, 100_000])

@@ -70,7 +70,7 @@ def test_parallel_categories_over_the_varied_fields():
     assert trace.type == "parcats"  # SVG: parcoords needs WebGL
     # milestones are the same list everywhere: not varied; family is one value
     labels = [d.label for d in trace.dimensions]
-    assert labels == ["params", "learning rate", "weight decay", "model.width"]
+    assert labels == ["params", "learning rate", "weight decay", "width"]
     lr = trace.dimensions[1]
     assert list(lr.categoryarray) == ["0.001", "0.01", "0.1"]
     assert len(lr.values) == 2 * 3 * 2 * 2  # one band per run
