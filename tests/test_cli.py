@@ -117,7 +117,7 @@ def test_run_status_runs_report_and_resume(tmp_path):
         "analyze", "--db", db, "--table", "runs", "--wide", cwd=tmp_path, env={"COLUMNS": "70"}
     )
     assert "row 1" not in piped.stdout and "…" not in piped.stdout  # one whole line per run
-    assert len([line for line in piped.stdout.splitlines() if "tiny" in line]) == 4
+    assert len([line for line in piped.stdout.splitlines() if "mlp d1 w" in line]) == 4
 
     again = minarch("run", "tiny.yaml", "--db", db, "--device", "cpu", cwd=tmp_path)
     assert again.returncode == 0 and "trained nothing" in again.stderr

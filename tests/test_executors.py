@@ -189,8 +189,9 @@ def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_
         results[workers] = _evaluations(db)
         measured, events = results[workers]
         assert len(measured) == 16 * 4 and not any("error" in m for m in measured.values())
-        # Packs are evaluated while others still train, not after all training.
-        assert events.index("evaluated") < len(events) - 1 - events[::-1].index("trained")
+        if workers == "1":  # one worker: a fixed order (with two, it is a race by design)
+            # Packs are evaluated as each finishes, before the next trains, not after all.
+            assert events.index("evaluated") < len(events) - 1 - events[::-1].index("trained")
     assert results["1"][0] == results["2"][0]  # bit-identical
     # What a worker did not evaluate, the driver measures after training: the same numbers.
     with sqlite3.connect(tmp_path / "w2.db") as connection:

@@ -277,5 +277,6 @@ def _widths(runs: pd.DataFrame) -> pd.DataFrame:
     )
     fields = [c for c in fields if c != "config.model.family"]
     shapes = runs.drop_duplicates(ARCH)[[*ARCH, *fields]]
-    width = shapes[fields].astype(str).agg(" ".join, axis=1) if fields else ""
+    # str per cell: astype(str) keeps a string-dtype column's missing values as floats
+    width = shapes[fields].map(str).agg(" ".join, axis=1) if fields else ""
     return shapes[ARCH].assign(width=width)
