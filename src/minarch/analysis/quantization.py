@@ -56,28 +56,10 @@ MIN_BITS_COLUMNS = [
     "drop_at_min",
     "base_acc",
 ]
-BITS_PARAMS_COLUMNS = [
-    "dataset",
-    "family",
-    "method",
-    "pipeline",
-    "n_models",
-    "n_qualified",
-    "rho_params",
-    "p_params",
-    "why_params",
-]
-BITS_DATASET_COLUMNS = [
-    "dataset",
-    "family",
-    "method",
-    "pipeline",
-    "n_models",
-    "n_qualified",
-    "mean_bits",
-    "median_bits",
-    "max_bits",
-]
+_BITS_GROUP = ["dataset", "family", "method", "pipeline", "n_models", "n_qualified"]
+"""The opening columns of both minimal-bits trend tables: the group and its counts."""
+BITS_PARAMS_COLUMNS = [*_BITS_GROUP, "rho_params", "p_params", "why_params"]
+BITS_DATASET_COLUMNS = [*_BITS_GROUP, "mean_bits", "median_bits", "max_bits"]
 INT8_COLUMNS = [
     *MODEL,
     "params",
