@@ -73,7 +73,8 @@ def import_edges() -> set[tuple[str, str]]:
 
 
 def test_every_module_has_a_rank():
-    units = {_unit(p) for p in SOURCE.rglob("*.py")} - {"__init__"}
+    # _version.py is written by setuptools-scm at install time and imports nothing
+    units = {_unit(p) for p in SOURCE.rglob("*.py")} - {"__init__", "_version"}
     assert units <= set(RANKS), f"add a rank for {sorted(units - set(RANKS))}"
 
 
