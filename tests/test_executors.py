@@ -91,6 +91,30 @@ def test_cpu_packs_are_cut_per_worker_and_gpu_packs_stay_whole():
     assert split_for_workers(packs, gpu, 2) == packs  # a GPU pack's members share each step
 
 
+SEEDS_3 = """
+name: seeds
+datasets: [digits]
+models: [{family: mlp, width: [8]}]
+training: {optimizer: sgd, lr: [0.05, 0.1], epochs: 1}
+seeds: 3
+"""
+
+
+def test_a_pack_that_trains_batched_is_cut_between_its_fleets_only():
+    spec = parse_study(SEEDS_3)
+    [pack] = plan_study(spec, SEEDS_3).packs()  # 2 lr x seeds 0, 1, 2: two fleets of 3 lanes
+    cpu = torch.device("cpu")
+    ids = [c.id for c in pack.configs]
+    assert [p.run_ids for p in split_for_workers([pack], cpu, 2)] == [ids[:3], ids[3:]]
+    # Three workers would cut a fleet: it stays whole, two parts for three workers.
+    assert [len(p.configs) for p in split_for_workers([pack], cpu, 3)] == [3, 3]
+    assert [len(p.configs) for p in split_for_workers([pack], cpu, 3, "plain")] == [2, 2, 2]
+    assert [len(p.configs) for p in split_for_workers([pack], cpu, 4, "batched")] == [3, 3]
+    one_lr = pack.only(ids[:3])
+    assert split_for_workers([one_lr], cpu, 2) == [one_lr]  # ghosts would double the work
+    assert [len(p.configs) for p in split_for_workers([one_lr], cpu, 2, "fused")] == [2, 1]
+
+
 def test_a_worker_that_starts_late_takes_the_other_part_of_a_pack(tmp_path):
     spec = parse_study(STUDY)
     configs = {c.id: c for c in plan_study(spec, STUDY).packs()[0].configs}  # one pack of 4

@@ -81,7 +81,10 @@ def claimable_packs(
     other part rather than half of it.
     """
     parts = split_for_workers(
-        group_packs(configs.values()), torch.device(workspace.device), workspace.workers
+        group_packs(configs.values()),
+        torch.device(workspace.device),
+        workspace.workers,
+        workspace.engine,
     )
     return [part.only(pending) for part in parts if pending.intersection(part.run_ids)]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from minarch.models import describe
 from minarch.spec import RunConfig
-from minarch.train import Member, Recipe
+from minarch.train import Member, Recipe, lane_fleets
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,22 @@ class Pack:
         keep = set(run_ids)
         return Pack(tuple(c for c in self.configs if c.id in keep))
 
-    def split(self, parts: int) -> list[Pack]:
-        """The pack cut into at most ``parts`` contiguous, near-equal packs, plan order kept."""
-        size = -(-len(self.configs) // max(1, parts))  # ceiling division
-        return [Pack(self.configs[i : i + size]) for i in range(0, len(self.configs), size)]
+    def split(self, parts: int, *, lanes: int | None = None) -> list[Pack]:
+        """The pack cut into at most ``parts`` contiguous, near-equal packs, plan order kept.
+
+        With ``lanes`` (the batched engine's fleet width) the cut falls between
+        fleets only (``lane_fleets``), which keep their order: a part of a fleet
+        would train with its empty lanes filled by ghosts, the whole fleet's
+        work for a part of its runs.
+        """
+        if lanes is None:
+            units = [(c,) for c in self.configs]
+        else:
+            by_id = {c.id: c for c in self.configs}
+            fleets = lane_fleets(self.members(), lanes)
+            units = [tuple(by_id[m.key] for m in fleet if m is not None) for fleet in fleets]
+        size = -(-len(units) // max(1, parts))  # ceiling division
+        return [Pack(sum(units[i : i + size], ())) for i in range(0, len(units), size)]
 
     @property
     def label(self) -> str:

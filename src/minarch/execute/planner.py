@@ -117,11 +117,18 @@ def plan_study(
 
 
 def _sized(config: RunConfig) -> PlannedRun:
-    """A derived run's size is the parent's until it is pruned: structured targets scale FLOPs."""
-    params, flops = _measure(config.dataset, config.model)
+    params = _measure(config.dataset, config.model)[0]
+    label = describe(config.model.family, config.model.config)
+    return PlannedRun(config, label, params, forward_flops(config))
+
+
+def forward_flops(config: RunConfig) -> int:
+    """A run's forward FLOPs per sample. A derived run's size is its parent's until
+    it is pruned: structured targets scale FLOPs."""
+    flops = _measure(config.dataset, config.model)[1]
     if config.derived is not None and isinstance(config.derived.setting, StructuredPrune):
         flops = round(flops * config.derived.setting.flops_remaining)
-    return PlannedRun(config, describe(config.model.family, config.model.config), params, flops)
+    return flops
 
 
 @cache

@@ -23,7 +23,8 @@ import torch
 
 from minarch.errors import OptionError
 from minarch.execute.pack import Pack
-from minarch.train import ENGINES
+from minarch.execute.planner import forward_flops
+from minarch.train import ENGINES, batched_lanes, overhead_bound
 
 CPU_THREADS = 1
 
@@ -66,15 +67,31 @@ def resolve_workers(workers: int | str, device: torch.device, *, packs: int, run
     return workers
 
 
-def split_for_workers(packs: Sequence[Pack], device: torch.device, workers: int) -> list[Pack]:
+def split_for_workers(
+    packs: Sequence[Pack], device: torch.device, workers: int, engine: str = "auto"
+) -> list[Pack]:
     """On a CPU, every pack in ``workers`` parts, so idle workers take the rest of a big pack.
 
-    On a GPU packs stay whole: there a pack's members share each step, and the
-    numbers may depend on the pack.
+    A pack that trains batched is cut between its fleets only: a fleet's
+    lanes cost the same whether its runs are all there or not (benchmarks/
+    RESULTS.md, "Cut packs and the batched engine"). On a GPU packs stay
+    whole: there a pack's members share each step, and the numbers may
+    depend on the pack.
     """
     if device.type != "cpu" or workers < 2:
         return list(packs)
-    return [part for pack in packs for part in pack.split(workers)]
+    return [
+        part
+        for pack in packs
+        for part in pack.split(
+            workers, lanes=batched_lanes(device) if trains_batched(pack, engine) else None
+        )
+    ]
+
+
+def trains_batched(pack: Pack, engine: str) -> bool:
+    """Whether ``engine`` trains ``pack`` batched on a CPU (``train.choose_engine``'s rule)."""
+    return engine == "batched" or (engine == "auto" and overhead_bound(forward_flops(pack.first)))
 
 
 def memory_share(device: torch.device, workers: int, gpus_per_pack: float | None) -> float:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from minarch.train.engine import batched_lanes, choose_engine
-from minarch.train.fused import FusedOptions, train_fused
+from minarch.train.engine import batched_lanes, choose_engine, overhead_bound
+from minarch.train.fused import FusedOptions, lane_fleets, train_fused
 from minarch.train.hooks import Hooks
 from minarch.train.plain import evaluate, train_plain
 from minarch.train.precision import numerics
@@ -33,8 +33,11 @@ __all__ = [
     "MemberResult",
     "Recipe",
     "TrainError",
+    "batched_lanes",
     "evaluate",
+    "lane_fleets",
     "lr_factor",
+    "overhead_bound",
     "train_fused",
     "train_pack",
 ]

@@ -66,11 +66,17 @@ def choose_engine(
     """
     if any(parametrize.is_parametrized(m) for m in model.modules()):
         return "plain"
-    if device.type == "cuda" or count_flops(model, input_shape) <= CPU_BATCHED_MAX_FLOPS:
+    if device.type == "cuda" or overhead_bound(count_flops(model, input_shape)):
         return "batched"
     if members >= MIN_FUSED_MEMBERS and linear_chain(model) is not None:
         return "fused"
     return "plain"
+
+
+def overhead_bound(forward_flops: int) -> bool:
+    """Whether a model's CPU steps are per-op overhead more than arithmetic, which the
+    batched engine pays once for a whole fleet: "auto" trains it batched on a CPU."""
+    return forward_flops <= CPU_BATCHED_MAX_FLOPS
 
 
 def batched_lanes(device: torch.device) -> int | None:
