@@ -265,11 +265,14 @@ def test_auto_picks_an_engine_and_records_it() -> None:
     assert choose_engine(mlp, (1, 28, 28), 8, cpu) == "fused"
     assert choose_engine(mlp, (1, 28, 28), 1, cpu) == "plain"
     assert choose_engine(cnn, (3, 8, 8), 8, cpu) == "plain"
-    # On a GPU, and for tiny models on a CPU, batched whatever the member count.
+    # On a GPU, and for tiny models on a CPU, batched whatever the member count;
+    # but a tiny MLP trains exactly (fused or plain), which needs no ghost lanes.
+    tiny = build_model("cnn", {"depth": 2, "channels": 4}, (1, 8, 8), CLASSES)
+    tiny_mlp = build_model("mlp", {"depth": 1, "width": 4}, (1, 8, 8), CLASSES)
     for count in (1, 3, 8):
         assert choose_engine(cnn, (3, 8, 8), count, torch.device("cuda")) == "batched"
-        tiny = build_model("cnn", {"depth": 2, "channels": 4}, (1, 8, 8), CLASSES)
         assert choose_engine(tiny, (1, 8, 8), count, cpu) == "batched"
+        assert choose_engine(tiny_mlp, (1, 8, 8), count, cpu) == ("fused" if count > 3 else "plain")
     grid = members(*((0.01, wd, 0) for wd in (0.0, 1e-4, 1e-3, 1e-2)))
     assert {r.engine for r in run("cnn", grid, "auto")} == {"plain"}
     assert {r.engine for r in run("cnn", grid, "fused")} == {"fused"}

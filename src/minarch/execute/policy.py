@@ -90,7 +90,12 @@ def split_for_workers(
 
 
 def trains_batched(pack: Pack, engine: str) -> bool:
-    """Whether ``engine`` trains ``pack`` batched on a CPU (``train.choose_engine``'s rule)."""
+    """Whether ``engine`` may train ``pack`` batched on a CPU (``train.choose_engine``).
+
+    Read from the planned FLOPs, without building the model: an overhead-bound
+    linear chain, which trains fused or plain, is then cut between fleets too,
+    coarser than it could be but never into ghost lanes.
+    """
     return engine == "batched" or (engine == "auto" and overhead_bound(forward_flops(pack.first)))
 
 

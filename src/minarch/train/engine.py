@@ -55,21 +55,25 @@ def choose_engine(
     Batched or not follows from the model and the device alone: batched
     rounds differently from plain, so choosing it by member count would make
     a run's numbers depend on the pack it was scheduled in (a resumed pack is
-    smaller). A GPU always trains batched. A CPU trains batched the models
-    whose steps are overhead-bound (forward FLOPs per sample up to
-    ``CPU_BATCHED_MAX_FLOPS``, measured in benchmarks/RESULTS.md); others
-    exactly: fused for linear chains (MLPs) of ``MIN_FUSED_MEMBERS`` or more,
-    where sharing the batch and the optimizer step pays, else plain. Fused
-    and plain give the same bits, so that choice may follow the member count.
+    smaller). A GPU always trains batched. On a CPU, linear chains (MLPs)
+    train exactly: fused for ``MIN_FUSED_MEMBERS`` or more, where sharing the
+    batch and the optimizer step pays, else plain. Fused and plain give the
+    same bits, so that choice may follow the member count; and fused needs
+    no lanes, which a one-seed grid would fill with ghosts (a member per
+    fleet, three times the work). Other models train batched when their steps
+    are overhead-bound (forward FLOPs per sample up to
+    ``CPU_BATCHED_MAX_FLOPS``, measured in benchmarks/RESULTS.md), else plain.
     A parametrized model (fake-quantized weights for QAT) trains plain: the
     batched forward calls each member with its plain parameters only.
     """
     if any(parametrize.is_parametrized(m) for m in model.modules()):
         return "plain"
-    if device.type == "cuda" or overhead_bound(count_flops(model, input_shape)):
+    if device.type == "cuda":
         return "batched"
-    if members >= MIN_FUSED_MEMBERS and linear_chain(model) is not None:
-        return "fused"
+    if linear_chain(model) is not None:
+        return "fused" if members >= MIN_FUSED_MEMBERS else "plain"
+    if overhead_bound(count_flops(model, input_shape)):
+        return "batched"
     return "plain"
 
 
