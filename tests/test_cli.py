@@ -470,3 +470,14 @@ def test_missing_data_makes_no_store_and_no_folders(tmp_path):
     result = minarch(*args, cwd=tmp_path)
     assert result.returncode == 2 and "mnist" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "s.yaml"]
+
+
+def test_run_no_report_trains_only_and_report_writes_it_later(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    done = minarch("run", "tiny.yaml", "--db", db, "--no-report", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "report:" not in done.stdout and not (tmp_path / "minarch-reports").exists()
+    written = minarch("report", "--study", "tiny", "--db", db, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "minarch-reports" / "tiny" / "report.html").is_file()

@@ -158,7 +158,7 @@ def _run(folder: Path, db: Path, workers: str, *options: str) -> str:
     """``minarch run policy.yaml`` on the CPU with ``workers``; returns what it wrote to stderr."""
     done = minarch(
         "run", "policy.yaml", "--db", f"sqlite:///{db}", "--device", "cpu",
-        "--workers", workers, *options, cwd=folder,
+        "--workers", workers, "--no-report", *options, cwd=folder,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stderr
@@ -229,7 +229,7 @@ def _start(folder: Path, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINARCH_")}
     return subprocess.Popen(
         [sys.executable, "-m", "minarch", "run", "policy.yaml", "--db", "sqlite:///runs.db",
-         "--device", "cpu", "--no-download", *args],
+         "--device", "cpu", "--no-download", "--no-report", *args],
         cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

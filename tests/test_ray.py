@@ -316,7 +316,8 @@ def _cli(folder: Path, address: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINARCH_")} | LOOPBACK
     return subprocess.Popen(
         [sys.executable, "-m", "minarch", "run", "study.yaml", "--db", "sqlite:///runs.db",
-         "--device", "cpu", "--no-download", "--executor", "ray", "--address", address],
+         "--device", "cpu", "--no-download", "--no-report", "--executor", "ray",
+         "--address", address],
         cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -328,7 +329,9 @@ def test_a_killed_driver_resumes_without_training_twice(local_ray, tmp_path):
 
     from minarch.execute.ray_executor import _job_is_dead
 
-    (tmp_path / "study.yaml").write_text(CNN_STUDY.replace("epochs: 4", "epochs: 60"))
+    # Plain: a one-seed batched fleet would train each run with two ghosts, thrice the time.
+    study = CNN_STUDY.replace("epochs: 4", "epochs: 60") + "execution: {engine: plain}\n"
+    (tmp_path / "study.yaml").write_text(study)
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     open_store(db).close()  # created here, not by two processes at once
     address = local_ray.get_runtime_context().gcs_address

@@ -48,6 +48,7 @@ def _start(folder: Path) -> subprocess.Popen:
             "cpu",
             "--workers",
             "1",  # one process: some runs pending, one part-way, when the kill lands
+            "--no-report",
         ],
         cwd=folder,
         env=env,

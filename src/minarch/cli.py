@@ -265,6 +265,13 @@ def run(
             show_default="study file's execution.deterministic, else off",
         ),
     ] = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            help="Write the report after training; --no-report trains only (the jobs of "
+            "an array but the last; `minarch report` writes it later).",
+        ),
+    ] = True,
 ) -> None:
     """Train every run of STUDY that is not done yet, then write its report.
 
@@ -300,6 +307,7 @@ def run(
             cpus_per_pack=cpus_per_pack,
             engine=None if engine is None else engine.value,
             deterministic=deterministic,
+            report=report,
             console=stderr,
         )
     except Interrupted as exc:  # typer would turn it into "Aborted!" and exit 1
