@@ -17,10 +17,12 @@ import torch
 
 from minarch.data import dataset_info, dataset_names
 from minarch.errors import ModelError
+from minarch.execute.planner import plan_study
 from minarch.models import (
     Counts,
     analytic,
     analytic_counts,
+    build,
     build_model,
     count_flops,
     count_parameters,
@@ -29,6 +31,7 @@ from minarch.models import (
     family_names,
     registry,
 )
+from minarch.spec import parse_study
 from minarch.train.engine import activations_per_sample
 
 DIGITS, MNIST1D, MNIST, CIFAR = (1, 8, 8), (1, 40), (1, 28, 28), (3, 32, 32)
@@ -163,3 +166,35 @@ def test_the_count_refuses_what_the_builder_refuses(family, config, shape):
     with pytest.raises(ModelError) as counted:
         analytic_counts(family, config, shape, 10)
     assert str(counted.value) == str(built.value)
+
+
+UNCOUNTED = """
+name: uncounted
+datasets: [digits, mnist1d]
+models:
+  - {family: mlp, depth: [0, 2], width: 5}
+  - {family: uncounted_mlp, depth: [0, 2], width: 5}
+training: {optimizer: sgd, lr: 0.1, epochs: 1, batch_size: 8}
+seeds: 1
+"""
+
+
+def test_the_planner_builds_only_the_models_of_a_family_without_a_count(monkeypatch):
+    """``mlp`` by arithmetic, the same model as a family without a count (a plugin's, say)
+    built and counted by torch: the plan sizes both alike."""
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    mlp = registry.family("mlp")
+    registry.register("uncounted_mlp", mlp.config, mlp.build, mlp.describe, example=mlp.example)
+    built = []
+
+    def spy(family, *args):
+        built.append(family)
+        return build_model(family, *args)
+
+    monkeypatch.setattr(build, "build_model", spy)
+    plan = plan_study(parse_study(UNCOUNTED), UNCOUNTED)
+    sizes = {}
+    for run in plan.runs:  # the labels of mlp and uncounted_mlp are alike
+        sizes.setdefault((run.config.dataset.name, run.label), set()).add((run.params, run.flops))
+    assert built == ["uncounted_mlp"] * 4
+    assert len(sizes) == 4 and all(len(both) == 1 for both in sizes.values())
