@@ -6,12 +6,15 @@ imports), so a module another test imported cannot hide an import of torch.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+
+from minarch.models import example, family_names, registry
 
 CATALOG = """
 from minarch.data import dataset_info, dataset_names
@@ -47,7 +50,25 @@ def test_the_probe_sees_torch(code):
     assert imports_torch("-c", code)
 
 
+def test_planning_a_study_of_every_family_with_a_count_imports_no_torch(tmp_path):
+    """``plan`` sizes models by their families' counts (``models/analytic.py``), data and
+    memory included, and builds none: on the default study and one of every such family."""
+    families = [name for name in family_names() if registry.family(name).count is not None]
+    models = [{"family": name, **example(name).config.model_dump()} for name in families]
+    study = {
+        "name": "every-family",
+        "datasets": ["digits", "mnist"],
+        "models": models,
+        "training": {"optimizer": "sgd", "lr": 0.1, "epochs": 1, "batch_size": 8},
+        "seeds": 1,
+    }
+    (tmp_path / "every.yaml").write_text(json.dumps(study))
+    assert not imports_torch("-m", "minarch", "plan", cwd=tmp_path)
+    assert not imports_torch("-m", "minarch", "plan", "every.yaml", cwd=tmp_path)
+
+
 VERBS = {
+    "plan": ["plan", "full.yaml"],
     "status": ["status"],
     "runs": ["runs"],
     "analyze": ["analyze"],

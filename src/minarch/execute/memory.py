@@ -7,30 +7,28 @@ batch's activations). An ``image_size`` of thousands of pixels or a huge
 model needs more than the machine has, and is refused at plan time rather
 than after minutes of decoding.
 
-Activations are counted by a forward pass on the meta device (no memory), for
-the packs of each dataset and family with the most FLOPs and the most
-parameters: activations grow with both, so the largest pack is among them.
+Activations are counted for the packs of each dataset and family with the
+most FLOPs and the most parameters (activations grow with both, so the largest
+pack is among them): by the family's count, without torch, or for a family
+without one by a forward pass on the meta device (no memory).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 
-import torch
-
-from minarch.data import dataset_info
+from minarch.data import DatasetInfo, dataset_info
 from minarch.errors import MinarchError
 from minarch.execute.pack import Pack
 from minarch.execute.planner import Plan, PlannedRun
-from minarch.models import build_model
-from minarch.train.engine import (
-    CPU_MEMORY_FRACTION,
+from minarch.models import analytic_counts
+from minarch.spec import ModelChoice
+from minarch.train.budget import (
     TENSORS_PER_ACTIVATION,
     TENSORS_PER_PARAMETER,
-    activations_per_sample,
-    memory_budget,
+    cpu_budget,
+    physical_memory,
 )
 
 VALIDATION_SHARE = 0.25  # validation images per training image, at most, for built-in datasets
@@ -54,11 +52,6 @@ class MemoryEstimate:
             f"about {self.peak / GIB:.1f} GiB at the peak ({self.data / GIB:.1f} GiB of data "
             f"+ {self.pack / GIB:.1f} GiB for {self.pack_label})"
         )
-
-
-def physical_memory() -> int:
-    """The machine's memory in bytes (the engine plans fleets for a fraction of it)."""
-    return round(memory_budget(torch.device("cpu")) / CPU_MEMORY_FRACTION)
 
 
 def peak_memory(the_plan: Plan) -> MemoryEstimate:
@@ -111,15 +104,28 @@ def _pack_bytes(pack: Pack) -> int:
     config = pack.first
     spec = config.dataset
     info = dataset_info(spec.name, path=spec.path, image_size=spec.image_size)
-    model = build_model(
-        config.model.family, config.model.config, info.input_shape, info.num_classes
-    )
-    parameters = sum(p.numel() for p in model.parameters())
-    shaped = SimpleNamespace(train_x=torch.empty((0, *info.input_shape), device="meta"))
-    with torch.device("meta"):  # the forward allocates nothing, whatever the image size
-        activations = activations_per_sample(model.to("meta"), shaped)
+    parameters, activations = _member_sizes(config.model, info)
     batch = min(config.training.batch_size, info.train_size or config.training.batch_size)
     member = 4 * (TENSORS_PER_PARAMETER * parameters + TENSORS_PER_ACTIVATION * batch * activations)
     # Members train one after another, or in fleets chunked to the memory budget.
-    budget = int(memory_budget(torch.device("cpu")))
-    return min(len(pack.configs) * member, max(member, budget))
+    return min(len(pack.configs) * member, max(member, int(cpu_budget())))
+
+
+def _member_sizes(model: ModelChoice, info: DatasetInfo) -> tuple[int, int]:
+    """A member's parameters and activations per sample (``engine.memory_plan``'s terms)."""
+    counts = analytic_counts(model.family, model.config, info.input_shape, info.num_classes)
+    if counts is not None:
+        return counts.parameters, counts.activations
+    from types import SimpleNamespace
+
+    import torch
+
+    from minarch.models import build_model
+    from minarch.train.engine import activations_per_sample
+
+    net = build_model(model.family, model.config, info.input_shape, info.num_classes)
+    parameters = sum(p.numel() for p in net.parameters())
+    shaped = SimpleNamespace(train_x=torch.empty((0, *info.input_shape), device="meta"))
+    with torch.device("meta"):  # the forward allocates nothing, whatever the image size
+        activations = activations_per_sample(net.to("meta"), shaped)
+    return parameters, activations

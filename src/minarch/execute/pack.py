@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from minarch.models import describe
 from minarch.spec import RunConfig
-from minarch.train import Member, Recipe, lane_fleets
+from minarch.train import Member, Recipe
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class Pack:
         if lanes is None:
             units = [(c,) for c in self.configs]
         else:
+            from minarch.train import lane_fleets  # torch: only where packs train
+
             by_id = {c.id: c for c in self.configs}
             fleets = lane_fleets(self.members(), lanes)
             units = [tuple(by_id[m.key] for m in fleet if m is not None) for fleet in fleets]

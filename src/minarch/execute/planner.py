@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
-
-from torch import nn
-from torch.nn.modules.module import register_module_parameter_registration_hook
+from typing import TYPE_CHECKING
 
 from minarch.data import dataset_info
 from minarch.errors import MinarchError, ModelError, SpecError
 from minarch.execute.pack import Pack, group_packs
-from minarch.models import build_model, count_flops, count_parameters, describe
+from minarch.models import analytic_counts, describe
 from minarch.spec import DatasetSpec, ModelChoice, RunConfig, StudySpec, expand
 from minarch.spec.count import count_runs
 from minarch.spec.derive import derived_runs
 from minarch.spec.settings import StructuredPrune
 from minarch.spec.sizes import SizeKey, extension_capacity
 from minarch.store import NewRun
+
+if TYPE_CHECKING:
+    from torch import nn
 
 DEFAULT_MAX_RUNS = 100_000  # a study above this is a typo more often than a plan
 MAX_PARAMETERS = 10**9  # minarch sweeps small networks; this bounds memory, not ambition
@@ -133,21 +133,34 @@ def forward_flops(config: RunConfig) -> int:
 
 @cache
 def _measure(dataset: DatasetSpec, model: ModelChoice) -> tuple[int, int]:
-    """Parameters and per-sample FLOPs, once per (dataset shape, architecture)."""
+    """Parameters and per-sample FLOPs, once per (dataset shape, architecture).
+
+    By arithmetic when the family has a count (no model built, no torch); else the
+    model is built, within the same limits, and torch counts it.
+    """
     label = describe(model.family, model.config)
     try:
         info = dataset_info(dataset.name, path=dataset.path, image_size=dataset.image_size)
-        with _bounded_build():
-            net = build_model(model.family, model.config, info.input_shape, info.num_classes)
+        counts = analytic_counts(model.family, model.config, info.input_shape, info.num_classes)
+        if counts is not None:
+            _check_size(counts.parameters, counts.tensors)
+            return counts.parameters, counts.flops
+        net = _bounded_build(model, info.input_shape, info.num_classes)
     except MinarchError as exc:
         raise type(exc)(f"{label} on {dataset.name}: {exc}") from None
-    if math.prod(info.input_shape) > META_COUNT_VALUES:  # a forward would allocate gigabytes
+    return _count_built(net, f"{label} on {dataset.name}", info.input_shape)
+
+
+def _count_built(net: nn.Module, where: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    from minarch.models import count_flops, count_parameters
+
+    if math.prod(input_shape) > META_COUNT_VALUES:  # a forward would allocate gigabytes
         net = net.to("meta")
     try:
-        return count_parameters(net), count_flops(net, info.input_shape)
+        return count_parameters(net), count_flops(net, input_shape)
     except Exception as exc:  # a plugin family's forward: the family's to fix, not minarch's
         raise ModelError(
-            f"{label} on {dataset.name}: its forward pass on a {info.input_shape} input failed "
+            f"{where}: its forward pass on a {input_shape} input failed "
             f"while counting FLOPs ({type(exc).__name__}: {_first_line(exc)})"
         ) from None
 
@@ -156,27 +169,35 @@ def _first_line(exc: Exception) -> str:
     return next((line for line in str(exc).splitlines() if line.strip()), "")
 
 
-@contextmanager
-def _bounded_build() -> Iterator[None]:
-    """Refuse an oversized model while it is still on the meta device, before memory is spent.
+def _check_size(parameters: int, tensors: int) -> None:
+    """Refuse a model too large to plan: too many parameters, or too many layers."""
+    if parameters > MAX_PARAMETERS:
+        raise ModelError(f"more than {MAX_PARAMETERS:,} parameters")
+    if tensors > MAX_PARAMETER_TENSORS:
+        raise ModelError(f"more than {MAX_PARAMETER_TENSORS:,} parameter tensors (layers)")
+
+
+def _bounded_build(model: ModelChoice, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Build a family's model that has no count, refusing an oversized one while it is still
+    on the meta device, before memory is spent.
 
     Parameters are counted as modules register them: a billion-wide layer is
     refused at once, a million-layer stack after ``MAX_PARAMETER_TENSORS``.
     """
+    from torch.nn.modules.module import register_module_parameter_registration_hook
+
+    from minarch.models import build_model
+
     tensors = elements = 0
 
     def count(_module: nn.Module, _name: str, param: nn.Parameter | None) -> None:
         nonlocal tensors, elements
-        if param is None:
-            return
-        tensors, elements = tensors + 1, elements + param.numel()
-        if elements > MAX_PARAMETERS:
-            raise ModelError(f"more than {MAX_PARAMETERS:,} parameters")
-        if tensors > MAX_PARAMETER_TENSORS:
-            raise ModelError(f"more than {MAX_PARAMETER_TENSORS:,} parameter tensors (layers)")
+        if param is not None:
+            tensors, elements = tensors + 1, elements + param.numel()
+            _check_size(elements, tensors)
 
     handle = register_module_parameter_registration_hook(count)
     try:
-        yield
+        return build_model(model.family, model.config, input_shape, num_classes)
     finally:
         handle.remove()

@@ -6,8 +6,10 @@ Other packages use only the names re-exported here.
 """
 
 from minarch.lazy import on_first_use
+from minarch.models.analytic import Counts
 from minarch.models.registry import (
     Example,
+    analytic_counts,
     config_class,
     describe,
     example,
@@ -27,7 +29,9 @@ __getattr__ = on_first_use(
 )
 
 __all__ = [
+    "Counts",
     "Example",
+    "analytic_counts",
     "build_model",
     "config_class",
     "count_flops",

@@ -146,7 +146,3 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.pool(self.stages(self.stem(x))))
-
-
-def scaled(channels: int, width_multiplier: float) -> int:
-    return max(1, round(channels * width_multiplier))

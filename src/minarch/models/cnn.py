@@ -17,43 +17,37 @@ _GLOBAL_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 
 class CNN(nn.Module):
-    """Conv blocks (conv, batch norm, ReLU, pooling by 2), then a linear classifier over
-    the globally averaged or the flattened features.
-
-    A block pools only while the spatial side is at least 4, so tiny inputs still fit.
-    """
+    """Conv blocks (conv, batch norm, ReLU, pooling by 2; ``CNNConfig.blocks``), then a
+    linear classifier over the globally averaged or the flattened features."""
 
     def __init__(
         self, in_channels: int, spatial: tuple[int, ...], num_classes: int, config: CNNConfig
     ) -> None:
         super().__init__()
         ndim = len(spatial)
-        shape = list(spatial)
         layers: list[nn.Module] = []
         channels = in_channels
-        for block, out_channels in enumerate(config.block_channels(), start=1):
+        blocks = config.blocks(spatial)
+        for block in blocks:
             conv = _CONV[ndim](
                 channels,
-                out_channels,
+                block.channels,
                 config.kernel,
                 stride=config.stride,
                 padding=config.kernel // 2,
                 bias=not config.batch_norm,
             )
-            shape = [(side - 1) // config.stride + 1 for side in shape]
             layers.append(conv)
             if config.batch_norm:
-                layers.append(_BATCH_NORM[ndim](out_channels))
+                layers.append(_BATCH_NORM[ndim](block.channels))
             layers.append(nn.ReLU())
-            pools = config.pooling != "none" and block % config.pool_every == 0
-            if pools and min(shape) >= 4:
+            if block.pools:
                 layers.append(_POOL[config.pooling, ndim](2))
-                shape = [side // 2 for side in shape]
-            channels = out_channels
+            channels = block.channels
         if config.head == "gap":
             layers.append(_GLOBAL_POOL[ndim](1))
         else:
-            channels *= math.prod(shape)
+            channels *= math.prod(blocks[-1].sides)
         layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)

@@ -14,23 +14,6 @@ from minarch.models.blocks import conv_bn
 from minarch.models.families.mobilenetv2_cifar import MobileNetV2Config
 from minarch.models.shapes import spatial_dims
 
-# (expansion t, output channels c, repeats n, first stride s); paper table 2 with s=1 in row 2.
-_SETTINGS = (
-    (1, 16, 1, 1),
-    (6, 24, 2, 1),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-)
-
-
-def round_channels(channels: float, divisor: int = 8) -> int:
-    """Nearest multiple of ``divisor`` that loses at most 10 % of ``channels``."""
-    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * channels else rounded
-
 
 class InvertedResidual(nn.Module):
     """Expand 1×1, depthwise 3×3, linear project 1×1; residual when the shape is kept."""
@@ -54,20 +37,15 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2Cifar(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, width_multiplier: float) -> None:
+    def __init__(self, in_channels: int, num_classes: int, config: MobileNetV2Config) -> None:
         super().__init__()
-        channels = round_channels(32 * width_multiplier)
-        layers: list[nn.Module] = [conv_bn(in_channels, channels, 3, activation=nn.ReLU6)]
-        for expansion, out, repeats, stride in _SETTINGS:
-            out_channels = round_channels(out * width_multiplier)
-            for index in range(repeats):
-                layers.append(
-                    InvertedResidual(channels, out_channels, stride if index == 0 else 1, expansion)
-                )
-                channels = out_channels
-        # The paper keeps the last conv at 1280 channels for multipliers below one.
-        last = round_channels(1280 * max(1.0, width_multiplier))
-        layers += [conv_bn(channels, last, 1, activation=nn.ReLU6)]
+        layers: list[nn.Module] = [
+            conv_bn(in_channels, config.stem_channels, 3, activation=nn.ReLU6)
+        ]
+        for block_in, out_channels, stride, expansion in config.blocks():
+            layers.append(InvertedResidual(block_in, out_channels, stride, expansion))
+        last = config.last_channels
+        layers += [conv_bn(out_channels, last, 1, activation=nn.ReLU6)]
         self.features = nn.Sequential(*layers)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(last, num_classes)
@@ -78,4 +56,4 @@ class MobileNetV2Cifar(nn.Module):
 
 def build(config: MobileNetV2Config, input_shape: tuple[int, ...], num_classes: int):
     spatial_dims("mobilenetv2_cifar", input_shape, (2,))
-    return MobileNetV2Cifar(input_shape[0], num_classes, config.width_multiplier)
+    return MobileNetV2Cifar(input_shape[0], num_classes, config)

@@ -6,6 +6,8 @@ example and its builder here. Built-in families are the modules of
 live in the ``nn.Module`` modules of this package and are named as
 ``"module:function"``, so they, and torch, are imported only when a model is
 built (``models/build.py``). A plugin may pass the builder function itself.
+A family may also register a ``count``: its sizes by arithmetic
+(``models/analytic.py``), so a study is planned without building its models.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from pydantic import BaseModel
 
 from minarch.errors import ModelError
 from minarch.lazy import resolve
+from minarch.models.analytic import Counts
 from minarch.plugins import load_catalog
 
 if TYPE_CHECKING:
     from torch import nn
 
 Builder = Callable[[BaseModel, tuple[int, ...], int], "nn.Module"]
+Counter = Callable[[BaseModel, tuple[int, ...], int], Counts]
 Labeller = Callable[[BaseModel], str]
 # A config field's json_schema_extra that marks it as a size, which a study's
 # ``extend: true`` halves and doubles (spec/sizes.py): always (width, channels,
@@ -53,7 +57,8 @@ class Example:
 class Family:
     """One architecture family: its config schema, how to build it, how to name it.
 
-    ``build`` is the builder or its ``"module:function"`` path, imported on first use.
+    ``build`` is the builder or its ``"module:function"`` path, imported on first use;
+    ``count`` its model's counts by arithmetic, or None: then the model is built to count it.
     """
 
     name: str
@@ -61,6 +66,7 @@ class Family:
     build: Builder | str
     describe: Labeller
     example: Example
+    count: Counter | None = None
 
     def builder(self) -> Builder:
         return self.build if callable(self.build) else resolve(self.build)
@@ -76,13 +82,14 @@ def register(
     describe: Labeller,
     *,
     example: Example,
+    count: Counter | None = None,
 ) -> None:
     """Add a family; a second family under the same name is an error, not an override."""
     if name in _FAMILIES:
         raise ModelError(f"model family {name!r} is already registered")
     if not isinstance(example.config, config):
         raise ModelError(f"model family {name!r}: its example is not a {config.__name__}")
-    _FAMILIES[name] = Family(name, config, build, describe, example)
+    _FAMILIES[name] = Family(name, config, build, describe, example, count)
 
 
 def family_names() -> list[str]:
@@ -132,6 +139,16 @@ def resolve_config(fam: Family, config: BaseModel | Mapping) -> BaseModel:
             f"{fam.name}: expected a {fam.config.__name__}, got {type(config).__name__}"
         )
     return fam.config.model_validate(dict(config))
+
+
+def analytic_counts(
+    name: str, config: BaseModel | Mapping, input_shape: tuple[int, ...], num_classes: int
+) -> Counts | None:
+    """The model's counts by arithmetic, without torch; None when its family has no ``count``."""
+    fam = family(name)
+    if fam.count is None:
+        return None
+    return fam.count(resolve_config(fam, config), tuple(input_shape), num_classes)
 
 
 def describe(name: str, config: BaseModel | Mapping) -> str:

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from minarch.errors import ModelError
-from minarch.models.blocks import BasicBlock, ResNet, conv_bn, projection, scaled, zero_padding
+from minarch.models.blocks import BasicBlock, ResNet, conv_bn, projection, zero_padding
 from minarch.models.families.resnet_cifar import ResNetCifarConfig
 from minarch.models.shapes import spatial_dims
 
 
 def build(config: ResNetCifarConfig, input_shape: tuple[int, ...], num_classes: int) -> ResNet:
     spatial_dims("resnet_cifar", input_shape, (2,))
-    if (config.depth - 2) % 6:
-        raise ModelError(
-            f"resnet_cifar.depth: {config.depth} is not 6n+2; use e.g. 20, 32, 44, 56 or 110"
-        )
-    blocks = (config.depth - 2) // 6
-    widths = [scaled(c, config.width_multiplier) for c in (16, 32, 64)]
-    stem = conv_bn(input_shape[0], widths[0], 3, activation=nn.ReLU)
-    plan = [(width, blocks, stride) for width, stride in zip(widths, (1, 2, 2), strict=True)]
+    plan = config.stages()
+    channels = plan[0][0]
+    stem = conv_bn(input_shape[0], channels, 3, activation=nn.ReLU)
     shortcut = zero_padding if config.shortcut == "A" else projection
-    return ResNet(stem, BasicBlock, widths[0], plan, num_classes, shortcut)
+    return ResNet(stem, BasicBlock, channels, plan, num_classes, shortcut)

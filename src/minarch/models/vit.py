@@ -13,10 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minarch.errors import ModelError
 from minarch.models.families.vit import ViTConfig
 from minarch.models.init import OwnParameters
-from minarch.models.shapes import format_size, spatial_dims
 
 
 class Attention(nn.Module):
@@ -53,18 +51,18 @@ class EncoderBlock(nn.Module):
 
 class ViT(nn.Module, OwnParameters):
     def __init__(
-        self, in_channels: int, spatial: tuple[int, ...], num_classes: int, config: ViTConfig
+        self, in_channels: int, grid: tuple[int, ...], num_classes: int, config: ViTConfig
     ) -> None:
+        """``grid``: patches per spatial side (``ViTConfig.grid``)."""
         super().__init__()
         p = config.patch_size
         self.patch_size = p
-        self.grid = tuple(side // p for side in spatial)
-        self.patch_embed = nn.Linear(in_channels * p ** len(spatial), config.dim)
+        self.grid = grid
+        self.patch_embed = nn.Linear(in_channels * p ** len(grid), config.dim)
         self.cls_token = nn.Parameter(torch.empty(1, 1, config.dim))
-        self.pos_embed = nn.Parameter(torch.empty(1, math.prod(self.grid) + 1, config.dim))
-        hidden = max(1, round(config.dim * config.mlp_ratio))
+        self.pos_embed = nn.Parameter(torch.empty(1, math.prod(grid) + 1, config.dim))
         self.blocks = nn.Sequential(
-            *(EncoderBlock(config.dim, config.heads, hidden) for _ in range(config.depth))
+            *(EncoderBlock(config.dim, config.heads, config.hidden) for _ in range(config.depth))
         )
         self.norm = nn.LayerNorm(config.dim)
         self.head = nn.Linear(config.dim, num_classes)
@@ -94,13 +92,4 @@ class ViT(nn.Module, OwnParameters):
 
 
 def build(config: ViTConfig, input_shape: tuple[int, ...], num_classes: int) -> ViT:
-    spatial_dims("vit", input_shape, (1, 2))
-    if config.dim % config.heads:
-        raise ModelError(f"vit.heads: dim {config.dim} is not divisible by {config.heads} heads")
-    spatial = input_shape[1:]
-    if any(side % config.patch_size for side in spatial):
-        raise ModelError(
-            f"vit.patch_size: {format_size(spatial)} input is not divisible by "
-            f"patch size {config.patch_size}"
-        )
-    return ViT(input_shape[0], spatial, num_classes, config)
+    return ViT(input_shape[0], config.grid(input_shape), num_classes, config)

@@ -1,28 +1,33 @@
 """Training a pack: K members of one architecture on one dataset, one call.
 
 ``train_pack`` is the only entry point; it picks an engine inside, so callers
-never change when a faster engine arrives.
+never change when a faster engine arrives. Each name is imported on first use,
+and ``types`` and ``budget`` import no torch, so planning a study (its packs'
+members and recipes, their memory) loads none.
 """
 
-from __future__ import annotations
+from minarch.lazy import on_first_use
 
-from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
-
-import torch
-from torch import nn
-
-from minarch.train.engine import batched_lanes, choose_engine, overhead_bound
-from minarch.train.fused import FusedOptions, lane_fleets, train_fused
-from minarch.train.hooks import Hooks
-from minarch.train.plain import evaluate, train_plain
-from minarch.train.precision import numerics
-from minarch.train.recipe import lr_factor
-from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
-
-if TYPE_CHECKING:
-    from minarch.data import Dataset
+__getattr__ = on_first_use(
+    __name__,
+    {
+        "ENGINES": "pack",
+        "train_pack": "pack",
+        "EpochRecord": "types",
+        "Member": "types",
+        "MemberResult": "types",
+        "Recipe": "types",
+        "TrainError": "types",
+        "FusedOptions": "fused",
+        "lane_fleets": "fused",
+        "train_fused": "fused",
+        "batched_lanes": "engine",
+        "overhead_bound": "engine",
+        "Hooks": "hooks",
+        "evaluate": "plain",
+        "lr_factor": "recipe",
+    },
+)
 
 __all__ = [
     "ENGINES",
@@ -41,66 +46,3 @@ __all__ = [
     "train_fused",
     "train_pack",
 ]
-
-# "plain": members one after another, ordinary PyTorch; "fused": members trained
-# together, each through its own layers, bit for bit plain's numbers; "batched":
-# one vmap / chain-matmul forward for the fleet, faster, not bit-exact to plain.
-# "auto" picks by ``choose_engine``'s rule.
-ENGINES = ("auto", "plain", "fused", "batched")
-
-
-def train_pack(
-    *,
-    make_model: Callable[[torch.Generator], nn.Module],
-    members: Sequence[Member],
-    recipe: Recipe,
-    data: Dataset,
-    device: torch.device | str = "cpu",
-    hooks: Hooks | None = None,
-    engine: str = "auto",
-    deterministic: bool = False,
-    memory_share: float = 1.0,
-) -> list[MemberResult]:
-    """Train every member; results come back in ``members`` order.
-
-    ``make_model(generator)`` must draw every initial weight from ``generator``
-    so a member's seed fixes its initialisation. A member that diverges is
-    reported as such and the pack goes on; an exception from ``hooks`` aborts.
-    ``engine="auto"`` chooses by ``choose_engine``'s rule; ``MemberResult.engine``
-    says which engine ran. ``recipe.precision`` and ``deterministic`` set the
-    float arithmetic (``precision.numerics``) for the pack's duration.
-    ``memory_share`` is this process's fraction of the device: the memory plan
-    (``engine.memory_plan``) cuts the pack into fleets that fit it.
-    """
-    if engine not in ENGINES:
-        raise TrainError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
-    duplicates = sorted(k for k, n in Counter(m.key for m in members).items() if n > 1)
-    if duplicates:
-        raise TrainError(f"member keys must be unique in a pack; repeated: {duplicates}")
-    if len(data.val_y) == 0:
-        raise TrainError("the dataset has no validation samples; training evaluates every epoch")
-    # Device handling lives here: the data moves once, and the engine trains
-    # wherever the data is.
-    device = torch.device(device)
-    data = data.to(device)
-    if engine == "auto":
-        model = make_model(torch.Generator())
-        engine = choose_engine(model, data.info.input_shape, len(members), device)
-    hooks = hooks if hooks is not None else Hooks()
-    with numerics(recipe.precision, deterministic):
-        if engine == "plain":
-            return train_plain(
-                make_model=make_model, members=members, recipe=recipe, data=data, hooks=hooks
-            )
-        return train_fused(
-            make_model=make_model,
-            members=members,
-            recipe=recipe,
-            data=data,
-            hooks=hooks,
-            options=FusedOptions(
-                batched=engine == "batched",
-                lanes=batched_lanes(device) if engine == "batched" else None,
-                memory_share=memory_share,
-            ),
-        )

@@ -8,7 +8,6 @@ benchmarks/RESULTS.md has the measurements behind the rule.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,12 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from minarch.models import count_flops
+from minarch.train.budget import (
+    CUDA_MEMORY_FRACTION,
+    TENSORS_PER_ACTIVATION,
+    TENSORS_PER_PARAMETER,
+    cpu_budget,
+)
 from minarch.train.fleet import linear_chain
 
 if TYPE_CHECKING:
@@ -31,20 +36,10 @@ MIN_FUSED_MEMBERS = 4
 CPU_BATCHED_MAX_FLOPS = 50_000
 # The batched engine's fleet width on a CPU: a ladder pack of 3 seeds fills it.
 CPU_BATCHED_LANES = 3
-# Fraction of the device's memory (of the process's share of it) a fleet may
-# plan to use; the rest is headroom for the allocator, the data and (on a
-# shared CPU machine) everyone else.
-CUDA_MEMORY_FRACTION = 0.8
-CPU_MEMORY_FRACTION = 0.25
 # Bounds of a batched evaluation call's images: below, per-call overhead
 # dominates; above, nothing is gained.
 MIN_EVAL_IMAGES = 32
 MAX_EVAL_IMAGES = 4096
-# Per parameter: the weight, its gradient, up to two optimizer states, and the
-# copies of the weight and states that the divergence check rewinds to.
-TENSORS_PER_PARAMETER = 7
-# Per activation: the forward value kept for backward and its gradient.
-TENSORS_PER_ACTIVATION = 2
 
 
 def choose_engine(
@@ -155,5 +150,4 @@ def memory_budget(device: torch.device, share: float = 1.0) -> float:
     if device.type == "cuda":
         free, total = torch.cuda.mem_get_info(device)
         return min(free, CUDA_MEMORY_FRACTION * share * total)
-    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return CPU_MEMORY_FRACTION * share * physical
+    return cpu_budget(share)

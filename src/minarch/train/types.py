@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
-
-from torch import Tensor
+from typing import TYPE_CHECKING, Literal
 
 from minarch.errors import TrainError
 from minarch.spec.schema import Recipe
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["EpochRecord", "Member", "MemberResult", "Recipe"]
 

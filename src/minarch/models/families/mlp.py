@@ -3,10 +3,12 @@ model is in ``models/mlp.py``)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from minarch.models.analytic import Counts, free, linear
 from minarch.models.registry import SIZE, SIZE_WHEN_SWEPT, Example, register
 
 
@@ -45,10 +47,22 @@ def describe(config: MLPConfig) -> str:
     return label if config.activation == "relu" else f"{label} {config.activation}"
 
 
+def count(config: MLPConfig, input_shape: tuple[int, ...], num_classes: int) -> Counts:
+    """Flatten, then ``depth`` × (linear, activation), then the classifier."""
+    features = math.prod(input_shape)
+    if config.depth == 0:
+        return free(features) + linear(features, num_classes)
+    width = config.width
+    first = linear(features, width) + free(width)
+    hidden = (linear(width, width) + free(width)) * (config.depth - 1)
+    return free(features) + first + hidden + linear(width, num_classes)
+
+
 register(
     "mlp",
     MLPConfig,
     "minarch.models.mlp:build",
     describe,
     example=Example(MLPConfig(depth=2, width=32), (1, 8, 8)),
+    count=count,
 )

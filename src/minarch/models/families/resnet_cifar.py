@@ -13,7 +13,10 @@ from pydantic import (
     model_serializer,
 )
 
+from minarch.errors import ModelError
+from minarch.models.analytic import Counts, conv_bn, resnet
 from minarch.models.registry import SIZE, Example, register
+from minarch.models.shapes import scaled, spatial_dims
 
 
 class ResNetCifarConfig(BaseModel):
@@ -26,6 +29,16 @@ class ResNetCifarConfig(BaseModel):
     shortcut: Literal["A", "B"] = Field(
         default="A", description="A: zero-padded identity; B: 1×1 conv + BN projection"
     )
+
+    def stages(self) -> list[tuple[int, int, int]]:
+        """(width, blocks, stride) of each of the three stages."""
+        if (self.depth - 2) % 6:
+            raise ModelError(
+                f"resnet_cifar.depth: {self.depth} is not 6n+2; use e.g. 20, 32, 44, 56 or 110"
+            )
+        blocks = (self.depth - 2) // 6
+        widths = [scaled(c, self.width_multiplier) for c in (16, 32, 64)]
+        return [(width, blocks, stride) for width, stride in zip(widths, (1, 2, 2), strict=True)]
 
     @model_serializer(mode="wrap")
     def _identity_names_option_a(
@@ -46,10 +59,21 @@ def describe(config: ResNetCifarConfig) -> str:
     return label if config.shortcut == "A" else f"{label} shortcut-B"
 
 
+def count(config: ResNetCifarConfig, input_shape: tuple[int, ...], num_classes: int) -> Counts:
+    """A 3×3 stem at full resolution, then the stages of basic blocks."""
+    spatial_dims("resnet_cifar", input_shape, (2,))
+    plan = config.stages()
+    channels, sides = plan[0][0], input_shape[1:]
+    stem = conv_bn(input_shape[0], channels, 3, sides, activation=True)
+    projection = config.shortcut == "B"
+    return resnet(stem, channels, sides, plan, num_classes, bottleneck=False, projection=projection)
+
+
 register(
     "resnet_cifar",
     ResNetCifarConfig,
     "minarch.models.resnet_cifar:build",
     describe,
     example=Example(ResNetCifarConfig(depth=8, width_multiplier=0.25), (3, 8, 8)),
+    count=count,
 )
