@@ -187,12 +187,18 @@ def _parallel(runs: pd.DataFrame, fields: list[str], name: str) -> go.Figure:
     return fig
 
 
+def _exact(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.6g}"
+
+
 def _dimension(values: pd.Series, field: str) -> dict:
     """A parallel-categories axis: values as the study file writes them, in numeric order."""
     label = HYPERPARAMETERS.get(field, field.split(".")[-1])  # config.model.kernel: kernel
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all():
         show = style.count if field == "params" else style.number
+        if len({show(v) for v in numeric.unique()}) < numeric.nunique():
+            show = _exact  # 24,674 and 24,746 are both 24.7k: one category for two
         order = [show(v) for v in sorted(numeric.unique())]
         shown = numeric.map(show)
     else:
