@@ -9,7 +9,7 @@ from rich.console import Console
 import minarch
 from minarch import api
 from minarch.data import dataset_info
-from minarch.execute import artifacts_dir, resolve_device
+from minarch.execute import InProcessExecutor, WorkerExecutor, artifacts_dir, resolve_device
 from minarch.models import build_model
 from minarch.store import open_store
 from tests.cli import TINY_STUDY
@@ -90,7 +90,12 @@ def test_saved_weights_load_safely_into_the_same_architecture(finished):
     assert artifact.size > 0 and len(artifact.sha256) == 64
 
 
-def test_rerun_trains_nothing(finished):
+def test_rerun_trains_nothing_and_starts_no_trainer(finished, monkeypatch):
+    def start(*args, **kwargs):
+        raise AssertionError("a trainer started with nothing to train")
+
+    monkeypatch.setattr(WorkerExecutor, "train", start)
+    monkeypatch.setattr(InProcessExecutor, "train", start)
     folder, db, _ = finished
     again = minarch.run(
         folder / "tiny.yaml", db=db, device="cpu", report=False, console=Console(quiet=True)

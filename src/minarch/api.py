@@ -220,7 +220,7 @@ def run(
             remove_stale_weights(workspace.artifacts, store)
             trainer = make_executor(placement, workspace, datasets)
             summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
-            path = _report(store, the_plan.study.name, reports) if reports else None
+            path = _report(store, the_plan.study.name, reports, console) if reports else None
     return RunOutcome(the_plan.study.name, summary, path)
 
 
@@ -250,16 +250,27 @@ def epochs(*, db: str | None = None, study: str | None = None) -> pd.DataFrame:
 
 
 def report(
-    *, db: str | None = None, study: str | None = None, out: str | Path | None = None
+    *,
+    db: str | None = None,
+    study: str | None = None,
+    out: str | Path | None = None,
+    rebuild: bool = False,
+    console: Console | None = None,
 ) -> list[Path]:
-    """Write ``OUT/<study>/report.html`` (and figures) for one study or all of them."""
+    """Write ``OUT/<study>/report.html`` (and figures) for one study or all of them.
+
+    A report built from what the store still holds (the same runs, curves,
+    results and study file, drawn by the same code) is left as it is, and
+    ``console`` says so; ``rebuild`` writes it anyway.
+    """
     from minarch.execute import writable_dir
 
+    console = console or Console(stderr=True)
     with _existing(db) as store:
         _check_study(store, study)
         names = _names(store, study)
         reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "out")
-        return [_report(store, name, reports) for name in names]
+        return [_report(store, name, reports, console, rebuild=rebuild) for name in names]
 
 
 def remove(
@@ -452,18 +463,35 @@ def _present(
     return present
 
 
-def _report(store: Store, study: str, reports: Path) -> Path:
-    from minarch.analysis import compression_results, stored_study
-    from minarch.reporting import write_report
+def _report(
+    store: Store, study: str, reports: Path, console: Console, *, rebuild: bool = False
+) -> Path:
+    """Write the study's report unless the one in its folder is up to date."""
+    from minarch.analysis import TableInput
+    from minarch.reporting import stamp
 
-    return write_report(
-        store.runs_frame(study=study),
-        store.epochs_frame(study=study),
-        reports / study,
-        title=f"minarch study: {study}",
-        study=stored_study(store, study),
-        compression=compression_results(store, study),
-    )
+    stored, folder = TableInput(store, study), reports / study
+    inputs = {
+        "runs": stored.runs,
+        "epochs": stored.epochs,
+        "title": f"minarch study: {study}",
+        "study": stored.spec,
+        "compression": stored.compression,
+        "png": True,
+    }
+    if rebuild:
+        stamp.forget(folder)
+    elif stamp.is_current(folder, stamp.fingerprint(**inputs)):
+        console.print(
+            f"{folder / stamp.REPORT} is up to date: nothing it is built from changed "
+            "(`minarch report --rebuild` writes it again)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return folder / stamp.REPORT
+    from minarch.reporting import write_report  # plotly and the sections: seconds to load
+
+    return write_report(out_dir=folder, **inputs)
 
 
 def _check_study(store: Store, study: str | None) -> None:

@@ -569,9 +569,24 @@ def _remove(db: str | None, study: str, *, failed: bool, run_ids, yes: bool) -> 
 
 
 @app.command()
-def report(db: Db = None, study: StudyName = None, out_dir: OutDir = None) -> None:
-    """Write the HTML report (and PNG figures) for one study or every study."""
-    for path in _api().report(db=db, study=study, out=out_dir):
+def report(
+    db: Db = None,
+    study: StudyName = None,
+    out_dir: OutDir = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Write the report and every PNG again, even when nothing it is built from "
+            "(runs, curves, results, study file, minarch) changed since it was written.",
+        ),
+    ] = False,
+) -> None:
+    """Write the HTML report (and PNG figures) for one study or every study.
+
+    A report that is up to date is left as it is, and the command says so.
+    """
+    for path in _api().report(db=db, study=study, out=out_dir, rebuild=rebuild, console=stderr):
         stdout.print(f"report: {path}")
 
 

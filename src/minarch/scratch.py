@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import socket
+import uuid
 from pathlib import Path
 
 _TAG = re.compile(r"@(?P<host>[^@/]+)@(?P<pid>\d+)@")
@@ -26,6 +27,19 @@ def tag() -> str:
 def scratch_path(path: Path, suffix: str = ".partial") -> Path:
     """Where ``path`` is written before it is renamed into place (hidden, tagged)."""
     return path.with_name(f".{path.name}{tag()}{suffix}")
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write beside ``path`` and rename over it: readers see the old or the new file."""
+    remove_stale(path.parent)  # what a killed writer left
+    tmp = scratch_path(path, f".{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def process_is_gone(host: str, pid: int) -> bool:

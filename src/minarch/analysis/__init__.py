@@ -25,7 +25,6 @@ from minarch.analysis.stored import (
     analyze_study,
     compression_results,
     compute_table,
-    stored_study,
     study_table,
 )
 from minarch.spec.schema import AnalysisSpec
@@ -56,6 +55,5 @@ __all__ = [
     "redundancy",
     "size_directions",
     "size_extensions",
-    "stored_study",
     "study_table",
 ]

@@ -84,11 +84,6 @@ class TableInput:
         return " ".join(note for note in notes if note) or None
 
 
-def stored_study(store: Store, name: str) -> StudySpec:
-    """The study file as it was registered, validated again."""
-    return TableInput(store, name).spec
-
-
 def analyze_study(store: Store, study: str) -> Analysis:
     """Convergence regimes and minimal parameters (A.1-A.2) of one stored study."""
     return TableInput(store, study).analysis

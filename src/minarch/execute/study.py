@@ -92,7 +92,8 @@ def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
     """
     study, name = the_plan.study, the_plan.study.name
     evaluations = evaluation_plan(study, configs)
-    executor.train(name, configs, evaluations, store, console)
+    if len(_finished(store, configs)) < len(configs):  # starting workers costs seconds
+        executor.train(name, configs, evaluations, store, console)
     while others := trained_elsewhere(store, name, configs):
         console.print(f"waiting for {others} runs that other processes are training")
         while trained_elsewhere(store, name, configs):

@@ -1,4 +1,5 @@
-"""Paper figures: every figure to PNG through kaleido, in one browser session.
+"""Paper figures: each figure whose content changed to PNG through kaleido, in one
+browser session.
 
 kaleido 1.x drives an installed Chrome/Chromium through choreographer, which
 looks for one in this order: its own downloaded copy, the ``BROWSER_PATH``
@@ -13,14 +14,17 @@ the one command that enables them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import kaleido
+import plotly
 import plotly.graph_objects as go
 from kaleido.errors import ChromeNotFoundError, KaleidoError
 
@@ -35,23 +39,42 @@ GET_CHROME = "plotly_get_chrome -y"
 log = logging.getLogger(__name__)
 
 
-def export_pngs(figures: Sequence[Figure], fig_dir: Path) -> None:
-    """Write ``fig_dir/<slug>.png`` for each figure, or log why not and write none.
+def export_pngs(
+    figures: Sequence[Figure], fig_dir: Path, exported: Mapping[str, str]
+) -> dict[str, str] | None:
+    """Write ``fig_dir/<slug>.png`` for each figure whose PNG there is missing or shows
+    other content; return each figure's content hash, or None (logged) if none could be.
 
-    PNGs are rendered into a scratch folder first, so a failure leaves the
-    previous figures in place rather than a partial set.
+    ``exported`` maps the slugs of the PNGs in ``fig_dir`` to their content hashes
+    (``content_hash``): a browser render costs a good part of a second, a hash a
+    few milliseconds. PNGs are rendered into a scratch folder first, so a failure
+    leaves the previous figures in place rather than a partial set.
     """
-    if not figures:
-        return
+    hashes = {f.slug: content_hash(f.figure) for f in figures}
+    changed = [
+        f
+        for f in figures
+        if exported.get(f.slug) != hashes[f.slug] or not (fig_dir / f"{f.slug}.png").is_file()
+    ]
+    if not changed:
+        return hashes
     remove_stale(fig_dir.parent)  # what a killed report left
     scratch = Path(tempfile.mkdtemp(prefix=f".figures{tag()}", dir=fig_dir.parent))
     try:
-        if _render(figures, scratch):
-            fig_dir.mkdir(exist_ok=True)
-            for f in figures:
-                os.replace(scratch / f"{f.slug}.png", fig_dir / f"{f.slug}.png")
+        if not _render(changed, scratch):
+            return None
+        fig_dir.mkdir(exist_ok=True)
+        for f in changed:
+            os.replace(scratch / f"{f.slug}.png", fig_dir / f"{f.slug}.png")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    return hashes
+
+
+def content_hash(figure: go.Figure) -> str:
+    """What a figure's PNG shows: its JSON, its size, and the plotly.js that renders it."""
+    drawn = json.dumps([plotly.__version__, _options(figure)]) + figure.to_json()
+    return hashlib.sha256(drawn.encode()).hexdigest()
 
 
 def _options(figure: go.Figure) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import replace
 from html import escape
 from pathlib import Path
@@ -13,11 +11,11 @@ import pandas as pd
 from minarch.analysis import summary
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
-from minarch.reporting import page
+from minarch.reporting import page, stamp
 from minarch.reporting.png import export_pngs
 from minarch.reporting.section import Figure, ReportInput, Section, SectionBuilder
 from minarch.reporting.sections import SECTION_BUILDERS
-from minarch.scratch import remove_stale, scratch_path
+from minarch.scratch import write_text
 from minarch.spec import StudySpec
 from minarch.tables import TABLES
 
@@ -36,9 +34,14 @@ def write_report(
 
     Nothing is written until the whole report is built, and each file appears
     by rename, so a failure never leaves a half-written report. Missing
-    Chromium only costs the PNGs (one log line says so), never the HTML.
+    Chromium only costs the PNGs (one log line says so), never the HTML. The
+    stamp written last (``stamp``) says what the report was built from, and
+    which PNGs a later report need not render again.
     """
     out_dir = Path(out_dir)
+    inputs = stamp.fingerprint(
+        runs, epochs, title=title, study=study, compression=compression, png=png
+    )
     runs = require_columns(runs, summary.RUN_COLUMNS, "report input 'runs'")
     epochs = require_columns(epochs, summary.EPOCH_COLUMNS, "report input 'epochs'")
     data = ReportInput(runs, epochs, study, compression)
@@ -48,9 +51,14 @@ def write_report(
     html = page.render(title, runs, sections, description=description)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if png:
-            export_pngs([f for s in sections for f in s.figures], out_dir / "figures")
-        return _write_atomic(out_dir / "report.html", html)
+        before = stamp.read(out_dir)
+        stamp.write(out_dir, stamp.Stamp())  # a report killed from here on is not current
+        figures = [f for s in sections for f in s.figures]
+        pngs = export_pngs(figures, out_dir / stamp.FIGURES, before.figures) if png else {}
+        path = write_text(out_dir / stamp.REPORT, html)
+        done = stamp.Stamp(inputs, pngs) if pngs is not None else replace(before, inputs=None)
+        stamp.write(out_dir, done)
+        return path
     except OSError as e:
         raise MinarchError(
             f"cannot write the report to directory {out_dir}: {e.strerror or e}"
@@ -71,19 +79,6 @@ def _with_tables(build: SectionBuilder, section: Section) -> Section:
 def section_path(build: SectionBuilder) -> str:
     """The ``"module:function"`` a table entry names a section builder by."""
     return f"{build.__module__}:{build.__qualname__}"
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write beside ``path`` and rename over it: readers see the old or the new file."""
-    remove_stale(path.parent)  # what a killed report left
-    tmp = scratch_path(path, f".{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _unique_slugs(sections: list[Section]) -> list[Section]:

@@ -50,6 +50,8 @@ def hyperparameter_space(data: ReportInput) -> Section | None:
     runs, study = data.runs, data.study
     if any(column not in runs.columns for column in RUN_INPUT):
         return None
+    if runs[["lr", "weight_decay"]].nunique().min() < 2:
+        return None  # no model can have a grid, and the tables cost a second to find that
     rois = tuple(study.analysis.roi) if study is not None else (0.5, 1.0)
     n_sde = study.analysis.ellipse_sde if study is not None else 2.0
     result = hpspace_tables(runs, rois=rois, n_sde=n_sde)
