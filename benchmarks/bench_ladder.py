@@ -78,8 +78,9 @@ def _rates(rows: list[dict], peak: float) -> dict:
         "packs": len(rows),
         "seconds": round(seconds, 2),
         "gflop": round(flops / 1e9, 3),
-        "gflops_per_s": round(flops / seconds / 1e9, 2),
-        "peak_fraction": round(flops / seconds / peak, 4),
+        # Significant digits: a tiny pack's rate is far below 0.01 GFLOP/s.
+        "gflops_per_s": float(f"{flops / seconds / 1e9:.3g}"),
+        "peak_fraction": float(f"{flops / seconds / peak:.3g}"),
         "engines": sorted({r["engine"] for r in rows}),
     }
 

@@ -67,7 +67,8 @@ def test_ladder_benchmark_prints_rates_per_family_and_the_roofline(tmp_path) -> 
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result["families"]) == {"mlp", "cnn", "vit"}
-    assert [r["members"] for r in result["packs"]] == [2, 1] * 3  # 3 seeds cut for 2 workers
+    # Packs this small may train batched: 3 seeds fill one fleet, which two workers never cut.
+    assert [r["members"] for r in result["packs"]] == [3, 3, 3]
     for rates in result["families"].values():
         assert rates["gflops_per_s"] > 0 and rates["peak_fraction"] > 0
     seconds = sum(r["seconds"] for r in result["packs"])
