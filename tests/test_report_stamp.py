@@ -16,9 +16,11 @@ import minarch
 from minarch.reporting import png, stamp, write_report
 from minarch.spec import parse_study
 from minarch.store import open_store
+from minarch.tables import TABLES
 from tests.cli import TINY_STUDY
 from tests.cli import minarch as minarch_cli
 from tests.test_report import frames
+from tests.test_tables import NEW_TABLE
 from tests.tiny_store import tiny_store
 
 
@@ -72,6 +74,13 @@ def test_the_fingerprint_changes_with_every_input_and_only_then():
         inputs(runs, epochs, compression=runs.iloc[:0]),
     ]
     assert len({key, *variants}) == len(variants) + 1
+
+
+def test_a_table_registered_by_a_plugin_changes_the_fingerprint(monkeypatch):
+    runs, epochs = frames(datasets=("digits",))
+    key = inputs(runs, epochs)
+    monkeypatch.setitem(TABLES, NEW_TABLE.name, NEW_TABLE)
+    assert inputs(runs, epochs) != key
 
 
 def test_a_rebuilt_report_renders_only_the_figures_whose_content_changed(tmp_path, renders):

@@ -27,6 +27,7 @@ import pandas as pd
 import minarch
 from minarch.scratch import write_text
 from minarch.spec import StudySpec
+from minarch.tables import TABLES
 
 REPORT = "report.html"
 FIGURES = "figures"
@@ -51,9 +52,14 @@ def fingerprint(
     compression: pd.DataFrame | None,
     png: bool,
 ) -> str:
-    """A hash of everything ``write_report`` builds a report from, its arguments and code."""
+    """A hash of everything ``write_report`` builds a report from, its arguments and code.
+
+    The table registry counts as code: a plugin's table adds to the report. A
+    plugin's own source does not: after changing it, ``minarch report --rebuild``.
+    """
     parts = [
         code_version(),
+        [repr(table) for _, table in sorted(TABLES.items())],
         title,
         png,
         None if study is None else study.model_dump_json(),
