@@ -2,6 +2,7 @@
 
 python benchmarks/bench_eval.py                   # cnn and mlp, batches 1024 256 128
 python benchmarks/bench_eval.py cnn --batches 1024 512 256 64
+python benchmarks/bench_eval.py cnn --batches 256 --threads 1   # the layouts, as workers run
 
 Times ``minarch.train.evaluate`` over a 10,000-image validation split of MNIST's
 shape, the work every epoch and every evaluation of a compression study does.
@@ -11,7 +12,9 @@ timed in turn, round after round, in the same process, so a busy machine slows
 all alike: report the ratios. ``minor_faults`` counts the page faults of one
 pass: activations above glibc's mmap threshold (32 MiB at most) are mapped and
 unmapped on every batch, and their pages faulted in again, which shows as
-system time.
+system time. A convolutional workload is also timed channels-last (the layout
+training and one-shot evaluations use on a CPU): ``channels_last_speedup`` is
+its contiguous time over its channels-last time at the same batch size.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ def _split(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randint(0, 10, (n,), generator=generator)
 
 
-def _one_pass(model: torch.nn.Module, data, batch: int) -> tuple[float, int]:
+def _one_pass(
+    model: torch.nn.Module, data, batch: int, layout: torch.memory_format
+) -> tuple[float, int]:
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
-    evaluate(model, data, batch_size=batch)
+    evaluate(model.to(memory_format=layout), data, batch_size=batch, layout=layout)
     seconds = time.perf_counter() - start
     return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
@@ -55,22 +60,34 @@ def run(name: str, batches: list[int], rounds: int) -> list[dict]:
     family, config = WORKLOADS[name]
     data = build_dataset(dataset_info("mnist"), *_split(1000, 0), *_split(10_000, 1))
     model = build_model(family, config, (1, 28, 28), 10)
-    times: dict[int, list[float]] = {b: [] for b in batches}
-    faults: dict[int, int] = {}
-    for batch in batches:  # warm-up
-        _one_pass(model, data, batch)
+    layouts = [torch.contiguous_format]
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        layouts.append(torch.channels_last)
+    cases = [(batch, layout) for batch in batches for layout in layouts]
+    times: dict[tuple, list[float]] = {case: [] for case in cases}
+    faults: dict[tuple, int] = {}
+    for case in cases:  # warm-up
+        _one_pass(model, data, *case)
     for _ in range(rounds):
-        for batch in batches:
-            seconds, faults[batch] = _one_pass(model, data, batch)
-            times[batch].append(seconds)
-    base = statistics.median(times[BASELINE]) if BASELINE in times else None
+        for case in cases:
+            seconds, faults[case] = _one_pass(model, data, *case)
+            times[case].append(seconds)
+    median = {case: statistics.median(t) for case, t in times.items()}
+    base = median.get((BASELINE, torch.contiguous_format))
     return [
         {
             "workload": name,
             "batch": batch,
-            "seconds": round(statistics.median(times[batch]), 4),
-            "speedup_vs_1024": round(base / statistics.median(times[batch]), 2) if base else None,
-            "minor_faults": faults[batch],
+            "seconds": round(median[(batch, torch.contiguous_format)], 4),
+            "speedup_vs_1024": (
+                round(base / median[(batch, torch.contiguous_format)], 2) if base else None
+            ),
+            "minor_faults": faults[(batch, torch.contiguous_format)],
+            "channels_last_speedup": (
+                round(median[(batch, torch.contiguous_format)] / median[(batch, layouts[-1])], 2)
+                if len(layouts) > 1
+                else None
+            ),
         }
         for batch in batches
     ]

@@ -20,7 +20,9 @@ from torch import nn
 
 from minarch.models import build_model
 from minarch.train import FusedOptions, Hooks, Member, MemberResult, Recipe, train_fused, train_pack
+from minarch.train import plain as plain_module
 from minarch.train import recipe as recipe_module
+from minarch.train.fleet import Fleet
 from tests.synthetic import class_patterns
 
 SHAPE = (3, 8, 8)
@@ -137,19 +139,44 @@ def test_diverging_member_stops_at_the_same_step_in_any_pack(engine: str) -> Non
         assert_identical(result, alone)
 
 
-# The divergence check runs every CHECK_EVERY steps, not every step (no device wait per step).
+# On an accelerator the divergence check runs every CHECK_EVERY steps, not every
+# step (no device wait per step); on a CPU every step, with no snapshot. The
+# tests below train the accelerator's windowed path on the CPU.
+
+
+@pytest.fixture
+def windowed(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The CPU checked as an accelerator is: per window, from a snapshot."""
+    monkeypatch.setattr(recipe_module, "STEP_CHECKED_DEVICES", frozenset())
+    return monkeypatch
+
+
+@pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
+def test_a_cpu_checks_every_step_and_takes_no_snapshot(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_snapshot(*args: object, **kwargs: object) -> None:
+        raise AssertionError("snapshot taken on a CPU")
+
+    monkeypatch.setattr(plain_module, "_snapshot", no_snapshot)
+    monkeypatch.setattr(Fleet, "snapshot", no_snapshot)
+    recipe = RECIPE.model_copy(update={"batch_size": 8})  # 13 steps an epoch
+    pack = [*PACK[:3], Member("boom", 300.0, 0.0, 1)]  # diverges at step 8
+    results = train("mlp", pack, engine, recipe)
+    assert [r.state for r in results] == ["done"] * 3 + ["diverged"]
+    assert results[-1].message == "non-finite training loss at epoch 1, step 8"
 
 
 @pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
 def test_windowed_divergence_check_stops_where_a_check_every_step_stops(
-    engine: str, monkeypatch: pytest.MonkeyPatch
+    engine: str, windowed: pytest.MonkeyPatch
 ) -> None:
     recipe = RECIPE.model_copy(update={"batch_size": 8})  # 13 steps an epoch
     pack = [*PACK[:3], Member("boom", 300.0, 0.0, 1)]  # diverges at step 8
-    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 1)
+    windowed.setattr(recipe_module, "CHECK_EVERY", 1)
     every_step = train("mlp", pack, engine, recipe)
     assert every_step[-1].message == "non-finite training loss at epoch 1, step 8"
-    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 5)  # step 8 is inside the second window
+    windowed.setattr(recipe_module, "CHECK_EVERY", 5)  # step 8 is inside the second window
     for a, b in zip(train("mlp", pack, engine, recipe), every_step, strict=True):
         assert_identical(a, b)
 
@@ -173,7 +200,7 @@ class NanAtStep(nn.Module):
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
 @pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
 def test_a_failed_window_is_retrained_from_its_snapshot(
-    engine: str, optimizer: str, monkeypatch: pytest.MonkeyPatch
+    engine: str, optimizer: str, windowed: pytest.MonkeyPatch
 ) -> None:
     """Weights, optimizer state, buffers and data RNG all rewind: step 8 is found again."""
     recipe = RECIPE.model_copy(update={"batch_size": 8, "optimizer": optimizer})
@@ -183,18 +210,19 @@ def test_a_failed_window_is_retrained_from_its_snapshot(
             make_model=NanAtStep, members=PACK[:3], recipe=recipe, data=DATA, engine=engine
         )
 
-    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 1)
+    windowed.setattr(recipe_module, "CHECK_EVERY", 1)
     every_step = run()
     assert {r.message for r in every_step} == {"non-finite training loss at epoch 1, step 8"}
-    monkeypatch.setattr(recipe_module, "CHECK_EVERY", 5)
+    windowed.setattr(recipe_module, "CHECK_EVERY", 5)
     for a, b in zip(run(), every_step, strict=True):
         assert_identical(a, b)
 
 
 @pytest.mark.parametrize("engine", ["plain", "fused", "batched"])
 def test_training_waits_for_the_device_once_per_window_not_per_step(
-    engine: str, monkeypatch: pytest.MonkeyPatch
+    engine: str, windowed: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch = windowed
     waits: list[str] = []
     for name in ("item", "tolist", "__bool__"):
         original = getattr(torch.Tensor, name)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from minarch.errors import PruneError, QuantError, SpecError
-from minarch.execute.compress import compress
+from minarch.execute import compress as compress_module
+from minarch.execute.compress import compress, measure
 from minarch.models import build_model
 from minarch.prune import CRITERIA, PRUNERS
 from minarch.quant import QUANTIZERS
@@ -30,6 +31,7 @@ from minarch.spec.settings import (
     WeightQuant,
     from_dict,
 )
+from minarch.train import evaluate
 from tests.synthetic import class_patterns
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -298,3 +300,29 @@ def test_every_registered_pruner_and_quantizer_compresses_a_model():
             assert result.model.eval()(inputs).shape == (2, 4), setting.label
         assert set(result.metrics) == measured[setting.label], setting.label
         assert result.cpu_only == (setting.label in ("fp32 32", "int8 8"))
+
+
+def test_measure_evaluates_convolutions_in_the_training_layout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Channels-last on a CPU as in training (about twice as fast), a deployed model as it
+    is; the numbers agree with a contiguous evaluation to float32 round-off."""
+    pytest.importorskip("torchao")
+    data = class_patterns((1, 8, 8), 4, 600, 40, noise=20)
+    model = build_model("cnn", {"depth": 2, "channels": 8}, (1, 8, 8), 4)
+    layouts: list[torch.memory_format] = []
+
+    def recording(model: torch.nn.Module, data, **kwargs):
+        layouts.append(kwargs["layout"])
+        return evaluate(model, data, **kwargs)
+
+    monkeypatch.setattr(compress_module, "evaluate", recording)
+    for setting in oneshot_settings(parse_study(EACH)):
+        compressed = compress(model, setting, data)
+        measured = measure(compressed, data)
+        expected = torch.contiguous_format if compressed.cpu_only else torch.channels_last
+        assert layouts.pop() == expected, setting.label
+        contiguous = compressed.model.to(memory_format=torch.contiguous_format)
+        loss, accuracy, _ = evaluate(contiguous, data)
+        assert measured["val_acc"] == pytest.approx(accuracy, abs=1.5 / 40), setting.label
+        assert measured["val_loss"] == pytest.approx(loss, rel=1e-3, abs=1e-4), setting.label

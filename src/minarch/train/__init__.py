@@ -26,6 +26,7 @@ __getattr__ = on_first_use(
         "Hooks": "hooks",
         "evaluate": "plain",
         "lr_factor": "recipe",
+        "memory_format": "layout",
     },
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "evaluate",
     "lane_fleets",
     "lr_factor",
+    "memory_format",
     "overhead_bound",
     "train_fused",
     "train_pack",

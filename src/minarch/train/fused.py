@@ -37,7 +37,7 @@ from minarch.train.hooks import Hooks
 from minarch.train.layout import memory_format
 from minarch.train.plain import eval_batch_size, train_eval_split
 from minarch.train.precision import autocast
-from minarch.train.recipe import lr_factor, member_generators, windows
+from minarch.train.recipe import checks_each_step, lr_factor, member_generators, windows
 from minarch.train.stacked import StackedOptimizer
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe, TrainError
 
@@ -228,14 +228,16 @@ def train_chunk(
         orders: dict[int, Tensor],
         steps: range,
         sums: tuple[Tensor, Tensor],
+        *,
         check: bool,
+        report: bool,
     ) -> tuple[Tensor, Tensor]:
         """Train ``steps``; returns ``sums`` (loss, hits per active member) with them added.
 
         With ``check``, a member whose loss turns non-finite is recorded as the
         plain loop records it (weights before the step, BN statistics after its
-        forward) and dropped. Without, nothing waits for the device, and the
-        hooks see each step.
+        forward) and dropped; without, nothing waits for the device. With
+        ``report`` the hooks see each step (not when a failed window is trained again).
         """
         loss_sum, correct = sums
         for step in steps:
@@ -265,7 +267,7 @@ def train_chunk(
             if diverged:
                 kept = drop(diverged)
                 loss_sum, correct = loss_sum[kept], correct[kept]
-            if not check:
+            if report:
                 hooks.on_step(live, epoch, step + 1, steps_per_epoch)
         return loss_sum, correct
 
@@ -280,10 +282,13 @@ def train_chunk(
             torch.zeros(len(active), dtype=torch.int64, device=device),
         )
         for steps in windows(steps_per_epoch):
+            if checks_each_step(device):
+                sums = train_steps(epoch, orders, steps, sums, check=True, report=True)
+                continue
             fleet_state, optimizer_state = fleet.snapshot(), optimizer.snapshot()
             rngs = {seed: data_gen.get_state() for seed, (_, data_gen) in generators.items()}
             start_sums = (sums[0].clone(), sums[1].clone())
-            sums = train_steps(epoch, orders, steps, sums, check=False)
+            sums = train_steps(epoch, orders, steps, sums, check=False, report=True)
             # A non-finite loss leaves its member's sum non-finite: the window's one wait.
             if bool(sums[0].isfinite().all()):
                 continue
@@ -291,7 +296,7 @@ def train_chunk(
             optimizer.restore(optimizer_state)
             for seed, state in rngs.items():
                 generators[seed][1].set_state(state)
-            sums = train_steps(epoch, orders, steps, start_sums, check=True)
+            sums = train_steps(epoch, orders, steps, start_sums, check=True, report=False)
         if not alive():
             break
         loss_sum, correct = sums

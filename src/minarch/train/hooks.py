@@ -13,9 +13,10 @@ class Hooks:
     Exceptions raised here propagate out of ``train_pack``: that is how a caller
     aborts a pack. ``on_step`` runs once per optimizer step of the engine (for
     all the members that step trained together), so keep it cheap.
-    The loss is checked for divergence once per ``CHECK_EVERY`` steps, so a
-    member that diverges may have had ``on_step`` calls for steps past the one
-    it stops before (at most to the end of that window).
+    On an accelerator the loss is checked for divergence once per
+    ``CHECK_EVERY`` steps, so a member that diverges may have had ``on_step``
+    calls for steps past the one it stops before (at most to the end of that
+    window); on a CPU every step is checked before its hook call.
     """
 
     def on_step(

@@ -19,7 +19,13 @@ from minarch.data.augment import augment
 from minarch.train.hooks import Hooks
 from minarch.train.layout import in_layout, memory_format
 from minarch.train.precision import autocast
-from minarch.train.recipe import lr_factor, make_optimizer, member_generators, windows
+from minarch.train.recipe import (
+    checks_each_step,
+    lr_factor,
+    make_optimizer,
+    member_generators,
+    windows,
+)
 from minarch.train.types import EpochRecord, Member, MemberResult, Recipe
 
 if TYPE_CHECKING:
@@ -63,9 +69,10 @@ def train_member(
 ) -> MemberResult:
     """One member's training; a non-finite loss ends it early as "diverged".
 
-    The loss is checked once per window of ``CHECK_EVERY`` steps, through the
-    epoch's loss sum; a window that fails is trained again from its snapshot,
-    checking every step, so the run stops before its first non-finite step.
+    On a CPU every step's loss is checked. On an accelerator it is checked once
+    per window of ``CHECK_EVERY`` steps, through the epoch's loss sum; a window
+    that fails is trained again from its snapshot, checking every step, so the
+    run stops before its first non-finite step either way.
     """
     device = data.train_x.device
     init_generator, data_generator = member_generators(member.seed, device)
@@ -90,12 +97,19 @@ def train_member(
         )
 
     def train_steps(
-        epoch: int, order: Tensor, steps: range, sums: tuple[Tensor, Tensor], check: bool
+        epoch: int,
+        order: Tensor,
+        steps: range,
+        sums: tuple[Tensor, Tensor],
+        *,
+        check: bool,
+        report: bool,
     ) -> int | None:
         """Train ``steps``, adding each loss and hit count to ``sums`` in place.
 
         With ``check``, stop before the first non-finite loss and return its
-        step. Without, nothing waits for the device, and the hooks see each step.
+        step; without, nothing waits for the device. With ``report`` the hooks
+        see each step (not when a failed window is trained again).
         """
         nonlocal lr
         loss_sum, correct = sums
@@ -119,7 +133,7 @@ def train_member(
 
             loss_sum += loss.detach()
             correct += (logits.detach().argmax(dim=1) == y).sum()
-            if not check:
+            if report:
                 hooks.on_step(trained, epoch, step + 1, steps_per_epoch)
         return None
 
@@ -128,13 +142,16 @@ def train_member(
         order = torch.randperm(n, generator=data_generator, device=device)
         sums = (torch.zeros((), device=device), torch.zeros((), dtype=torch.int64, device=device))
         for steps in windows(steps_per_epoch):
-            saved = _snapshot(model, optimizer, data_generator, sums)
-            train_steps(epoch, order, steps, sums, check=False)
-            # A non-finite loss leaves the sum non-finite: the window's one wait.
-            if math.isfinite(sums[0].item()):
-                continue
-            _restore(saved, model, optimizer, data_generator, sums)
-            stop = train_steps(epoch, order, steps, sums, check=True)
+            if checks_each_step(device):
+                stop = train_steps(epoch, order, steps, sums, check=True, report=True)
+            else:
+                saved = _snapshot(model, optimizer, data_generator, sums)
+                train_steps(epoch, order, steps, sums, check=False, report=True)
+                # A non-finite loss leaves the sum non-finite: the window's one wait.
+                if math.isfinite(sums[0].item()):
+                    continue
+                _restore(saved, model, optimizer, data_generator, sums)
+                stop = train_steps(epoch, order, steps, sums, check=True, report=False)
             if stop is not None:
                 message = f"non-finite training loss at epoch {epoch}, step {stop + 1}"
                 return finish("diverged", message)

@@ -14,11 +14,22 @@ from torch import nn
 
 from minarch.train.types import Member, Recipe
 
-# Steps between two checks for a non-finite training loss. A check waits for
-# the device, so checking every step would serialise a GPU's pipeline; a
-# window that failed its check is trained again from a snapshot, checking
-# every step, so a diverged run still stops before its first non-finite step.
+# Steps between two checks for a non-finite training loss on an accelerator. A
+# check waits for the device, so checking every step would serialise a GPU's
+# pipeline; a window that failed its check is trained again from a snapshot,
+# checking every step, so a diverged run still stops before its first
+# non-finite step.
 CHECK_EVERY = 50
+
+# Device types whose steps are checked one by one, with no window and no
+# snapshot: on a CPU reading a loss waits for nothing, so a snapshot of every
+# weight and optimizer state per window would be pure cost.
+STEP_CHECKED_DEVICES = frozenset({"cpu"})
+
+
+def checks_each_step(device: torch.device) -> bool:
+    """Whether training on ``device`` checks every step's loss (else per ``windows``)."""
+    return device.type in STEP_CHECKED_DEVICES
 
 
 def lr_factor(recipe: Recipe, progress: float, steps_per_epoch: int) -> float:
