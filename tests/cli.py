@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from minarch.cli import RUN_OPENING
+
 TINY_STUDY = """
 name: tiny
 datasets: [digits]
@@ -40,9 +42,7 @@ def minarch(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     """stderr's lines, less the line `minarch run` opens with before anything can fail."""
     lines = result.stderr.strip().splitlines()
-    opening = lines[:1] and lines[0].endswith(
-        "loading PyTorch, planning the runs, loading the data"
-    )
+    opening = lines[:1] and lines[0].endswith(RUN_OPENING)
     return lines[1:] if opening else lines
 
 

@@ -52,6 +52,15 @@ def test_many_points_use_the_normal_approximation():
     assert found.p == pytest.approx(2 * stats.norm.sf(abs(rho) * math.sqrt(29)))
 
 
+def test_tied_values_share_their_mean_rank_as_in_scipy():
+    x, y = [1, 2, 2, 3, 5, 5, 5, 8, 9], [3, 1, 4, 1, 5, 9, 2, 6, 5]
+    found = spearman(x, y)
+    rho = stats.spearmanr(x, y).statistic
+    assert found.rho == pytest.approx(rho)
+    assert found.p == pytest.approx(2 * stats.norm.sf(abs(rho) * math.sqrt(8)))
+    assert math.isnan(spearman([1, 2, math.nan, 4], [1, 2, 3, 4]).rho)
+
+
 def test_untestable_trends_give_the_real_reason():
     assert spearman([1, 2, 3, 4], [5, 5, 5, 5], names=("size", "accuracy")).reason == (
         "all accuracy values are equal"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from minarch.store import open_store
-from tests.cli import TINY_STUDY, error_lines, minarch
+from tests.cli import RUN_OPENING, TINY_STUDY, error_lines, minarch
 from tests.tiny_store import tiny_store
 
 VERBS = [
@@ -385,15 +385,15 @@ def test_run_speaks_before_it_imports_torch(tmp_path):
         "            sys.meta_path.remove(self)\n"
         "sys.meta_path.insert(0, Watch())\n"
         "from minarch.cli import main\n"
-        "sys.argv = ['minarch', 'run', 'quickstart', '--max-runs', '1']\n"
+        "sys.argv = ['minarch', 'run', 'quickstart', '--workers', '0']\n"
         "main()\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", watch], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
-    assert result.returncode == 2  # refused by --max-runs: nothing is trained
+    assert result.returncode == 2  # --workers 0, refused once PyTorch placed the packs
     lines = result.stderr.splitlines()
-    assert lines[0].startswith("study quickstart: loading PyTorch") and "<torch imported>" in lines
+    assert lines[0] == f"study quickstart: {RUN_OPENING}" and "<torch imported>" in lines
 
 
 # --- one line, not a traceback, wherever a file cannot be written -------------------------

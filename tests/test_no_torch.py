@@ -1,4 +1,5 @@
-"""Reading studies and stores needs no torch: the catalog and the read-only verbs.
+"""Reading studies and stores needs no torch: the catalog, the read-only verbs, and
+``run`` with nothing left to train or measure.
 
 Each check runs in a fresh interpreter (``-X importtime`` lists every module it
 imports), so a module another test imported cannot hide an import of torch.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -77,6 +79,7 @@ VERBS = {
     "analyze-risk": ["analyze", "--table", "risk"],
     "compression": ["compression"],
     "report": ["report", "--out", "reports"],
+    "run-with-nothing-left": ["run", "full.yaml", "--out", "reports"],  # its report included
 }
 
 
@@ -94,7 +97,10 @@ def test_the_epochs_of_the_api_import_no_torch(full_store):
 
 
 @pytest.mark.slow
-def test_the_verb_probe_sees_torch_when_it_is_imported(full_store):
-    """The check can fail: a verb that trains (nothing left to train here) imports torch."""
-    folder, db = full_store
-    assert imports_torch("-m", "minarch", "run", "full.yaml", "--db", db, cwd=folder)
+def test_the_verb_probe_sees_torch_when_it_is_imported(full_store, tmp_path):
+    """The check can fail: ``run`` imports torch once something is left to measure (a
+    quantization setting added to the runs trained), on a copy of the store."""
+    copy = shutil.copytree(full_store[0], tmp_path / "copy")
+    db = f"sqlite:///{copy / 'runs.db'}"
+    more_bits = ("--set", "quantize.bits=[8, 4, 2]", "--no-report")
+    assert imports_torch("-m", "minarch", "run", "full.yaml", *more_bits, "--db", db, cwd=copy)

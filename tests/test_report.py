@@ -231,7 +231,7 @@ from kaleido.errors import ChromeNotFoundError
 def no_browser(*args, **kwargs):
     raise ChromeNotFoundError("no browser on this machine")
 
-kaleido.write_fig_from_object_sync = no_browser
+kaleido.Kaleido = no_browser
 from minarch.reporting import write_report
 from tests.test_report import frames
 
@@ -255,7 +255,7 @@ def test_missing_chromium_says_so_in_one_plain_line_and_still_writes_html(tmp_pa
 
 
 def test_missing_chromium_is_a_log_record_not_a_warning(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(png.kaleido, "write_fig_from_object_sync", _raise(ChromeNotFoundError))
+    monkeypatch.setattr(png.kaleido, "Kaleido", _raise(ChromeNotFoundError))
     runs, epochs = frames(datasets=("digits",))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 import minarch
-from minarch.reporting import png, stamp, write_report
+from minarch.reporting import stamp, write, write_report
 from minarch.spec import parse_study
 from minarch.store import open_store
 from minarch.tables import TABLES
@@ -35,8 +35,21 @@ def renders(monkeypatch) -> list[list[str]]:
             (scratch / f"{f.slug}.png").write_bytes(b"png")
         return True
 
-    monkeypatch.setattr(png, "_render", render)
+    browse_with(monkeypatch, render)
     return sessions
+
+
+def browse_with(monkeypatch, render) -> None:
+    """Reports render PNGs by ``render(figures, scratch)``, and start no Chromium."""
+
+    class Browser(AbstractContextManager):
+        def __exit__(self, *exc):
+            return None
+
+        def render(self, figures, scratch: Path) -> bool:
+            return render(figures, scratch)
+
+    monkeypatch.setattr(write, "Browser", Browser)
 
 
 def files(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -109,7 +122,7 @@ def test_a_deleted_png_is_rendered_again(tmp_path, renders):
 
 
 def test_a_report_without_its_pngs_is_not_current(tmp_path, monkeypatch):
-    monkeypatch.setattr(png, "_render", lambda figures, scratch: False)  # no browser
+    browse_with(monkeypatch, lambda figures, scratch: False)  # no browser
     runs, epochs = frames(datasets=("digits",))
     write_report(runs, epochs, tmp_path, title="t")
     assert (tmp_path / "report.html").is_file()
@@ -119,7 +132,7 @@ def test_a_report_without_its_pngs_is_not_current(tmp_path, monkeypatch):
 def test_a_report_killed_while_writing_is_not_current(tmp_path, monkeypatch, renders):
     runs, epochs = frames(datasets=("digits",))
     write_report(runs, epochs, tmp_path, title="t")
-    monkeypatch.setattr(png, "_render", lambda figures, scratch: 1 / 0)
+    browse_with(monkeypatch, lambda figures, scratch: 1 / 0)
     epochs["val_acc"] *= 0.9
     with pytest.raises(ZeroDivisionError):
         write_report(runs, epochs, tmp_path, title="t")

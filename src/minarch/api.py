@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args, get_origin
 
@@ -25,7 +26,7 @@ from minarch.tables import analysis_table
 
 if TYPE_CHECKING:
     from minarch.analysis import Analysis
-    from minarch.execute import Plan, Summary
+    from minarch.execute import DatasetCache, Executor, Plan, Summary
     from minarch.execute.estimate import TimeEstimate
     from minarch.spec import StudySpec
 
@@ -153,22 +154,11 @@ def run(
     ``deterministic`` requests deterministic algorithms (default: the study
     file's ``execution.deterministic``).
     Raises ``minarch.errors.Interrupted`` on SIGINT/SIGTERM, runs left pending.
+    A study with nothing left to train or measure loads no PyTorch, and its
+    options of where to train (device, workers, executor) go unchecked.
     """
     from minarch.data import default_data_dir
-    from minarch.execute import (
-        DatasetCache,
-        RayOptions,
-        Workspace,
-        artifacts_dir,
-        make_executor,
-        memory_share,
-        place,
-        remove_stale_weights,
-        resolve_engine,
-        resolve_threads,
-        run_study,
-        writable_dir,
-    )
+    from minarch.execute import artifacts_dir, remove_stale_weights, run_study, writable_dir
     from minarch.execute.signals import interruptible
 
     console = console or Console(stderr=True)
@@ -181,45 +171,62 @@ def run(
             "an in-memory store keeps nothing once minarch exits; "
             "name a file, e.g. sqlite:///runs.db",
         )
-    placement = place(
-        executor,
-        device=device,
-        workers=workers,
-        packs=len(the_plan.packs()),
-        runs=len(the_plan.runs),
-        ray=RayOptions(address, gpus_per_pack, cpus_per_pack),
-        execution=the_plan.study.execution,
-        db_url=url,
-    )
-    workspace = Workspace(
-        db_url=url,
-        data_dir=Path(data_dir) if data_dir else default_data_dir(),
-        artifacts=Path(artifacts).resolve() if artifacts else artifacts_dir(url),
-        device=str(placement.device),
-        threads=resolve_threads(threads, placement.device),
-        workers=placement.workers,
-        engine=resolve_engine(engine, the_plan.study.execution.engine),
-        deterministic=(
-            the_plan.study.execution.deterministic if deterministic is None else deterministic
-        ),
-        memory_share=memory_share(
-            placement.device,
-            placement.workers,
-            placement.ray.gpus_per_pack if placement.ray else None,
-        ),
-        download=download,
-    )
-    datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
+    weights = Path(artifacts).resolve() if artifacts else artifacts_dir(url)
+
+    @cache
+    def start() -> tuple[Executor, DatasetCache]:
+        """Where packs train, their executor and this process's datasets (``run_study``)."""
+        from minarch.execute import (
+            DatasetCache,
+            RayOptions,
+            Workspace,
+            make_executor,
+            memory_share,
+            place,
+            resolve_engine,
+            resolve_threads,
+        )
+
+        placement = place(
+            executor,
+            device=device,
+            workers=workers,
+            packs=len(the_plan.packs()),
+            runs=len(the_plan.runs),
+            ray=RayOptions(address, gpus_per_pack, cpus_per_pack),
+            execution=the_plan.study.execution,
+            db_url=url,
+        )
+        workspace = Workspace(
+            db_url=url,
+            data_dir=Path(data_dir) if data_dir else default_data_dir(),
+            artifacts=weights,
+            device=str(placement.device),
+            threads=resolve_threads(threads, placement.device),
+            workers=placement.workers,
+            engine=resolve_engine(engine, the_plan.study.execution.engine),
+            deterministic=(
+                the_plan.study.execution.deterministic if deterministic is None else deterministic
+            ),
+            memory_share=memory_share(
+                placement.device,
+                placement.workers,
+                placement.ray.gpus_per_pack if placement.ray else None,
+            ),
+            download=download,
+        )
+        datasets = DatasetCache(workspace.data_dir, placement.local_device, download=download)
+        return make_executor(placement, workspace, datasets), datasets
+
     finished = finished_runs(the_plan, db=url)  # a bad --db fails before any file is made
     with interruptible():  # SIGTERM in a first decode (minutes) stops as cleanly as training
         for spec in {r.config.dataset for r in the_plan.runs if r.config.id not in finished}:
-            datasets.get(spec)  # and so does missing or corrupt data
+            start()[1].get(spec)  # and so do bad options, missing or corrupt data
         reports = writable_dir(Path(out) if out else DEFAULT_REPORTS, "out") if report else None
         with _opened(url) as store:
-            writable_dir(workspace.artifacts, "artifacts")
-            remove_stale_weights(workspace.artifacts, store)
-            trainer = make_executor(placement, workspace, datasets)
-            summary = run_study(the_plan, store, trainer, datasets, console, max_runs=max_runs)
+            writable_dir(weights, "artifacts")
+            remove_stale_weights(weights, store)
+            summary = run_study(the_plan, store, start, console, max_runs=max_runs)
             path = _report(store, the_plan.study.name, reports, console) if reports else None
     return RunOutcome(the_plan.study.name, summary, path)
 

@@ -126,6 +126,10 @@ OutDir = Annotated[
 ]
 
 
+RUN_OPENING = "planning (PyTorch and data load only for runs left to train)"
+"""What ``minarch run`` says first, after the study's name."""
+
+
 def _api():
     """The API (and torch) is imported only by commands that need it, not by --help."""
     from minarch import api
@@ -280,9 +284,7 @@ def run(
     --rerun-failed deletes it (with its weights and derived runs) first.
     """
     # First output at once: importing PyTorch and loading datasets take seconds (more under load).
-    stderr.print(
-        f"study {study}: loading PyTorch, planning the runs, loading the data", highlight=False
-    )
+    stderr.print(f"study {study}: {RUN_OPENING}", highlight=False)
     if rerun_failed:
         name = _api().load_study(study, overrides=overrides or ()).name
         if _api().has_study(name, db=db):

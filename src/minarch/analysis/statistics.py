@@ -73,11 +73,8 @@ def stratified_spearman(
     rank information and are left out; when none is left the trend is
     untestable and ``reason`` names why (the real reason: all values equal,
     not "too few models", when that is what happened); ``names`` are what x
-    and y are, for that reason. SciPy is imported here, not at the top: importing
-    it is most of what ``minarch analyze`` would otherwise spend.
+    and y are, for that reason.
     """
-    from scipy import stats
-
     kept, n_all, flat_x, flat_y, short = [], 0, 0, 0, 0
     for x, y in groups:
         x, y = np.asarray(x, float), np.asarray(y, float)
@@ -89,7 +86,7 @@ def stratified_spearman(
         elif np.unique(y).size < 2:
             flat_y += 1
         else:
-            kept.append((stats.rankdata(x), stats.rankdata(y)))
+            kept.append((_ranks(x), _ranks(y)))
     if not kept:
         return Trend(math.nan, n_all, math.nan, _reason(short, flat_x, flat_y, names))
     n = sum(len(rx) for rx, _ in kept)
@@ -99,8 +96,17 @@ def stratified_spearman(
         p = _exact_p(kept, weights, rho)
     else:  # under no relation each ρ_g has variance 1 / (n_g − 1)
         sd = math.sqrt(sum(w**2 / (len(rx) - 1) for w, (rx, _) in zip(weights, kept, strict=True)))
-        p = float(2 * stats.norm.sf(abs(rho) / sd))
+        p = math.erfc(abs(rho) / sd / math.sqrt(2))  # the normal's two-sided tail
     return Trend(rho, n, min(p, 1.0))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, tied values sharing their mean rank, all NaN if one value is: SciPy's
+    ``rankdata``, whose import (a second or more) would cost more than every test here."""
+    if np.isnan(values).any():
+        return np.full(len(values), math.nan)
+    _, where, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return (np.cumsum(counts) - (counts - 1) / 2)[where]
 
 
 def _rho(rx: np.ndarray, ry: np.ndarray) -> np.ndarray:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-import torch
 from rich.progress import TaskID
 
 from minarch.execute.pack import Pack, group_packs
-from minarch.execute.policy import split_for_workers
-from minarch.execute.trainer import PackTrainer
 from minarch.execute.workspace import Workspace
 from minarch.spec import RunConfig
 from minarch.store import Store, owner_is_gone
+
+if TYPE_CHECKING:
+    from minarch.execute.trainer import PackTrainer
 
 STALE_AFTER_SECONDS = 120.0
 PARENT_POLL_SECONDS = 2.0
@@ -80,6 +81,10 @@ def claimable_packs(
     worker cuts them alike: one that starts after another's claim takes the
     other part rather than half of it.
     """
+    import torch  # here, not at the top: a driver with nothing to train needs no torch
+
+    from minarch.execute.policy import split_for_workers
+
     parts = split_for_workers(
         group_packs(configs.values()),
         torch.device(workspace.device),

@@ -17,22 +17,23 @@ the same wherever an evaluation ran.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import torch
 from rich.console import Console
 
-from minarch.data import Dataset
 from minarch.errors import MinarchError, WeightsError
-from minarch.execute.compress import compress, load_trained, measure
-from minarch.execute.datasets import DatasetCache
-from minarch.execute.policy import intra_op_threads
 from minarch.execute.progress import progress_bar
 from minarch.spec import RunConfig, StudySpec
 from minarch.spec.derive import oneshot_settings, setting_key
 from minarch.spec.settings import Setting
 from minarch.store import Store
 
+if TYPE_CHECKING:
+    from minarch.data import Dataset
+    from minarch.execute.datasets import DatasetCache
+
 Evaluations = Mapping[str, Sequence[Setting]]  # run id -> what is measured once it is done
+Jobs = list[tuple[RunConfig, list[Setting]]]  # finished runs, each with what it still lacks
 
 
 def evaluation_settings(study: StudySpec, config: RunConfig) -> list[Setting]:
@@ -62,25 +63,23 @@ def evaluate_run(
     measured: Callable[[], None] = lambda: None,
 ) -> None:
     """Load the run's trained model once and record each setting's measurement."""
+    # torch, the pruners and the quantizers: only where something is measured
+    from minarch.execute.compress import compress, load_trained, measure
+
     trained = load_trained(config, store, data).to(data.val_x.device)
     for setting in settings:
-        store.record_evaluation(
-            config.id, setting_key(setting), setting.to_dict(), _measured(trained, setting, data)
-        )
+        try:
+            result = measure(compress(trained, setting, data), data)
+        except MinarchError as exc:
+            result = {"error": str(exc)}
+        store.record_evaluation(config.id, setting_key(setting), setting.to_dict(), result)
         measured()
 
 
-def evaluate_study(
-    study_name: str,
-    study: StudySpec,
-    configs: dict[str, RunConfig],
-    store: Store,
-    datasets: DatasetCache,
-    *,
-    threads: int,
-    console: Console,
-) -> int:
-    """Measure every missing evaluation of the study's finished runs; return how many."""
+def missing_evaluations(
+    study_name: str, study: StudySpec, configs: Mapping[str, RunConfig], store: Store
+) -> Jobs:
+    """The study's finished runs that lack an evaluation, each with the settings it lacks."""
     recorded = {(e.run_id, e.key) for e in store.evaluations(study=study_name)}
     jobs = []
     for record in store.runs(study=study_name, states=["done"]):
@@ -94,9 +93,16 @@ def evaluate_study(
         ]
         if missing:
             jobs.append((config, missing))
+    return jobs
+
+
+def evaluate_study(
+    jobs: Jobs, store: Store, datasets: DatasetCache, *, threads: int, console: Console
+) -> None:
+    """Measure the evaluations ``missing_evaluations`` found, with ``threads`` intra-op threads."""
+    from minarch.execute.policy import intra_op_threads  # torch, as measuring needs
+
     total = sum(len(settings) for _, settings in jobs)
-    if not total:
-        return 0
     with intra_op_threads(threads), progress_bar(console) as progress:
         task = progress.add_task("evaluations", total=total)
         for config, settings in jobs:
@@ -106,11 +112,3 @@ def evaluate_study(
             except WeightsError as exc:  # measure the other runs; the next run retries this one
                 progress.console.print(f"[yellow]not evaluated[/yellow]: {exc}")
                 progress.advance(task, len(settings))
-    return total
-
-
-def _measured(model: torch.nn.Module, setting: Setting, data) -> dict:
-    try:
-        return measure(compress(model, setting, data), data)
-    except MinarchError as exc:
-        return {"error": str(exc)}

@@ -10,22 +10,34 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from minarch.analysis import grid_extensions, size_extensions
 from minarch.errors import Interrupted
 from minarch.execute.claims import PARENT_POLL_SECONDS, trained_elsewhere
-from minarch.execute.datasets import DatasetCache
-from minarch.execute.evaluate import evaluate_study, evaluation_plan
-from minarch.execute.executor import Executor
+from minarch.execute.evaluate import evaluate_study, evaluation_plan, missing_evaluations
 from minarch.execute.planner import DEFAULT_MAX_RUNS, Plan, plan_study
 from minarch.execute.signals import interruptible
 from minarch.spec.sizes import SizeKey, extension_rounds, next_sizes
 from minarch.store import Store
 
+if TYPE_CHECKING:
+    from minarch.execute.datasets import DatasetCache
+    from minarch.execute.executor import Executor
+
 FINISHED = ("done", "diverged")
+
+Start = Callable[[], "tuple[Executor, DatasetCache]"]
+"""Sets up training on its first call and returns the same pair on every call (a
+``functools.cache``): the executor, and this process's datasets (data checks, evaluations).
+
+Placing packs loads PyTorch (seconds), so ``run_study`` calls it only when
+something is left to train or measure: a study that is done never does.
+"""
 
 
 @dataclass
@@ -40,8 +52,7 @@ class Summary:
 def run_study(
     the_plan: Plan,
     store: Store,
-    executor: Executor,
-    datasets: DatasetCache,
+    start: Start,
     console: Console,
     *,
     max_runs: int = DEFAULT_MAX_RUNS,
@@ -55,20 +66,23 @@ def run_study(
     name, started = the_plan.study.name, time.perf_counter()
     configs = {r.config.id: r.config for r in the_plan.runs}
     finished = _finished(store, configs)
-    for config in configs.values():
-        if config.id not in finished:
-            datasets.get(config.dataset)  # missing or corrupt data fails before any write
+    unfinished = set(configs) - finished
+    where = ""
+    if unfinished:
+        executor, datasets = start()
+        for config in configs.values():
+            if config.id in unfinished:
+                datasets.get(config.dataset)  # missing or corrupt data fails before any write
+        where = f"; {executor.description} on {executor.workspace.device}"
     added = store.register_study(name, the_plan.text, [r.new_run() for r in the_plan.runs])
-    to_train = len(configs) - len(finished)
     console.print(
         f"study [bold]{name}[/bold]: {len(configs)} runs, {len(finished)} finished, "
-        f"{to_train} to train ({added} new); {executor.description} on {executor.workspace.device}"
+        f"{len(unfinished)} to train ({added} new){where}"
     )
-    unfinished = set(configs) - finished
     try:
         with interruptible():
-            _train_round(the_plan, configs, store, executor, datasets, console)
-            unfinished |= _extend(the_plan, store, executor, datasets, console, max_runs)
+            _train_round(the_plan, configs, store, start, console)
+            unfinished |= _extend(the_plan, store, start, console, max_runs)
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else Interrupted().signum
         left = store.runs(study=name, states=["pending", "running", "failed"])
@@ -81,7 +95,7 @@ def run_study(
     )
 
 
-def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
+def _train_round(the_plan, configs, store, start: Start, console) -> None:
     """Train what is pending (each trainer evaluates its packs), wait for what
     other processes train, then evaluate what is still missing.
 
@@ -93,23 +107,20 @@ def _train_round(the_plan, configs, store, executor, datasets, console) -> None:
     study, name = the_plan.study, the_plan.study.name
     evaluations = evaluation_plan(study, configs)
     if len(_finished(store, configs)) < len(configs):  # starting workers costs seconds
-        executor.train(name, configs, evaluations, store, console)
+        start()[0].train(name, configs, evaluations, store, console)
     while others := trained_elsewhere(store, name, configs):
         console.print(f"waiting for {others} runs that other processes are training")
         while trained_elsewhere(store, name, configs):
             time.sleep(PARENT_POLL_SECONDS)
-        executor.train(name, configs, evaluations, store, console)
-    threads = executor.workspace.threads
-    evaluate_study(name, study, configs, store, datasets, threads=threads, console=console)
+        start()[0].train(name, configs, evaluations, store, console)
+    if jobs := missing_evaluations(name, study, configs, store):
+        executor, datasets = start()
+        threads = executor.workspace.threads
+        evaluate_study(jobs, store, datasets, threads=threads, console=console)
 
 
 def _extend(
-    the_plan: Plan,
-    store: Store,
-    executor: Executor,
-    datasets: DatasetCache,
-    console: Console,
-    max_runs: int,
+    the_plan: Plan, store: Store, start: Start, console: Console, max_runs: int
 ) -> set[str]:
     """Grow the study where its results touch an edge, then train what was added.
 
@@ -155,7 +166,7 @@ def _extend(
         configs = {r.config.id: r.config for r in extended.runs}
         added |= set(configs) - _finished(store, configs)
         store.register_study(name, the_plan.text, [r.new_run() for r in extended.runs])
-        _train_round(extended, configs, store, executor, datasets, console)
+        _train_round(extended, configs, store, start, console)
     return added
 
 

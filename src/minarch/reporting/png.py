@@ -1,5 +1,5 @@
 """Paper figures: each figure whose content changed to PNG through kaleido, in one
-browser session.
+browser session, started in the background while the report is built.
 
 kaleido 1.x drives an installed Chrome/Chromium through choreographer, which
 looks for one in this order: its own downloaded copy, the ``BROWSER_PATH``
@@ -14,13 +14,17 @@ the one command that enables them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import kaleido
@@ -39,8 +43,74 @@ GET_CHROME = "plotly_get_chrome -y"
 log = logging.getLogger(__name__)
 
 
+class Browser:
+    """Chromium through kaleido, started in a thread of its own as soon as this is made.
+
+    Its start takes seconds, which ``write_report`` spends building the sections
+    meanwhile. One session renders one batch of figures (``render``, at most
+    once) and ends; leaving the ``with`` block ends a session that rendered none.
+    """
+
+    def __init__(self) -> None:
+        self._batches: queue.Queue[list[dict] | None] = queue.Queue()
+        self._done: Future[None] = Future()
+        self._thread = threading.Thread(target=self._run, name="kaleido", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._session())
+        except BaseException as e:  # the start's or the render's, raised again by render
+            self._done.set_exception(e)
+        else:
+            self._done.set_result(None)
+
+    async def _session(self) -> None:
+        # mathjax=False: its default is a CDN script, and the figures have no LaTeX.
+        # One tab (n=1) measured fastest: 7 s for 6 figures, vs 12 s with 4 tabs and
+        # 26 s with one fig.write_image (one browser start) per figure.
+        async with kaleido.Kaleido(n=1, mathjax=False) as browser:
+            batch = await asyncio.to_thread(self._batches.get)
+            if batch:
+                await browser.write_fig_from_object(batch, cancel_on_error=True)
+
+    def render(self, figures: Sequence[Figure], scratch: Path) -> bool:
+        """Render all PNGs into ``scratch``; False (with a log line) when kaleido cannot."""
+        self._batches.put(
+            [
+                {"fig": f.figure, "path": scratch / f"{f.slug}.png", "opts": _options(f.figure)}
+                for f in figures
+            ]
+        )
+        try:
+            self._done.result()
+        except ChromeNotFoundError:
+            log.warning(
+                "PNG figures skipped (the HTML report is complete): no Chrome or Chromium "
+                f"found; run `{GET_CHROME}` to enable them, then write the report again."
+            )
+            return False
+        # browser start/crash errors are RuntimeErrors; a stuck render is a TimeoutError
+        except (KaleidoError, OSError, RuntimeError, TimeoutError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            log.warning(
+                "PNG figures skipped (the HTML report is complete): the browser failed "
+                f"({reason}); set BROWSER_PATH to a working Chrome or Chromium, then write "
+                "the report again."
+            )
+            return False
+        return True
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._batches.put(None)  # ends a session still waiting for its batch
+        self._thread.join()
+
+
 def export_pngs(
-    figures: Sequence[Figure], fig_dir: Path, exported: Mapping[str, str]
+    figures: Sequence[Figure], fig_dir: Path, exported: Mapping[str, str], browser: Browser
 ) -> dict[str, str] | None:
     """Write ``fig_dir/<slug>.png`` for each figure whose PNG there is missing or shows
     other content; return each figure's content hash, or None (logged) if none could be.
@@ -48,7 +118,8 @@ def export_pngs(
     ``exported`` maps the slugs of the PNGs in ``fig_dir`` to their content hashes
     (``content_hash``): a browser render costs a good part of a second, a hash a
     few milliseconds. PNGs are rendered into a scratch folder first, so a failure
-    leaves the previous figures in place rather than a partial set.
+    leaves the previous figures in place rather than a partial set. ``browser`` renders
+    them.
     """
     hashes = {f.slug: content_hash(f.figure) for f in figures}
     changed = [
@@ -61,7 +132,7 @@ def export_pngs(
     remove_stale(fig_dir.parent)  # what a killed report left
     scratch = Path(tempfile.mkdtemp(prefix=f".figures{tag()}", dir=fig_dir.parent))
     try:
-        if not _render(changed, scratch):
+        if not browser.render(changed, scratch):
             return None
         fig_dir.mkdir(exist_ok=True)
         for f in changed:
@@ -96,33 +167,3 @@ def figure_height(figure: go.Figure) -> int:
     }
     entries = len(shown) + len(groups) + sum(1 for s in figure.layout.shapes if s.showlegend)
     return max(PNG_OPTIONS["height"], LEGEND_TOP + LEGEND_ENTRY * entries)
-
-
-def _render(figures: Sequence[Figure], scratch: Path) -> bool:
-    """Render all PNGs into ``scratch``; False (with a log line) when kaleido cannot."""
-    jobs = [
-        {"fig": f.figure, "path": scratch / f"{f.slug}.png", "opts": _options(f.figure)}
-        for f in figures
-    ]
-    try:
-        # mathjax=False: its default is a CDN script, and the figures have no LaTeX.
-        # One tab (n=1) measured fastest: 7 s for 6 figures, vs 12 s with 4 tabs and
-        # 26 s with one fig.write_image (one browser start) per figure.
-        kaleido.write_fig_from_object_sync(
-            jobs, kopts={"mathjax": False, "n": 1}, cancel_on_error=True
-        )
-    except ChromeNotFoundError:
-        log.warning(
-            "PNG figures skipped (the HTML report is complete): no Chrome or Chromium found; "
-            f"run `{GET_CHROME}` to enable them, then write the report again."
-        )
-        return False
-    # browser start/crash errors are RuntimeErrors; a stuck render is a TimeoutError
-    except (KaleidoError, OSError, RuntimeError, TimeoutError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        log.warning(
-            f"PNG figures skipped (the HTML report is complete): the browser failed ({reason}); "
-            "set BROWSER_PATH to a working Chrome or Chromium, then write the report again."
-        )
-        return False
-    return True

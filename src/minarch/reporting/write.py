@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from html import escape
 from pathlib import Path
@@ -12,7 +13,7 @@ from minarch.analysis import summary
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
 from minarch.reporting import page, stamp
-from minarch.reporting.png import export_pngs
+from minarch.reporting.png import Browser, export_pngs
 from minarch.reporting.section import Figure, ReportInput, Section, SectionBuilder
 from minarch.reporting.sections import SECTION_BUILDERS
 from minarch.scratch import write_text
@@ -44,25 +45,30 @@ def write_report(
     )
     runs = require_columns(runs, summary.RUN_COLUMNS, "report input 'runs'")
     epochs = require_columns(epochs, summary.EPOCH_COLUMNS, "report input 'epochs'")
-    data = ReportInput(runs, epochs, study, compression)
-    built = [(build, s) for build in SECTION_BUILDERS if (s := build(data))]
-    sections = _unique_slugs([_with_tables(build, section) for build, section in built])
-    description = study.description if study is not None else ""
-    html = page.render(title, runs, sections, description=description)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        before = stamp.read(out_dir)
-        stamp.write(out_dir, stamp.Stamp())  # a report killed from here on is not current
-        figures = [f for s in sections for f in s.figures]
-        pngs = export_pngs(figures, out_dir / stamp.FIGURES, before.figures) if png else {}
-        path = write_text(out_dir / stamp.REPORT, html)
-        done = stamp.Stamp(inputs, pngs) if pngs is not None else replace(before, inputs=None)
-        stamp.write(out_dir, done)
-        return path
-    except OSError as e:
-        raise MinarchError(
-            f"cannot write the report to directory {out_dir}: {e.strerror or e}"
-        ) from e
+    with Browser() if png else nullcontext() as browser:  # it starts while the sections build
+        data = ReportInput(runs, epochs, study, compression)
+        built = [(build, s) for build in SECTION_BUILDERS if (s := build(data))]
+        sections = _unique_slugs([_with_tables(build, section) for build, section in built])
+        description = study.description if study is not None else ""
+        html = page.render(title, runs, sections, description=description)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            before = stamp.read(out_dir)
+            stamp.write(out_dir, stamp.Stamp())  # a report killed from here on is not current
+            figures = [f for s in sections for f in s.figures]
+            pngs = (
+                export_pngs(figures, out_dir / stamp.FIGURES, before.figures, browser)
+                if browser
+                else {}
+            )
+            path = write_text(out_dir / stamp.REPORT, html)
+            done = stamp.Stamp(inputs, pngs) if pngs is not None else replace(before, inputs=None)
+            stamp.write(out_dir, done)
+            return path
+        except OSError as e:
+            raise MinarchError(
+                f"cannot write the report to directory {out_dir}: {e.strerror or e}"
+            ) from e
 
 
 def _with_tables(build: SectionBuilder, section: Section) -> Section:
