@@ -254,7 +254,8 @@ def _states(db: Path) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_leaves_unfinished_runs_pending_and_says_so(tmp_path, workers):
-    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 10"))
+    """SIGTERM once a pack has stored an epoch: 16 runs of 3 epochs are far from done."""
+    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 3"))
     process = _start(tmp_path, "--workers", workers)
     _wait_for(tmp_path / "runs.db", lambda s: not s.epochs_frame().empty, process)
     process.send_signal(signal.SIGTERM)
@@ -279,7 +280,7 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_a_worker_killed_by_sigkill_is_replaced_and_the_study_completes(tmp_path):
-    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 6"))
+    (tmp_path / "policy.yaml").write_text(STUDY.replace("epochs: 2", "epochs: 3"))
     process = _start(tmp_path, "--workers", "2")
     _wait_for(tmp_path / "runs.db", lambda s: "running" in [r.state for r in s.runs()], process)
     workers = [
