@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -127,8 +126,9 @@ def test_report_has_pruning_and_quantization_sections(finished: tuple[str, Path]
     html = report.read_text()
     assert "Pruning" in html and "Quantization" in html
     figures = {p.stem for p in (report.parent / "figures").glob("*.png")}
-    assert any(name.startswith("pruning-") for name in figures) or not figures
-    assert not math.isnan(len(html))
+    if figures:  # PNGs need a browser for kaleido; where one ran, both sections drew theirs
+        assert any(name.startswith("pruning-") for name in figures), sorted(figures)
+        assert any(name.startswith("quant-") for name in figures), sorted(figures)
 
 
 def test_an_unreachable_pruning_target_fails_only_its_own_runs(tmp_path: Path) -> None:
