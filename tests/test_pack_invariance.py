@@ -222,7 +222,6 @@ def test_a_failed_window_is_retrained_from_its_snapshot(
 def test_training_waits_for_the_device_once_per_window_not_per_step(
     engine: str, windowed: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch = windowed
     waits: list[str] = []
     for name in ("item", "tolist", "__bool__"):
         original = getattr(torch.Tensor, name)
@@ -231,7 +230,7 @@ def test_training_waits_for_the_device_once_per_window_not_per_step(
             waits.append(_name)
             return _original(self, *args)
 
-        monkeypatch.setattr(torch.Tensor, name, counted)
+        windowed.setattr(torch.Tensor, name, counted)
     recipe = RECIPE.model_copy(update={"batch_size": 1, "epochs": 1})  # 100 steps: two windows
     members = {"plain": PACK[:1], "fused": PACK[:4], "batched": PACK[:3]}[engine]  # one fleet
     train("mlp", members, engine, recipe)

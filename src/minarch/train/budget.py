@@ -15,7 +15,8 @@ import os
 CUDA_MEMORY_FRACTION = 0.8
 CPU_MEMORY_FRACTION = 0.25
 # Per parameter: the weight, its gradient, up to two optimizer states, and the
-# copies of the weight and states that the divergence check rewinds to.
+# copies of the weight and states that an accelerator's windowed divergence
+# check rewinds to (a CPU checks every step and takes none: headroom there).
 TENSORS_PER_PARAMETER = 7
 # Per activation: the forward value kept for backward and its gradient.
 TENSORS_PER_ACTIVATION = 2
