@@ -411,6 +411,44 @@ def test_bf16_trains_on_the_cpu_and_differs_from_fp32(engine: str) -> None:
     assert all(v.dtype == torch.float32 for v in bf16.state_dict.values())
 
 
+def test_convolutions_train_channels_last_on_a_cpu_when_at_least_4_channels_wide() -> None:
+    from minarch.models import build_model
+    from minarch.train.layout import memory_format
+
+    def layout(channels: int, device: str = "cpu") -> torch.memory_format:
+        model = build_model("cnn", {"depth": 2, "channels": channels}, (1, 28, 28), 10)
+        return memory_format(model, torch.device(device))
+
+    assert [layout(c) for c in (1, 2, 3)] == [torch.contiguous_format] * 3
+    assert [layout(c) for c in (4, 32)] == [torch.channels_last] * 2
+    assert layout(32, "cuda") == torch.contiguous_format
+    mlp = build_model("mlp", {"depth": 1, "width": 8}, (1, 28, 28), 10)
+    assert memory_format(mlp, torch.device("cpu")) == torch.contiguous_format
+
+
+def test_bf16_on_a_cpu_without_bf16_units_is_said_to_be_slow(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from minarch.execute import study
+    from minarch.train import precision
+
+    cpu = torch.device("cpu")
+    for has_units in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda has=has_units: has)
+        assert precision.slow_precision("fp32", cpu) is None
+        assert (precision.slow_precision("bf16", cpu) is None) is has_units
+    assert precision.slow_precision("bf16", torch.device("cuda")) is None
+    console = Console(record=True, width=200)
+    executor = SimpleNamespace(workspace=SimpleNamespace(device="cpu"))
+    study._note_slow_precision({"fp32", "bf16"}, executor, console)
+    assert "no bf16 matrix units" in console.export_text()
+    console = Console(record=True, width=200)
+    study._note_slow_precision({"fp32"}, executor, console)
+    assert console.export_text() == ""
+
+
 def test_deterministic_request_is_kept_with_the_run() -> None:
     from minarch.execute.trainer import environment
     from minarch.execute.workspace import Workspace

@@ -33,7 +33,7 @@ MIN_FUSED_MEMBERS = 4
 # On a CPU, models up to this many forward FLOPs per sample train batched:
 # their steps are per-op overhead, which the batched forward shares between
 # the members (benchmarks/bench_engines.py, RESULTS.md).
-CPU_BATCHED_MAX_FLOPS = 50_000
+CPU_BATCHED_MAX_FLOPS = 20_000
 # The batched engine's fleet width on a CPU: a ladder pack of 3 seeds fills it.
 CPU_BATCHED_LANES = 3
 # Bounds of a batched evaluation call's images: below, per-call overhead

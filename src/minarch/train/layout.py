@@ -10,11 +10,17 @@ import torch
 from torch import Tensor, nn
 
 
+# The narrowest 2-d convolution (output channels) that trains channels-last on a CPU:
+# a pack of CNNs with 2 or 3 channels measured 1.2-1.4x slower channels-last, 4 the
+# same, 8 to 32 1.5-2x faster (benchmarks/RESULTS.md, "Memory layout by width").
+MIN_CHANNELS_LAST_WIDTH = 4
+
+
 def memory_format(model: nn.Module, device: torch.device) -> torch.memory_format:
-    """channels_last for models with 2-d convolutions on a CPU, where a training step
-    measured 8-50 % faster (benchmarks/RESULTS.md); else the default."""
-    convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    if device.type == "cpu" and convolutional:
+    """channels_last for models whose 2-d convolutions are all at least
+    ``MIN_CHANNELS_LAST_WIDTH`` channels wide, on a CPU; else the default."""
+    widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if device.type == "cpu" and widths and min(widths) >= MIN_CHANNELS_LAST_WIDTH:
         return torch.channels_last
     return torch.contiguous_format
 
