@@ -14,6 +14,7 @@ update each member's slice in place.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +24,12 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from minarch.train.layout import in_layout
+
+# vmap's warning for an op without a batching rule (the ViT's CPU attention kernel),
+# which it then runs member by member. Not shown to users: for the small ViTs that
+# train batched, that loop measured as fast as attention written out in ops that
+# have batching rules (benchmarks/RESULTS.md, "Batched attention").
+_NO_BATCHING_RULE = "There is a performance drop because we have not yet implemented the batching rule"
 
 # Modules a linear chain may contain besides Linear: parameter-free and elementwise.
 _ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity)
@@ -121,7 +128,9 @@ class Fleet:
             return functional_call(self.skeleton, (params, buffers), (inputs,))
 
         in_dims = (0, 0, None if shared else 0)
-        return vmap(member, in_dims=in_dims)(self.params, self.buffers, x)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_NO_BATCHING_RULE, category=UserWarning)
+            return vmap(member, in_dims=in_dims)(self.params, self.buffers, x)
 
     def _member_logits(self, x: Tensor, shared: bool) -> Tensor:
         """Member after member, each the plain model's calls on its slices of the stacks.
