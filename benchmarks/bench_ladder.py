@@ -2,6 +2,7 @@
 
 python benchmarks/bench_ladder.py                       # every pack, 2 epochs (a few minutes)
 python benchmarks/bench_ladder.py --epochs 1 --families cnn vit
+python benchmarks/bench_ladder.py --families cnn --precision fp32 bf16   # bf16 autocast against fp32
 
 Trains every pack of studies/minimal-architectures-cpu.yaml (every family and
 dataset, the real data and its split sizes) as ``minarch run`` would: cut per
@@ -18,6 +19,10 @@ the trainer picks, in ONE thread, for ``--epochs`` epochs instead of 20. Each
 - ``roofline_ratio``: the time measured over the FLOP-bound time (FLOPs at
   that peak); the same ratio holds for the whole ladder on N workers if the
   cores are as fast in parallel as alone.
+- ``--precision fp32 bf16``: every pack trains once per precision, in turns
+  (pack by pack, so load drifts hit both alike); ``bf16_over_fp32`` gives each
+  family's and dataset's time ratio. bf16 pays only where the CPU has bf16
+  matrix units (AMX, AVX-512 BF16); the JSON says whether it has them.
 
 Needs MINARCH_DATA_DIR with MNIST, Fashion-MNIST and cifar10-jpeg, as the
 ladder does. The machine should be quiet; the JSON carries the load average.
@@ -44,6 +49,7 @@ from minarch.execute.policy import split_for_workers, usable_cores
 from minarch.models import count_flops
 from minarch.train import Hooks, train_pack
 from minarch.train.plain import train_eval_split
+from minarch.train.precision import cpu_has_bf16_units
 
 LADDER = Path(__file__).parents[1] / "studies" / "minimal-architectures-cpu.yaml"
 
@@ -60,14 +66,14 @@ def pack_flops(pack: Pack, data, epochs: int) -> float:
     return len(pack.configs) * epochs * per_epoch
 
 
-def time_pack(pack: Pack, data, epochs: int) -> tuple[float, str]:
+def time_pack(pack: Pack, data, epochs: int, precision: str) -> tuple[float, str]:
     """Seconds of one whole ``train_pack`` call, and the engine it ran."""
     start = ordinary_start(pack.first, data)
     began = time.perf_counter()
     results = train_pack(
         make_model=start.make_model,
         members=pack.members(),
-        recipe=pack.recipe().model_copy(update={"epochs": epochs}),
+        recipe=pack.recipe().model_copy(update={"epochs": epochs, "precision": precision}),
         data=data,
         device=torch.device("cpu"),
         hooks=Hooks(),
@@ -90,6 +96,17 @@ def _rates(rows: list[dict], peak: float) -> dict:
     }
 
 
+def bf16_ratios(by_precision: dict[str, list[dict]]) -> dict[str, float]:
+    """bf16 time over fp32 time, overall, per family and per family/dataset (below 1: bf16
+    is faster)."""
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for precision, rows in by_precision.items():
+        for row in rows:
+            for key in ("all", row["family"], f"{row['family']}/{row['dataset']}"):
+                sums[key][precision] += row["seconds"]
+    return {key: round(s["bf16"] / s["fp32"], 3) for key, s in sorted(sums.items())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", type=Path, default=LADDER)
@@ -100,6 +117,13 @@ def main() -> None:
         type=int,
         default=usable_cores(),
         help="cut packs as this many workers would (default: usable cores)",
+    )
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=["fp32"],
+        help="train every pack once per precision, in turns (default: fp32)",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -114,25 +138,29 @@ def main() -> None:
     began = time.perf_counter()
     for pack in packs:
         data = datasets.get(pack.first.dataset)
-        seconds, engine = time_pack(pack, data, args.epochs)
-        rows.append(
-            {
-                "pack": pack.label,
-                "dataset": pack.first.dataset.name,
-                "family": pack.first.model.family,
-                "members": len(pack.configs),
-                "engine": engine,
-                "seconds": round(seconds, 3),
-                "gflop": pack_flops(pack, data, args.epochs) / 1e9,
-            }
-        )
+        for precision in args.precision:
+            seconds, engine = time_pack(pack, data, args.epochs, precision)
+            rows.append(
+                {
+                    "pack": pack.label,
+                    "dataset": pack.first.dataset.name,
+                    "family": pack.first.model.family,
+                    "members": len(pack.configs),
+                    "precision": precision,
+                    "engine": engine,
+                    "seconds": round(seconds, 3),
+                    "gflop": pack_flops(pack, data, args.epochs) / 1e9,
+                }
+            )
     wall = time.perf_counter() - began
+    by_precision = {p: [r for r in rows if r["precision"] == p] for p in args.precision}
+    first = by_precision[args.precision[0]]  # the rates and the roofline: the first precision
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
+    for row in first:
         groups[row["family"],].append(row)
         groups[row["family"], row["dataset"]].append(row)
-    total = _rates(rows, peak)
-    bound = sum(r["gflop"] for r in rows) * 1e9 / peak
+    total = _rates(first, peak)
+    bound = sum(r["gflop"] for r in first) * 1e9 / peak
     print(
         json.dumps(
             {
@@ -140,6 +168,8 @@ def main() -> None:
                 "machine": platform.machine(),
                 "torch": torch.__version__,
                 "threads": 1,
+                "cpu_has_bf16_units": cpu_has_bf16_units(),
+                "precisions": args.precision,
                 "workers_cut": args.workers,
                 "epochs": args.epochs,
                 "load_average_before": [round(v, 2) for v in load_before],
@@ -155,6 +185,7 @@ def main() -> None:
                     "flop_bound_seconds": round(bound, 2),
                     "roofline_ratio": round(total["seconds"] / bound, 2),
                 },
+                **({"bf16_over_fp32": bf16_ratios(by_precision)} if len(by_precision) > 1 else {}),
                 "packs": rows,
             },
             indent=1,

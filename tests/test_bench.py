@@ -61,16 +61,26 @@ def test_ladder_benchmark_prints_rates_per_family_and_the_roofline(tmp_path) -> 
     study.write_text(LADDER_SLICE)
     script = Path(__file__).parents[1] / "benchmarks" / "bench_ladder.py"
     done = subprocess.run(
-        [sys.executable, str(script), "--study", str(study), "--epochs", "1", "--workers", "2"],
+        [sys.executable, str(script), "--study", str(study), "--epochs", "1", "--workers", "2",
+         "--precision", "fp32", "bf16"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result["families"]) == {"mlp", "cnn", "vit"}
+    # Every pack trains once per precision, in turns.
+    assert [r["precision"] for r in result["packs"]] == ["fp32", "bf16"] * 3
+    fp32 = [r for r in result["packs"] if r["precision"] == "fp32"]
     # Packs this small may train batched: 3 seeds fill one fleet, which two workers never cut.
-    assert [r["members"] for r in result["packs"]] == [3, 3, 3]
+    assert [r["members"] for r in fp32] == [3, 3, 3]
     for rates in result["families"].values():
         assert rates["gflops_per_s"] > 0 and rates["peak_fraction"] > 0
-    seconds = sum(r["seconds"] for r in result["packs"])
-    bound = sum(r["gflop"] for r in result["packs"]) / result["matmul_peak_gflops"]
+    # The rates and the roofline are the first precision's.
+    seconds = sum(r["seconds"] for r in fp32)
+    bound = sum(r["gflop"] for r in fp32) / result["matmul_peak_gflops"]
+    assert result["total"]["seconds"] == pytest.approx(seconds, abs=0.01)
     assert result["total"]["roofline_ratio"] == pytest.approx(seconds / bound, rel=0.02)
+    ratios = result["bf16_over_fp32"]
+    assert {"all", "mlp", "cnn", "vit", "cnn/digits"} <= set(ratios)
+    bf16 = sum(r["seconds"] for r in result["packs"] if r["precision"] == "bf16")
+    assert ratios["all"] == pytest.approx(bf16 / seconds, abs=0.002)

@@ -74,6 +74,7 @@ def run_study(
             if config.id in unfinished:
                 datasets.get(config.dataset)  # missing or corrupt data fails before any write
         where = f"; {executor.description} on {executor.workspace.device}"
+        _note_slow_precision({configs[i].training.precision for i in unfinished}, executor, console)
     added = store.register_study(name, the_plan.text, [r.new_run() for r in the_plan.runs])
     console.print(
         f"study [bold]{name}[/bold]: {len(configs)} runs, {len(finished)} finished, "
@@ -93,6 +94,17 @@ def run_study(
         seconds=time.perf_counter() - started,
         remaining=sum(s in ("pending", "running") for s in states.values()),
     )
+
+
+def _note_slow_precision(precisions: set[str], executor: Executor, console: Console) -> None:
+    """Say so before training when a requested precision is slower than fp32 on this device."""
+    import torch
+
+    from minarch.train.precision import slow_precision
+
+    device = torch.device(executor.workspace.device)
+    for note in filter(None, (slow_precision(p, device) for p in sorted(precisions))):
+        console.print(f"[yellow]{note}[/yellow]")
 
 
 def _train_round(the_plan, configs, store, start: Start, console) -> None:

@@ -48,6 +48,27 @@ def numerics(precision: str, deterministic: bool) -> Iterator[None]:
         torch.use_deterministic_algorithms(saved[4], warn_only=saved[5])
 
 
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX or AVX-512 BF16), as oneDNN sees it."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def slow_precision(precision: str, device: torch.device) -> str | None:
+    """Why ``precision`` trains slower than fp32 on ``device``, or None.
+
+    bf16 autocast pays on GPUs and on CPUs with bf16 matrix units (AMX or
+    AVX-512 BF16); elsewhere oneDNN emulates it, slower than float32.
+    """
+    if precision != "bf16" or device.type != "cpu":
+        return None
+    if cpu_has_bf16_units():
+        return None
+    return (
+        "training.precision bf16: this CPU has no bf16 matrix units (AMX or AVX-512 BF16), "
+        "so bf16 autocast trains slower than fp32 here"
+    )
+
+
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """The context a training forward and loss run in: bfloat16 autocast for bf16."""
     if precision == "bf16":
