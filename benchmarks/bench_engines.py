@@ -27,7 +27,10 @@ from minarch.train import Member, Recipe, train_pack
 
 SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40), "mnist": (1, 28, 28), "cifar": (3, 32, 32)}
 WORKLOADS = {
-    **{f"digits-cnn-c{c}": ("digits", "cnn", {"depth": 2, "channels": c}) for c in (1, 4, 8, 16, 32)},
+    **{
+        f"digits-cnn-c{c}": ("digits", "cnn", {"depth": 2, "channels": c})
+        for c in (1, 4, 8, 16, 32)
+    },
     **{f"mnist1d-cnn-c{c}": ("mnist1d", "cnn", {"depth": 2, "channels": c}) for c in (4, 32)},
     **{f"mnist-cnn-c{c}": ("mnist", "cnn", {"depth": 2, "channels": c}) for c in (1, 2, 4, 16)},
     "cifar-cnn-c8": ("cifar", "cnn", {"depth": 2, "channels": 8}),

@@ -2,7 +2,7 @@
 
 python benchmarks/bench_ladder.py                       # every pack, 2 epochs (a few minutes)
 python benchmarks/bench_ladder.py --epochs 1 --families cnn vit
-python benchmarks/bench_ladder.py --families cnn --precision fp32 bf16   # bf16 autocast against fp32
+python benchmarks/bench_ladder.py --families cnn --precision fp32 bf16   # bf16 against fp32
 
 Trains every pack of studies/minimal-architectures-cpu.yaml (every family and
 dataset, the real data and its split sizes) as ``minarch run`` would: cut per

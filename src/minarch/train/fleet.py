@@ -29,7 +29,7 @@ from minarch.train.layout import in_layout
 # which it then runs member by member. Not shown to users: for the small ViTs that
 # train batched, that loop measured as fast as attention written out in ops that
 # have batching rules (benchmarks/RESULTS.md, "Batched attention").
-_NO_BATCHING_RULE = "There is a performance drop because we have not yet implemented the batching rule"
+_NO_BATCHING_RULE = "There is a performance drop because we have not yet implemented the batching"
 
 # Modules a linear chain may contain besides Linear: parameter-free and elementwise.
 _ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity)

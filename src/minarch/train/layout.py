@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
 # The narrowest 2-d convolution (output channels) that trains channels-last on a CPU:
 # a pack of CNNs with 2 or 3 channels measured 1.2-1.4x slower channels-last, 4 the
 # same, 8 to 32 1.5-2x faster (benchmarks/RESULTS.md, "Memory layout by width").
