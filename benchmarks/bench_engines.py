@@ -1,13 +1,15 @@
-"""Plain against batched on ladder-shaped packs, one CPU thread: the data behind the "auto" rule.
+"""Plain against batched (or contiguous against channels-last) on ladder-shaped packs, one
+CPU thread: the data behind the "auto" engine rule and the layout rule.
 
 Each workload is one model of the ladder (studies/minimal-architectures-cpu.yaml)
 trained as a pack of 3 seeds on random images of its dataset's shape. The two
-engines alternate, ROUNDS times, so a drift in the machine's speed hits both;
-each row gives the median of the per-round ratios batched / plain, the model's
-forward FLOPs per sample, and the load average. Prints one JSON list.
+variants alternate, ROUNDS times, so a drift in the machine's speed hits both;
+each row gives the median of the per-round ratios second / first, the model's
+forward FLOPs per sample, and the load average. Prints one JSON object per line.
 
-python benchmarks/bench_engines.py              # every workload
+python benchmarks/bench_engines.py              # every workload, batched against plain
 python benchmarks/bench_engines.py digits-cnn-c4 mnist-cnn-c16
+python benchmarks/bench_engines.py --compare layout mnist-cnn-c2 cifar-cnn-c16
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import statistics
 import time
+from unittest import mock
 
 import torch
 
@@ -24,6 +27,7 @@ from minarch.data import DatasetInfo
 from minarch.data.dataset import build_dataset
 from minarch.models import build_model, count_flops
 from minarch.train import Member, Recipe, train_pack
+from minarch.train import plain as plain_engine
 
 SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40), "mnist": (1, 28, 28), "cifar": (3, 32, 32)}
 WORKLOADS = {
@@ -32,8 +36,11 @@ WORKLOADS = {
         for c in (1, 4, 8, 16, 32)
     },
     **{f"mnist1d-cnn-c{c}": ("mnist1d", "cnn", {"depth": 2, "channels": c}) for c in (4, 32)},
-    **{f"mnist-cnn-c{c}": ("mnist", "cnn", {"depth": 2, "channels": c}) for c in (1, 2, 4, 16)},
-    "cifar-cnn-c8": ("cifar", "cnn", {"depth": 2, "channels": 8}),
+    **{
+        f"{name}-cnn-c{c}": (name, "cnn", {"depth": 2, "channels": c})
+        for name in ("mnist", "cifar")
+        for c in (1, 2, 3, 4, 8, 16, 32)
+    },
     **{f"digits-mlp-w{w}": ("digits", "mlp", {"depth": 1, "width": w}) for w in (16, 1024)},
     "mnist-mlp-w256": ("mnist", "mlp", {"depth": 1, "width": 256}),
     **{
@@ -48,7 +55,7 @@ ROUNDS = 5
 SEEDS = 3
 
 
-def workload(name: str) -> dict:
+def workload(name: str, compare: str) -> dict:
     dataset, family, config = WORKLOADS[name]
     shape = SHAPES[dataset]
     info = DatasetInfo(dataset, shape, 10, "random images of the dataset's shape")
@@ -68,26 +75,49 @@ def workload(name: str) -> dict:
 
     members = [Member(f"s{seed}", 3e-3, 1e-4, seed) for seed in range(SEEDS)]
 
-    def seconds(engine: str) -> float:
+    def seconds(variant: str) -> float:
+        engine, layout = VARIANTS[variant]
         start = time.perf_counter()
-        train_pack(make_model=make, members=members, recipe=RECIPE, data=data, engine=engine)
+        with mock.patch.object(plain_engine, "memory_format", layout or plain_engine.memory_format):
+            train_pack(make_model=make, members=members, recipe=RECIPE, data=data, engine=engine)
         return time.perf_counter() - start
 
-    seconds("plain"), seconds("batched")  # warm-up: first-call costs of both
-    rounds = [(seconds("plain"), seconds("batched")) for _ in range(ROUNDS)]
+    first, second = COMPARISONS[compare]
+    seconds(first), seconds(second)  # warm-up: first-call costs of both
+    rounds = [(seconds(first), seconds(second)) for _ in range(ROUNDS)]
     return {
         "workload": name,
         "flops_per_sample": count_flops(make(torch.Generator()), shape),
-        "plain_s": statistics.median(p for p, _ in rounds),
-        "batched_s": statistics.median(b for _, b in rounds),
-        "batched_over_plain": statistics.median(b / p for p, b in rounds),
+        f"{first}_s": statistics.median(a for a, _ in rounds),
+        f"{second}_s": statistics.median(b for _, b in rounds),
+        f"{second}_over_{first}": statistics.median(b / a for a, b in rounds),
         "load_average": os.getloadavg()[0],
     }
+
+
+def _fixed(layout: torch.memory_format):
+    return lambda model, device: layout
+
+
+# A variant: the engine, and the plain engine's layout (None: its own rule).
+VARIANTS = {
+    "plain": ("plain", None),
+    "batched": ("batched", None),
+    "contiguous": ("plain", _fixed(torch.contiguous_format)),
+    "channels_last": ("plain", _fixed(torch.channels_last)),
+}
+COMPARISONS = {"engines": ("plain", "batched"), "layout": ("contiguous", "channels_last")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workloads", nargs="*", help=f"default: all of {', '.join(WORKLOADS)}")
+    parser.add_argument(
+        "--compare",
+        choices=list(COMPARISONS),
+        default="engines",
+        help="plain against batched, or the plain engine contiguous against channels-last",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     unknown = sorted(set(args.workloads) - set(WORKLOADS))
@@ -95,7 +125,7 @@ def main() -> None:
         parser.error(f"unknown workloads {unknown}; valid: {', '.join(WORKLOADS)}")
     rows = []
     for name in args.workloads or WORKLOADS:
-        rows.append(workload(name))
+        rows.append(workload(name, args.compare))
         print(json.dumps(rows[-1]), flush=True)
 
 
