@@ -145,9 +145,7 @@ def test_one_tab_draws_every_png_without_a_reload_and_the_same_bytes(tmp_path, m
     other = go.Figure(go.Bar(x=["x", "y"], y=[2, 5]), layout={"template": "plotly_dark"})
     figures = [Figure("first", first), Figure("other", other), Figure("again", first)]
     with png.Browser() as browser:
-        for f in figures:
-            browser.draw(f, tmp_path / f"{f.slug}.png")
-        assert browser.finish()
+        assert browser.render(figures, tmp_path)
     drawn = {f.slug: (tmp_path / f"{f.slug}.png").read_bytes() for f in figures}
     assert not reloads
     assert drawn["again"] == drawn["first"] != drawn["other"]

@@ -3,7 +3,6 @@ the PNGs whose content changed."""
 
 from __future__ import annotations
 
-import functools
 import io
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import pytest
 from rich.console import Console
 
 import minarch
-from minarch.reporting import png, stamp, write, write_report
-from minarch.reporting.section import Figure
+from minarch.reporting import stamp, write, write_report
 from minarch.spec import parse_study
 from minarch.store import open_store
 from minarch.tables import TABLES
@@ -42,23 +40,16 @@ def renders(monkeypatch) -> list[list[str]]:
 
 
 def browse_with(monkeypatch, render) -> None:
-    """Reports render the PNGs drawn by ``render(figures, scratch)`` when they finish, and
-    start no Chromium."""
+    """Reports render PNGs by ``render(figures, scratch)``, and start no Chromium."""
 
     class Browser(AbstractContextManager):
-        def __init__(self):
-            self.drawn: list[tuple[Figure, Path]] = []
-
         def __exit__(self, *exc):
             return None
 
-        def draw(self, figure: Figure, path: Path) -> None:
-            self.drawn.append((figure, path))
+        def render(self, figures, scratch: Path) -> bool:
+            return render(figures, scratch)
 
-        def finish(self) -> bool:
-            return render([f for f, _ in self.drawn], self.drawn[0][1].parent)
-
-    monkeypatch.setattr(png, "Browser", Browser)
+    monkeypatch.setattr(write, "Browser", Browser)
 
 
 def files(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -116,29 +107,6 @@ def test_a_rebuilt_report_renders_only_the_figures_whose_content_changed(tmp_pat
     assert "val-acc-curves-digits" in renders[1]
     assert not any(slug.endswith("mnist1d") for slug in renders[1])
     assert stamp.read(tmp_path).figures.keys() == first
-
-
-def test_a_sections_figures_are_drawn_while_the_next_sections_build(tmp_path, monkeypatch, renders):
-    """The browser renders each section's figures as soon as it is built, not after all."""
-    events: list[str] = []
-
-    def logged(build):
-        @functools.wraps(build)
-        def run(data):
-            events.append("build")
-            return build(data)
-
-        return run
-
-    monkeypatch.setattr(write, "SECTION_BUILDERS", [logged(b) for b in write.SECTION_BUILDERS])
-    draw = png.Browser.draw
-    monkeypatch.setattr(
-        png.Browser, "draw", lambda self, *a: [events.append("draw"), draw(self, *a)]
-    )
-    write_report(*frames(datasets=("digits",)), tmp_path, title="t")
-    assert "draw" in events
-    assert events.index("draw") < len(events) - events[::-1].index("build") - 1
-    assert len(renders) == 1 and (tmp_path / "figures" / f"{renders[0][0]}.png").is_file()
 
 
 def test_a_deleted_png_is_rendered_again(tmp_path, renders):

@@ -1,6 +1,5 @@
 """Paper figures: each figure whose content changed to PNG through kaleido, in one
-browser session, started in the background while the report is built and
-rendering each figure as soon as its section is.
+browser session, started in the background while the report is built.
 
 kaleido 1.x drives an installed Chrome/Chromium through choreographer, which
 looks for one in this order: its own downloaded copy, the ``BROWSER_PATH``
@@ -24,7 +23,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -48,13 +47,12 @@ class Browser:
     """Chromium through kaleido, started in a thread of its own as soon as this is made.
 
     Its start takes seconds, which ``write_report`` spends building the sections
-    meanwhile. A figure handed to ``draw`` is rendered, in turn, as soon as the
-    browser is up, while later sections are still being built; ``finish`` waits
-    for every one of them. Leaving the ``with`` block ends the session.
+    meanwhile. One session renders one batch of figures (``render``, at most
+    once) and ends; leaving the ``with`` block ends a session that rendered none.
     """
 
     def __init__(self) -> None:
-        self._figures: queue.Queue[dict | None] = queue.Queue()
+        self._batches: queue.Queue[list[dict] | None] = queue.Queue()
         self._done: Future[None] = Future()
         self._thread = threading.Thread(target=self._run, name="kaleido", daemon=True)
         self._thread.start()
@@ -62,7 +60,7 @@ class Browser:
     def _run(self) -> None:
         try:
             asyncio.run(self._session())
-        except BaseException as e:  # the start's or a render's, raised again by finish
+        except BaseException as e:  # the start's or the render's, raised again by render
             self._done.set_exception(e)
         else:
             self._done.set_result(None)
@@ -78,20 +76,18 @@ class Browser:
             # of its own and removes it, so the tab is put back as it is: a figure drawn
             # after others is the same PNG, byte for byte (tests/test_report_browser.py).
             browser._return_kaleido_tab = browser.tabs_ready.put
-            await browser.write_fig_from_object(self._drawn(), cancel_on_error=True)
+            batch = await asyncio.to_thread(self._batches.get)
+            if batch:
+                await browser.write_fig_from_object(batch, cancel_on_error=True)
 
-    async def _drawn(self) -> AsyncIterator[dict]:
-        """The figures handed to ``draw``, as they come, until ``finish`` or the block's end."""
-        while (figure := await asyncio.to_thread(self._figures.get)) is not None:
-            yield figure
-
-    def draw(self, figure: Figure, path: Path) -> None:
-        """Render ``figure`` to the PNG ``path`` (its folder must exist), without waiting."""
-        self._figures.put({"fig": figure.figure, "path": path, "opts": _options(figure.figure)})
-
-    def finish(self) -> bool:
-        """Wait for every figure drawn; False (with a log line) when kaleido could not."""
-        self._figures.put(None)
+    def render(self, figures: Sequence[Figure], scratch: Path) -> bool:
+        """Render all PNGs into ``scratch``; False (with a log line) when kaleido cannot."""
+        self._batches.put(
+            [
+                {"fig": f.figure, "path": scratch / f"{f.slug}.png", "opts": _options(f.figure)}
+                for f in figures
+            ]
+        )
         try:
             self._done.result()
         except ChromeNotFoundError:
@@ -115,61 +111,41 @@ class Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._figures.put(None)  # ends a session still waiting for figures
+        self._batches.put(None)  # ends a session still waiting for its batch
         self._thread.join()
 
 
-class Pngs:
-    """The PNGs of one report in ``fig_dir``: each figure whose PNG there is missing or
-    shows other content is drawn as soon as it is added, by a browser started when this
-    is made (so it starts while the sections build) and ended with the ``with`` block.
+def export_pngs(
+    figures: Sequence[Figure], fig_dir: Path, exported: Mapping[str, str], browser: Browser
+) -> dict[str, str] | None:
+    """Write ``fig_dir/<slug>.png`` for each figure whose PNG there is missing or shows
+    other content; return each figure's content hash, or None (logged) if none could be.
 
     ``exported`` maps the slugs of the PNGs in ``fig_dir`` to their content hashes
     (``content_hash``): a browser render costs a good part of a second, a hash a
-    few milliseconds. PNGs are rendered into a scratch folder beside ``fig_dir``
-    (which must exist when the first is added) and moved into it by ``finish``, so
-    a failure leaves the previous figures in place rather than a partial set.
+    few milliseconds. PNGs are rendered into a scratch folder first, so a failure
+    leaves the previous figures in place rather than a partial set. ``browser`` renders
+    them.
     """
-
-    def __init__(self, fig_dir: Path, exported: Mapping[str, str]) -> None:
-        self.fig_dir, self.exported = fig_dir, exported
-        self.hashes: dict[str, str] = {}
-        self.changed: list[str] = []
-        self.scratch: Path | None = None
-        self.browser = Browser()
-
-    def add(self, figures: Sequence[Figure]) -> None:
-        """Hash ``figures`` and draw those whose PNG is not in ``fig_dir`` already."""
-        for f in figures:
-            self.hashes[f.slug] = content_hash(f.figure)
-            current = self.exported.get(f.slug) == self.hashes[f.slug]
-            if current and (self.fig_dir / f"{f.slug}.png").is_file():
-                continue
-            if self.scratch is None:
-                remove_stale(self.fig_dir.parent)  # what a killed report left
-                folder = tempfile.mkdtemp(prefix=f".figures{tag()}", dir=self.fig_dir.parent)
-                self.scratch = Path(folder)
-            self.browser.draw(f, self.scratch / f"{f.slug}.png")
-            self.changed.append(f.slug)
-
-    def finish(self) -> dict[str, str] | None:
-        """Wait for the drawn PNGs and move them into ``fig_dir``; return each figure's
-        content hash, or None (logged) if they could not be drawn."""
-        if self.changed:
-            if not self.browser.finish():
-                return None
-            self.fig_dir.mkdir(exist_ok=True)
-            for slug in self.changed:
-                os.replace(self.scratch / f"{slug}.png", self.fig_dir / f"{slug}.png")
-        return self.hashes
-
-    def __enter__(self) -> Pngs:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.browser.__exit__(*exc)  # no render writes into the scratch folder after this
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+    hashes = {f.slug: content_hash(f.figure) for f in figures}
+    changed = [
+        f
+        for f in figures
+        if exported.get(f.slug) != hashes[f.slug] or not (fig_dir / f"{f.slug}.png").is_file()
+    ]
+    if not changed:
+        return hashes
+    remove_stale(fig_dir.parent)  # what a killed report left
+    scratch = Path(tempfile.mkdtemp(prefix=f".figures{tag()}", dir=fig_dir.parent))
+    try:
+        if not browser.render(changed, scratch):
+            return None
+        fig_dir.mkdir(exist_ok=True)
+        for f in changed:
+            os.replace(scratch / f"{f.slug}.png", fig_dir / f"{f.slug}.png")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return hashes
 
 
 def content_hash(figure: go.Figure) -> str:

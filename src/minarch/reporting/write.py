@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import replace
 from html import escape
 from pathlib import Path
@@ -14,7 +13,7 @@ from minarch.analysis import summary
 from minarch.columns import require_columns
 from minarch.errors import MinarchError
 from minarch.reporting import page, stamp
-from minarch.reporting.png import Pngs
+from minarch.reporting.png import Browser, export_pngs
 from minarch.reporting.section import Figure, ReportInput, Section, SectionBuilder
 from minarch.reporting.sections import SECTION_BUILDERS
 from minarch.scratch import write_text
@@ -34,10 +33,8 @@ def write_report(
 ) -> Path:
     """Write ``out_dir/report.html`` (and ``out_dir/figures/<slug>.png``); return its path.
 
-    Nothing but the folder and a scratch folder in it is written until the whole
-    report is built, and each file appears by rename, so a failure never leaves a
-    half-written report. A browser starts at once and renders each section's
-    changed figures while the next sections are built (``png.Pngs``). Missing
+    Nothing is written until the whole report is built, and each file appears
+    by rename, so a failure never leaves a half-written report. Missing
     Chromium only costs the PNGs (one log line says so), never the HTML. The
     stamp written last (``stamp``) says what the report was built from, and
     which PNGs a later report need not render again.
@@ -48,36 +45,30 @@ def write_report(
     )
     runs = require_columns(runs, summary.RUN_COLUMNS, "report input 'runs'")
     epochs = require_columns(epochs, summary.EPOCH_COLUMNS, "report input 'epochs'")
-    before = stamp.read(out_dir)
-    fig_dir = out_dir / stamp.FIGURES
-    with _writing(out_dir), Pngs(fig_dir, before.figures) if png else nullcontext() as pngs:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        data, unique = ReportInput(runs, epochs, study, compression), _Slugs()
-        sections = []
-        for build in SECTION_BUILDERS:
-            if section := build(data):
-                sections.append(unique(_with_tables(build, section)))
-                if pngs:
-                    pngs.add(sections[-1].figures)  # drawn while the next sections build
+    with Browser() if png else nullcontext() as browser:  # it starts while the sections build
+        data = ReportInput(runs, epochs, study, compression)
+        built = [(build, s) for build in SECTION_BUILDERS if (s := build(data))]
+        sections = _unique_slugs([_with_tables(build, section) for build, section in built])
         description = study.description if study is not None else ""
         html = page.render(title, runs, sections, description=description)
-        stamp.write(out_dir, stamp.Stamp())  # a report killed from here on is not current
-        hashes = pngs.finish() if pngs else {}
-        path = write_text(out_dir / stamp.REPORT, html)
-        done = stamp.Stamp(inputs, hashes) if hashes is not None else replace(before, inputs=None)
-        stamp.write(out_dir, done)
-        return path
-
-
-@contextmanager
-def _writing(out_dir: Path) -> Iterator[None]:
-    """An error writing into ``out_dir`` as a ``MinarchError`` that names it."""
-    try:
-        yield
-    except OSError as e:
-        raise MinarchError(
-            f"cannot write the report to directory {out_dir}: {e.strerror or e}"
-        ) from e
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            before = stamp.read(out_dir)
+            stamp.write(out_dir, stamp.Stamp())  # a report killed from here on is not current
+            figures = [f for s in sections for f in s.figures]
+            pngs = (
+                export_pngs(figures, out_dir / stamp.FIGURES, before.figures, browser)
+                if browser
+                else {}
+            )
+            path = write_text(out_dir / stamp.REPORT, html)
+            done = stamp.Stamp(inputs, pngs) if pngs is not None else replace(before, inputs=None)
+            stamp.write(out_dir, done)
+            return path
+        except OSError as e:
+            raise MinarchError(
+                f"cannot write the report to directory {out_dir}: {e.strerror or e}"
+            ) from e
 
 
 def _with_tables(build: SectionBuilder, section: Section) -> Section:
@@ -96,22 +87,18 @@ def section_path(build: SectionBuilder) -> str:
     return f"{build.__module__}:{build.__qualname__}"
 
 
-class _Slugs:
-    """Different dataset names can share a slug ('a b', 'a-b'); repeats are numbered in
-    page order, section by section."""
+def _unique_slugs(sections: list[Section]) -> list[Section]:
+    """Different dataset names can share a slug ('a b', 'a-b'); number the repeats."""
+    used: set[str] = set()
 
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-
-    def __call__(self, section: Section) -> Section:
-        return replace(section, parts=tuple(self._claim(p) for p in section.parts))
-
-    def _claim(self, part: str | Figure) -> str | Figure:
+    def claim(part: str | Figure) -> str | Figure:
         if isinstance(part, str):
             return part
         slug, n = part.slug, 1
-        while slug in self.used:
+        while slug in used:
             n += 1
             slug = f"{part.slug}-{n}"
-        self.used.add(slug)
+        used.add(slug)
         return part if slug == part.slug else replace(part, slug=slug)
+
+    return [replace(s, parts=tuple(claim(p) for p in s.parts)) for s in sections]
