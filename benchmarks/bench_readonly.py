@@ -8,15 +8,19 @@ copy of the store in a fresh folder, one ``python -m minarch`` process (start-up
 included) per step: ``analyze``; ``report`` into the empty folder (the first
 build); ``report`` again on the unchanged store; ``run`` with nothing left to
 train, whose report the first step wrote, as a second ``minarch run`` finds it.
-Rounds repeat ``--repeat`` times; the medians and the medians of the pairwise
-ratios A/B are printed, with the load average around each step. CPU time is
-the process's and its waited-for children's (Chromium's helpers may escape it).
+Rounds repeat ``--repeat`` times, A and B in turns (A B A B ...). Printed as
+one JSON object: the machine, and per step the medians of A's and B's wall and
+CPU seconds, the medians of the pairwise ratios A/B, and the lowest and highest
+1-minute load average seen before a step. CPU time is the process's and its
+waited-for children's (Chromium's helpers may escape it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import resource
 import shutil
 import statistics
@@ -62,22 +66,34 @@ def main() -> None:
     args = parser.parse_args()
     db = Path(args.db.removeprefix("sqlite:///"))
     rounds = [(round_(str(SRC), db), round_(args.base, db)) for _ in range(args.repeat)]
-    print(
-        "| step | A wall (s) | B wall (s) | A/B wall | A CPU (s) | B CPU (s) | A/B CPU | load |\n"
-        "|---|---|---|---|---|---|---|---|"
-    )
-    for step in STEPS:
-        a, b = [r[0][step] for r in rounds], [r[1][step] for r in rounds]
-        cells = []
-        for i in (0, 1):
-            ratios = [x[i] / y[i] for x, y in zip(a, b, strict=True)]
-            cells += [statistics.median(x[i] for x in a), statistics.median(y[i] for y in b)]
-            cells += [statistics.median(ratios)]
-        loads = [x[2] for x in a + b]
-        print(
-            f"| {step} | {cells[0]:.1f} | {cells[1]:.1f} | {cells[2]:.2f} | {cells[3]:.1f} "
-            f"| {cells[4]:.1f} | {cells[5]:.2f} | {min(loads):.1f}–{max(loads):.1f} |"
+    steps = {
+        step: _summary([r[0][step] for r in rounds], [r[1][step] for r in rounds]) for step in STEPS
+    }
+    machine = {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version()}
+    report = {"a": str(SRC), "b": args.base, "rounds": args.repeat, "machine": machine}
+    print(json.dumps(report | {"steps": steps}, indent=1))
+
+
+def _summary(a: list[tuple[float, float, float]], b: list[tuple[float, float, float]]) -> dict:
+    """Medians of A's and B's (wall, CPU) seconds and of their pairwise ratios; the loads seen."""
+    out = {}
+    for i, what in ((0, "wall"), (1, "cpu")):
+        out[f"a_{what}_s"] = round(statistics.median(x[i] for x in a), 2)
+        out[f"b_{what}_s"] = round(statistics.median(y[i] for y in b), 2)
+        out[f"a/b_{what}"] = round(
+            statistics.median(x[i] / y[i] for x, y in zip(a, b, strict=True)), 2
         )
+    loads = [x[2] for x in a + b]
+    return out | {"load": [round(min(loads), 1), round(max(loads), 1)]}
+
+
+def _cpu() -> str:
+    """The processor's model name, as /proc/cpuinfo gives it (else the platform's)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
 
 
 if __name__ == "__main__":

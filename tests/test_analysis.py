@@ -362,6 +362,15 @@ def test_analyze_returns_the_three_tables_and_its_definitions():
     assert any("50 bootstrap" in line for line in result.definitions)
 
 
+def test_analyze_hands_its_architecture_table_to_minimal_parameters_with_the_same_result():
+    runs, epochs = study_frames()
+    t = AnalysisSpec(bootstrap=50)
+    result = analyze(runs, epochs, t)
+    own = minimal_parameters(classify_runs(runs, epochs, t), t)
+    pd.testing.assert_frame_equal(result.minimal, own)
+    pd.testing.assert_frame_equal(result.architectures, architecture_table(result.runs))
+
+
 def test_empty_tables_give_empty_results():
     result = analyze(pd.DataFrame(), pd.DataFrame())
     assert result.runs.empty and result.architectures.empty and result.minimal.empty

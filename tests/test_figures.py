@@ -3,9 +3,12 @@ whole epochs, few log-axis labels, learning rates as numbers, datasets not joine
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import pytest
 
 from minarch.reporting import ReportInput, style
 from minarch.reporting.page import _figure as page_figure
@@ -143,3 +146,15 @@ def test_a_long_legend_gets_a_figure_tall_enough_for_it_in_html_and_png():
     assert figure_height(fig) == LEGEND_TOP + LEGEND_ENTRY * (20 + 2)
     assert figure_height(go.Figure(go.Scatter(x=[1], y=[1]))) == PNG_OPTIONS["height"]
     assert f"height:{figure_height(fig)}px" in page_figure(Figure("curves", fig))
+
+
+def test_the_template_assigned_unvalidated_is_plotlys_and_validation_stays_on():
+    """``style.use_template`` skips the whole-template copy and check of a template assigned
+    by name; the figure is the same, and what is set on it afterwards is still checked."""
+    scatter = go.Scatter(x=[1, 2], y=[3, 4])
+    fig = go.Figure(scatter)
+    style.use_template(fig, style.TEMPLATE)
+    validated = go.Figure(scatter).update_layout(template=style.TEMPLATE)
+    assert json.loads(fig.to_json()) == json.loads(validated.to_json())
+    with pytest.raises(ValueError, match="not_a_property"):
+        fig.update_layout(not_a_property=1)

@@ -27,18 +27,23 @@ for name in family_names():
 for name in dataset_names():
     dataset_info(name)
 """
-TORCH = re.compile(r"^import time:.*\|\s+torch$", re.MULTILINE)
+MODULE = re.compile(r"^import time:.*\|\s+(\S+)$", re.MULTILINE)
 
 
-def imports_torch(*args: str, cwd=None) -> bool:
-    """Whether ``python -X importtime ARGS`` imports torch; it must succeed."""
+def imported(*args: str, cwd=None) -> set[str]:
+    """Every module ``python -X importtime ARGS`` imports; it must succeed."""
     env = {k: v for k, v in os.environ.items() if k != "MINARCH_PLUGINS"}
     result = subprocess.run(
         [sys.executable, "-X", "importtime", *args],
         capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    return bool(TORCH.search(result.stderr))
+    return set(MODULE.findall(result.stderr))
+
+
+def imports_torch(*args: str, cwd=None) -> bool:
+    """Whether ``python -X importtime ARGS`` imports torch; it must succeed."""
+    return "torch" in imported(*args, cwd=cwd)
 
 
 def test_the_catalog_imports_no_torch():
@@ -88,6 +93,22 @@ VERBS = {
 def test_a_read_only_verb_imports_no_torch(full_store, verb):
     folder, db = full_store
     assert not imports_torch("-m", "minarch", *VERBS[verb], "--db", db, cwd=folder)
+
+
+NOT_FOR_THE_REGIMES = (
+    "plotly", "kaleido", "scipy",  # the report's figures and browser; no verb needs SciPy
+    "minarch.analysis.pruning", "minarch.analysis.quantization", "minarch.analysis.hpspace",
+    "minarch.analysis.claims", "minarch.reporting",
+)  # fmt: skip
+"""What ``minarch analyze`` (the regimes and P_min) has no use for: importing them costs time."""
+
+
+@pytest.mark.slow
+def test_analyze_loads_neither_the_report_nor_the_analyses_it_does_not_print(full_store):
+    folder, db = full_store
+    loaded = imported("-m", "minarch", "analyze", "--db", db, cwd=folder)
+    assert "minarch.analysis.regimes" in loaded  # the probe sees what it computes
+    assert not loaded & set(NOT_FOR_THE_REGIMES)
 
 
 @pytest.mark.slow

@@ -327,3 +327,16 @@ def test_p_min_bounds_and_interleaved_regimes_are_marked_in_table_and_figures():
     symbols = {s for trace in fig.data for s in trace.marker.symbol}
     assert symbols <= set(EDGE_SYMBOLS.values()) | {"circle", "square", "diamond"}
     assert {EDGE_SYMBOLS[e] for e in minimal["p_min_edge"] if e} <= symbols
+
+
+def test_the_dataset_order_is_measured_once_per_report(tmp_path, monkeypatch):
+    """Every section orders its datasets easy to hard; the order is measured once."""
+    from minarch.reporting import section
+
+    calls = []
+    measure = section.dataset_order
+    monkeypatch.setattr(
+        section, "dataset_order", lambda *a, **k: calls.append(1) or measure(*a, **k)
+    )
+    write_report(*frames(), tmp_path, title="t", png=False)
+    assert len(calls) == 1

@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from kaleido._kaleido_tab import _KaleidoTab
 
 import minarch
-from minarch.reporting import style
+from minarch.reporting import png, style
+from minarch.reporting.section import Figure
 from minarch.reporting.sections.regimes import p_min_lines
 from minarch.reporting.sections.sensitivity import _parallel as parallel_categories
 from tests.browser import (
@@ -127,3 +129,24 @@ def test_parallel_categories_axis_titles_do_not_overlap():
     titles = [box for box in boxes(fig, "text.dimlabel") if box[2] - box[0] > 1]
     assert len(titles) == 9
     assert not overlapping(titles), titles
+
+
+@requires_chromium
+def test_one_tab_draws_every_png_without_a_reload_and_the_same_bytes(tmp_path, monkeypatch):
+    """kaleido's tab reload after each figure is skipped (half a report's render time),
+    and a figure drawn after another is the same PNG as drawn first."""
+    reloads = []
+
+    async def reload(tab):
+        reloads.append(tab)
+
+    monkeypatch.setattr(_KaleidoTab, "reload", reload)
+    first = go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2], name="a"))
+    other = go.Figure(go.Bar(x=["x", "y"], y=[2, 5]), layout={"template": "plotly_dark"})
+    figures = [Figure("first", first), Figure("other", other), Figure("again", first)]
+    with png.Browser() as browser:
+        assert browser.render(figures, tmp_path)
+    drawn = {f.slug: (tmp_path / f"{f.slug}.png").read_bytes() for f in figures}
+    assert not reloads
+    assert drawn["again"] == drawn["first"] != drawn["other"]
+    assert drawn["first"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -20,7 +20,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from minarch.analysis.hpspace import roi_column
 from minarch.analysis.minimal import bound
 from minarch.lazy import resolve
 from minarch.tables import View, analysis_table
@@ -101,6 +100,8 @@ def minimal_view(frame: pd.DataFrame, thresholds: Mapping[str, Any]) -> pd.DataF
 
 def widest_roi(frame: pd.DataFrame, thresholds: Mapping[str, Any]) -> pd.DataFrame:
     """The ``ellipses`` view: the best point as rates, and the ellipse of the widest ROI."""
+    from minarch.analysis.hpspace import roi_column  # only this view needs the thesis part
+
     widest = max(thresholds["roi"])
     stats = ("points", "length", "width")
     return frame.assign(

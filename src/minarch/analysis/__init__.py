@@ -8,26 +8,44 @@ table; ``redundancy``, ``phases`` and ``minimal_bits`` analyse it (A.3-A.4).
 ``hpspace_tables`` gives the thesis's Tables 4.1 and 4.2 (part B).
 ``stored.py`` reads a stored study and applies its own thresholds; each table of
 ``minarch.tables`` is computed from its ``TableInput``.
+
+Each name is imported on first use, so a verb loads only the analyses it
+computes (``minarch analyze`` the regimes, not pruning or the hyperparameter space).
 """
 
-from minarch.analysis.collect import compression_frame
-from minarch.analysis.compression import COMPRESSION_COLUMNS
-from minarch.analysis.extend import grid_extensions, size_directions, size_extensions
-from minarch.analysis.hpspace import HpSpaceResult, hpspace_tables
-from minarch.analysis.minimal import minimal_parameters
-from minarch.analysis.pruning import phases, pruning_curves, redundancy
-from minarch.analysis.quantization import minimal_bits
-from minarch.analysis.regimes import REGIMES, RULES, architecture_table, classify_runs
-from minarch.analysis.result import Analysis, analyze, definitions
-from minarch.analysis.selection import chosen_configurations
-from minarch.analysis.stored import (
-    TableInput,
-    analyze_study,
-    compression_results,
-    compute_table,
-    study_table,
+from minarch.lazy import on_first_use
+
+__getattr__ = on_first_use(
+    __name__,
+    {
+        "COMPRESSION_COLUMNS": "compression",
+        "REGIMES": "regimes",
+        "RULES": "regimes",
+        "TableInput": "stored",
+        "Analysis": "result",
+        "HpSpaceResult": "hpspace",
+        "AnalysisSpec": "result",
+        "analyze": "result",
+        "analyze_study": "stored",
+        "architecture_table": "regimes",
+        "classify_runs": "regimes",
+        "chosen_configurations": "selection",
+        "compression_frame": "collect",
+        "compression_results": "stored",
+        "compute_table": "stored",
+        "definitions": "result",
+        "grid_extensions": "extend",
+        "hpspace_tables": "hpspace",
+        "minimal_bits": "quantization",
+        "minimal_parameters": "minimal",
+        "phases": "pruning",
+        "pruning_curves": "pruning",
+        "redundancy": "pruning",
+        "size_directions": "extend",
+        "size_extensions": "extend",
+        "study_table": "stored",
+    },
 )
-from minarch.spec.schema import AnalysisSpec
 
 __all__ = [
     "COMPRESSION_COLUMNS",

@@ -52,7 +52,10 @@ _TOLERANCE = 1e-9  # stability 2/3 meets q = 0.6667 written as 2/3 rounded
 
 
 def minimal_parameters(
-    classified: pd.DataFrame, thresholds: AnalysisSpec | None = None
+    classified: pd.DataFrame,
+    thresholds: AnalysisSpec | None = None,
+    *,
+    table: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per (dataset, family): P_stable, P_min with its bootstrap interval over seeds, P_over.
 
@@ -78,10 +81,11 @@ def minimal_parameters(
     97.5th percentiles (taken as observed values). A resample where P_min is
     not reached counts as larger than every parameter count: a bound that
     lands on one is NaN (open), and ``reached_fraction`` says how many
-    resamples reached P_min.
+    resamples reached P_min. ``table`` is ``architecture_table(classified)``, for a
+    caller that has it already.
     """
     t = thresholds or AnalysisSpec()
-    table = architecture_table(classified)
+    table = architecture_table(classified) if table is None else table
     chosen = table[table["chosen"]]
     best_of_all = chosen.groupby("dataset")["acc_mean"].max()
     rows = []

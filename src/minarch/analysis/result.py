@@ -74,7 +74,7 @@ def analyze(
     t = thresholds or AnalysisSpec()
     classified = classify_runs(runs, epochs, t, num_classes=num_classes)
     table = architecture_table(classified)
-    minimal = minimal_parameters(classified, t)
+    minimal = minimal_parameters(classified, t, table=table)
     return Analysis(classified, table, minimal, t, validated_on_test(runs), incomplete_count(runs))
 
 

@@ -67,9 +67,15 @@ class Browser:
 
     async def _session(self) -> None:
         # mathjax=False: its default is a CDN script, and the figures have no LaTeX.
-        # One tab (n=1) measured fastest: 7 s for 6 figures, vs 12 s with 4 tabs and
-        # 26 s with one fig.write_image (one browser start) per figure.
+        # One tab (n=1): 6 figures took 7 s with one, 12 s with 4 tabs and 26 s with a
+        # fig.write_image (a browser start) each; without the reloads below, 2 tabs drew
+        # the quickstart's 13 figures no faster than one (1.6-1.8 s, 1.6-2.3 s, load 7).
         async with kaleido.Kaleido(n=1, mathjax=False) as browser:
+            # kaleido reloads its tab after each figure, parsing plotly.js (4.6 MB) again:
+            # half the render time of a report. Plotly.toImage draws each figure in a div
+            # of its own and removes it, so the tab is put back as it is: a figure drawn
+            # after others is the same PNG, byte for byte (tests/test_report_browser.py).
+            browser._return_kaleido_tab = browser.tabs_ready.put
             batch = await asyncio.to_thread(self._batches.get)
             if batch:
                 await browser.write_fig_from_object(batch, cancel_on_error=True)

@@ -67,9 +67,11 @@ class ReportInput:
         """The study's ``analysis:`` section, or the defaults without a study."""
         return self.study.analysis if self.study is not None else AnalysisSpec()
 
-    def dataset_order(self) -> list[str]:
-        """The runs' datasets easy to hard: as the study orders them, else measured (A.5)."""
-        return dataset_order(self.runs, order=self.thresholds.difficulty_order)
+    @cached_property
+    def dataset_order(self) -> tuple[str, ...]:
+        """The runs' datasets easy to hard: as the study orders them, else measured (A.5);
+        measured once for every section that orders by it."""
+        return tuple(dataset_order(self.runs, order=self.thresholds.difficulty_order))
 
 
 SectionBuilder = Callable[[ReportInput], "Section | None"]

@@ -25,7 +25,7 @@ def accuracy_vs_params(data: ReportInput) -> Section | None:
     runs, epochs = data.runs, data.epochs
     archs = summary.architectures(runs)
     failed = summary.diverged(runs, epochs)
-    order = data.dataset_order()
+    order = data.dataset_order
     parts: list[str | Figure] = []
     archs["line"] = size_lines(archs, runs)
     for dataset in in_order(archs["dataset"], order):

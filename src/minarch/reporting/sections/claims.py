@@ -19,7 +19,7 @@ def paper_claims(data: ReportInput) -> Section | None:
     if data.analysis.architectures.empty:
         return None
     compression = data.compression if data.compression is not None else pd.DataFrame()
-    table = claims(ClaimInput(data.analysis, data.runs, compression, data.dataset_order()))
+    table = claims(ClaimInput(data.analysis, data.runs, compression, data.dataset_order))
     t = data.thresholds
     note = (
         f"<p>Each claim is tested on this study's own runs. A monotone claim is Spearman's ρ "

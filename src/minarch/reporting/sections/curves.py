@@ -48,7 +48,7 @@ def learning_curves(data: ReportInput) -> Section | None:
         "family's colour, lighter for smaller models; the legend lists each by size.</p>"
     )
     return Section(
-        "Learning curves", (note, *parts), tuple(findings.curves(curves, data.dataset_order()))
+        "Learning curves", (note, *parts), tuple(findings.curves(curves, data.dataset_order))
     )
 
 

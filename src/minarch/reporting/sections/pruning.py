@@ -81,7 +81,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
     colors = style.model_colors(curves)
     thickness = style.model_widths(curves)
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
-    for dataset in in_order(curves["dataset"], data.dataset_order()):
+    for dataset in in_order(curves["dataset"], data.dataset_order):
         name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         points = found.points[found.points["dataset"] == dataset]
         bounds = found.boundaries[found.boundaries["dataset"] == dataset]
@@ -100,7 +100,7 @@ def pruning_sensitivity(data: ReportInput) -> Section | None:
             parts.append(f"<p>Trend (one point per model):</p><ul>{items}</ul>")
         if not widths.empty:
             parts += _widths_tables(widths[widths["dataset"] == dataset])
-    sentences = findings.pruning(table, curves, t.prune_delta, data.dataset_order())
+    sentences = findings.pruning(table, curves, t.prune_delta, data.dataset_order)
     return Section("Pruning sensitivity and phases", tuple(parts), tuple(sentences))
 
 

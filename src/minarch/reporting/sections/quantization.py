@@ -54,7 +54,7 @@ def quantization_robustness(data: ReportInput) -> Section | None:
     int8 = int8_comparison(rows)
     colors = style.model_colors(curves) if not curves.empty else {}
     parts: list[str | Figure] = [_definitions(t, given=data.study is not None)]
-    order = data.dataset_order()
+    order = data.dataset_order
     datasets = in_order([*curves["dataset"], *int8["dataset"]], order)
     if len(datasets) > 1 and np.isfinite(trend.by_dataset["mean_bits"].astype(float)).any():
         parts.append(Figure("quant-bits-vs-dataset", _dataset_figure(trend.by_dataset, datasets)))

@@ -48,7 +48,7 @@ def convergence_regimes(data: ReportInput) -> Section | None:
     result = data.analysis
     if result.architectures.empty:
         return None
-    datasets = in_order(result.architectures["dataset"], data.dataset_order())
+    datasets = in_order(result.architectures["dataset"], data.dataset_order)
     parts: list[str | Figure] = [
         _definitions(result, given=data.study is not None),
         _minimal_table(result.minimal, datasets),

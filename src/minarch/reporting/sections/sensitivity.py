@@ -42,7 +42,7 @@ def hyperparameter_sensitivity(data: ReportInput) -> Section | None:
     configs = configurations(runs)
     parts: list[str | Figure] = []
     sentences: list[str] = []
-    for dataset in in_order(configs["dataset"], data.dataset_order()):
+    for dataset in in_order(configs["dataset"], data.dataset_order):
         here = configs[configs["dataset"] == dataset]
         name, slug = escape(style.dataset_title(dataset)), slugify(dataset)
         varied = [h for h in HYPERPARAMETERS if here.groupby(ARCH)[h].nunique().max() > 1]

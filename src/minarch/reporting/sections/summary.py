@@ -39,7 +39,7 @@ def summary_tables(data: ReportInput) -> Section | None:
         return None
     notes = [selection_note(validated_on_test(runs)), versions_note(runs)]
     parts = [f'<p class="note">{escape(note)}</p>' for note in notes if note]
-    for dataset in in_order(archs["dataset"], data.dataset_order()):
+    for dataset in in_order(archs["dataset"], data.dataset_order):
         group = archs[archs["dataset"] == dataset]
         parts += [f"<h3>{escape(style.dataset_title(dataset))}</h3>", _table(group)]
     return Section("Summary", tuple(parts))
