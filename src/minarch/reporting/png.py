@@ -75,6 +75,7 @@ class Browser:
             # half the render time of a report. Plotly.toImage draws each figure in a div
             # of its own and removes it, so the tab is put back as it is: a figure drawn
             # after others is the same PNG, byte for byte (tests/test_report_browser.py).
+            # A private hook of kaleido 1.2-1.5, hence the pin in pyproject.toml.
             browser._return_kaleido_tab = browser.tabs_ready.put
             batch = await asyncio.to_thread(self._batches.get)
             if batch:
