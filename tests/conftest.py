@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -148,6 +149,37 @@ def ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.hookimpl(trylast=True)  # after ``-m`` has deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``long(seconds)`` start first, spread over the xdist workers.
+
+    A long test that starts late ends the whole run late. ``--dist worksteal`` gives
+    each worker a contiguous share of the items and steals from the shares' tails,
+    so the long tests go, longest first, to the heads of the shares with the least
+    long work so far.
+    """
+    long = sorted(
+        (item for item in items if item.get_closest_marker("long")),
+        key=lambda item: -item.get_closest_marker("long").args[0],
+    )
+    if not long:
+        return
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    seconds = [0.0] * workers
+    for item in long:
+        least = seconds.index(min(seconds))
+        heads[least].append(item)
+        seconds[least] += item.get_closest_marker("long").args[0]
+    rest = iter([item for item in items if not item.get_closest_marker("long")])
+    ordered, start = [], 0
+    for worker, head in enumerate(heads):  # the shares' sizes, as worksteal cuts them
+        size = (len(items) - start) // (workers - worker)
+        ordered += head + list(itertools.islice(rest, max(0, size - len(head))))
+        start += size
+    items[:] = ordered + list(rest)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

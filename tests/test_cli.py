@@ -81,6 +81,7 @@ def test_every_example_study_plans(study):
 
 
 @pytest.mark.slow
+@pytest.mark.long(70)
 def test_run_status_runs_report_and_resume(tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     db = f"sqlite:///{tmp_path / 'runs.db'}"

@@ -165,6 +165,7 @@ def _run(folder: Path, db: Path, workers: str, *options: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.long(50)
 @pytest.mark.parametrize("engine", ["auto", "fused"])
 def test_same_numbers_with_one_or_two_workers(tmp_path, engine):
     (tmp_path / "policy.yaml").write_text(STUDY)
@@ -205,6 +206,7 @@ def _evaluations(db: Path) -> tuple[dict, list]:
 
 
 @pytest.mark.slow
+@pytest.mark.long(65)
 def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_path):
     (tmp_path / "policy.yaml").write_text(EVALUATED)
     results = {}
@@ -252,6 +254,7 @@ def _states(db: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.long(45)
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_leaves_unfinished_runs_pending_and_says_so(tmp_path, workers):
     """SIGTERM once a pack has stored an epoch: 16 runs of 3 epochs are far from done."""
