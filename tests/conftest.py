@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import itertools
 import os
@@ -197,15 +198,30 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def full_store(tmp_path_factory) -> tuple[Path, str]:
-    """``tests.cli.FULL_STUDY`` trained and evaluated: (its folder, its store's URL)."""
+    """``tests.cli.FULL_STUDY`` trained and evaluated: (its folder, its store's URL).
+
+    Trained once per test run: the first xdist worker to need it trains it under a
+    file lock, the others wait for it. Tests write their reports to folders of
+    their own: the folder is shared.
+    """
     from rich.console import Console
 
     import minarch
     from tests.cli import FULL_STUDY
 
-    folder = tmp_path_factory.mktemp("full")
-    (folder / "full.yaml").write_text(FULL_STUDY)
-    db = f"sqlite:///{folder / 'runs.db'}"
-    quiet = Console(quiet=True)
-    minarch.run(folder / "full.yaml", db=db, device="cpu", workers=1, report=False, console=quiet)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's folder, above each worker's own
+    folder, db = root / "full", f"sqlite:///{root / 'full' / 'runs.db'}"
+    with open(root / "full.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "trained").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed worker left
+            folder.mkdir()
+            (folder / "full.yaml").write_text(FULL_STUDY)
+            quiet = Console(quiet=True)
+            minarch.run(
+                folder / "full.yaml", db=db, device="cpu", workers=1, report=False, console=quiet
+            )
+            (folder / "trained").touch()
     return folder, db
