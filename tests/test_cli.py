@@ -87,7 +87,8 @@ def test_run_status_runs_report_and_resume(tmp_path):
     ``report`` writes the report later, a second ``run`` trains nothing and names it."""
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    first = minarch("run", "tiny.yaml", "--db", db, "--device", "cpu", "--no-report", cwd=tmp_path)
+    train = ("--device", "cpu", "--workers", "1", "--no-report")  # no worker processes to start
+    first = minarch("run", "tiny.yaml", "--db", db, *train, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "trained 4 done" in first.stderr
     assert "report:" not in first.stdout and not (tmp_path / "minarch-reports").exists()
