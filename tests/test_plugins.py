@@ -49,6 +49,7 @@ def study(tmp_path) -> Path:
     return tmp_path
 
 
+@pytest.mark.long(40)
 def test_the_plugin_option_registers_a_family_and_a_dataset_for_training(study, source):
     env = _path(source)
     listed = minarch("--plugin", "minarch_test_plugin", "datasets", "list", cwd=study, env=env)
