@@ -161,20 +161,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     so the long tests go, longest first, to the heads of the shares with the least
     long work so far.
     """
-    long = sorted(
-        (item for item in items if item.get_closest_marker("long")),
-        key=lambda item: -item.get_closest_marker("long").args[0],
-    )
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("long")
+        return marker.args[0] if marker else 0
+
+    long = sorted((item for item in items if seconds(item)), key=seconds, reverse=True)
     if not long:
         return
     workers = getattr(config, "workerinput", {}).get("workercount", 1)
     heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
-    seconds = [0.0] * workers
+    loads = [0.0] * workers
     for item in long:
-        least = seconds.index(min(seconds))
+        least = loads.index(min(loads))
         heads[least].append(item)
-        seconds[least] += item.get_closest_marker("long").args[0]
-    rest = iter([item for item in items if not item.get_closest_marker("long")])
+        loads[least] += seconds(item)
+    rest = iter([item for item in items if not seconds(item)])
     ordered, start = [], 0
     for worker, head in enumerate(heads):  # the shares' sizes, as worksteal cuts them
         size = (len(items) - start) // (workers - worker)

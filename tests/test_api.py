@@ -173,6 +173,7 @@ def test_device_and_artifact_resolution(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.long(30)
 def test_workers_split_packs_and_train_every_run_once(tmp_path):
     text = TINY_STUDY.replace("lr: 0.01", "lr: [0.1, 0.01]").replace("name: tiny", "name: two")
     (tmp_path / "two.yaml").write_text(text)

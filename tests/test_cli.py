@@ -81,7 +81,7 @@ def test_every_example_study_plans(study):
 
 
 @pytest.mark.slow
-@pytest.mark.long(70)
+@pytest.mark.long(35)
 def test_run_status_runs_report_and_resume(tmp_path):
     """One study trained by the CLI, read by every verb: ``run --no-report`` trains only,
     ``report`` writes the report later, a second ``run`` trains nothing and names it."""

@@ -177,7 +177,7 @@ def _trained_alike(folder: Path, engines: tuple[set[str], set[str]]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.long(40)
+@pytest.mark.long(50)
 def test_same_numbers_with_one_or_two_workers_fused(tmp_path):
     """The fused engine, asked for: the same bits from whole packs and from their halves
     (the auto engine: the next test, which trains the same runs and measures them too)."""
@@ -208,7 +208,7 @@ def _evaluations(db: Path) -> tuple[dict, list]:
 
 
 @pytest.mark.slow
-@pytest.mark.long(65)
+@pytest.mark.long(45)
 def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_path):
     """The auto engine with one and with two workers: the same trained and measured bits."""
     (tmp_path / "policy.yaml").write_text(EVALUATED)
@@ -260,7 +260,7 @@ def _states(db: Path) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.long(45)
+@pytest.mark.long(35)
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_leaves_unfinished_runs_pending_and_says_so(tmp_path, workers):
     """SIGTERM once a pack has stored an epoch: 16 runs of 3 epochs are far from done."""

@@ -123,7 +123,7 @@ def test_yaml_blocks_are_study_files_that_plan(study, tmp_path):
 @pytest.mark.parametrize(
     "code",
     [
-        pytest.param(code, marks=pytest.mark.long(65)) if "minarch.run(" in code else code
+        pytest.param(code, marks=pytest.mark.long(70)) if "minarch.run(" in code else code
         for code in blocks("python")
     ],
     ids=lambda s: s.splitlines()[0][:40],

@@ -17,7 +17,7 @@ import minarch
 from minarch.store import Store, open_store
 from tests.cli import minarch as minarch_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.long(50)]
+pytestmark = pytest.mark.slow
 
 # Four packs of two seeds, trained one after another (one worker). The kill lands in
 # the second or third pack: a pack done before it, one part-way, one not started.
