@@ -323,7 +323,6 @@ def _cli(folder: Path, address: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-@pytest.mark.long(35)
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_a_killed_driver_resumes_without_training_twice(local_ray, tmp_path):
     from ray._private.state import jobs
