@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -150,6 +152,39 @@ def ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.hookimpl(trylast=True)  # after ``-m`` has deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``long(seconds)`` start first, spread over the xdist workers.
+
+    A long test that starts late ends the whole run late. ``--dist worksteal`` gives
+    each worker a contiguous share of the items and steals from the shares' tails,
+    so the long tests go, longest first, to the heads of the shares with the least
+    long work so far.
+    """
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("long")
+        return marker.args[0] if marker else 0
+
+    long = sorted((item for item in items if seconds(item)), key=seconds, reverse=True)
+    if not long:
+        return
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for item in long:
+        least = loads.index(min(loads))
+        heads[least].append(item)
+        loads[least] += seconds(item)
+    rest = iter([item for item in items if not seconds(item)])
+    ordered, start = [], 0
+    for worker, head in enumerate(heads):  # the shares' sizes, as worksteal cuts them
+        size = (len(items) - start) // (workers - worker)
+        ordered += head + list(itertools.islice(rest, max(0, size - len(head))))
+        start += size
+    items[:] = ordered + list(rest)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Name every skipped test (``-ra`` groups them by reason and line only)."""
     skipped = terminalreporter.stats.get("skipped", [])
@@ -165,15 +200,30 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def full_store(tmp_path_factory) -> tuple[Path, str]:
-    """``tests.cli.FULL_STUDY`` trained and evaluated: (its folder, its store's URL)."""
+    """``tests.cli.FULL_STUDY`` trained and evaluated: (its folder, its store's URL).
+
+    Trained once per test run: the first xdist worker to need it trains it under a
+    file lock, the others wait for it. Tests write their reports to folders of
+    their own: the folder is shared.
+    """
     from rich.console import Console
 
     import minarch
     from tests.cli import FULL_STUDY
 
-    folder = tmp_path_factory.mktemp("full")
-    (folder / "full.yaml").write_text(FULL_STUDY)
-    db = f"sqlite:///{folder / 'runs.db'}"
-    quiet = Console(quiet=True)
-    minarch.run(folder / "full.yaml", db=db, device="cpu", workers=1, report=False, console=quiet)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's folder, above each worker's own
+    folder, db = root / "full", f"sqlite:///{root / 'full' / 'runs.db'}"
+    with open(root / "full.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "trained").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed worker left
+            folder.mkdir()
+            (folder / "full.yaml").write_text(FULL_STUDY)
+            quiet = Console(quiet=True)
+            minarch.run(
+                folder / "full.yaml", db=db, device="cpu", workers=1, report=False, console=quiet
+            )
+            (folder / "trained").touch()
     return folder, db

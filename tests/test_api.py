@@ -17,7 +17,8 @@ from tests.cli import TINY_STUDY
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """The tiny study trained once through the API; shared by the tests below."""
+    """The tiny study trained once through the API; shared by the tests below. In this
+    process: worker processes take longer to start than these runs to train."""
     folder = tmp_path_factory.mktemp("api")
     (folder / "tiny.yaml").write_text(TINY_STUDY + "analysis: {gap: 0.05, bootstrap: 50}\n")
     db = f"sqlite:///{folder / 'runs.db'}"
@@ -26,6 +27,7 @@ def finished(tmp_path_factory):
         db=db,
         out=folder / "reports",
         device="cpu",
+        workers=1,
         console=Console(quiet=True),
     )
     return folder, db, outcome
@@ -171,6 +173,7 @@ def test_device_and_artifact_resolution(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.long(30)
 def test_workers_split_packs_and_train_every_run_once(tmp_path):
     text = TINY_STUDY.replace("lr: 0.01", "lr: [0.1, 0.01]").replace("name: tiny", "name: two")
     (tmp_path / "two.yaml").write_text(text)

@@ -339,6 +339,7 @@ REAL_ARCHIVE = Path(REAL or ".") / NAME / cj.ARCHIVE
 
 
 @pytest.mark.slow
+@pytest.mark.long(30)
 @pytest.mark.real_data(NAME)
 def test_real_archive(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Decoded once into a temporary data folder (the shared one stays untouched)."""

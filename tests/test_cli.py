@@ -81,14 +81,21 @@ def test_every_example_study_plans(study):
 
 
 @pytest.mark.slow
+@pytest.mark.long(35)
 def test_run_status_runs_report_and_resume(tmp_path):
+    """One study trained by the CLI, read by every verb: ``run --no-report`` trains only,
+    ``report`` writes the report later, a second ``run`` trains nothing and names it."""
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    first = minarch("run", "tiny.yaml", "--db", db, "--device", "cpu", cwd=tmp_path)
+    train = ("--device", "cpu", "--workers", "1", "--no-report")  # no worker processes to start
+    first = minarch("run", "tiny.yaml", "--db", db, *train, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    report = tmp_path / "minarch-reports" / "tiny" / "report.html"
-    assert report.is_file() and f"report: {report.relative_to(tmp_path)}" in first.stdout
     assert "trained 4 done" in first.stderr
+    assert "report:" not in first.stdout and not (tmp_path / "minarch-reports").exists()
+    written = minarch("report", "--study", "tiny", "--db", db, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    report = tmp_path / "minarch-reports" / "tiny" / "report.html"
+    assert report.is_file()
 
     status = minarch("status", "--db", db, cwd=tmp_path)
     assert status.returncode == 0 and "tiny" in status.stdout
@@ -121,6 +128,7 @@ def test_run_status_runs_report_and_resume(tmp_path):
 
     again = minarch("run", "tiny.yaml", "--db", db, "--device", "cpu", cwd=tmp_path)
     assert again.returncode == 0 and "trained nothing" in again.stderr
+    assert f"report: {report.relative_to(tmp_path)}" in again.stdout
 
     out = tmp_path / "elsewhere"
     rep = minarch("report", "--db", db, "--study", "tiny", "--out", str(out), cwd=tmp_path)
@@ -470,14 +478,3 @@ def test_missing_data_makes_no_store_and_no_folders(tmp_path):
     result = minarch(*args, cwd=tmp_path)
     assert result.returncode == 2 and "mnist" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "s.yaml"]
-
-
-def test_run_no_report_trains_only_and_report_writes_it_later(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
-    db = f"sqlite:///{tmp_path / 'runs.db'}"
-    done = minarch("run", "tiny.yaml", "--db", db, "--no-report", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "report:" not in done.stdout and not (tmp_path / "minarch-reports").exists()
-    written = minarch("report", "--study", "tiny", "--db", db, cwd=tmp_path)
-    assert written.returncode == 0, written.stderr
-    assert (tmp_path / "minarch-reports" / "tiny" / "report.html").is_file()

@@ -146,7 +146,8 @@ prune:
 """
     )
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    outcome = minarch.run(study, db=db, report=False, device="cpu", console=Console(quiet=True))
+    quiet = Console(quiet=True)  # one worker: the retrained child waits for its parent anyway
+    outcome = minarch.run(study, db=db, report=False, device="cpu", workers=1, console=quiet)
     assert outcome.summary.trained == {"done": 1, "failed": 1}
     runs = minarch.runs(db=db).set_index("variant")
     assert runs.loc["base", "state"] == "done"

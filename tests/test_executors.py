@@ -164,25 +164,28 @@ def _run(folder: Path, db: Path, workers: str, *options: str) -> str:
     return done.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("engine", ["auto", "fused"])
-def test_same_numbers_with_one_or_two_workers(tmp_path, engine):
-    (tmp_path / "policy.yaml").write_text(STUDY)
-    results = []
-    for workers in ("1", "2"):
-        db = tmp_path / f"w{workers}.db"
-        assert f"{workers} worker" in _run(tmp_path, db, workers, "--engine", engine)
-        results.append(_metrics(db))
-    (runs1, curves1), (runs2, curves2) = results
-    # Two workers cut each 4-member pack in two: the same numbers from another pack.
-    # auto: the CNNs batched; the MLPs fused whole, plain in halves (the same bits).
-    trained_by = {"auto": ({"batched", "fused"}, {"batched", "plain"}), "fused": ({"fused"},) * 2}
-    assert (set(runs1["engine"]), set(runs2["engine"])) == trained_by[engine]
+def _trained_alike(folder: Path, engines: tuple[set[str], set[str]]) -> None:
+    """``w1.db`` and ``w2.db`` in ``folder``, trained by one and by two workers, hold the
+    same numbers, trained by ``engines`` (one set per store)."""
+    (runs1, curves1), (runs2, curves2) = (_metrics(folder / f"w{n}.db") for n in (1, 2))
+    assert (set(runs1["engine"]), set(runs2["engine"])) == engines
     assert runs1[METRICS].equals(runs2[METRICS])  # bit-identical, not approximately equal
     assert curves1.equals(curves2)
-    with open_store(f"sqlite:///{tmp_path / 'w2.db'}") as store:
+    with open_store(f"sqlite:///{folder / 'w2.db'}") as store:
         environments = [r.environment for r in store.runs()]
     assert {(e["threads"], e["workers"]) for e in environments} == {(1, 2)}
+
+
+@pytest.mark.slow
+@pytest.mark.long(50)
+def test_same_numbers_with_one_or_two_workers_fused(tmp_path):
+    """The fused engine, asked for: the same bits from whole packs and from their halves
+    (the auto engine: the next test, which trains the same runs and measures them too)."""
+    (tmp_path / "policy.yaml").write_text(STUDY)
+    for workers in ("1", "2"):
+        stderr = _run(tmp_path, tmp_path / f"w{workers}.db", workers, "--engine", "fused")
+        assert f"{workers} worker" in stderr
+    _trained_alike(tmp_path, ({"fused"}, {"fused"}))
 
 
 EVALUATED = STUDY.replace(
@@ -205,12 +208,14 @@ def _evaluations(db: Path) -> tuple[dict, list]:
 
 
 @pytest.mark.slow
+@pytest.mark.long(45)
 def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_path):
+    """The auto engine with one and with two workers: the same trained and measured bits."""
     (tmp_path / "policy.yaml").write_text(EVALUATED)
     results = {}
     for workers in ("1", "2"):
         db = tmp_path / f"w{workers}.db"
-        _run(tmp_path, db, workers)
+        assert f"{workers} worker" in _run(tmp_path, db, workers)
         results[workers] = _evaluations(db)
         measured, events = results[workers]
         assert len(measured) == 16 * 4 and not any("error" in m for m in measured.values())
@@ -218,6 +223,9 @@ def test_workers_evaluate_each_pack_as_it_finishes_with_the_drivers_numbers(tmp_
             # Packs are evaluated as each finishes, before the next trains, not after all.
             assert events.index("evaluated") < len(events) - 1 - events[::-1].index("trained")
     assert results["1"][0] == results["2"][0]  # bit-identical
+    # Two workers cut each 4-member pack in two: the same numbers from another pack.
+    # The CNNs train batched; the MLPs fused whole, plain in halves (the same bits).
+    _trained_alike(tmp_path, ({"batched", "fused"}, {"batched", "plain"}))
     # What a worker did not evaluate, the driver measures after training: the same numbers.
     with sqlite3.connect(tmp_path / "w2.db") as connection:
         connection.execute("DELETE FROM evaluations")
@@ -252,6 +260,7 @@ def _states(db: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.long(35)
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_leaves_unfinished_runs_pending_and_says_so(tmp_path, workers):
     """SIGTERM once a pack has stored an epoch: 16 runs of 3 epochs are far from done."""

@@ -83,8 +83,8 @@ VERBS = {
     "analyze-int8": ["analyze", "--table", "int8"],
     "analyze-risk": ["analyze", "--table", "risk"],
     "compression": ["compression"],
-    "report": ["report", "--out", "reports"],
-    "run-with-nothing-left": ["run", "full.yaml", "--out", "reports"],  # its report included
+    "report": ["report", "--out", "reports/report"],
+    "run-with-nothing-left": ["run", "full.yaml", "--out", "reports/run"],  # its report included
 }
 
 
@@ -121,7 +121,9 @@ def test_the_epochs_of_the_api_import_no_torch(full_store):
 def test_the_verb_probe_sees_torch_when_it_is_imported(full_store, tmp_path):
     """The check can fail: ``run`` imports torch once something is left to measure (a
     quantization setting added to the runs trained), on a copy of the store."""
-    copy = shutil.copytree(full_store[0], tmp_path / "copy")
+    copy = shutil.copytree(
+        full_store[0], tmp_path / "copy", ignore=shutil.ignore_patterns("reports")
+    )
     db = f"sqlite:///{copy / 'runs.db'}"
     more_bits = ("--set", "quantize.bits=[8, 4, 2]", "--no-report")
     assert imports_torch("-m", "minarch", "run", "full.yaml", *more_bits, "--db", db, cwd=copy)

@@ -87,7 +87,8 @@ def test_plan_shows_the_effect_and_run_stores_the_overridden_study(tiny, tmp_pat
     assert "with seeds=[0], training.epochs=1" in planned.stdout
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     args = ("tiny.yaml", "--set", "seeds=[0]", "--set", "training.epochs=1", "--db", db)
-    trained = minarch_cli("run", *args, "--device", "cpu", "--workers", "1", cwd=tmp_path)
+    options = ("--device", "cpu", "--workers", "1", "--no-report")  # the report is not read
+    trained = minarch_cli("run", *args, *options, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     with open_store(db) as store:
         stored = yaml.safe_load(store.study_spec("tiny"))

@@ -49,13 +49,14 @@ def study(tmp_path) -> Path:
     return tmp_path
 
 
+@pytest.mark.long(40)
 def test_the_plugin_option_registers_a_family_and_a_dataset_for_training(study, source):
     env = _path(source)
     listed = minarch("--plugin", "minarch_test_plugin", "datasets", "list", cwd=study, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "plugin-blobs" in listed.stdout
     db = f"sqlite:///{study / 'runs.db'}"
-    args = ("run", "plugged.yaml", "--db", db, "--device", "cpu", "--workers", "2")
+    args = ("run", "plugged.yaml", "--db", db, "--device", "cpu", "--workers", "2", "--no-report")
     trained = minarch("--plugin", "minarch_test_plugin", *args, cwd=study, env=env)
     assert trained.returncode == 0, trained.stderr
     assert "trained 2 done" in trained.stderr  # each worker process imported the plugin too

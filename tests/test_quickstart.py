@@ -10,6 +10,7 @@ from tests.cli import minarch
 
 
 @pytest.mark.slow
+@pytest.mark.long(150)
 @requires_chromium
 def test_quickstart_runs_and_its_report_renders_offline(tmp_path):
     env = {"MINARCH_DATA_DIR": str(tmp_path / "data")}

@@ -120,7 +120,14 @@ def test_yaml_blocks_are_study_files_that_plan(study, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("code", blocks("python"), ids=lambda s: s.splitlines()[0][:40])
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param(code, marks=pytest.mark.long(70)) if "minarch.run(" in code else code
+        for code in blocks("python")
+    ],
+    ids=lambda s: s.splitlines()[0][:40],
+)
 def test_python_blocks_run_in_an_empty_folder(code, tmp_path):
     """As a user runs them: nothing trained before, no repository files beside them."""
     for name, text in STAND_INS.items():

@@ -37,6 +37,7 @@ def test_tiny_and_reasonable_mlps_land_in_different_regimes(tmp_path):
         data_dir=os.environ["MINARCH_DATA_DIR"],
         out=tmp_path / "reports",
         device="cpu",
+        workers=1,  # in this process: no worker processes that each load MNIST again
     )
     runs, epochs = minarch.runs(db=db), minarch.epochs(db=db)
     result = analyze(runs, epochs, minarch.load_study(study).analysis)

@@ -133,7 +133,7 @@ def test_rm_asks_in_a_terminal_and_deletes_only_on_yes(trained, monkeypatch):
 
 def test_run_rerun_failed_deletes_then_trains_the_failed_runs_again(trained):
     folder, db, failed, _ = trained
-    args = ("run", "tiny.yaml", "--db", db, "--device", "cpu", "--workers", "1")
+    args = ("run", "tiny.yaml", "--db", db, "--device", "cpu", "--workers", "1", "--no-report")
     refused = minarch_cli(*args, "--rerun-failed", cwd=folder)
     assert refused.returncode == 2 and "pass --yes" in refused.stderr
     result = minarch_cli(*args, "--rerun-failed", "--yes", cwd=folder)

@@ -190,6 +190,7 @@ def test_a_store_with_one_more_run_or_a_changed_epoch_is_reported_again(tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.long(30)
 def test_the_command_says_when_a_report_is_up_to_date(tmp_path):
     tiny_store(tmp_path)
     args = ("report", "--db", "sqlite:///runs.db", "--out", "reports")

@@ -58,6 +58,7 @@ def test_runs_another_driver_trains_are_waited_for_not_left_pending(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long(30)
 def test_two_drivers_at_once_both_exit_0(tmp_path):
     """`minarch run` twice at once on one SQLite store (as a SLURM array would)."""
     study = TINY_STUDY.replace("width: [4, 32]", "width: [4, 8, 16, 32]").replace(

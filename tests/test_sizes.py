@@ -108,10 +108,11 @@ def test_a_run_extends_an_unbracketed_size_and_a_rerun_trains_nothing(tmp_path):
     (tmp_path / "s.yaml").write_text(text + "analysis: {bootstrap: 0}\n")
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     quiet = Console(quiet=True)
-    first = minarch.run(tmp_path / "s.yaml", db=db, device="cpu", report=False, console=quiet)
+    options = {"device": "cpu", "workers": 1, "report": False}  # no worker processes to start
+    first = minarch.run(tmp_path / "s.yaml", db=db, console=quiet, **options)
     with open_store(db, read_only=True) as store:
         runs = store.runs_frame(study="tiny")
     assert first.summary.trained == {"done": 4} and len(runs) == 4
     assert set(runs["model"]) in ({"mlp d1 w8", "mlp d1 w4"}, {"mlp d1 w8", "mlp d1 w16"})
-    again = minarch.run(tmp_path / "s.yaml", db=db, device="cpu", report=False, console=quiet)
+    again = minarch.run(tmp_path / "s.yaml", db=db, console=quiet, **options)
     assert again.summary.trained == {}

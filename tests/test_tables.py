@@ -57,15 +57,17 @@ def seed_count(study) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_a_table_added_to_the_registry_reaches_the_api_terminal_and_report(full_store, monkeypatch):
-    folder, db = full_store
+def test_a_table_added_to_the_registry_reaches_the_api_terminal_and_report(
+    full_store, monkeypatch, tmp_path
+):
+    _, db = full_store
     monkeypatch.setitem(TABLES, NEW_TABLE.name, NEW_TABLE)
     frame = minarch.table("seed-count", db=db)
     assert set(frame["n"]) == {4} and frame.attrs["thresholds"]["full"]["gap"] == 0.1
     out = io.StringIO()
     print_analysis(Console(file=out, width=80), frame, "seed-count", wide=False)
     assert "seed-count · full" in out.getvalue() and " runs " in out.getvalue()
-    (report,) = minarch.report(db=db, out=folder / "reports")
+    (report,) = minarch.report(db=db, out=tmp_path / "reports")
     assert "minarch analyze --table seed-count" in report.read_text()
 
 
