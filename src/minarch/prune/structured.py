@@ -10,9 +10,10 @@ heads are ranked and removed whole (``attention.py``).
 The scope fixes the order in which units (channels, heads) go; how many go is
 found by a bracketing search on that order, each try pruning a fresh copy.
 Where removing one unit would jump over the 1 % band around the target (a
-coarse unit: a head, a channel of a narrow layer), its group keeps the units
-it has left and the others prune on, so coarse models still reach most
-targets; where they cannot, the error names the nearest fraction reached.
+coarse unit: a head, a channel of a narrow layer), its group waits while
+the others prune on, and resumes once their pruning has made its steps
+smaller; so coarse models still reach most targets, and where they cannot,
+the error names the nearest fraction reached.
 """
 
 from __future__ import annotations
@@ -146,8 +147,14 @@ def _search(
 ) -> list[Event]:
     """The events to apply: a prefix of ``order`` whose removal lands in the band around ``target``.
 
-    A bracketing search on the prefix length; where one event alone jumps over
-    the band, the later events of its group are dropped and the search goes on.
+    A bracketing search on the prefix length. Where one unit alone jumps over
+    the band, its group waits: its units move behind every other group's, and
+    the search goes on (removing other units shrinks the layers a unit feeds,
+    so its steps shrink too). Where every group left jumps over, the group
+    with the largest step removes its next unit anyway while the units removed
+    last come back (``_trade``); where no trade lands in the band, it puts back
+    its last unit removed instead, keeps the rest, and the finer groups prune
+    on from there.
     """
     tried = [full]
 
@@ -160,17 +167,18 @@ def _search(
 
     if within(full):
         return []
-    flops = measure(order)
-    if flops > target * (1 + tolerance):
+    floor = measure(order)
+    if floor > target * (1 + tolerance):
         raise PruneError(
-            f"structured {what} cannot go below {flops / full:.1%} of the FLOPs; "
+            f"structured {what} cannot go below {floor / full:.1%} of the FLOPs; "
             f"{target / full:.1%} is unreachable"
         )
-    if within(flops):
+    if within(floor):
         return order
     # Removing order[:low] leaves ``above`` FLOPs, over the band; order[:high] leaves
     # ``below``, under it. Interpolate between them, bisecting when that gains little.
-    low, high, above, below, bisect = 0, len(order), full, flops, False
+    low, high, above, below, bisect = 0, len(order), full, floor, False
+    steps: dict[int, int] = {}  # group → FLOPs its next unit removes, for groups waiting at ``low``
     while len(tried) < _ATTEMPTS:
         if high - low > 1:
             guess = low + round((high - low) * (above - target) / (above - below))
@@ -180,26 +188,78 @@ def _search(
                 return order[:middle]
             width = high - low
             if flops > target:
-                low, above = middle, flops
+                low, above, steps = middle, flops, {}
             else:
                 high, below = middle, flops
             bisect = high - low > width / 2
             continue
-        # Removing order[low] alone jumps over the band: its group keeps what it has left.
         group = order[low][0]
-        order = order[:low] + [event for event in order[low:] if event[0] != group]
-        high = len(order)
-        below = measure(order)
-        if within(below):
-            return order
-        if below > target:
+        if group not in steps:  # its next unit jumps over the band: it waits behind the others
+            steps[group] = above - below
+            order = order[:low] + _behind(order[low:], group)
+            high, below = len(order), floor
+            continue
+        # Every group left jumps over the band. The coarsest takes its next unit anyway
+        # and the units removed last come back; or else it puts back its own last unit
+        # and keeps the rest, and the finer groups prune on.
+        coarsest = max(steps, key=steps.__getitem__)
+        unit = next(event for event in order[low:] if event[0] == coarsest)
+        traded = _trade(order[:low], unit, measure, within, target)
+        if traded:
+            return traded
+        removed = {event[0] for event in order[:low]}
+        coarsest = max(steps.keys() & removed, key=steps.__getitem__, default=None)
+        if coarsest is None:
             break
+        last = max(i for i in range(low) if order[i][0] == coarsest)
+        order = order[:last] + [event for event in order[last + 1 :] if event[0] != coarsest]
+        low, steps = low - 1, {}
+        above, floor = measure(order[:low]), measure(order)
+        if within(above):
+            return order[:low]
+        if within(floor):
+            return order
+        if floor > target:
+            break
+        high, below = len(order), floor
     nearest = min(tried, key=lambda f: abs(f - target))
     raise PruneError(
         f"structured {what} cannot reach {target / full:.1%} of the FLOPs within "
         f"{tolerance:.0%}: its channel or head steps are too coarse; the nearest reachable "
         f"is {nearest / full:.1%} (widen the tolerance, or prune a wider model)"
     )
+
+
+def _trade(prefix: list[Event], unit: Event, measure, within, target: float) -> list[Event] | None:
+    """``unit`` removed and the other groups' last k units of ``prefix`` put back, in the band.
+
+    Removing all of ``prefix`` and ``unit`` lands under the band; each unit put
+    back raises the FLOPs, so k is bisected. None where no k lands in it.
+    """
+    own = [event for event in prefix if event[0] == unit[0]] + [unit]
+    others = [event for event in prefix if event[0] != unit[0]]
+    flops = measure(own)
+    if within(flops):
+        return own
+    if flops < target:
+        return None
+    under, over = 0, len(others)  # units put back: too few, enough to be over the band
+    while over - under > 1:
+        middle = (under + over) // 2
+        events = others[: len(others) - middle] + own
+        flops = measure(events)
+        if within(flops):
+            return events
+        if flops < target:
+            under = middle
+        else:
+            over = middle
+    return None
+
+
+def _behind(events: list[Event], group: int) -> list[Event]:
+    """``events`` with ``group``'s moved behind every other group's, each keeping its order."""
+    return [e for e in events if e[0] != group] + [e for e in events if e[0] == group]
 
 
 def _order(importances: list[torch.Tensor], scope: Scope) -> list[Event]:
