@@ -69,7 +69,7 @@ def prune_structured(
     A) shortcuts that is every stream, so there both settings prune alike.
     A ViT loses whole attention heads and MLP hidden units (and, with
     ``"prune"``, token width); its head width never changes. A group whose
-    next unit would overshoot the band stops short (module docstring).
+    next unit would step over the band waits or trades (module docstring).
     ``criterion`` names how units are ranked (``CRITERIA``).
     """
     if scope not in ("uniform", "global"):
