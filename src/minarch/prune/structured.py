@@ -208,11 +208,11 @@ def _search(
         if traded:
             return traded
         removed = {event[0] for event in order[:low]}
-        coarsest = max(steps.keys() & removed, key=steps.__getitem__, default=None)
-        if coarsest is None:
+        capped = max(steps.keys() & removed, key=steps.__getitem__, default=None)
+        if capped is None:
             break
-        last = max(i for i in range(low) if order[i][0] == coarsest)
-        order = order[:last] + [event for event in order[last + 1 :] if event[0] != coarsest]
+        last = max(i for i in range(low) if order[i][0] == capped)
+        order = order[:last] + [event for event in order[last + 1 :] if event[0] != capped]
         low, steps = low - 1, {}
         above, floor = measure(order[:low]), measure(order)
         if within(above):
