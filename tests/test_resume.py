@@ -66,12 +66,17 @@ def _start(folder: Path) -> subprocess.Popen:
 
 
 def _part_way(store: Store) -> bool:
-    """A pack is done, a running run has stored an epoch, and a run has not started."""
+    """A run is done, a running one has stored some but not all of its epochs, one waits.
+
+    Not all: a pack's runs are marked done one by one, so a running run with every
+    epoch stored may be done by the time the signal lands.
+    """
     states = {r.id: r.state for r in store.runs()}
     running = {run_id for run_id, state in states.items() if state == "running"}
     if not running or not {"done", "pending"} <= set(states.values()):
         return False
-    return bool(running & set(store.epochs_frame()["run_id"]))
+    stored = store.epochs_frame().groupby("run_id")["epoch"].count()
+    return any(0 < stored.get(run_id, 0) < EPOCHS for run_id in running)
 
 
 def _kill_mid_run(folder: Path) -> dict[str, str]:
