@@ -1,4 +1,4 @@
-"""Run the installed ``minarch`` command as a user would, in a subprocess."""
+"""Run the installed ``minarch`` command as a user would, in a subprocess, and see where it is."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from minarch.cli import RUN_OPENING
+from minarch.store import Store
 
 TINY_STUDY = """
 name: tiny
@@ -69,3 +70,14 @@ quantize:
 """
 """A small study with every kind of analysis table: regimes, pruning, quantization and
 a 2 x 2 learning-rate x weight-decay grid."""
+
+
+def mid_run(store: Store, epochs: int) -> bool:
+    """Whether a running run has stored some of its ``epochs`` but not all: a time to kill.
+
+    Not all: a pack's runs are marked done one by one, so a running run with every
+    epoch stored may be done by the time a signal lands.
+    """
+    running = {r.id for r in store.runs(states=["running"])}
+    stored = store.epochs_frame().groupby("run_id")["epoch"].count()
+    return any(0 < stored.get(run_id, 0) < epochs for run_id in running)

@@ -31,6 +31,7 @@ from minarch.execute import Workspace, plan_study
 from minarch.execute.executors import RayOptions, place
 from minarch.spec import parse_study
 from minarch.store import Store, local_owner, open_store
+from tests.cli import mid_run
 
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 RAY_ARGS = {"include_dashboard": False, "log_to_driver": False, "object_store_memory": 10**8}
@@ -249,12 +250,6 @@ def _when(db: str, ready: Callable[[Store], bool], act: Callable[[], object]) ->
     return thread
 
 
-def _training(store: Store) -> bool:
-    """Some pack is mid-way: a running run has stored an epoch."""
-    running = {r.id for r in store.runs(states=["running"])}
-    return bool(running & set(store.epochs_frame()["run_id"])) if running else False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_a_killed_ray_worker_is_retried_and_every_run_done_once(local_ray, in_process, tmp_path):
     db = f"sqlite:///{tmp_path / 'runs.db'}"
@@ -267,7 +262,7 @@ def test_a_killed_ray_worker_is_retried_and_every_run_done_once(local_ray, in_pr
             killed.append(pid)
             return
 
-    watcher = _when(db, _training, kill_a_worker)
+    watcher = _when(db, lambda s: mid_run(s, epochs=3), kill_a_worker)
     results = _train(tmp_path, STUDY, db, executor="ray")
     watcher.join()
     assert killed, "no Ray worker was training when the study had a running run"
@@ -283,7 +278,7 @@ def test_sigterm_cancels_the_tasks_and_returns_their_runs_to_pending(local_ray, 
     late: list[int] = []  # a signal after the study ended must not end pytest
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: late.append(signum))
     try:
-        _when(db, _training, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        _when(db, lambda s: mid_run(s, epochs=40), lambda: os.kill(os.getpid(), signal.SIGTERM))
         with pytest.raises(Interrupted) as caught:
             _train(tmp_path, CNN_STUDY.replace("epochs: 4", "epochs: 40"), db, executor="ray")
     finally:
@@ -343,7 +338,7 @@ def test_a_killed_driver_resumes_without_training_twice(local_ray, tmp_path):
     address = local_ray.get_runtime_context().gcs_address
     process = _cli(tmp_path, address)
     killed = threading.Event()
-    _when(db, lambda s: s.runs(states=["done"]) and _training(s), killed.set)
+    _when(db, lambda s: s.runs(states=["done"]) and mid_run(s, epochs=20), killed.set)
     while not killed.wait(0.05):
         assert process.poll() is None, "the study ended before a run was done and another trained"
     process.kill()  # kill -9 once a run is done and another trains
@@ -435,7 +430,11 @@ def test_a_sqlite_store_is_refused_on_several_nodes(two_nodes, tmp_path):
 def test_a_study_survives_losing_a_node(two_nodes, postgres_url, in_process, tmp_path):
     worker = next(node for node in two_nodes.list_all_nodes() if node is not two_nodes.head_node)
     open_store(postgres_url).close()  # created here, not by two threads at once
-    watcher = _when(postgres_url, _training, lambda: two_nodes.remove_node(worker))
+
+    def lose_the_node() -> None:
+        two_nodes.remove_node(worker)
+
+    watcher = _when(postgres_url, lambda s: mid_run(s, epochs=3), lose_the_node)
     results = _train(tmp_path, STUDY, postgres_url, executor="ray")
     watcher.join()
     assert worker not in two_nodes.list_all_nodes()

@@ -15,6 +15,7 @@ from rich.console import Console
 
 import minarch
 from minarch.store import Store, open_store
+from tests.cli import mid_run
 from tests.cli import minarch as minarch_cli
 
 pytestmark = pytest.mark.slow
@@ -66,17 +67,9 @@ def _start(folder: Path) -> subprocess.Popen:
 
 
 def _part_way(store: Store) -> bool:
-    """A run is done, a running one has stored some but not all of its epochs, one waits.
-
-    Not all: a pack's runs are marked done one by one, so a running run with every
-    epoch stored may be done by the time the signal lands.
-    """
-    states = {r.id: r.state for r in store.runs()}
-    running = {run_id for run_id, state in states.items() if state == "running"}
-    if not running or not {"done", "pending"} <= set(states.values()):
-        return False
-    stored = store.epochs_frame().groupby("run_id")["epoch"].count()
-    return any(0 < stored.get(run_id, 0) < EPOCHS for run_id in running)
+    """A run is done, one is part-way through its epochs, and one has not started."""
+    states = {r.state for r in store.runs()}
+    return {"done", "pending"} <= states and mid_run(store, EPOCHS)
 
 
 def _kill_mid_run(folder: Path) -> dict[str, str]:
