@@ -35,7 +35,10 @@ WORKLOADS = {
         f"digits-cnn-c{c}": ("digits", "cnn", {"depth": 2, "channels": c})
         for c in (1, 4, 8, 16, 32)
     },
-    **{f"mnist1d-cnn-c{c}": ("mnist1d", "cnn", {"depth": 2, "channels": c}) for c in (4, 32)},
+    **{
+        f"mnist1d-cnn-c{c}": ("mnist1d", "cnn", {"depth": 2, "channels": c})
+        for c in (2, 4, 8, 16, 32)
+    },
     **{
         f"{name}-cnn-c{c}": (name, "cnn", {"depth": 2, "channels": c})
         for name in ("mnist", "cifar")
@@ -45,8 +48,8 @@ WORKLOADS = {
     "mnist-mlp-w256": ("mnist", "mlp", {"depth": 1, "width": 256}),
     **{
         f"{name}-vit-d{d}": (name, "vit", {"patch_size": 4, "depth": 1, "dim": d, "heads": 2})
-        for name in ("digits", "mnist")
-        for d in (8, 64)
+        for name in ("digits", "mnist1d", "mnist")
+        for d in (8, 16, 64)
     },
 }
 RECIPE = Recipe(optimizer="adamw", batch_size=128, epochs=1, schedule="cosine")
