@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,9 @@ def mid_run(store: Store, epochs: int) -> bool:
     running = {r.id for r in store.runs(states=["running"])}
     stored = store.epochs_frame().groupby("run_id")["epoch"].count()
     return any(0 < stored.get(run_id, 0) < epochs for run_id in running)
+
+
+def trained_by_others(stderr: str) -> int:
+    """How many of the runs ``minarch run`` ended say another process trained (its last line)."""
+    found = re.search(r"\((\d+) of them by other processes\)", stderr)
+    return int(found.group(1)) if found else 0

@@ -31,7 +31,7 @@ from minarch.execute import Workspace, plan_study
 from minarch.execute.executors import RayOptions, place
 from minarch.spec import parse_study
 from minarch.store import Store, local_owner, open_store
-from tests.cli import mid_run
+from tests.cli import mid_run, trained_by_others
 
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 RAY_ARGS = {"include_dashboard": False, "log_to_driver": False, "object_store_memory": 10**8}
@@ -361,6 +361,37 @@ def test_a_killed_driver_resumes_without_training_twice(local_ray, tmp_path):
         runs = store.runs()
     assert {r.state for r in runs} == {"done"}
     assert {r.id: r.finished_at for r in runs if r.id in finished} == finished  # not retrained
+
+
+@pytest.mark.slow
+def test_two_ray_drivers_at_once_train_each_run_once(local_ray, tmp_path):
+    """Two `minarch run --executor ray` on one cluster and one store, as two jobs would be.
+
+    Each submits every pack; a task whose runs the other driver's task claimed
+    trains nothing, and that driver waits for them. Both exit 0, and every run
+    is trained once: one epoch row per epoch, its weights stored once, and the
+    drivers' own counts add up to the study.
+    """
+    study = CNN_STUDY.replace("lr: [0.05, 0.1]", "lr: [0.02, 0.05, 0.1, 0.2]")
+    (tmp_path / "study.yaml").write_text(study + "execution: {engine: plain}\n")
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    open_store(db).close()  # created here, not by two processes at once
+    address = local_ray.get_runtime_context().gcs_address
+    drivers = [_cli(tmp_path, address) for _ in range(2)]
+    trained_here = 0
+    for driver in drivers:
+        _, stderr = driver.communicate(timeout=600)
+        assert driver.returncode == 0, stderr
+        assert "still pending" not in stderr
+        trained_here += 8 - trained_by_others(stderr)
+    assert trained_here == 8  # each driver tells its runs from the other's
+    with open_store(db) as store:
+        runs = store.runs()
+        epochs = store.epochs_frame().groupby("run_id")["epoch"].apply(sorted)
+        artifacts = [len(store.artifacts(run.id)) for run in runs]
+    assert len(runs) == 8 and {run.state for run in runs} == {"done"}
+    assert all(list(epochs[run.id]) == [1, 2, 3, 4] for run in runs)
+    assert artifacts == [1] * 8
 
 
 def test_derived_runs_train_through_ray_as_in_process(local_ray, tmp_path):

@@ -318,6 +318,8 @@ def run(
         raise typer.Exit(exc.exit_code) from None
     summary = outcome.summary
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.trained.items()))
+    if summary.elsewhere:
+        counts += f" ({summary.elsewhere} of them by other processes)"
     stderr.print(f"trained {counts or 'nothing (all runs were done)'} in {summary.seconds:.1f} s")
     if outcome.report:
         stdout.print(f"report: {outcome.report}")

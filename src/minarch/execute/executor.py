@@ -33,6 +33,9 @@ class Executor(abc.ABC):
 
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
+        # The owner strings this executor has claimed runs under. The store keeps a
+        # finished run's owner, so a driver tells the runs it trained from another's.
+        self.owners: set[str] = set()
 
     @abc.abstractmethod
     def train(
@@ -80,8 +83,10 @@ class InProcessExecutor(Executor):
         todo = len(store.runs(study=study, states=["pending", "running", "failed"]))
         with intra_op_threads(self.workspace.threads), progress_bar(console) as progress:
             runs_task = progress.add_task("runs", total=todo)
+            owner = local_owner()
+            self.owners.add(owner)
             trainer = PackTrainer(
-                store, self.datasets, self.workspace, local_owner(), progress, evaluations
+                store, self.datasets, self.workspace, owner, progress, evaluations
             )
             train_pending(study, configs, trainer, runs_task=runs_task)
 

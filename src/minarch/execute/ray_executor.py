@@ -263,6 +263,7 @@ class RayExecutor(Executor):
         )
         self.datasets, self.options = datasets, options
         self.owner = local_owner()
+        self.owners.add(self.owner)
         self._task = import_ray().remote(train_task)
         self._shared: dict[DatasetSpec, Any] = {}  # dataset -> its object in Ray's store
 

@@ -45,6 +45,7 @@ class Summary:
     """What a ``run`` did: final states of the runs it found unfinished, and what is left."""
 
     trained: dict[str, int] = field(default_factory=dict)  # state -> count
+    elsewhere: int = 0  # of those, the runs that other processes (another driver) ended
     seconds: float = 0.0
     remaining: int = 0  # runs still pending or running (children of parents nobody trains)
 
@@ -88,11 +89,14 @@ def run_study(
         signum = exc.signum if isinstance(exc, Interrupted) else Interrupted().signum
         left = store.runs(study=name, states=["pending", "running", "failed"])
         raise Interrupted(signum, remaining=len(left)) from None
-    states = {r.id: r.state for r in store.runs(study=name) if r.id in unfinished}
+    runs = [r for r in store.runs(study=name) if r.id in unfinished]
+    ended = [r for r in runs if r.state not in ("pending", "running")]
+    ours = start()[0].owners if unfinished else set()
     return Summary(
-        trained=dict(Counter(s for s in states.values() if s not in ("pending", "running"))),
+        trained=dict(Counter(r.state for r in ended)),
+        elsewhere=sum(r.owner not in ours for r in ended),
         seconds=time.perf_counter() - started,
-        remaining=sum(s in ("pending", "running") for s in states.values()),
+        remaining=len(runs) - len(ended),
     )
 
 

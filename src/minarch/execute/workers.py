@@ -56,6 +56,7 @@ class WorkerExecutor(Executor):
         todo = _unfinished(store, study)
         restarts_left = self.workspace.workers  # a study that kills every worker stops
         running = {index: _start(job, study, configs, evaluations) for index, job in slots.items()}
+        self.owners.update(_owner(process) for process in running.values())
         try:
             with progress_bar(console) as progress:
                 task = progress.add_task(f"runs ({len(slots)} workers)", total=todo)
@@ -76,6 +77,7 @@ class WorkerExecutor(Executor):
                         if restarts_left > 0:
                             restarts_left -= 1
                             running[index] = _start(slots[index], study, configs, evaluations)
+                            self.owners.add(_owner(running[index]))
                             message += "; restarted it"
                         console.print(f"[yellow]{message}[/yellow]")
                 progress.update(task, completed=todo - _unfinished(store, study))
