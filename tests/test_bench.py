@@ -86,18 +86,23 @@ def test_ladder_benchmark_prints_rates_per_family_and_the_roofline(tmp_path) -> 
     assert ratios["all"] == pytest.approx(bf16 / seconds, abs=0.002)
 
 
-@pytest.mark.parametrize("compare", ["engines", "layout"])
-def test_engine_benchmark_prints_paired_ratios(compare: str) -> None:
+@pytest.mark.parametrize(
+    ("compare", "first", "second", "workload", "flops", "seeds"),
+    [
+        ("engines", "plain", "batched", "digits-cnn-c4", 9296, 3),
+        ("layout", "contiguous", "channels_last", "digits-cnn-c4", 9296, 3),
+        ("fused", "plain", "fused", "digits-mlp-w16", 2368, 2),
+    ],
+)
+def test_engine_benchmark_prints_paired_ratios(compare, first, second, workload, flops, seeds):
     script = Path(__file__).parents[1] / "benchmarks" / "bench_engines.py"
     done = subprocess.run(
-        [sys.executable, str(script), "--compare", compare, "digits-cnn-c4"],
+        [sys.executable, str(script), "--compare", compare, "--seeds", str(seeds), workload],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (row,) = [json.loads(line) for line in done.stdout.splitlines()]
-    first, second = {"engines": ("plain", "batched"), "layout": ("contiguous", "channels_last")}[
-        compare
-    ]
-    assert row["workload"] == "digits-cnn-c4" and row["flops_per_sample"] == 9296
+    assert row["workload"] == workload and row["flops_per_sample"] == flops
+    assert row["members"] == seeds
     assert row[f"{first}_s"] > 0 and row[f"{second}_s"] > 0
     assert row[f"{second}_over_{first}"] > 0
