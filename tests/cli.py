@@ -84,7 +84,8 @@ def mid_run(store: Store, epochs: int) -> bool:
     return any(0 < stored.get(run_id, 0) < epochs for run_id in running)
 
 
-def trained_by_others(stderr: str) -> int:
-    """How many of the runs ``minarch run`` ended say another process trained (its last line)."""
-    found = re.search(r"\((\d+) of them by other processes\)", stderr)
-    return int(found.group(1)) if found else 0
+def trained_here(stderr: str) -> int:
+    """How many runs ``minarch run`` says it trained itself: done, less those of other processes."""
+    done = re.search(r"trained (\d+) done", stderr)
+    others = re.search(r"\((\d+) of them by other processes\)", stderr)
+    return (int(done.group(1)) if done else 0) - (int(others.group(1)) if others else 0)

@@ -31,7 +31,7 @@ from minarch.execute import Workspace, plan_study
 from minarch.execute.executors import RayOptions, place
 from minarch.spec import parse_study
 from minarch.store import Store, local_owner, open_store
-from tests.cli import mid_run, trained_by_others
+from tests.cli import mid_run, trained_here
 
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 RAY_ARGS = {"include_dashboard": False, "log_to_driver": False, "object_store_memory": 10**8}
@@ -378,13 +378,13 @@ def test_two_ray_drivers_at_once_train_each_run_once(local_ray, tmp_path):
     open_store(db).close()  # created here, not by two processes at once
     address = local_ray.get_runtime_context().gcs_address
     drivers = [_cli(tmp_path, address) for _ in range(2)]
-    trained_here = 0
+    trained = 0
     for driver in drivers:
         _, stderr = driver.communicate(timeout=600)
         assert driver.returncode == 0, stderr
         assert "still pending" not in stderr
-        trained_here += 8 - trained_by_others(stderr)
-    assert trained_here == 8  # each driver tells its runs from the other's
+        trained += trained_here(stderr)
+    assert trained == 8  # each driver tells its runs from the other's
     with open_store(db) as store:
         runs = store.runs()
         epochs = store.epochs_frame().groupby("run_id")["epoch"].apply(sorted)

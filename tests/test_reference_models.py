@@ -71,7 +71,8 @@ def test_channels_grow_by_a_factor_and_pooling_can_skip_blocks():
 
 
 def test_a_flatten_head_cnn_prunes_structurally():
-    """Seed 15's global order steps over 60 % between two units (the search must trade)."""
+    """Seed 15's global order steps over 60 % between two units (the search must wait,
+    then put a unit back)."""
     config = {**MNIST1D_CNN, "channels": 16}
     model = build_model("cnn", config, (1, 40), 10, generator=torch.Generator().manual_seed(15))
     pruned = prune_structured(model, (1, 40), flops_remaining=0.6, scope="global")

@@ -65,12 +65,19 @@ def run_study(
     the number of runs the next ``run`` resumes.
     """
     name, started = the_plan.study.name, time.perf_counter()
+    executors: list[Executor] = []  # the one ``start`` gave, once something needed it
+
+    def start_once() -> tuple[Executor, DatasetCache]:
+        executor, datasets = start()
+        executors[:] = [executor]
+        return executor, datasets
+
     configs = {r.config.id: r.config for r in the_plan.runs}
     finished = _finished(store, configs)
     unfinished = set(configs) - finished
     where = ""
     if unfinished:
-        executor, datasets = start()
+        executor, datasets = start_once()
         for config in configs.values():
             if config.id in unfinished:
                 datasets.get(config.dataset)  # missing or corrupt data fails before any write
@@ -83,15 +90,15 @@ def run_study(
     )
     try:
         with interruptible():
-            _train_round(the_plan, configs, store, start, console)
-            unfinished |= _extend(the_plan, store, start, console, max_runs)
+            _train_round(the_plan, configs, store, start_once, console)
+            unfinished |= _extend(the_plan, store, start_once, console, max_runs)
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else Interrupted().signum
         left = store.runs(study=name, states=["pending", "running", "failed"])
         raise Interrupted(signum, remaining=len(left)) from None
     runs = [r for r in store.runs(study=name) if r.id in unfinished]
     ended = [r for r in runs if r.state not in ("pending", "running")]
-    ours = start()[0].owners if unfinished else set()
+    ours = executors[0].owners if executors else set()
     return Summary(
         trained=dict(Counter(r.state for r in ended)),
         elsewhere=sum(r.owner not in ours for r in ended),

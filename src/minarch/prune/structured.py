@@ -145,16 +145,18 @@ def layer_widths(model: nn.Module) -> dict[str, int]:
 def _search(
     order: list[Event], flops_after, full: int, target: float, what: str, tolerance: float
 ) -> list[Event]:
-    """The events to apply: a prefix of ``order`` whose removal lands in the band around ``target``.
+    """The events to apply: units whose removal lands in the band around ``target``.
 
-    A bracketing search on the prefix length. Where one unit alone jumps over
-    the band, its group waits: its units move behind every other group's, and
-    the search goes on (removing other units shrinks the layers a unit feeds,
-    so its steps shrink too). Where every group left jumps over, the group
-    with the largest step removes its next unit anyway while the units removed
-    last come back (``_trade``); where no trade lands in the band, it puts back
-    its last unit removed instead, keeps the rest, and the finer groups prune
-    on from there.
+    Each group loses the first units it has in ``order`` (its weakest). A
+    bracketing search on how many of ``order`` go. Where one unit alone jumps
+    over the band, its group waits: its units move behind every other
+    group's, and the search goes on (removing other units shrinks the layers
+    a unit feeds, so its steps shrink too). Where every group left jumps
+    over, the group with the largest step removes its next unit anyway while
+    the other groups' units removed last come back (``_trade``). Where no
+    trade lands in the band, the waiting group with the largest step among
+    those that lost units puts back its last one and keeps the rest for good,
+    and the others prune on from there.
     """
     tried = [full]
 
@@ -198,6 +200,8 @@ def _search(
             steps[group] = above - below
             order = order[:low] + _behind(order[low:], group)
             high, below = len(order), floor
+            if order[low][0] in steps:  # so do all the groups left: no need to bracket again
+                high, below = low + 1, above - steps[order[low][0]]
             continue
         # Every group left jumps over the band. The coarsest takes its next unit anyway
         # and the units removed last come back; or else it puts back its own last unit
@@ -238,6 +242,8 @@ def _trade(prefix: list[Event], unit: Event, measure, within, target: float) -> 
     """
     own = [event for event in prefix if event[0] == unit[0]] + [unit]
     others = [event for event in prefix if event[0] != unit[0]]
+    if not others:
+        return None
     flops = measure(own)
     if within(flops):
         return own
