@@ -526,9 +526,7 @@ def test_imagefolder_reads_an_archive_once(
     assert torch.equal(ds.train_x, expected.train_x) and torch.equal(ds.val_y, expected.val_y)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
     assert sorted(p.name for p in archive.parent.iterdir()) == [f"photos-{digest}", archive.name]
-    monkeypatch.setattr(
-        "minarch.data.datasets.imagefolder.safe_extract", lambda *a: pytest.fail("unpacked twice")
-    )
+    monkeypatch.setattr("minarch.data.files.safe_extract", lambda *a: pytest.fail("unpacked twice"))
     assert dataset_info("imagefolder", path=archive).num_classes == 2
     again = load_dataset("imagefolder", Path("unused"), path=archive, image_size=8)
     assert torch.equal(again.train_x, expected.train_x)

@@ -50,6 +50,12 @@ def test_the_catalog_imports_no_torch():
     assert not imports_torch("-c", CATALOG)
 
 
+def test_the_catalog_imports_no_decoder_downloader_or_cache():
+    """Dataset infos need none of what loading needs; each loader imports its own."""
+    loading = {"PIL", "urllib.request", "platformdirs", "minarch.data.files", "minarch.data.cache"}
+    assert not imported("-c", CATALOG) & loading
+
+
 @pytest.mark.parametrize(
     "code", ["import minarch.models.build", "from minarch.data import Dataset"]
 )

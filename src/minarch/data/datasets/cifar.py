@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minarch.data.files import fetch
 from minarch.data.registry import DatasetInfo, LoadRequest, Source, register
 from minarch.errors import DataError
 
@@ -44,6 +43,7 @@ def _load(
     req: LoadRequest, *, train: tuple[str, ...], test: tuple[str, ...], label_key: bytes
 ) -> Dataset:
     from minarch.data.dataset import build_dataset
+    from minarch.data.files import fetch
 
     fetch(req.info.name, req.root, req.source, download=req.download)
     folder = req.root / req.source.extracted_dir

@@ -14,10 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
-from minarch.data.cache import find, read_arrays, store_arrays
-from minarch.data.files import fetch, open_archive
 from minarch.data.registry import DatasetInfo, LoadRequest, Source, register
 from minarch.errors import DataError
 
@@ -62,7 +59,9 @@ _LAYOUT = f"expected {_TOP}/train|test/<class>/<image>.jpg"
     ),
 )
 def load_cifar10_jpeg(req: LoadRequest) -> Dataset:
+    from minarch.data.cache import find, read_arrays, store_arrays
     from minarch.data.dataset import build_dataset
+    from minarch.data.files import fetch
 
     fetch(req.info.name, req.root, req.source, download=req.download)
     sha256 = req.source.files[ARCHIVE]
@@ -78,6 +77,8 @@ def load_cifar10_jpeg(req: LoadRequest) -> Dataset:
 
 def decode_archive(archive: Path) -> dict[str, np.ndarray]:
     """Every image as (N, 3, 32, 32) uint8 with int64 labels, per split in (class, file) order."""
+    from minarch.data.files import open_archive
+
     found: dict[str, list[tuple[str, str, np.ndarray]]] = {split: [] for split in _SPLITS}
     with open_archive(archive) as members:
         for path, contents in members:
@@ -109,6 +110,8 @@ def _place(archive: Path, path: PurePosixPath) -> tuple[str, str]:
 
 
 def _decode(archive: Path, path: PurePosixPath, data: bytes) -> np.ndarray:
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
             if image.size != (32, 32):

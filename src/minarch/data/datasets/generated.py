@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minarch.data.cache import find, read_arrays, store_arrays
 from minarch.data.registry import DatasetInfo, LoadRequest, register
 
 if TYPE_CHECKING:
@@ -59,6 +58,7 @@ def load_digits(req: LoadRequest) -> Dataset:
 )
 def load_mnist1d(req: LoadRequest) -> Dataset:
     """Generate the default MNIST-1D once and reuse the cached arrays after."""
+    from minarch.data.cache import find, read_arrays, store_arrays
     from minarch.data.dataset import build_dataset
 
     cached = find(_MNIST1D_CACHE, req.root)

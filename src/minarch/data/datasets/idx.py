@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minarch.data.files import fetch
 from minarch.data.registry import DatasetInfo, LoadRequest, Source, register
 from minarch.errors import DataError
 
@@ -54,6 +53,7 @@ def _split(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
 
 def load_idx(req: LoadRequest) -> Dataset:
     from minarch.data.dataset import build_dataset
+    from minarch.data.files import fetch
 
     fetch(req.info.name, req.root, req.source, download=req.download)
     return build_dataset(req.info, *_split(req.root, "train"), *_split(req.root, "t10k"))

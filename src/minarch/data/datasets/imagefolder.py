@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
-from minarch.data.cache import find, store
-from minarch.data.files import file_digest, safe_extract
 from minarch.data.registry import DatasetInfo, LoadRequest, register
 from minarch.errors import DataError
 
@@ -33,6 +30,9 @@ def describe_folder(path: Path, image_size: int | None) -> DatasetInfo:
 
 def _image_root(path: Path) -> Path:
     """The folder holding train/: ``path`` itself, or where its archive is unpacked."""
+    from minarch.data.cache import find, store
+    from minarch.data.files import file_digest, safe_extract
+
     if not path.is_file():
         return path
     suffix = next((s for s in _ARCHIVES if path.name.endswith(s)), None)
@@ -128,6 +128,8 @@ def _read_split(
 
 def read_image(path: Path, size: int) -> np.ndarray:
     """RGB, shorter side resized to ``size``, centre-cropped square: (size, size, 3) uint8."""
+    from PIL import Image
+
     try:
         with Image.open(path) as image:
             rgb = image.convert("RGB")
