@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 
 # The narrowest 2-d convolution (output channels) that trains channels-last on a CPU:
-# a pack of CNNs with 2 or 3 channels measured 1.2-1.4x slower channels-last, 4 the
-# same, 8 to 32 1.5-2x faster (benchmarks/RESULTS.md, "Memory layout by width").
+# packs of CNNs with 2 or 3 channels measured 1.23-1.45x slower channels-last (8 of 8
+# pairs), 8 to 32 1.16-2x faster (11 of 11), 4 no clear difference (benchmarks/RESULTS.md,
+# "Memory layout by width").
 MIN_CHANNELS_LAST_WIDTH = 4
 
 
