@@ -204,8 +204,9 @@ def _search(
                 high, below = low + 1, above - steps[order[low][0]]
             continue
         # Every group left jumps over the band. The coarsest takes its next unit anyway
-        # and the units removed last come back; or else it puts back its own last unit
-        # and keeps the rest, and the finer groups prune on.
+        # and the other groups' units removed last come back; or else the coarsest
+        # waiting group that lost units puts back its last one, keeps the rest for
+        # good, and the others prune on.
         coarsest = max(steps, key=steps.__getitem__)
         unit = next(event for event in order[low:] if event[0] == coarsest)
         traded = _trade(order[:low], unit, measure, within, target)
